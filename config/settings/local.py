@@ -1,0 +1,7 @@
+"""The demo / development settings used by `manage.py up`."""
+
+from config.settings.base import *  # noqa: F403
+from config.settings.base import SECRET_KEY
+
+DEBUG = True
+SECRET_KEY = SECRET_KEY or "local-demo-key-not-for-production"

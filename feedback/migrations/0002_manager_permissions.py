@@ -1,0 +1,18 @@
+from django.db import migrations
+
+from leads.roles import grant_permissions_in_migration
+
+GRANTS = {
+    "Sales Manager": {"feedback": ["rejectionreason", "returnfeedback"]},
+    "Marketing": {"feedback": ["returnfeedback"]},
+}
+
+
+def grant(apps, schema_editor):
+    grant_permissions_in_migration(apps, GRANTS)
+
+
+class Migration(migrations.Migration):
+    dependencies = [("feedback", "0001_initial"), ("leads", "0002_roles")]
+
+    operations = [migrations.RunPython(grant, migrations.RunPython.noop)]

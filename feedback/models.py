@@ -1,0 +1,108 @@
+"""Why sales returned a lead, and marketing's answer: the loop that teaches the MQL threshold."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from handoff.models import Handoff
+from leads.models import FitRule, Lead
+
+
+class RejectionReason(models.Model):
+    class Category(models.TextChoices):
+        FIT = "fit", "Fit"
+        TIMING = "timing", "Timing"
+        DATA_QUALITY = "data_quality", "Data quality"
+        DUPLICATE = "duplicate", "Duplicate"
+        OTHER = "other", "Other"
+
+    class Effect(models.TextChoices):
+        RECYCLE = "recycle", "Recycle to nurture"
+        DISQUALIFY = "disqualify", "Disqualify"
+
+    code = models.SlugField(max_length=50, unique=True)
+    label = models.CharField(max_length=100)
+    category = models.CharField(max_length=16, choices=Category.choices)
+    note_required = models.BooleanField(default=False)
+    effect = models.CharField(max_length=16, choices=Effect.choices, default=Effect.RECYCLE)
+    recycle_days = models.PositiveIntegerField(
+        default=30, help_text="Cooldown before marketing may promote the lead again."
+    )
+    contradicts_rule = models.ForeignKey(
+        FitRule,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="rejection_reasons",
+        help_text="The scoring rule this reason says was wrong (e.g. company too small).",
+    )
+    active = models.BooleanField(default=True)
+    display_order = models.PositiveIntegerField(default=100)
+
+    class Meta:
+        ordering = ["display_order", "label"]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class ReturnFeedback(models.Model):
+    """One return from sales, waiting for marketing to review it."""
+
+    class FollowUp(models.TextChoices):
+        NONE = "", "No action"
+        NURTURE = "nurture", "Add to a nurture campaign"
+        FIX_DATA = "fix_data", "Fix the lead's data"
+        DISPUTE = "dispute", "Dispute with the sales manager"
+
+    class DisputeStatus(models.TextChoices):
+        NONE = "", "-"
+        OPEN = "open", "Open"
+        UPHELD = "upheld", "Return upheld"
+        OVERTURNED = "overturned", "Return overturned"
+
+    handoff = models.OneToOneField(Handoff, on_delete=models.CASCADE, related_name="feedback")
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="return_feedback")
+    reason = models.ForeignKey(RejectionReason, on_delete=models.PROTECT, related_name="returns")
+    note = models.TextField(blank=True)
+    returned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    returned_at = models.DateTimeField()
+    # What the return did to the lead (recycle / disqualify), and why, e.g. the recycle cap.
+    lead_effect = models.CharField(max_length=16, choices=RejectionReason.Effect.choices)
+    effect_note = models.CharField(max_length=200, blank=True)
+    recycle_until = models.DateTimeField(null=True, blank=True)
+
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reply = models.TextField(blank=True)
+    follow_up = models.CharField(
+        max_length=16, choices=FollowUp.choices, default=FollowUp.NONE, blank=True
+    )
+    dispute_status = models.CharField(
+        max_length=16, choices=DisputeStatus.choices, default=DisputeStatus.NONE, blank=True
+    )
+    dispute_resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    dispute_resolved_at = models.DateTimeField(null=True, blank=True)
+    dispute_resolution = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-returned_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["returned_at"],
+                name="feedback_unacknowledged",
+                condition=Q(acknowledged_at__isnull=True),
+            ),
+            models.Index(fields=["reason", "returned_at"], name="feedback_reason_returned"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reason} on handoff #{self.handoff_id}"

@@ -1,0 +1,390 @@
+"""Handoffs to sales, the calendars and policies that time them, and the teams that take them."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from handoff.states import OPEN_STATUSES, Status
+from leads.models import Lead, Source
+
+
+class BusinessCalendar(models.Model):
+    """When a team works: weekly windows in a time zone, minus holidays and closed dates."""
+
+    name = models.CharField(max_length=100, unique=True)
+    timezone = models.CharField(
+        max_length=64, default="UTC", help_text="IANA zone, e.g. Europe/Paris"
+    )
+    holiday_country = models.CharField(
+        max_length=3, blank=True, help_text="Public holidays from the `holidays` package, e.g. US"
+    )
+    holiday_subdivision = models.CharField(
+        max_length=10, blank=True, help_text="e.g. CA for California"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class WorkingWindow(models.Model):
+    """One working window on a weekday. `end` 00:00 means midnight at the end of that day."""
+
+    calendar = models.ForeignKey(BusinessCalendar, on_delete=models.CASCADE, related_name="windows")
+    weekday = models.PositiveSmallIntegerField(
+        choices=[(0, "Monday"), (1, "Tuesday"), (2, "Wednesday"), (3, "Thursday"),
+                 (4, "Friday"), (5, "Saturday"), (6, "Sunday")]
+    )  # fmt: skip
+    start = models.TimeField()
+    end = models.TimeField()
+
+    class Meta:
+        ordering = ["calendar", "weekday", "start"]
+
+    def __str__(self) -> str:
+        return f"{self.get_weekday_display()} {self.start:%H:%M}-{self.end:%H:%M}"
+
+
+class CalendarDate(models.Model):
+    """A custom closed date (company offsite), or an extra working date (a Saturday launch)."""
+
+    class Kind(models.TextChoices):
+        CLOSED = "closed", "Closed"
+        OPEN = "open", "Extra working day"
+
+    calendar = models.ForeignKey(
+        BusinessCalendar, on_delete=models.CASCADE, related_name="special_dates"
+    )
+    date = models.DateField()
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.CLOSED)
+    # For an extra working day: its hours (default 09:00-17:00).
+    start = models.TimeField(null=True, blank=True)
+    end = models.TimeField(null=True, blank=True)
+    note = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["calendar", "date"]
+        constraints = [
+            models.UniqueConstraint(fields=["calendar", "date"], name="calendar_date_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.date} {self.get_kind_display()}"
+
+
+class Team(models.Model):
+    """A team of reps, which leads it takes, and where its round-robin rotation stands."""
+
+    name = models.CharField(max_length=100, unique=True)
+    calendar = models.ForeignKey(BusinessCalendar, on_delete=models.PROTECT, related_name="teams")
+    manager = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="managed_teams",
+    )
+    # Matching rules: an empty list / null bound matches anything.
+    match_regions = models.JSONField(default=list, blank=True, help_text='e.g. ["EMEA"]')
+    match_countries = models.JSONField(default=list, blank=True, help_text='e.g. ["FR", "DE"]')
+    match_industries = models.JSONField(default=list, blank=True)
+    match_employee_bands = models.JSONField(default=list, blank=True)
+    match_min_score = models.IntegerField(null=True, blank=True)
+    match_max_score = models.IntegerField(null=True, blank=True)
+    priority = models.PositiveIntegerField(
+        default=100, help_text="Teams are tried in this order (lowest first)."
+    )
+    active = models.BooleanField(default=True)
+    # The rotation state: row-locked while a promotion picks the next rep.
+    rotation_position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["priority", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TeamMembership(models.Model):
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    rep = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="team_memberships"
+    )
+    capacity = models.PositiveIntegerField(default=10, help_text="Most open pending handoffs.")
+    weight = models.PositiveIntegerField(default=1, help_text="Turns per rotation cycle.")
+    position = models.PositiveIntegerField(default=0)
+    is_away = models.BooleanField(default=False)
+    # The rep's own working hours; empty means the team's calendar.
+    calendar = models.ForeignKey(
+        BusinessCalendar, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["team", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["team", "rep"], name="membership_team_rep_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rep} in {self.team}"
+
+
+class SlaPolicy(models.Model):
+    """How fast sales must answer a handoff it covers, and what happens when it does not."""
+
+    name = models.CharField(max_length=100, unique=True)
+    # Bumped on every edit; the handoff keeps a snapshot, so editing never rewrites history.
+    version = models.PositiveIntegerField(default=1)
+    # Matching: empty / null matches anything.
+    team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="policies"
+    )
+    min_score = models.IntegerField(null=True, blank=True)
+    max_score = models.IntegerField(null=True, blank=True)
+    sources = models.JSONField(default=list, blank=True, help_text=f"Any of {Source.values}")
+    requires_high_intent = models.BooleanField(
+        default=False, help_text="Covers only leads with a recent high-intent event (demo...)."
+    )
+    precedence = models.PositiveIntegerField(
+        default=100, help_text="When several policies match, the lowest precedence wins."
+    )
+    calendar = models.ForeignKey(
+        BusinessCalendar,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Empty: the team's calendar.",
+    )
+    accept_within_minutes = models.PositiveIntegerField(help_text="Business minutes.")
+    first_touch_within_minutes = models.PositiveIntegerField(help_text="Business minutes.")
+    at_risk_ratio = models.FloatField(default=0.75, help_text="Warn when this share has elapsed.")
+    notify_manager_on_breach = models.BooleanField(default=True)
+    reassign_on_breach = models.BooleanField(default=False)
+    max_reassignments = models.PositiveIntegerField(default=2)
+    # A tight policy only assigns reps who are inside their working hours right now.
+    skip_reps_off_hours = models.BooleanField(default=False)
+    active = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["precedence", "name"]
+        verbose_name = "SLA policy"
+        verbose_name_plural = "SLA policies"
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.version}"
+
+
+class Handoff(models.Model):
+    """One promotion of a lead to sales, on an SLA clock."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.PROTECT, related_name="handoffs")
+    promoted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Empty while it waits in the team manager's queue (nobody could take it).
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assigned_handoffs",
+    )
+    team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="handoffs"
+    )
+    policy = models.ForeignKey(
+        SlaPolicy, null=True, blank=True, on_delete=models.SET_NULL, related_name="handoffs"
+    )
+    policy_snapshot = models.JSONField(default=dict, blank=True)
+    calendar = models.ForeignKey(
+        BusinessCalendar, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+
+    # The warm-handoff packet: what the rep sees is what marketing saw at that moment.
+    context_note = models.TextField(blank=True)
+    score_snapshot = models.IntegerField(default=0)
+    score_breakdown = models.JSONField(default=dict, blank=True)
+    engagement_snapshot = models.JSONField(default=list, blank=True)
+    history_snapshot = models.JSONField(
+        default=list, blank=True, help_text="Earlier handoffs of this lead and how they ended."
+    )
+    # Why this rep: rule, team, rotation position, who was skipped and why.
+    routing = models.JSONField(default=dict, blank=True)
+
+    attempt = models.PositiveIntegerField(default=1)
+    previous = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="next_attempts"
+    )
+
+    created_at = models.DateTimeField()
+    due_at = models.DateTimeField(null=True, blank=True)
+    at_risk_at = models.DateTimeField(null=True, blank=True)
+    at_risk_flagged_at = models.DateTimeField(null=True, blank=True)
+    breached_at = models.DateTimeField(null=True, blank=True)
+    responded_at = models.DateTimeField(null=True, blank=True)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_late = models.BooleanField(default=False)
+
+    # Waiting for marketing: the accept clock is paused with this much business time left.
+    paused_at = models.DateTimeField(null=True, blank=True)
+    remaining_business_minutes = models.FloatField(null=True, blank=True)
+    paused_seconds_total = models.PositiveIntegerField(default=0)
+    pause_count = models.PositiveIntegerField(default=0)
+
+    first_touch_due_at = models.DateTimeField(null=True, blank=True)
+    first_touch_at_risk_at = models.DateTimeField(null=True, blank=True)
+    first_touch_at_risk_flagged_at = models.DateTimeField(null=True, blank=True)
+    first_touch_breached_at = models.DateTimeField(null=True, blank=True)
+    first_touch_at = models.DateTimeField(null=True, blank=True)
+    first_touch_channel = models.CharField(max_length=16, blank=True)
+
+    qualified_at = models.DateTimeField(null=True, blank=True)
+    bant = models.JSONField(default=dict, blank=True)
+    returned_at = models.DateTimeField(null=True, blank=True)
+    return_reason_code = models.CharField(max_length=50, blank=True)
+    return_note = models.TextField(blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["lead"],
+                condition=Q(status__in=sorted(OPEN_STATUSES)),
+                name="handoff_one_open_per_lead",
+            )
+        ]
+        indexes = [
+            # The sweep's queries: their cost follows the due rows, not all open handoffs.
+            models.Index(
+                fields=["due_at"],
+                name="handoff_due_open",
+                condition=Q(status=Status.PENDING, breached_at__isnull=True),
+            ),
+            models.Index(
+                fields=["at_risk_at"],
+                name="handoff_at_risk_open",
+                condition=Q(
+                    status=Status.PENDING, at_risk_flagged_at__isnull=True, breached_at__isnull=True
+                ),
+            ),
+            models.Index(
+                fields=["first_touch_due_at"],
+                name="handoff_first_touch_open",
+                condition=Q(
+                    status=Status.ACCEPTED,
+                    first_touch_at__isnull=True,
+                    first_touch_breached_at__isnull=True,
+                ),
+            ),
+            models.Index(fields=["assigned_to", "status", "due_at"], name="handoff_rep_queue"),
+            models.Index(fields=["team", "created_at"], name="handoff_team_created"),
+            models.Index(fields=["created_at"], name="handoff_created"),
+            models.Index(fields=["lead", "created_at"], name="handoff_lead_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Handoff #{self.pk} of lead {self.lead_id} ({self.status})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+
+class HandoffEvent(models.Model):
+    """Append-only: what happened to a handoff, who did it and when. `id` is the sequence."""
+
+    class Kind(models.TextChoices):
+        CREATED = "created", "Promoted"
+        TRANSITION = "transition", "Status changed"
+        ASSIGNED = "assigned", "Assigned"
+        UNASSIGNED = "unassigned", "Sent to the manager's queue"
+        AT_RISK = "at_risk", "At risk"
+        BREACHED = "breached", "SLA breached"
+        FIRST_TOUCH_AT_RISK = "first_touch_at_risk", "First touch at risk"
+        FIRST_TOUCH_BREACHED = "first_touch_breached", "First touch overdue"
+        FIRST_TOUCH = "first_touch", "First touch logged"
+        ESCALATED = "escalated", "Escalated to the manager"
+
+    handoff = models.ForeignKey(Handoff, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    from_status = models.CharField(max_length=16, choices=Status.choices, blank=True)
+    to_status = models.CharField(max_length=16, choices=Status.choices, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reason = models.CharField(max_length=100, blank=True)
+    note = models.TextField(blank=True)
+    at = models.DateTimeField()
+    payload = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["handoff", "id"], name="handoffevent_handoff_seq")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} @ {self.at:%Y-%m-%d %H:%M}"
+
+
+class Notification(models.Model):
+    """The notification outbox: written in the transaction that caused it, sent by a task,
+    marked sent only after the send succeeded, retried with backoff."""
+
+    class Kind(models.TextChoices):
+        ASSIGNED = "assigned", "New handoff assigned"
+        AT_RISK = "at_risk", "Handoff at risk"
+        BREACHED = "breached", "SLA breached"
+        FIRST_TOUCH_AT_RISK = "first_touch_at_risk", "First touch at risk"
+        FIRST_TOUCH_BREACHED = "first_touch_breached", "First touch overdue"
+        UNASSIGNED = "unassigned", "Handoff needs an owner"
+        INFO_REQUESTED = "info_requested", "Sales asked for information"
+        INFO_PROVIDED = "info_provided", "Marketing answered"
+        RETURNED = "returned", "Lead returned to marketing"
+
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    handoff = models.ForeignKey(
+        Handoff, null=True, blank=True, on_delete=models.CASCADE, related_name="notifications"
+    )
+    event = models.ForeignKey(
+        HandoffEvent, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    to_email = models.CharField(max_length=254)
+    subject = models.CharField(max_length=200)
+    body = models.TextField()
+    created_at = models.DateTimeField()
+    next_attempt_at = models.DateTimeField()
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            # One message per event and recipient: a sweep run twice cannot notify twice.
+            models.UniqueConstraint(
+                fields=["event", "recipient", "kind"], name="notification_once_per_event"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                name="notification_unsent",
+                condition=Q(sent_at__isnull=True),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} to {self.to_email}"

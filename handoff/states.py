@@ -1,0 +1,59 @@
+"""Handoff states and the moves allowed between them: data, read by the one transition function.
+
+A breach is a timestamp on the handoff, not a state: a breached handoff stays pending until
+someone acts, and an accept after the deadline is recorded as late.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+from leads.errors import Conflict, RuleViolation
+
+
+class Status(models.TextChoices):
+    PENDING = "pending", "Pending"
+    WAITING = "waiting", "Waiting for marketing"
+    ACCEPTED = "accepted", "Accepted"
+    QUALIFIED = "qualified", "Qualified (SQL)"
+    RETURNED = "returned", "Returned"
+    REASSIGNED = "reassigned", "Reassigned"
+
+
+ALLOWED_MOVES: dict[str, frozenset[str]] = {
+    Status.PENDING: frozenset(
+        {Status.ACCEPTED, Status.RETURNED, Status.REASSIGNED, Status.WAITING}
+    ),
+    Status.WAITING: frozenset({Status.PENDING}),
+    Status.ACCEPTED: frozenset({Status.QUALIFIED, Status.RETURNED}),
+    Status.QUALIFIED: frozenset(),
+    Status.RETURNED: frozenset(),
+    Status.REASSIGNED: frozenset(),
+}
+
+# Not yet finished: a lead has at most one handoff in these states (a partial unique constraint).
+OPEN_STATUSES: frozenset[str] = frozenset({Status.PENDING, Status.WAITING, Status.ACCEPTED})
+# The accept-or-return clock runs only here.
+CLOCK_RUNNING_STATUSES: frozenset[str] = frozenset({Status.PENDING})
+TERMINAL_STATUSES: frozenset[str] = frozenset(s for s, moves in ALLOWED_MOVES.items() if not moves)
+
+
+class InvalidTransition(RuleViolation):
+    """The move is not allowed from the handoff's current state (HTTP 400)."""
+
+    code = "invalid_transition"
+
+
+class HandoffConflict(Conflict):
+    """Someone else changed the handoff first: the claim found it no longer in the expected
+    state (HTTP 409)."""
+
+    code = "conflict"
+
+
+def check_move(from_status: str, to_status: str) -> None:
+    if to_status not in ALLOWED_MOVES.get(from_status, frozenset()):
+        raise InvalidTransition(
+            f"A {Status(from_status).label.lower()} handoff cannot become "
+            f"{Status(to_status).label.lower()}."
+        )

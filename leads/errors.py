@@ -1,0 +1,43 @@
+"""The domain's own errors, mapped once to HTTP (leads.apis.exception_handler) and to form errors.
+
+Every error carries a stable `code` for API clients, a human message and, where it is about one
+input, the `field` it names.
+"""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    code = "domain_error"
+    http_status = 400
+
+    def __init__(self, message: str, *, code: str | None = None, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+        self.field = field
+
+
+class ValidationFailed(DomainError):
+    """Bad input: nothing was written (HTTP 400)."""
+
+    code = "invalid"
+
+
+class RuleViolation(DomainError):
+    """A business rule refuses the request (HTTP 400)."""
+
+    code = "rule_violation"
+
+
+class Conflict(DomainError):
+    """Somebody else changed the thing first, or a duplicate request is in flight (HTTP 409)."""
+
+    code = "conflict"
+    http_status = 409
+
+
+class NotFound(DomainError):
+    code = "not_found"
+    http_status = 404

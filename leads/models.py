@@ -1,0 +1,331 @@
+"""Leads, their engagement, the scoring rules (data, edited in admin) and the stage history."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Stage(models.TextChoices):
+    LEAD = "lead", "Lead"
+    MQL = "mql", "MQL"
+    SAL = "sal", "SAL"
+    SQL = "sql", "SQL"
+    OPPORTUNITY = "opportunity", "Opportunity"
+    CUSTOMER = "customer", "Customer"
+    RECYCLED = "recycled", "Recycled"
+    DISQUALIFIED = "disqualified", "Disqualified"
+
+
+# The stage -> timestamp field recording when a lead first reached it.
+STAGE_REACHED_FIELD = {
+    Stage.MQL: "mql_at",
+    Stage.SAL: "sal_at",
+    Stage.SQL: "sql_at",
+    Stage.OPPORTUNITY: "opportunity_at",
+    Stage.CUSTOMER: "customer_at",
+    Stage.RECYCLED: "recycled_at",
+    Stage.DISQUALIFIED: "disqualified_at",
+}
+
+
+class Source(models.TextChoices):
+    ORGANIC_SEARCH = "organic_search", "Organic search"
+    PAID_SEARCH = "paid_search", "Paid search"
+    PAID_SOCIAL = "paid_social", "Paid social"
+    ORGANIC_SOCIAL = "organic_social", "Organic social"
+    EMAIL = "email", "Email"
+    WEBINAR = "webinar", "Webinar"
+    EVENT = "event", "Event"
+    CONTENT = "content", "Content syndication"
+    REFERRAL = "referral", "Referral"
+    PARTNER = "partner", "Partner"
+    DIRECT = "direct", "Direct"
+    PRODUCT = "product", "Product sign-up"
+    OTHER = "other", "Other"
+
+
+class Seniority(models.TextChoices):
+    UNKNOWN = "", "Unknown"
+    INDIVIDUAL = "individual", "Individual contributor"
+    MANAGER = "manager", "Manager"
+    DIRECTOR = "director", "Director"
+    VP = "vp", "VP"
+    C_LEVEL = "c_level", "C-level"
+
+
+class EmployeeBand(models.TextChoices):
+    UNKNOWN = "", "Unknown"
+    B1_10 = "1-10", "1-10"
+    B11_50 = "11-50", "11-50"
+    B51_200 = "51-200", "51-200"
+    B201_500 = "201-500", "201-500"
+    B501_1000 = "501-1000", "501-1000"
+    B1001_5000 = "1001-5000", "1001-5000"
+    B5001_PLUS = "5001+", "5001+"
+
+
+# Lower bound of each band, so that rules like "employee band >= 200" compare numbers.
+EMPLOYEE_BAND_MIN = {
+    EmployeeBand.UNKNOWN: 0,
+    EmployeeBand.B1_10: 1,
+    EmployeeBand.B11_50: 11,
+    EmployeeBand.B51_200: 51,
+    EmployeeBand.B201_500: 201,
+    EmployeeBand.B501_1000: 501,
+    EmployeeBand.B1001_5000: 1001,
+    EmployeeBand.B5001_PLUS: 5001,
+}
+
+SENIORITY_RANK = {
+    Seniority.UNKNOWN: 0,
+    Seniority.INDIVIDUAL: 1,
+    Seniority.MANAGER: 2,
+    Seniority.DIRECTOR: 3,
+    Seniority.VP: 4,
+    Seniority.C_LEVEL: 5,
+}
+
+
+class EventKind(models.TextChoices):
+    EMAIL_OPEN = "email_open", "Email opened"
+    EMAIL_CLICK = "email_click", "Email link clicked"
+    PAGE_VIEW = "page_view", "Page viewed"
+    CONTENT_DOWNLOAD = "content_download", "Content downloaded"
+    WEBINAR_REGISTERED = "webinar_registered", "Webinar registered"
+    WEBINAR_ATTENDED = "webinar_attended", "Webinar attended"
+    EVENT_ATTENDED = "event_attended", "Event attended"
+    PRICING_PAGE_VIEW = "pricing_page_view", "Pricing page viewed"
+    CONTACT_FORM = "contact_form", "Contact form sent"
+    DEMO_REQUEST = "demo_request", "Demo requested"
+    TRIAL_SIGNUP = "trial_signup", "Trial started"
+    PRODUCT_USAGE = "product_usage", "Product used"
+    UNSUBSCRIBE = "unsubscribe", "Unsubscribed"
+
+
+# Kinds that say "I want to talk to sales now". Events of these kinds carry is_high_intent=True.
+HIGH_INTENT_KINDS = frozenset(
+    {
+        EventKind.DEMO_REQUEST,
+        EventKind.PRICING_PAGE_VIEW,
+        EventKind.TRIAL_SIGNUP,
+        EventKind.CONTACT_FORM,
+    }
+)
+
+
+class Campaign(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    channel = models.CharField(max_length=32, choices=Source.choices, default=Source.OTHER)
+    cost = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    starts_on = models.DateField(null=True, blank=True)
+    ends_on = models.DateField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Lead(models.Model):
+    # Normalised (trimmed, lower-cased) by leads.services before it gets here.
+    email = models.CharField(max_length=254, unique=True)
+    first_name = models.CharField(max_length=100, blank=True)
+    last_name = models.CharField(max_length=100, blank=True)
+    phone = models.CharField(max_length=40, blank=True)
+    title = models.CharField(max_length=200, blank=True)
+    seniority = models.CharField(
+        max_length=20, choices=Seniority.choices, default=Seniority.UNKNOWN, blank=True
+    )
+    company = models.CharField(max_length=200, blank=True)
+    # Derived from the email unless given.
+    domain = models.CharField(max_length=253, blank=True, db_index=True)
+    industry = models.CharField(max_length=100, blank=True)
+    employee_band = models.CharField(
+        max_length=16, choices=EmployeeBand.choices, default=EmployeeBand.UNKNOWN, blank=True
+    )
+    country = models.CharField(max_length=2, blank=True, help_text="ISO 3166-1 alpha-2 code")
+    source = models.CharField(max_length=32, choices=Source.choices, default=Source.OTHER)
+    campaign = models.ForeignKey(
+        Campaign, null=True, blank=True, on_delete=models.SET_NULL, related_name="leads"
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="owned_leads",
+        help_text="The marketer responsible for this lead.",
+    )
+
+    stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.LEAD)
+    score = models.IntegerField(default=0)
+    # {"total": int, "fit": int, "engagement": int, "intent": int, "threshold": int,
+    #  "items": [{"category", "rule", "label", "points"}...], "scored_at": iso}
+    score_breakdown = models.JSONField(default=dict, blank=True)
+    scored_at = models.DateTimeField(null=True, blank=True)
+    # Score crossed the MQL threshold: marketing should look at it. Promotion stays a marketer's act.
+    ready_for_sales = models.BooleanField(default=False)
+    ready_since = models.DateTimeField(null=True, blank=True)
+    last_engaged_at = models.DateTimeField(null=True, blank=True)
+    last_high_intent_at = models.DateTimeField(null=True, blank=True)
+
+    # When the lead first reached each stage (see STAGE_REACHED_FIELD).
+    mql_at = models.DateTimeField(null=True, blank=True)
+    sal_at = models.DateTimeField(null=True, blank=True)
+    sql_at = models.DateTimeField(null=True, blank=True)
+    opportunity_at = models.DateTimeField(null=True, blank=True)
+    customer_at = models.DateTimeField(null=True, blank=True)
+    recycled_at = models.DateTimeField(null=True, blank=True)
+    disqualified_at = models.DateTimeField(null=True, blank=True)
+    # Set when sales returns the lead to nurture: no re-promotion before this, unless new intent.
+    recycle_until = models.DateTimeField(null=True, blank=True)
+    return_count = models.PositiveIntegerField(default=0)
+
+    erased_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["stage", "-score"], name="lead_stage_score"),
+            models.Index(fields=["-score"], name="lead_score"),
+            models.Index(fields=["source", "created_at"], name="lead_source_created"),
+            models.Index(fields=["campaign", "created_at"], name="lead_campaign_created"),
+            models.Index(
+                fields=["-score"],
+                name="lead_ready_for_sales",
+                condition=Q(ready_for_sales=True),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.full_name or self.email
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+class LeadStageChange(models.Model):
+    """Append-only history: every change of a lead's lifecycle stage."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="stage_changes")
+    from_stage = models.CharField(max_length=20, choices=Stage.choices, blank=True)
+    to_stage = models.CharField(max_length=20, choices=Stage.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    at = models.DateTimeField()
+    reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["lead", "at"], name="stagechange_lead_at")]
+
+    def __str__(self) -> str:
+        return f"{self.lead_id}: {self.from_stage or '-'} -> {self.to_stage}"
+
+
+class EngagementEvent(models.Model):
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=32, choices=EventKind.choices)
+    occurred_at = models.DateTimeField()
+    payload = models.JSONField(default=dict, blank=True)
+    is_high_intent = models.BooleanField(default=False)
+    # Optional id from the sending system, so that a replayed event is not counted twice.
+    external_id = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        indexes = [models.Index(fields=["lead", "-occurred_at"], name="event_lead_occurred")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["lead", "external_id"],
+                condition=~Q(external_id=""),
+                name="event_unique_external_id",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} @ {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class ScoringConfig(models.Model):
+    """The one row of scoring settings: the MQL threshold and the engagement half-life."""
+
+    mql_threshold = models.PositiveIntegerField(default=60)
+    engagement_half_life_days = models.FloatField(default=30.0)
+    # Events older than this count for nothing (and are not read when scoring).
+    engagement_window_days = models.PositiveIntegerField(default=180)
+    # Bumped on every rule change, so a breakdown names the rule set that produced it.
+    version = models.PositiveIntegerField(default=1)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "scoring settings"
+        verbose_name_plural = "scoring settings"
+
+    def __str__(self) -> str:
+        return f"Scoring v{self.version} (MQL at {self.mql_threshold})"
+
+
+class FitRule(models.Model):
+    """Firmographic / demographic rule: if the lead's field matches, add (or remove) points."""
+
+    class Field(models.TextChoices):
+        INDUSTRY = "industry", "Industry"
+        EMPLOYEE_BAND = "employee_band", "Employee band"
+        SENIORITY = "seniority", "Seniority"
+        COUNTRY = "country", "Country"
+        TITLE = "title", "Title"
+        DOMAIN = "domain", "Email domain"
+        SOURCE = "source", "Source"
+
+    class Operator(models.TextChoices):
+        EQUALS = "eq", "equals"
+        IN = "in", "is one of"
+        GTE = "gte", "is at least"
+        LTE = "lte", "is at most"
+        CONTAINS = "contains", "contains (case-insensitive)"
+        FREE_MAIL = "free_mail", "is a free-mail domain"
+
+    name = models.CharField(max_length=100, unique=True)
+    field = models.CharField(max_length=32, choices=Field.choices)
+    operator = models.CharField(max_length=16, choices=Operator.choices)
+    # A string, a number, or a list of strings, depending on the operator.
+    value = models.JSONField(default=list, blank=True)
+    points = models.IntegerField()
+    active = models.BooleanField(default=True)
+    order = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["order", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.points:+d})"
+
+
+class EngagementRule(models.Model):
+    """Points for each event of a kind (decayed with the half-life), plus one-off intent points."""
+
+    kind = models.CharField(max_length=32, choices=EventKind.choices, unique=True)
+    points = models.IntegerField(default=0, help_text="Per event, before decay.")
+    max_events = models.PositiveIntegerField(
+        default=5, help_text="Count at most this many events of the kind."
+    )
+    intent_points = models.IntegerField(
+        default=0, help_text="Added once when an event of this kind happened within the window."
+    )
+    intent_window_days = models.PositiveIntegerField(default=14)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["kind"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.points:+d})"

@@ -1,0 +1,75 @@
+"""Roles and the checks on them, in one module.
+
+Roles are Django groups created by a data migration (leads/migrations/0002_roles.py).
+Every app asks these predicates; none tests group names itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+MARKETING = "Marketing"
+SALES = "Sales"
+SALES_MANAGER = "Sales Manager"
+ALL_ROLES = (MARKETING, SALES, SALES_MANAGER)
+
+
+def _groups(user: Any) -> frozenset[str]:
+    if not getattr(user, "is_authenticated", False):
+        return frozenset()
+    cached = getattr(user, "_role_names", None)
+    if cached is None:
+        cached = frozenset(user.groups.values_list("name", flat=True))
+        user._role_names = cached
+    return cached
+
+
+def is_marketer(user: Any) -> bool:
+    return user.is_authenticated and (user.is_superuser or MARKETING in _groups(user))
+
+
+def is_rep(user: Any) -> bool:
+    return user.is_authenticated and SALES in _groups(user)
+
+
+def is_manager(user: Any) -> bool:
+    return user.is_authenticated and (user.is_superuser or SALES_MANAGER in _groups(user))
+
+
+def can_edit_scoring(user: Any) -> bool:
+    """Scoring rules and the MQL threshold belong to marketing (and managers)."""
+    return is_marketer(user) or is_manager(user)
+
+
+def roles_context(request: Any) -> dict[str, bool]:
+    user = request.user
+    return {
+        "is_marketer": is_marketer(user),
+        "is_rep": is_rep(user),
+        "is_manager": is_manager(user),
+    }
+
+
+def grant_permissions_in_migration(apps: Any, grants: dict[str, dict[str, list[str]]]) -> None:
+    """Give roles model permissions from a data migration: {role: {app_label: [model, ...]}}.
+
+    Each app's own migration grants its own models, so no app's migrations reach upward.
+    """
+    from django.contrib.auth.management import create_permissions
+
+    # Permissions are normally created after all migrations ran; make sure they exist now.
+    for app_config in apps.get_app_configs():
+        app_config.models_module = True
+        create_permissions(app_config, apps=apps, verbosity=0)
+        app_config.models_module = None
+
+    group_model = apps.get_model("auth", "Group")
+    permission_model = apps.get_model("auth", "Permission")
+    for role, per_app in grants.items():
+        group, _ = group_model.objects.get_or_create(name=role)
+        for app_label, model_names in per_app.items():
+            group.permissions.add(
+                *permission_model.objects.filter(
+                    content_type__app_label=app_label, content_type__model__in=model_names
+                )
+            )
