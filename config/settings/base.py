@@ -140,6 +140,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        # feedback: a reason's effect and what a return did to the lead share one choice set.
+        "ReturnEffectEnum": "feedback.models.RejectionReason.Effect",
+    },
 }
 
 # Celery. Embedded default: kombu's filesystem transport under var/ (no server needed).
@@ -177,6 +181,13 @@ LEAD_BULK_MAX_BYTES = env.int("LEAD_BULK_MAX_BYTES", default=5 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = LEAD_BULK_MAX_BYTES
 IDEMPOTENCY_KEY_TTL_HOURS = 24
 RECYCLE_CAP = env.int("RECYCLE_CAP", default=3)
+# Feedback analytics: score bands (lower bound, label) of the handoff's score snapshot; the
+# candidate MQL thresholds the advisor tries; the acceptance rate it looks for, and how many
+# decided handoffs (accepted or returned) a threshold needs before its rate is trusted.
+FEEDBACK_SCORE_BANDS = [(0, "0-39"), (40, "40-59"), (60, "60-79"), (80, "80-100")]
+FEEDBACK_THRESHOLD_CANDIDATES = list(range(30, 100, 5))
+FEEDBACK_TARGET_ACCEPTANCE = env.float("FEEDBACK_TARGET_ACCEPTANCE", default=0.6)
+FEEDBACK_MIN_DECIDED = env.int("FEEDBACK_MIN_DECIDED", default=20)
 
 LOGGING = {
     "version": 1,
