@@ -247,6 +247,10 @@ class Handoff(models.Model):
     first_touch_at = models.DateTimeField(null=True, blank=True)
     first_touch_channel = models.CharField(max_length=16, blank=True)
 
+    # The rep's latest question to marketing and marketing's answer (the events keep them all).
+    info_question = models.TextField(blank=True)
+    info_answer = models.TextField(blank=True)
+
     qualified_at = models.DateTimeField(null=True, blank=True)
     bant = models.JSONField(default=dict, blank=True)
     returned_at = models.DateTimeField(null=True, blank=True)
