@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import Q
 
 from handoff.models import Handoff
 from leads.models import FitRule, Lead
@@ -102,12 +102,10 @@ class ReturnFeedback(models.Model):
                 condition=Q(acknowledged_at__isnull=True),
             ),
             models.Index(fields=["reason", "returned_at"], name="feedback_reason_returned"),
-            # The review queue's order: unacknowledged first, then the newest returns.
-            models.Index(
-                F("acknowledged_at").desc(nulls_first=True),
-                F("returned_at").desc(),
-                name="feedback_queue_order",
-            ),
+            # The review queue's order: unacknowledged first, then the newest returns. (On
+            # PostgreSQL DESC sorts NULLs first, the order the queue asks for; SQLite cannot
+            # declare NULLS FIRST in an index.)
+            models.Index(fields=["-acknowledged_at", "-returned_at"], name="feedback_queue_order"),
             models.Index(
                 fields=["returned_at"],
                 name="feedback_open_disputes",

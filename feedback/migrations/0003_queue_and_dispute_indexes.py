@@ -16,7 +16,7 @@ class Migration(migrations.Migration):
     operations = [
         migrations.AddIndex(
             model_name='returnfeedback',
-            index=models.Index(models.OrderBy(models.F('acknowledged_at'), descending=True, nulls_first=True), models.OrderBy(models.F('returned_at'), descending=True), name='feedback_queue_order'),
+            index=models.Index(fields=['-acknowledged_at', '-returned_at'], name='feedback_queue_order'),
         ),
         migrations.AddIndex(
             model_name='returnfeedback',
