@@ -8,7 +8,7 @@ import factory
 from django.contrib.auth.models import Group, User
 from django.utils import timezone
 
-from feedback.models import RejectionReason
+from feedback.models import RejectionReason, ReturnFeedback
 from handoff.models import BusinessCalendar, Handoff, SlaPolicy, Team, TeamMembership, WorkingWindow
 from handoff.states import Status
 from leads.models import Campaign, EngagementEvent, EventKind, Lead, Source
@@ -143,3 +143,22 @@ class RejectionReasonFactory(factory.django.DjangoModelFactory):
     code = factory.Sequence(lambda n: f"reason-{n}")
     label = factory.LazyAttribute(lambda o: o.code.replace("-", " ").capitalize())
     category = RejectionReason.Category.FIT
+
+
+class ReturnFeedbackFactory(factory.django.DjangoModelFactory):
+    """A bare returned handoff with its feedback row, for read-side and marketing-side tests;
+    returns that matter go through feedback.services.feedback_return_handoff."""
+
+    class Meta:
+        model = ReturnFeedback
+
+    handoff = factory.SubFactory(
+        HandoffFactory,
+        status=Status.RETURNED,
+        lead__stage="recycled",
+        return_reason_code=factory.SelfAttribute("..reason.code"),
+    )
+    lead = factory.LazyAttribute(lambda o: o.handoff.lead)
+    reason = factory.SubFactory(RejectionReasonFactory)
+    returned_at = factory.LazyAttribute(lambda o: o.handoff.created_at + dt.timedelta(hours=1))
+    lead_effect = RejectionReason.Effect.RECYCLE

@@ -1,0 +1,510 @@
+"""Reads for the feedback loop: the review queue, disputes, earlier returns, and the analytics.
+
+Every aggregate below is one SQL query (GROUP BY with conditional counts) over the handoffs; the
+Python that follows only shapes the few grouped rows into dicts for tables and charts.
+
+Outcome vocabulary, per handoff (reassigned handoffs are left out everywhere: they were handed
+on, and the next attempt of the same promotion carries the outcome):
+- open: pending or waiting, no outcome yet;
+- accepted: accepted or qualified (sales took it; `qualified` is the SQL subset);
+- returned: sent back to marketing (also when it was accepted first);
+- decided = accepted + returned; the rates are shares of the decided handoffs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Value, When
+from django.utils import timezone
+
+from feedback.models import RejectionReason, ReturnFeedback
+from handoff.models import Handoff
+from handoff.states import Status
+from leads import roles
+from leads.errors import ValidationFailed
+from leads.models import ScoringConfig, Source
+
+OPEN_OUTCOME = (Status.PENDING, Status.WAITING)
+ACCEPTED_OUTCOME = (Status.ACCEPTED, Status.QUALIFIED)
+
+# --- the review queue, disputes, history ---------------------------------------------------
+
+
+def active_reasons() -> QuerySet[RejectionReason]:
+    """The reasons a rep may pick, in display order."""
+    return RejectionReason.objects.filter(active=True).order_by("display_order", "label")
+
+
+def feedback_queryset() -> QuerySet[ReturnFeedback]:
+    """Feedback rows with everything a list shows, in one query (no per-row lookups)."""
+    return ReturnFeedback.objects.select_related(
+        "reason",
+        "lead",
+        "lead__campaign",
+        "handoff",
+        "handoff__team",
+        "handoff__assigned_to",
+        "returned_by",
+        "acknowledged_by",
+        "dispute_resolved_by",
+    )
+
+
+def feedback_visible_to(user: Any) -> QuerySet[ReturnFeedback]:
+    """Marketers and managers see every return; a rep sees the returns they made."""
+    qs = feedback_queryset()
+    if roles.is_marketer(user) or roles.is_manager(user):
+        return qs
+    if roles.is_rep(user):
+        return qs.filter(returned_by=user)
+    return qs.none()
+
+
+def feedback_queue(*, user: Any = None) -> QuerySet[ReturnFeedback]:
+    """Marketing's "returned to marketing" queue: unacknowledged first, newest return first.
+
+    Served by the feedback_queue_order index (acknowledged_at DESC NULLS FIRST, returned_at DESC).
+    """
+    qs = feedback_visible_to(user) if user is not None else feedback_queryset()
+    return qs.order_by(F("acknowledged_at").desc(nulls_first=True), "-returned_at", "-id")
+
+
+def feedback_disputes(*, include_resolved: bool = False) -> QuerySet[ReturnFeedback]:
+    """Returns that marketing disputed, for the sales managers: open ones, oldest first."""
+    qs = feedback_queryset()
+    if include_resolved:
+        return qs.exclude(dispute_status="").order_by(
+            Case(When(dispute_status=ReturnFeedback.DisputeStatus.OPEN, then=0), default=1),
+            "returned_at",
+            "id",
+        )
+    return qs.filter(dispute_status=ReturnFeedback.DisputeStatus.OPEN).order_by("returned_at", "id")
+
+
+def previous_returns(*, handoff: Handoff) -> list[dict[str, Any]]:
+    """Earlier returns of this handoff's lead, newest first, with their reasons: what the rep
+    of a re-promoted lead should read before calling (one query)."""
+    rows = (
+        ReturnFeedback.objects.filter(lead_id=handoff.lead_id, returned_at__lte=handoff.created_at)
+        .exclude(handoff_id=handoff.pk)
+        .select_related("reason", "returned_by", "handoff")
+        .order_by("-returned_at", "-id")
+    )
+    return [
+        {
+            "feedback_id": fb.pk,
+            "handoff_id": fb.handoff_id,
+            "attempt": fb.handoff.attempt,
+            "promoted_at": fb.handoff.created_at,
+            "returned_at": fb.returned_at,
+            "returned_by": _user_label(fb.returned_by),
+            "reason": {
+                "code": fb.reason.code,
+                "label": fb.reason.label,
+                "category": fb.reason.category,
+            },
+            "note": fb.note,
+            "lead_effect": fb.lead_effect,
+            "effect_note": fb.effect_note,
+            "recycle_until": fb.recycle_until,
+            "reply": fb.reply,
+            "dispute_status": fb.dispute_status,
+        }
+        for fb in rows
+    ]
+
+
+def _user_label(user: Any) -> str:
+    if user is None:
+        return ""
+    return user.get_full_name() or user.username
+
+
+# --- analytics -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MetricsFilters:
+    """Which handoffs the analytics look at: promoted (created) between the two dates,
+    inclusive, in the site's time zone, optionally for one team, source or campaign."""
+
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+    team: int | None = None
+    source: str | None = None
+    campaign: int | None = None
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> MetricsFilters:
+        """Parse query parameters; a bad value raises ValidationFailed naming the field."""
+
+        def parse_date(name: str) -> dt.date | None:
+            raw = (params.get(name) or "").strip()
+            if not raw:
+                return None
+            try:
+                return dt.date.fromisoformat(raw)
+            except ValueError:
+                raise ValidationFailed(
+                    f"{name} must be a date like 2026-01-31.", code="invalid_date", field=name
+                ) from None
+
+        def parse_id(name: str) -> int | None:
+            raw = (params.get(name) or "").strip()
+            if not raw:
+                return None
+            if not raw.isdigit():
+                raise ValidationFailed(f"{name} must be an id.", code="invalid", field=name)
+            return int(raw)
+
+        source = (params.get("source") or "").strip() or None
+        if source is not None and source not in Source.values:
+            raise ValidationFailed(f"Unknown source {source!r}.", code="invalid", field="source")
+        filters = cls(
+            date_from=parse_date("date_from"),
+            date_to=parse_date("date_to"),
+            team=parse_id("team"),
+            source=source,
+            campaign=parse_id("campaign"),
+        )
+        if filters.date_from and filters.date_to and filters.date_from > filters.date_to:
+            raise ValidationFailed(
+                "date_from is after date_to.", code="invalid_range", field="date_from"
+            )
+        return filters
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in asdict(self).items()
+        }
+
+
+def _day_start(day: dt.date) -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+
+
+def handoffs_for_metrics(filters: MetricsFilters | None = None) -> QuerySet[Handoff]:
+    """The handoffs the analytics count (reassigned ones excluded, see the module docstring)."""
+    f = filters or MetricsFilters()
+    qs = Handoff.objects.exclude(status=Status.REASSIGNED)
+    if f.date_from:
+        qs = qs.filter(created_at__gte=_day_start(f.date_from))
+    if f.date_to:
+        qs = qs.filter(created_at__lt=_day_start(f.date_to + dt.timedelta(days=1)))
+    if f.team is not None:
+        qs = qs.filter(team_id=f.team)
+    if f.source:
+        qs = qs.filter(lead__source=f.source)
+    if f.campaign is not None:
+        qs = qs.filter(lead__campaign_id=f.campaign)
+    return qs
+
+
+OUTCOME_COUNTS = {
+    "handoffs": Count("id"),
+    "open": Count("id", filter=Q(status__in=OPEN_OUTCOME)),
+    "accepted": Count("id", filter=Q(status__in=ACCEPTED_OUTCOME)),
+    "qualified": Count("id", filter=Q(status=Status.QUALIFIED)),
+    "returned": Count("id", filter=Q(status=Status.RETURNED)),
+}
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def _with_rates(counts: Mapping[str, Any]) -> dict[str, Any]:
+    row = {name: counts.get(name) or 0 for name in OUTCOME_COUNTS}
+    decided = row["accepted"] + row["returned"]
+    row["decided"] = decided
+    row["return_rate"] = _rate(row["returned"], decided)
+    row["acceptance_rate"] = _rate(row["accepted"], decided)
+    row["sql_rate"] = _rate(row["qualified"], decided)
+    return row
+
+
+def score_bands() -> list[tuple[int, str]]:
+    return sorted((int(low), str(label)) for low, label in settings.FEEDBACK_SCORE_BANDS)
+
+
+def score_band_expression(field: str = "score_snapshot") -> Case:
+    """The band index of a score: band i covers [low_i, low_i+1); the first band also takes
+    anything below its bound and the last anything above."""
+    bands = score_bands()
+    whens = [
+        When(**{f"{field}__lt": bands[i + 1][0]}, then=Value(i)) for i in range(len(bands) - 1)
+    ]
+    return Case(*whens, default=Value(len(bands) - 1), output_field=IntegerField())
+
+
+# dimension -> (group-by values, how to build key and label from a grouped row)
+DIMENSIONS = ("source", "campaign", "score_band", "team", "rep")
+
+
+def _group_fields(dimension: str, prefix: str = "") -> tuple[dict[str, Any], list[str]]:
+    """The annotations and values() fields that group by a dimension."""
+    if dimension == "source":
+        return {}, [f"{prefix}lead__source"]
+    if dimension == "campaign":
+        return {}, [f"{prefix}lead__campaign_id", f"{prefix}lead__campaign__name"]
+    if dimension == "team":
+        return {}, [f"{prefix}team_id", f"{prefix}team__name"]
+    if dimension == "rep":
+        return {}, [
+            f"{prefix}assigned_to_id",
+            f"{prefix}assigned_to__username",
+            f"{prefix}assigned_to__first_name",
+            f"{prefix}assigned_to__last_name",
+        ]
+    if dimension == "score_band":
+        return {"band": score_band_expression(f"{prefix}score_snapshot")}, ["band"]
+    raise ValueError(f"unknown dimension {dimension!r}")
+
+
+def _key_and_label(dimension: str, row: Mapping[str, Any], prefix: str = "") -> tuple[Any, str]:
+    if dimension == "source":
+        key = row[f"{prefix}lead__source"]
+        return key, str(Source(key).label) if key in Source.values else key
+    if dimension == "campaign":
+        key = row[f"{prefix}lead__campaign_id"]
+        return key, row[f"{prefix}lead__campaign__name"] or "No campaign"
+    if dimension == "team":
+        key = row[f"{prefix}team_id"]
+        return key, row[f"{prefix}team__name"] or "No team"
+    if dimension == "rep":
+        key = row[f"{prefix}assigned_to_id"]
+        full = " ".join(
+            part
+            for part in (
+                row[f"{prefix}assigned_to__first_name"],
+                row[f"{prefix}assigned_to__last_name"],
+            )
+            if part
+        )
+        return key, full or row[f"{prefix}assigned_to__username"] or "Unassigned"
+    if dimension == "score_band":
+        return row["band"], score_bands()[row["band"]][1]
+    raise ValueError(f"unknown dimension {dimension!r}")
+
+
+def _reason_lookup() -> dict[str, RejectionReason]:
+    return {r.code: r for r in RejectionReason.objects.all()}
+
+
+def _reason_entry(
+    code: str, count: int, total: int, reasons: Mapping[str, RejectionReason]
+) -> dict[str, Any]:
+    reason = reasons.get(code)
+    return {
+        "code": code or "",
+        "label": reason.label if reason else (code or "No reason recorded"),
+        "category": reason.category if reason else "",
+        "count": count,
+        "share": _rate(count, total),
+    }
+
+
+def outcomes_by(
+    dimension: str,
+    filters: MetricsFilters | None = None,
+    *,
+    reasons: Mapping[str, RejectionReason] | None = None,
+) -> list[dict[str, Any]]:
+    """Return rate, acceptance and the reason mix per source / campaign / score band / team /
+    rep: two GROUP BY queries (outcomes, then returns by reason), largest groups first
+    (score bands in band order, every band listed)."""
+    qs = handoffs_for_metrics(filters)
+    annotations, fields = _group_fields(dimension)
+    grouped = qs.annotate(**annotations).values(*fields).annotate(**OUTCOME_COUNTS).order_by()
+    reason_rows = (
+        qs.filter(status=Status.RETURNED)
+        .annotate(**annotations)
+        .values(*fields, "return_reason_code")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    reasons = reasons if reasons is not None else _reason_lookup()
+    by_key: dict[Any, list[tuple[str, int]]] = defaultdict(list)
+    for r in reason_rows:
+        by_key[_key_and_label(dimension, r)[0]].append((r["return_reason_code"], r["n"]))
+
+    result: dict[Any, dict[str, Any]] = {}
+    for row in grouped:
+        key, label = _key_and_label(dimension, row)
+        result[key] = {"key": key, "label": label, **_with_rates(row)}
+    if dimension == "score_band":
+        for index, (low, label) in enumerate(score_bands()):
+            result.setdefault(index, {"key": index, "label": label, **_with_rates({})})
+            result[index]["min_score"] = low
+    for key, entry in result.items():
+        mix = sorted(by_key.get(key, []), key=lambda item: (-item[1], item[0]))
+        entry["reasons"] = [_reason_entry(code, n, entry["returned"], reasons) for code, n in mix]
+    if dimension == "score_band":
+        return [result[i] for i in sorted(result)]
+    return sorted(result.values(), key=lambda e: (-e["handoffs"], str(e["label"])))
+
+
+def reason_mix(
+    filters: MetricsFilters | None = None,
+    *,
+    reasons: Mapping[str, RejectionReason] | None = None,
+) -> list[dict[str, Any]]:
+    """Returns by reason over the filtered handoffs, most frequent first (one query)."""
+    rows = (
+        handoffs_for_metrics(filters)
+        .filter(status=Status.RETURNED)
+        .values("return_reason_code")
+        .annotate(n=Count("id"))
+        .order_by("-n", "return_reason_code")
+    )
+    counts = [(r["return_reason_code"], r["n"]) for r in rows]
+    total = sum(n for _, n in counts)
+    reasons = reasons if reasons is not None else _reason_lookup()
+    return [_reason_entry(code, n, total, reasons) for code, n in counts]
+
+
+def category_mix(reason_rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Reason mix folded into categories (from reason_mix's rows; no query)."""
+    totals: dict[str, int] = defaultdict(int)
+    for row in reason_rows:
+        totals[row["category"]] += row["count"]
+    grand = sum(totals.values())
+    labels = dict(RejectionReason.Category.choices)
+    return [
+        {"category": cat, "label": labels.get(cat, "Unknown"), "count": n, "share": _rate(n, grand)}
+        for cat, n in sorted(totals.items(), key=lambda item: (-item[1], item[0]))
+    ]
+
+
+def outcome_totals(filters: MetricsFilters | None = None) -> dict[str, Any]:
+    """The headline numbers over the filtered handoffs (one query), plus marketing's review
+    backlog and disputes over the same handoffs (one query)."""
+    qs = handoffs_for_metrics(filters)
+    totals = _with_rates(qs.aggregate(**OUTCOME_COUNTS))
+    review = ReturnFeedback.objects.filter(handoff__in=qs.filter(status=Status.RETURNED)).aggregate(
+        with_feedback=Count("id"),
+        unacknowledged=Count("id", filter=Q(acknowledged_at__isnull=True)),
+        disputes_open=Count("id", filter=Q(dispute_status=ReturnFeedback.DisputeStatus.OPEN)),
+        overturned=Count("id", filter=Q(dispute_status=ReturnFeedback.DisputeStatus.OVERTURNED)),
+        disqualified=Count("id", filter=Q(lead_effect=RejectionReason.Effect.DISQUALIFY)),
+    )
+    totals.update(review)
+    return totals
+
+
+def acceptance_by_score_band(
+    filters: MetricsFilters | None = None, *, rows: Sequence[Mapping[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """MQL -> SAL/SQL by score band: decided, accepted, qualified, returned and their rates.
+
+    `rows` may be outcomes_by("score_band", ...)'s result, to reuse its query.
+    """
+    rows = rows if rows is not None else outcomes_by("score_band", filters)
+    keep = (
+        "key", "label", "min_score", "handoffs", "open", "decided", "accepted", "qualified",
+        "returned", "acceptance_rate", "sql_rate", "return_rate",
+    )  # fmt: skip
+    return [{k: row[k] for k in keep} for row in rows]
+
+
+THRESHOLD_RULE = (
+    "The suggested MQL threshold is the lowest candidate threshold at which sales accepted at "
+    "least {target:.0%} of the decided handoffs (accepted or returned) scoring at or above it, "
+    "counting only thresholds with at least {min_decided} decided handoffs."
+)
+
+
+def threshold_advisor(
+    filters: MetricsFilters | None = None,
+    *,
+    thresholds: Sequence[int] | None = None,
+    target: float | None = None,
+    min_decided: int | None = None,
+) -> dict[str, Any]:
+    """For each candidate MQL threshold t: the handoffs that would have been sent (score
+    snapshot >= t), how many sales decided on and what share it accepted, from the recorded
+    outcomes, in one query of conditional counts; and the suggested threshold (THRESHOLD_RULE).
+
+    It can only judge what was sent: scores below the threshold marketing used then are seen
+    only when a marketer promoted such a lead by hand.
+    """
+    thresholds = sorted(thresholds or settings.FEEDBACK_THRESHOLD_CANDIDATES)
+    target = settings.FEEDBACK_TARGET_ACCEPTANCE if target is None else target
+    min_decided = settings.FEEDBACK_MIN_DECIDED if min_decided is None else min_decided
+    aggregates: dict[str, Any] = {"all_sent": Count("id")}
+    for t in thresholds:
+        above = Q(score_snapshot__gte=t)
+        aggregates[f"sent_{t}"] = Count("id", filter=above)
+        aggregates[f"accepted_{t}"] = Count("id", filter=above & Q(status__in=ACCEPTED_OUTCOME))
+        aggregates[f"qualified_{t}"] = Count("id", filter=above & Q(status=Status.QUALIFIED))
+        aggregates[f"returned_{t}"] = Count("id", filter=above & Q(status=Status.RETURNED))
+    counts = handoffs_for_metrics(filters).aggregate(**aggregates)
+    all_sent = counts["all_sent"]
+    rows = []
+    suggested: int | None = None
+    for t in thresholds:
+        accepted, returned = counts[f"accepted_{t}"], counts[f"returned_{t}"]
+        decided = accepted + returned
+        rate = _rate(accepted, decided)
+        meets = rate is not None and decided >= min_decided and rate >= target
+        if meets and suggested is None:
+            suggested = t
+        rows.append(
+            {
+                "threshold": t,
+                "sent": counts[f"sent_{t}"],
+                "share_of_sent": _rate(counts[f"sent_{t}"], all_sent),
+                "decided": decided,
+                "accepted": accepted,
+                "qualified": counts[f"qualified_{t}"],
+                "returned": returned,
+                "acceptance_rate": rate,
+                "sql_rate": _rate(counts[f"qualified_{t}"], decided),
+                "meets_target": meets,
+            }
+        )
+    return {
+        "target_acceptance": target,
+        "min_decided": min_decided,
+        "current_threshold": _current_threshold(),
+        "suggested_threshold": suggested,
+        "rule": THRESHOLD_RULE.format(target=target, min_decided=min_decided),
+        "handoffs": all_sent,
+        "rows": rows,
+    }
+
+
+def _current_threshold() -> int | None:
+    config = ScoringConfig.objects.order_by("pk").first()
+    return config.mql_threshold if config else None
+
+
+def feedback_metrics(filters: MetricsFilters | None = None) -> dict[str, Any]:
+    """Everything the metrics API and the dashboard show, as plain dicts and lists."""
+    filters = filters or MetricsFilters()
+    reasons = _reason_lookup()
+    by = {dim: outcomes_by(dim, filters, reasons=reasons) for dim in DIMENSIONS}
+    mix = reason_mix(filters, reasons=reasons)
+    return {
+        "filters": filters.as_dict(),
+        "bands": [
+            {"key": i, "label": label, "min_score": low}
+            for i, (low, label) in enumerate(score_bands())
+        ],
+        "totals": outcome_totals(filters),
+        "reason_mix": mix,
+        "category_mix": category_mix(mix),
+        "by_source": by["source"],
+        "by_campaign": by["campaign"],
+        "by_score_band": by["score_band"],
+        "by_team": by["team"],
+        "by_rep": by["rep"],
+        "acceptance_by_score_band": acceptance_by_score_band(rows=by["score_band"]),
+        "threshold_advisor": threshold_advisor(filters),
+    }
