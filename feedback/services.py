@@ -1,0 +1,339 @@
+"""Writes of the feedback loop: sales returns a handoff with a reason, marketing reviews it,
+managers settle disputes and reopen leads. Keyword-only, atomic, `now` injected."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.db.models.functions import Greatest
+from django.utils import timezone
+
+from feedback.models import RejectionReason, ReturnFeedback
+from handoff.models import Handoff
+from leads import roles
+from leads.errors import Conflict, DomainError, ValidationFailed
+from leads.models import Lead, Stage
+from leads.services import lead_change_stage
+
+Effect = RejectionReason.Effect
+
+
+class NotPermitted(DomainError):
+    """The actor's role may not do this (HTTP 403)."""
+
+    code = "forbidden"
+    http_status = 403
+
+
+def _resolve_reason(reason: RejectionReason | str | None) -> RejectionReason:
+    """The active reason named by a code or instance; a clear error naming `reason` otherwise.
+
+    An instance is re-read, so a reason deactivated in the admin a moment ago is refused."""
+    code = reason.code if isinstance(reason, RejectionReason) else (reason or "").strip()
+    if not code:
+        raise ValidationFailed(
+            "Pick a reason for returning the lead.", code="reason_required", field="reason"
+        )
+    found = RejectionReason.objects.filter(code=code).first()
+    if found is None:
+        raise ValidationFailed(
+            f"There is no return reason {code!r}.", code="invalid_reason", field="reason"
+        )
+    if not found.active:
+        raise ValidationFailed(
+            f"The reason \u201c{found.label}\u201d is no longer in use; pick another.",
+            code="invalid_reason",
+            field="reason",
+        )
+    return found
+
+
+def _recycle_cap() -> int:
+    return int(getattr(settings, "RECYCLE_CAP", 3) or 0)
+
+
+def return_effect(
+    *, reason: RejectionReason, return_count: int, now: dt.datetime
+) -> tuple[str, dt.datetime | None, str]:
+    """What a return does to the lead: (effect, recycle_until, effect_note), given how many times
+    it was returned before. Pure: the rules in one place, read by the service and the preview.
+
+    The recycle cap: the Nth return (N = settings.RECYCLE_CAP) disqualifies instead of
+    recycling, and says so, so marketing knows why the lead left nurture for good.
+    """
+    nth = return_count + 1
+    cap = _recycle_cap()
+    if reason.effect == Effect.DISQUALIFY:
+        return (
+            Effect.DISQUALIFY,
+            None,
+            f"Disqualified: \u201c{reason.label}\u201d disqualifies the lead.",
+        )
+    if cap and nth >= cap:
+        return (
+            Effect.DISQUALIFY,
+            None,
+            f"Disqualified instead of recycled: this is return {nth} of this lead and the "
+            f"recycle cap is {cap}. A sales manager can reopen it.",
+        )
+    until = now + dt.timedelta(days=reason.recycle_days)
+    return (
+        Effect.RECYCLE,
+        until,
+        f"Recycled to nurture until {until:%Y-%m-%d} (return {nth}"
+        + (f" of at most {cap - 1} before disqualification)." if cap else ")."),
+    )
+
+
+def _check_can_return(*, handoff: Handoff, actor: Any) -> None:
+    if roles.is_manager(actor):
+        return
+    if roles.is_rep(actor) and handoff.assigned_to_id == actor.pk:
+        return
+    if roles.is_rep(actor):
+        raise NotPermitted("Only the rep the handoff is assigned to may return it.")
+    raise NotPermitted("Only sales (the assigned rep or a manager) may return a handoff.")
+
+
+def feedback_return_handoff(
+    *,
+    handoff: Handoff,
+    actor: Any,
+    reason: RejectionReason | str | None,
+    note: str = "",
+    now: dt.datetime | None = None,
+) -> ReturnFeedback:
+    """Sales returns a handoff to marketing with a reason (and a note where the reason asks).
+
+    In one transaction: the handoff moves to `returned` (handoff.services.handoff_return claims
+    it, writes its event, moves the lead to recycled or disqualified and records the stage
+    change), and the feedback row for marketing's review queue is written. Bad input raises
+    before anything is written; a lost race raises HandoffConflict (409) and writes nothing.
+    """
+    from handoff.services import handoff_return
+
+    now = now or timezone.now()
+    _check_can_return(handoff=handoff, actor=actor)
+    reason_obj = _resolve_reason(reason)
+    note = (note or "").strip()
+    if reason_obj.note_required and not note:
+        raise ValidationFailed(
+            f"\u201c{reason_obj.label}\u201d needs a note saying what was wrong.",
+            code="note_required",
+            field="note",
+        )
+    with transaction.atomic():
+        # No lock on the lead here: the claim inside handoff_return serialises returns of this
+        # handoff, and the one-open-handoff-per-lead constraint means no other return of the
+        # same lead can run at the same time, so the count read now is the count the return
+        # bumps. (Locking the lead before the handoff would invert the accept path's lock order
+        # and deadlock against a concurrent accept.)
+        return_count = Lead.objects.filter(pk=handoff.lead_id).values_list(
+            "return_count", flat=True
+        )[0]
+        effect, recycle_until, effect_note = return_effect(
+            reason=reason_obj, return_count=return_count, now=now
+        )
+        updated = handoff_return(
+            handoff=handoff,
+            actor=actor,
+            reason_code=reason_obj.code,
+            note=note,
+            lead_effect=effect,
+            recycle_until=recycle_until,
+            effect_note=effect_note,
+            now=now,
+        )
+        return ReturnFeedback.objects.create(
+            handoff=updated,
+            lead_id=updated.lead_id,
+            reason=reason_obj,
+            note=note,
+            returned_by=actor,
+            returned_at=now,
+            lead_effect=effect,
+            effect_note=effect_note[:200],
+            recycle_until=recycle_until,
+        )
+
+
+def feedback_acknowledge(
+    *,
+    feedback: ReturnFeedback,
+    actor: Any,
+    reply: str = "",
+    follow_up: str = "",
+    now: dt.datetime | None = None,
+) -> ReturnFeedback:
+    """Marketing has read a return: optionally a reply to sales and a follow-up action.
+
+    `follow_up="dispute"` sends the return to the sales managers' dispute queue, and then the
+    reply (why marketing disagrees) is required. Acknowledging twice is a conflict (409): the
+    second marketer lost the race and the first one's reply stands.
+    """
+    now = now or timezone.now()
+    if not roles.is_marketer(actor):
+        raise NotPermitted("Only marketing acknowledges returned leads.")
+    follow_up = (follow_up or "").strip()
+    if follow_up not in ReturnFeedback.FollowUp.values:
+        raise ValidationFailed(
+            f"Unknown follow-up {follow_up!r}; use one of "
+            f"{', '.join(v for v in ReturnFeedback.FollowUp.values if v)} or leave it empty.",
+            code="invalid_follow_up",
+            field="follow_up",
+        )
+    reply = (reply or "").strip()
+    disputed = follow_up == ReturnFeedback.FollowUp.DISPUTE
+    if disputed and not reply:
+        raise ValidationFailed(
+            "Say why you dispute the return: the sales manager reads it.",
+            code="reply_required",
+            field="reply",
+        )
+    fields: dict[str, Any] = {
+        "acknowledged_at": now,
+        "acknowledged_by": actor,
+        "reply": reply,
+        "follow_up": follow_up,
+    }
+    if disputed:
+        fields["dispute_status"] = ReturnFeedback.DisputeStatus.OPEN
+    with transaction.atomic():
+        claimed = ReturnFeedback.objects.filter(
+            pk=feedback.pk, acknowledged_at__isnull=True
+        ).update(**fields)
+        if not claimed:
+            raise Conflict(
+                "This return was already acknowledged by someone else.",
+                code="already_acknowledged",
+            )
+    for name, value in fields.items():
+        setattr(feedback, name, value)
+    return feedback
+
+
+def feedback_resolve_dispute(
+    *,
+    feedback: ReturnFeedback,
+    actor: Any,
+    upheld: bool,
+    resolution: str,
+    now: dt.datetime | None = None,
+) -> ReturnFeedback:
+    """A sales manager settles marketing's dispute of a return.
+
+    Upheld: the return stands. Overturned: the return is marked overturned, it no longer counts
+    towards the lead's recycle cap, and if it is still the lead's latest return and the lead is
+    still recycled or disqualified by it, the lead goes back to stage `lead` with no cooldown,
+    so marketing may promote it again at once (promotion stays marketing's act).
+    """
+    now = now or timezone.now()
+    if not roles.is_manager(actor):
+        raise NotPermitted("Only a sales manager resolves disputes.")
+    resolution = (resolution or "").strip()
+    if not resolution:
+        raise ValidationFailed(
+            "Write the resolution: marketing and the rep read it.",
+            code="resolution_required",
+            field="resolution",
+        )
+    status = (
+        ReturnFeedback.DisputeStatus.UPHELD if upheld else ReturnFeedback.DisputeStatus.OVERTURNED
+    )
+    fields: dict[str, Any] = {
+        "dispute_status": status,
+        "dispute_resolved_by": actor,
+        "dispute_resolved_at": now,
+        "dispute_resolution": resolution,
+    }
+    with transaction.atomic():
+        claimed = ReturnFeedback.objects.filter(
+            pk=feedback.pk, dispute_status=ReturnFeedback.DisputeStatus.OPEN
+        ).update(**fields)
+        if not claimed:
+            current = (
+                ReturnFeedback.objects.filter(pk=feedback.pk)
+                .values_list("dispute_status", flat=True)
+                .first()
+            )
+            if current in (
+                ReturnFeedback.DisputeStatus.UPHELD,
+                ReturnFeedback.DisputeStatus.OVERTURNED,
+            ):
+                raise Conflict(
+                    "Another manager already resolved this dispute.", code="already_resolved"
+                )
+            raise Conflict("This return is not disputed.", code="no_open_dispute")
+        if not upheld:
+            _overturn_return(feedback=feedback, actor=actor, resolution=resolution, now=now)
+    for name, value in fields.items():
+        setattr(feedback, name, value)
+    return feedback
+
+
+def _overturn_return(
+    *, feedback: ReturnFeedback, actor: Any, resolution: str, now: dt.datetime
+) -> None:
+    Lead.objects.filter(pk=feedback.lead_id).update(
+        return_count=Greatest(F("return_count") - 1, 0), updated_at=now
+    )
+    lead = Lead.objects.select_for_update().get(pk=feedback.lead_id)
+    later_return = (
+        ReturnFeedback.objects.filter(lead_id=lead.pk, returned_at__gt=feedback.returned_at)
+        .exclude(pk=feedback.pk)
+        .exists()
+    )
+    if later_return or lead.stage not in (Stage.RECYCLED, Stage.DISQUALIFIED):
+        return
+    lead_change_stage(
+        lead=lead,
+        to_stage=Stage.LEAD,
+        actor=actor,
+        reason=f"Return overturned by a sales manager: {resolution}"[:500],
+        now=now,
+        extra_fields={"recycle_until": None},
+    )
+
+
+REOPENABLE_STAGES = (Stage.DISQUALIFIED, Stage.RECYCLED)
+
+
+def feedback_reopen_lead(
+    *, lead: Lead, actor: Any, reason: str, now: dt.datetime | None = None
+) -> Lead:
+    """A sales manager reopens a disqualified (or recycled) lead: back to stage `lead`, no
+    cooldown, so marketing may promote it again.
+
+    The lead's return count is kept: a lead reopened after the recycle cap is disqualified
+    again by its next return, unless that return is overturned.
+    """
+    now = now or timezone.now()
+    if not roles.is_manager(actor):
+        raise NotPermitted("Only a sales manager reopens a disqualified lead.")
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed(
+            "Say why the lead is reopened.", code="reason_required", field="reason"
+        )
+    with transaction.atomic():
+        # Locked so that two managers reopening at once change the stage once: the second
+        # one finds it no longer disqualified and gets a conflict.
+        locked = Lead.objects.select_for_update().get(pk=lead.pk)
+        if locked.stage not in REOPENABLE_STAGES:
+            raise Conflict(
+                f"This lead is {Stage(locked.stage).label}, not disqualified or recycled.",
+                code="not_reopenable",
+            )
+        lead_change_stage(
+            lead=locked,
+            to_stage=Stage.LEAD,
+            actor=actor,
+            reason=f"Reopened by a sales manager: {reason}",
+            now=now,
+            extra_fields={"recycle_until": None},
+        )
+    return locked
