@@ -1,9 +1,34 @@
 """Routes: `urlpatterns` are the pages (mounted at /), `api_urlpatterns` the API (at /api/)."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from feedback import apis
 
 app_name = "feedback"
 
 urlpatterns: list = []
 
-api_urlpatterns: list = []
+api_urlpatterns: list = [
+    path("feedback/reasons/", apis.ReasonListApi.as_view(), name="reason-list"),
+    path("feedback/", apis.FeedbackListApi.as_view(), name="feedback-list"),
+    path("feedback/disputes/", apis.DisputeListApi.as_view(), name="dispute-list"),
+    path(
+        "feedback/<int:pk>/acknowledge/",
+        apis.FeedbackAcknowledgeApi.as_view(),
+        name="feedback-acknowledge",
+    ),
+    path(
+        "feedback/<int:pk>/resolve-dispute/",
+        apis.FeedbackResolveDisputeApi.as_view(),
+        name="feedback-resolve-dispute",
+    ),
+    path("feedback/leads/<int:pk>/reopen/", apis.LeadReopenApi.as_view(), name="lead-reopen"),
+    path("metrics/feedback/", apis.FeedbackMetricsApi.as_view(), name="feedback-metrics"),
+    # Served here, not by the handoff app: a return needs the reasons (feedback -> handoff).
+    path("handoffs/<int:pk>/return/", apis.HandoffReturnApi.as_view(), name="handoff-return"),
+    path(
+        "handoffs/<int:pk>/previous-returns/",
+        apis.HandoffPreviousReturnsApi.as_view(),
+        name="handoff-previous-returns",
+    ),
+]

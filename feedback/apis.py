@@ -1,0 +1,316 @@
+"""Feedback API: thin views that check the role, find the object the user may see, call one
+service or selector and serialise the result. Domain errors become HTTP in
+leads.apis.exception_handler (400 bad input naming the field, 403, 404, 409 lost race)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import generics
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from feedback import selectors, services
+from feedback.filters import ReturnFeedbackFilter
+from feedback.models import ReturnFeedback
+from feedback.serializers import (
+    AcknowledgeInputSerializer,
+    FeedbackMetricsSerializer,
+    PreviousReturnSerializer,
+    RejectionReasonSerializer,
+    ReopenInputSerializer,
+    ResolveDisputeInputSerializer,
+    ReturnedHandoffSerializer,
+    ReturnFeedbackSerializer,
+    ReturnInputSerializer,
+)
+from handoff.models import Handoff
+from leads import roles
+from leads.apis import Pagination
+from leads.models import Lead
+
+ERROR_BODY = {
+    "type": "object",
+    "properties": {
+        "code": {"type": "string"},
+        "detail": {"type": "string"},
+        "field": {"type": "string"},
+    },
+}
+
+
+def _error(description: str) -> OpenApiResponse:
+    return OpenApiResponse(response=ERROR_BODY, description=description)
+
+
+def _require(allowed: bool, message: str) -> None:
+    if not allowed:
+        raise services.NotPermitted(message)
+
+
+def handoffs_visible_to(user: Any) -> QuerySet[Handoff]:
+    """A manager sees every handoff, a rep only the ones assigned to them (404 for others')."""
+    try:
+        from handoff.selectors import handoffs_visible_to as visible
+    except ImportError:  # TODO(feedback): until HANDOFF's selectors land
+        if roles.is_manager(user):
+            return Handoff.objects.all()
+        return Handoff.objects.filter(assigned_to_id=user.pk)
+    return visible(user)
+
+
+class ReasonListApi(generics.ListAPIView):
+    """The active return reasons, in display order, for the rep's reason picker."""
+
+    serializer_class = RejectionReasonSerializer
+    pagination_class = None
+    filter_backends: list[Any] = []
+
+    def get_queryset(self) -> QuerySet:
+        return selectors.active_reasons().select_related("contradicts_rule")
+
+
+@extend_schema(
+    parameters=[
+        OpenApiParameter(
+            "returned_after", OpenApiTypes.DATE, description="Returned on or after this day."
+        ),
+        OpenApiParameter(
+            "returned_before", OpenApiTypes.DATE, description="Returned on or before this day."
+        ),
+    ],
+    responses={200: ReturnFeedbackSerializer(many=True), 403: _error("No role that sees it.")},
+)
+class FeedbackListApi(generics.ListAPIView):
+    """Marketing's "returned to marketing" queue: unacknowledged first, then the newest.
+
+    Marketers and managers see every return; a rep sees the returns they made."""
+
+    serializer_class = ReturnFeedbackSerializer
+    pagination_class = Pagination
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = ReturnFeedbackFilter
+    queryset = ReturnFeedback.objects.none()  # for the schema; get_queryset() serves
+
+    def get_queryset(self) -> QuerySet[ReturnFeedback]:
+        if getattr(self, "swagger_fake_view", False):
+            return self.queryset
+        user = self.request.user
+        _require(
+            roles.is_marketer(user) or roles.is_manager(user) or roles.is_rep(user),
+            "Only marketing and sales see returned leads.",
+        )
+        return selectors.feedback_queue(user=user)
+
+
+@extend_schema(
+    parameters=[
+        OpenApiParameter(
+            "include_resolved",
+            OpenApiTypes.BOOL,
+            description="Also list upheld and overturned disputes (open ones first).",
+        )
+    ],
+    responses={200: ReturnFeedbackSerializer(many=True), 403: _error("Managers only.")},
+)
+class DisputeListApi(generics.ListAPIView):
+    """Returns that marketing disputed, for the sales managers (open ones, oldest first)."""
+
+    serializer_class = ReturnFeedbackSerializer
+    pagination_class = Pagination
+    filter_backends: list[Any] = []
+    queryset = ReturnFeedback.objects.none()  # for the schema; get_queryset() serves
+
+    def get_queryset(self) -> QuerySet[ReturnFeedback]:
+        if getattr(self, "swagger_fake_view", False):
+            return self.queryset
+        _require(roles.is_manager(self.request.user), "Only sales managers see disputes.")
+        include = self.request.query_params.get("include_resolved", "").lower()
+        return selectors.feedback_disputes(include_resolved=include in ("1", "true", "yes"))
+
+
+class FeedbackAcknowledgeApi(APIView):
+    @extend_schema(
+        request=AcknowledgeInputSerializer,
+        responses={
+            200: ReturnFeedbackSerializer,
+            400: _error("Bad follow-up, or a dispute without a reply (field named)."),
+            403: _error("Only marketing acknowledges."),
+            404: _error("No such return."),
+            409: _error("Already acknowledged (code already_acknowledged)."),
+        },
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        """Marketing acknowledges a return, optionally replying and choosing a follow-up
+        (nurture, fix_data, or dispute: sends it to the sales managers, reply required)."""
+        _require(roles.is_marketer(request.user), "Only marketing acknowledges returned leads.")
+        feedback = get_object_or_404(ReturnFeedback, pk=pk)
+        data = AcknowledgeInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.feedback_acknowledge(
+            feedback=feedback,
+            actor=request.user,
+            reply=data.validated_data["reply"],
+            follow_up=data.validated_data["follow_up"],
+        )
+        fresh = selectors.feedback_queryset().get(pk=pk)
+        return Response(ReturnFeedbackSerializer(fresh).data)
+
+
+class FeedbackResolveDisputeApi(APIView):
+    @extend_schema(
+        request=ResolveDisputeInputSerializer,
+        responses={
+            200: ReturnFeedbackSerializer,
+            400: _error("Missing resolution (field resolution)."),
+            403: _error("Managers only."),
+            404: _error("No such return."),
+            409: _error("Not disputed, or already resolved."),
+        },
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        """A sales manager upholds or overturns a disputed return. Overturned: the return no
+        longer counts towards the recycle cap and the lead is reopened (stage lead, no
+        cooldown) if this return is what parked it."""
+        _require(roles.is_manager(request.user), "Only a sales manager resolves disputes.")
+        feedback = get_object_or_404(ReturnFeedback, pk=pk)
+        data = ResolveDisputeInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.feedback_resolve_dispute(
+            feedback=feedback,
+            actor=request.user,
+            upheld=data.validated_data["upheld"],
+            resolution=data.validated_data["resolution"],
+        )
+        fresh = selectors.feedback_queryset().get(pk=pk)
+        return Response(ReturnFeedbackSerializer(fresh).data)
+
+
+class FeedbackMetricsApi(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("date_from", OpenApiTypes.DATE, description="Promoted on or after."),
+            OpenApiParameter("date_to", OpenApiTypes.DATE, description="Promoted on or before."),
+            OpenApiParameter("team", OpenApiTypes.INT),
+            OpenApiParameter("source", OpenApiTypes.STR),
+            OpenApiParameter("campaign", OpenApiTypes.INT),
+        ],
+        responses={
+            200: FeedbackMetricsSerializer,
+            400: _error("A bad filter value (field named)."),
+            403: _error("Marketing and managers only."),
+        },
+    )
+    def get(self, request: Request) -> Response:
+        """Lead-quality analytics over the handoffs promoted in the date range: return rate,
+        acceptance and reason mix by source, campaign, score band, team and rep; acceptance
+        by score band; and the MQL threshold advisor."""
+        _require(
+            roles.is_marketer(request.user) or roles.is_manager(request.user),
+            "Only marketing and sales managers see the feedback metrics.",
+        )
+        filters = selectors.MetricsFilters.from_params(request.query_params)
+        return Response(selectors.feedback_metrics(filters))
+
+
+class HandoffReturnApi(APIView):
+    @extend_schema(
+        request=ReturnInputSerializer,
+        responses={
+            200: ReturnedHandoffSerializer,
+            400: _error("reason_required, invalid_reason or note_required, with the field."),
+            403: _error("Only sales returns handoffs."),
+            404: _error("No such handoff among the ones you may act on."),
+            409: _error("Someone else changed the handoff first (code conflict)."),
+        },
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        """The assigned rep (or a manager) returns a handoff to marketing with a reason code and,
+        where the reason asks, a note. The lead is recycled with a cooldown, or disqualified
+        (by the reason, or on the Nth return: the recycle cap)."""
+        user = request.user
+        _require(roles.is_rep(user) or roles.is_manager(user), "Only sales returns handoffs.")
+        handoff = get_object_or_404(handoffs_visible_to(user), pk=pk)
+        data = ReturnInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        feedback = services.feedback_return_handoff(
+            handoff=handoff,
+            actor=user,
+            reason=data.validated_data["reason"],
+            note=data.validated_data["note"],
+        )
+        fresh = selectors.feedback_queryset().get(pk=feedback.pk)
+        return Response(returned_handoff_data(fresh))
+
+
+def returned_handoff_data(feedback: ReturnFeedback) -> dict[str, Any]:
+    """The updated handoff, in the handoff app's own shape when it has one, plus `feedback`."""
+    handoff = feedback.handoff
+    try:
+        from handoff.serializers import HandoffSerializer
+    except ImportError:
+        return dict(ReturnedHandoffSerializer(handoff, context={"feedback": feedback}).data)
+    data = dict(HandoffSerializer(handoff).data)
+    data["feedback"] = ReturnFeedbackSerializer(feedback).data
+    return data
+
+
+class HandoffPreviousReturnsApi(APIView):
+    @extend_schema(
+        responses={
+            200: PreviousReturnSerializer(many=True),
+            404: _error("No such handoff among the ones you may see."),
+        }
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        """Earlier returns of this handoff's lead, newest first, with reason, note and what
+        marketing replied: what the rep of a re-promoted lead reads before calling."""
+        user = request.user
+        if roles.is_marketer(user) or roles.is_manager(user):
+            queryset: QuerySet[Handoff] = Handoff.objects.all()
+        else:
+            queryset = handoffs_visible_to(user)
+        handoff = get_object_or_404(queryset, pk=pk)
+        return Response(
+            PreviousReturnSerializer(selectors.previous_returns(handoff=handoff), many=True).data
+        )
+
+
+class LeadReopenApi(APIView):
+    @extend_schema(
+        request=ReopenInputSerializer,
+        responses={
+            200: OpenApiResponse(
+                response={
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "integer"},
+                        "stage": {"type": "string"},
+                        "return_count": {"type": "integer"},
+                    },
+                },
+                description="The reopened lead.",
+            ),
+            400: _error("Missing reason (field reason)."),
+            403: _error("Managers only."),
+            404: _error("No such lead."),
+            409: _error("The lead is not disqualified or recycled (code not_reopenable)."),
+        },
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        """A sales manager reopens a disqualified (or recycled) lead: back to stage `lead`, no
+        cooldown, so marketing may promote it again."""
+        _require(roles.is_manager(request.user), "Only a sales manager reopens a lead.")
+        lead = get_object_or_404(Lead, pk=pk)
+        data = ReopenInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        lead = services.feedback_reopen_lead(
+            lead=lead, actor=request.user, reason=data.validated_data["reason"]
+        )
+        return Response({"id": lead.pk, "stage": lead.stage, "return_count": lead.return_count})

@@ -1,0 +1,328 @@
+"""Shapes of the feedback API: input validation (shape only; rules live in the services) and
+output, including the metrics payload (documented for the OpenAPI schema)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from feedback.models import RejectionReason, ReturnFeedback
+from handoff.models import Handoff
+
+
+def _user(user: Any) -> dict[str, Any] | None:
+    if user is None:
+        return None
+    return {"id": user.pk, "username": user.username, "name": user.get_full_name() or user.username}
+
+
+class UserRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    username = serializers.CharField()
+    name = serializers.CharField()
+
+
+class RejectionReasonSerializer(serializers.ModelSerializer):
+    category_label = serializers.CharField(source="get_category_display", read_only=True)
+    effect_label = serializers.CharField(source="get_effect_display", read_only=True)
+    contradicts_rule = serializers.SlugRelatedField(slug_field="name", read_only=True)
+
+    class Meta:
+        model = RejectionReason
+        fields = [
+            "code",
+            "label",
+            "category",
+            "category_label",
+            "note_required",
+            "effect",
+            "effect_label",
+            "recycle_days",
+            "contradicts_rule",
+            "display_order",
+        ]
+
+
+class ReasonRefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = RejectionReason
+        fields = ["code", "label", "category"]
+
+
+class FeedbackLeadSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    email = serializers.CharField()
+    name = serializers.CharField(source="full_name")
+    company = serializers.CharField()
+    source = serializers.CharField()
+    campaign = serializers.SerializerMethodField()
+    stage = serializers.CharField()
+    return_count = serializers.IntegerField()
+    recycle_until = serializers.DateTimeField(allow_null=True)
+
+    @extend_schema_field(
+        serializers.DictField(allow_null=True, help_text='{"id": int, "name": str}')
+    )
+    def get_campaign(self, lead: Any) -> dict[str, Any] | None:
+        if lead.campaign_id is None:
+            return None
+        return {"id": lead.campaign_id, "name": lead.campaign.name}
+
+
+class FeedbackHandoffSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    attempt = serializers.IntegerField()
+    status = serializers.CharField()
+    score_snapshot = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    team = serializers.SerializerMethodField()
+
+    @extend_schema_field(
+        serializers.DictField(allow_null=True, help_text='{"id": int, "name": str}')
+    )
+    def get_team(self, handoff: Any) -> dict[str, Any] | None:
+        if handoff.team_id is None:
+            return None
+        return {"id": handoff.team_id, "name": handoff.team.name}
+
+
+class ReturnFeedbackSerializer(serializers.ModelSerializer):
+    """One return as marketing's queue shows it. Needs feedback_queryset()'s select_related."""
+
+    reason = ReasonRefSerializer(read_only=True)
+    lead = FeedbackLeadSerializer(read_only=True)
+    handoff = FeedbackHandoffSerializer(read_only=True)
+    returned_by = serializers.SerializerMethodField()
+    acknowledged_by = serializers.SerializerMethodField()
+    dispute_resolved_by = serializers.SerializerMethodField()
+    acknowledged = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ReturnFeedback
+        fields = [
+            "id",
+            "handoff",
+            "lead",
+            "reason",
+            "note",
+            "returned_by",
+            "returned_at",
+            "lead_effect",
+            "effect_note",
+            "recycle_until",
+            "acknowledged",
+            "acknowledged_at",
+            "acknowledged_by",
+            "reply",
+            "follow_up",
+            "dispute_status",
+            "dispute_resolved_by",
+            "dispute_resolved_at",
+            "dispute_resolution",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(UserRefSerializer(allow_null=True))
+    def get_returned_by(self, obj: ReturnFeedback) -> dict[str, Any] | None:
+        return _user(obj.returned_by)
+
+    @extend_schema_field(UserRefSerializer(allow_null=True))
+    def get_acknowledged_by(self, obj: ReturnFeedback) -> dict[str, Any] | None:
+        return _user(obj.acknowledged_by)
+
+    @extend_schema_field(UserRefSerializer(allow_null=True))
+    def get_dispute_resolved_by(self, obj: ReturnFeedback) -> dict[str, Any] | None:
+        return _user(obj.dispute_resolved_by)
+
+    def get_acknowledged(self, obj: ReturnFeedback) -> bool:
+        return obj.acknowledged_at is not None
+
+
+class ReturnInputSerializer(serializers.Serializer):
+    # Optional at the shape level so that the service answers with reason_required /
+    # note_required / invalid_reason and the field, as every client expects.
+    reason = serializers.CharField(
+        required=False, allow_blank=True, default="", help_text="An active reason's code."
+    )
+    note = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Required when the reason says note_required.",
+    )
+
+
+class AcknowledgeInputSerializer(serializers.Serializer):
+    reply = serializers.CharField(required=False, allow_blank=True, default="")
+    follow_up = serializers.ChoiceField(
+        choices=ReturnFeedback.FollowUp.choices, required=False, allow_blank=True, default=""
+    )
+
+
+class ResolveDisputeInputSerializer(serializers.Serializer):
+    upheld = serializers.BooleanField(
+        help_text="true: the return stands; false: overturned, the lead is reopened."
+    )
+    resolution = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class ReopenInputSerializer(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class ReturnedHandoffSerializer(serializers.ModelSerializer):
+    """The handoff after its return, with the feedback row it produced."""
+
+    assigned_to = serializers.SerializerMethodField()
+    feedback = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Handoff
+        fields = [
+            "id",
+            "lead",
+            "status",
+            "attempt",
+            "assigned_to",
+            "team",
+            "score_snapshot",
+            "created_at",
+            "due_at",
+            "responded_at",
+            "returned_at",
+            "return_reason_code",
+            "return_note",
+            "closed_at",
+            "feedback",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(UserRefSerializer(allow_null=True))
+    def get_assigned_to(self, obj: Handoff) -> dict[str, Any] | None:
+        return _user(obj.assigned_to)
+
+    @extend_schema_field(ReturnFeedbackSerializer(allow_null=True))
+    def get_feedback(self, obj: Handoff) -> dict[str, Any] | None:
+        feedback = self.context.get("feedback")
+        return ReturnFeedbackSerializer(feedback).data if feedback else None
+
+
+class PreviousReturnSerializer(serializers.Serializer):
+    feedback_id = serializers.IntegerField()
+    handoff_id = serializers.IntegerField()
+    attempt = serializers.IntegerField()
+    promoted_at = serializers.DateTimeField()
+    returned_at = serializers.DateTimeField()
+    returned_by = serializers.CharField()
+    reason = ReasonRefSerializer()
+    note = serializers.CharField()
+    lead_effect = serializers.CharField()
+    effect_note = serializers.CharField()
+    recycle_until = serializers.DateTimeField(allow_null=True)
+    reply = serializers.CharField()
+    dispute_status = serializers.CharField()
+
+
+# --- the metrics payload (documentation of feedback.selectors.feedback_metrics) ------------
+
+
+class ReasonShareSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    label = serializers.CharField()
+    category = serializers.CharField()
+    count = serializers.IntegerField()
+    share = serializers.FloatField(allow_null=True, help_text="Of the returns in this group.")
+
+
+class CategoryShareSerializer(serializers.Serializer):
+    category = serializers.CharField()
+    label = serializers.CharField()
+    count = serializers.IntegerField()
+    share = serializers.FloatField(allow_null=True)
+
+
+class OutcomeCountsSerializer(serializers.Serializer):
+    handoffs = serializers.IntegerField(help_text="Handoffs promoted (reassigned ones excluded).")
+    open = serializers.IntegerField(help_text="Pending or waiting: no outcome yet.")
+    decided = serializers.IntegerField(help_text="accepted + returned")
+    accepted = serializers.IntegerField(help_text="Accepted or qualified.")
+    qualified = serializers.IntegerField(help_text="Qualified as SQL.")
+    returned = serializers.IntegerField()
+    return_rate = serializers.FloatField(allow_null=True, help_text="returned / decided")
+    acceptance_rate = serializers.FloatField(allow_null=True, help_text="accepted / decided")
+    sql_rate = serializers.FloatField(allow_null=True, help_text="qualified / decided")
+
+
+class OutcomeTotalsSerializer(OutcomeCountsSerializer):
+    with_feedback = serializers.IntegerField()
+    unacknowledged = serializers.IntegerField()
+    disputes_open = serializers.IntegerField()
+    overturned = serializers.IntegerField()
+    disqualified = serializers.IntegerField()
+
+
+class OutcomeRowSerializer(OutcomeCountsSerializer):
+    key = serializers.JSONField(help_text="Source code, campaign/team/rep id or band index.")
+    label = serializers.CharField()
+    min_score = serializers.IntegerField(required=False, help_text="Score bands only.")
+    reasons = ReasonShareSerializer(many=True)
+
+
+class BandAcceptanceSerializer(OutcomeCountsSerializer):
+    key = serializers.IntegerField()
+    label = serializers.CharField()
+    min_score = serializers.IntegerField()
+
+
+class ThresholdRowSerializer(serializers.Serializer):
+    threshold = serializers.IntegerField()
+    sent = serializers.IntegerField(help_text="Handoffs with score_snapshot >= threshold.")
+    share_of_sent = serializers.FloatField(allow_null=True)
+    decided = serializers.IntegerField()
+    accepted = serializers.IntegerField()
+    qualified = serializers.IntegerField()
+    returned = serializers.IntegerField()
+    acceptance_rate = serializers.FloatField(allow_null=True)
+    sql_rate = serializers.FloatField(allow_null=True)
+    meets_target = serializers.BooleanField()
+
+
+class ThresholdAdvisorSerializer(serializers.Serializer):
+    target_acceptance = serializers.FloatField()
+    min_decided = serializers.IntegerField()
+    current_threshold = serializers.IntegerField(allow_null=True)
+    suggested_threshold = serializers.IntegerField(allow_null=True)
+    rule = serializers.CharField()
+    handoffs = serializers.IntegerField()
+    rows = ThresholdRowSerializer(many=True)
+
+
+class MetricsFiltersSerializer(serializers.Serializer):
+    date_from = serializers.DateField(allow_null=True)
+    date_to = serializers.DateField(allow_null=True)
+    team = serializers.IntegerField(allow_null=True)
+    source = serializers.CharField(allow_null=True)
+    campaign = serializers.IntegerField(allow_null=True)
+
+
+class BandSerializer(serializers.Serializer):
+    key = serializers.IntegerField()
+    label = serializers.CharField()
+    min_score = serializers.IntegerField()
+
+
+class FeedbackMetricsSerializer(serializers.Serializer):
+    filters = MetricsFiltersSerializer()
+    bands = BandSerializer(many=True)
+    totals = OutcomeTotalsSerializer()
+    reason_mix = ReasonShareSerializer(many=True)
+    category_mix = CategoryShareSerializer(many=True)
+    by_source = OutcomeRowSerializer(many=True)
+    by_campaign = OutcomeRowSerializer(many=True)
+    by_score_band = OutcomeRowSerializer(many=True)
+    by_team = OutcomeRowSerializer(many=True)
+    by_rep = OutcomeRowSerializer(many=True)
+    acceptance_by_score_band = BandAcceptanceSerializer(many=True)
+    threshold_advisor = ThresholdAdvisorSerializer()
