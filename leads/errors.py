@@ -41,3 +41,24 @@ class Conflict(DomainError):
 class NotFound(DomainError):
     code = "not_found"
     http_status = 404
+
+
+class Forbidden(DomainError):
+    """The user's role does not allow this (HTTP 403)."""
+
+    code = "permission_denied"
+    http_status = 403
+
+
+class IdempotencyKeyReused(DomainError):
+    """The Idempotency-Key was already used with a different request body (HTTP 422)."""
+
+    code = "idempotency_key_reused"
+    http_status = 422
+
+
+class PayloadTooLarge(DomainError):
+    """The request body is over the size limit; nothing was read or written (HTTP 413)."""
+
+    code = "payload_too_large"
+    http_status = 413

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
@@ -273,6 +276,10 @@ class ScoringConfig(models.Model):
     def __str__(self) -> str:
         return f"Scoring v{self.version} (MQL at {self.mql_threshold})"
 
+    def clean(self) -> None:
+        if self.engagement_half_life_days is not None and self.engagement_half_life_days <= 0:
+            raise ValidationError({"engagement_half_life_days": "Must be more than 0 days."})
+
 
 class FitRule(models.Model):
     """Firmographic / demographic rule: if the lead's field matches, add (or remove) points."""
@@ -309,6 +316,47 @@ class FitRule(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.points:+d})"
 
+    def clean(self) -> None:
+        problem = fit_rule_value_problem(self.field, self.operator, self.value)
+        if problem:
+            raise ValidationError({"value": problem})
+
+
+def fit_rule_value_problem(field: str, operator: str, value: Any) -> str | None:
+    """What is wrong with a fit rule's value for its operator, or None (admin, API and tests)."""
+    if operator == FitRule.Operator.IN:
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+            return 'Give a non-empty list of strings, e.g. ["software", "fintech"].'
+    elif operator in (FitRule.Operator.GTE, FitRule.Operator.LTE):
+        if field == FitRule.Field.EMPLOYEE_BAND:
+            if isinstance(value, bool) or not (
+                isinstance(value, int | float) or value in EMPLOYEE_BAND_MIN
+            ):
+                return 'Give a number of employees (e.g. 200) or a band (e.g. "201-500").'
+        elif field == FitRule.Field.SENIORITY:
+            if isinstance(value, bool) or not (
+                isinstance(value, int) or (value in SENIORITY_RANK and value != "")
+            ):
+                return "Give a seniority (individual, manager, director, vp, c_level)."
+        else:
+            return "At least / at most only compare employee band or seniority."
+    elif operator in (FitRule.Operator.EQUALS, FitRule.Operator.CONTAINS):
+        if not isinstance(value, str) and not (
+            operator == FitRule.Operator.CONTAINS
+            and isinstance(value, list)
+            and value
+            and all(isinstance(v, str) for v in value)
+        ):
+            return "Give a string (contains also takes a list of strings: any of them matches)."
+    elif operator == FitRule.Operator.FREE_MAIL:
+        if field != FitRule.Field.DOMAIN:
+            return "Free-mail checks the email domain: pick the field 'Email domain'."
+        if value not in (None, "", []) and not (
+            isinstance(value, list) and all(isinstance(v, str) for v in value)
+        ):
+            return "Leave empty, or list extra free-mail domains."
+    return None
+
 
 class EngagementRule(models.Model):
     """Points for each event of a kind (decayed with the half-life), plus one-off intent points."""
@@ -329,3 +377,39 @@ class EngagementRule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} ({self.points:+d})"
+
+
+class IdempotencyRecord(models.Model):
+    """The first answer to a request sent with an `Idempotency-Key` header, kept for 24 hours.
+
+    The row is claimed (inserted as in flight, committed at once) before the work starts, so a
+    duplicate that arrives while the first is still running sees it and gets a 409; it is
+    completed in the same transaction as the work, so a stored answer always matches what was
+    written.
+    """
+
+    class State(models.TextChoices):
+        IN_FLIGHT = "in_flight", "In flight"
+        DONE = "done", "Done"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # Which endpoint the key was used on: keys are per user and per endpoint.
+    scope = models.CharField(max_length=100)
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.IN_FLIGHT)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.TextField(blank=True)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField(db_index=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "scope", "key"], name="idempotency_unique_user_scope_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scope} {self.key} ({self.state})"

@@ -36,6 +36,18 @@ def is_manager(user: Any) -> bool:
     return user.is_authenticated and (user.is_superuser or SALES_MANAGER in _groups(user))
 
 
+def marketer_q() -> Any:
+    """A Q over users matching is_marketer, for queries that check many users at once."""
+    from django.db.models import Q
+
+    return Q(is_superuser=True) | Q(groups__name=MARKETING)
+
+
+def can_write_leads(user: Any) -> bool:
+    """Create and edit leads, record events, import: marketing and managers."""
+    return is_marketer(user) or is_manager(user)
+
+
 def can_edit_scoring(user: Any) -> bool:
     """Scoring rules and the MQL threshold belong to marketing (and managers)."""
     return is_marketer(user) or is_manager(user)

@@ -4,13 +4,51 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
-from django.db import transaction
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
-from leads.errors import RuleViolation
-from leads.models import STAGE_REACHED_FIELD, Lead, LeadStageChange, Stage
+from leads import roles, selectors
+from leads.bulksql import insert_rows, update_rows
+from leads.errors import (
+    Conflict,
+    Forbidden,
+    IdempotencyKeyReused,
+    RuleViolation,
+    ValidationFailed,
+)
+from leads.ingest import (
+    FUTURE_TOLERANCE,
+    CleanEvent,
+    CleanRow,
+    clean_event,
+    clean_lead_row,
+    domain_from_email,
+    seniority_from_title,
+)
+from leads.models import (
+    HIGH_INTENT_KINDS,
+    STAGE_REACHED_FIELD,
+    Campaign,
+    EngagementEvent,
+    EngagementRule,
+    EventKind,
+    FitRule,
+    IdempotencyRecord,
+    Lead,
+    LeadStageChange,
+    ScoringConfig,
+    Stage,
+)
+from leads.scoring import EventFact, ScoreResult, ScoringRules, score_lead
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +64,50 @@ LEAD_STAGE_MOVES: dict[str, frozenset[str]] = {
     Stage.RECYCLED: frozenset({Stage.MQL, Stage.LEAD, Stage.DISQUALIFIED}),
     Stage.DISQUALIFIED: frozenset({Stage.LEAD}),
 }
+
+# Only a lead still with marketing can be "ready for sales"; once promoted, sales has it.
+READY_STAGES = frozenset({Stage.LEAD, Stage.RECYCLED})
+
+# A claimed Idempotency-Key whose request never finished (its worker died) is free again after
+# this long; no bulk request runs anywhere near it.
+IDEMPOTENCY_STALE_AFTER = dt.timedelta(minutes=10)
+
+# Columns a client may write (leads.ingest.WRITABLE_FIELDS as attnames).
+WRITABLE_COLUMNS = (
+    "first_name",
+    "last_name",
+    "phone",
+    "title",
+    "seniority",
+    "company",
+    "domain",
+    "industry",
+    "employee_band",
+    "country",
+    "source",
+    "campaign_id",
+    "owner_id",
+)
+SCORE_COLUMNS = (
+    "score",
+    "score_breakdown",
+    "scored_at",
+    "ready_for_sales",
+    "ready_since",
+    "last_engaged_at",
+    "last_high_intent_at",
+    "updated_at",
+)
+LEAD_INSERT_COLUMNS = tuple(f.attname for f in Lead._meta.concrete_fields if not f.primary_key)
+EVENT_INSERT_COLUMNS = (
+    "lead_id",
+    "kind",
+    "occurred_at",
+    "payload",
+    "is_high_intent",
+    "external_id",
+    "created_at",
+)
 
 
 def normalise_email(raw: str) -> str:
@@ -56,13 +138,19 @@ def lead_change_stage(
             field="stage",
         )
     with transaction.atomic():
-        fields: dict[str, Any] = {"stage": to_stage, "updated_at": now, **(extra_fields or {})}
+        fields: dict[str, Any] = {"stage": to_stage, "updated_at": now}
+        if to_stage not in READY_STAGES:
+            fields.update(ready_for_sales=False, ready_since=None)
+        fields.update(extra_fields or {})
         reached_field = STAGE_REACHED_FIELD.get(Stage(to_stage))
         if reached_field and getattr(lead, reached_field) is None:
             fields[reached_field] = now
         for name, value in fields.items():
             setattr(lead, name, value)
         Lead.objects.filter(pk=lead.pk).update(**fields)
+        if to_stage in READY_STAGES:
+            # Back with marketing: whether it is ready again depends on its score now.
+            enqueue_task("leads.tasks.lead_rescore", lead_id=lead.pk)
         return LeadStageChange.objects.create(
             lead=lead, from_stage=from_stage, to_stage=to_stage, actor=actor, at=now, reason=reason
         )
@@ -84,3 +172,814 @@ def enqueue_task(task_name: str, **kwargs: Any) -> None:
             logger.warning("could not publish %s now; it will be picked up later", task_name)
 
     transaction.on_commit(publish)
+
+
+# --- scoring applied to leads --------------------------------------------------------------
+
+
+def _ready_state(
+    *,
+    over_threshold: bool,
+    stage: str,
+    recycle_until: dt.datetime | None,
+    was_ready: bool,
+    ready_since: dt.datetime | None,
+    now: dt.datetime,
+) -> tuple[bool, dt.datetime | None]:
+    """(ready_for_sales, ready_since): ready_since is when the score crossed the threshold and
+    stays put while the lead remains over it."""
+    eligible = (
+        over_threshold and stage in READY_STAGES and (recycle_until is None or recycle_until <= now)
+    )
+    if not eligible:
+        return False, None
+    return True, (ready_since if was_ready and ready_since else now)
+
+
+def _score_fields(values: Any, result: ScoreResult, now: dt.datetime) -> dict[str, Any]:
+    """The lead columns that follow from a score (values: a Lead or a namespace of its fields)."""
+    ready, since = _ready_state(
+        over_threshold=result.over_threshold,
+        stage=values.stage,
+        recycle_until=values.recycle_until,
+        was_ready=values.ready_for_sales,
+        ready_since=values.ready_since,
+        now=now,
+    )
+    return {
+        "score": result.total,
+        "score_breakdown": result.as_breakdown(),
+        "scored_at": now,
+        "ready_for_sales": ready,
+        "ready_since": since,
+    }
+
+
+def lead_rescore(
+    *, lead: Lead, now: dt.datetime | None = None, rules: ScoringRules | None = None
+) -> ScoreResult:
+    """Score the lead from its stored events and the rules in force, and store the result."""
+    now = now or timezone.now()
+    rules = rules or selectors.scoring_rules()
+    events = selectors.events_for_scoring(lead_ids=[lead.pk], rules=rules, now=now)
+    result = score_lead(lead=lead, events=events.get(lead.pk, []), rules=rules, now=now)
+    fields = {**_score_fields(lead, result, now), "updated_at": now}
+    for name, value in fields.items():
+        setattr(lead, name, value)
+    Lead.objects.filter(pk=lead.pk).update(**fields)
+    return result
+
+
+def leads_rescore_all(
+    *, version: int | None = None, batch_size: int = 1000, now: dt.datetime | None = None
+) -> int:
+    """Rescore every lead in batches (after a rule change, and periodically because scores decay).
+
+    Each batch is its own short transaction holding its rows' locks, so event arrivals wait at
+    most one batch. Only leads whose score or readiness changed are written. When `version` is
+    given and the rules changed again meanwhile, stop: the newer change queued its own run.
+    Returns how many leads were written.
+    """
+    written = 0
+    last_id = 0
+    while True:
+        moment = now or timezone.now()
+        with transaction.atomic():
+            rules = selectors.scoring_rules()
+            if version is not None and rules.version != version:
+                logger.info("rescore for v%s stopped: rules are now v%s", version, rules.version)
+                return written
+            batch = list(
+                Lead.objects.select_for_update()
+                .filter(pk__gt=last_id, erased_at__isnull=True)
+                .order_by("pk")[:batch_size]
+            )
+            if not batch:
+                return written
+            last_id = batch[-1].pk
+            events = selectors.events_for_scoring(
+                lead_ids=[lead.pk for lead in batch], rules=rules, now=moment
+            )
+            changed = []
+            for lead in batch:
+                result = score_lead(
+                    lead=lead, events=events.get(lead.pk, []), rules=rules, now=moment
+                )
+                fields = _score_fields(lead, result, moment)
+                old = lead.score_breakdown or {}
+                same = (
+                    lead.score == fields["score"]
+                    and lead.ready_for_sales == fields["ready_for_sales"]
+                    and old.get("version") == rules.version
+                    and old.get("threshold") == rules.threshold
+                    and old.get("items") == fields["score_breakdown"]["items"]
+                )
+                if not same:
+                    changed.append(
+                        {
+                            "id": lead.pk,
+                            **fields,
+                            "last_engaged_at": lead.last_engaged_at,
+                            "last_high_intent_at": lead.last_high_intent_at,
+                            "updated_at": moment,
+                        }
+                    )
+            update_rows(Lead, changed, columns=SCORE_COLUMNS)
+            written += len(changed)
+
+
+# --- scoring rules -------------------------------------------------------------------------
+
+
+def _check_can_edit_scoring(actor: Any) -> None:
+    if actor is not None and not roles.can_edit_scoring(actor):
+        raise Forbidden("Only marketing and sales managers can change the scoring rules.")
+
+
+def scoring_rules_changed(*, actor: Any = None, now: dt.datetime | None = None) -> int:
+    """Bump the rules' version and queue the batch rescore of every lead (after commit).
+
+    Returns the new version. Called after any save or delete of a rule or of the settings.
+    """
+    _check_can_edit_scoring(actor)
+    config = selectors.scoring_config()
+    ScoringConfig.objects.filter(pk=config.pk).update(version=F("version") + 1)
+    config.refresh_from_db(fields=["version"])
+    enqueue_task("leads.tasks.leads_rescore_all", version=config.version)
+    return config.version
+
+
+def scoring_rule_save(
+    *,
+    rule: FitRule | EngagementRule | ScoringConfig,
+    actor: Any = None,
+    now: dt.datetime | None = None,
+) -> int:
+    """Save a fit rule, an engagement rule or the scoring settings; returns the new version."""
+    _check_can_edit_scoring(actor)
+    with transaction.atomic():
+        rule.full_clean()
+        rule.save()
+        return scoring_rules_changed(actor=actor, now=now)
+
+
+def scoring_rule_delete(
+    *, rule: FitRule | EngagementRule, actor: Any = None, now: dt.datetime | None = None
+) -> int:
+    _check_can_edit_scoring(actor)
+    with transaction.atomic():
+        rule.delete()
+        return scoring_rules_changed(actor=actor, now=now)
+
+
+# --- owners -------------------------------------------------------------------------------
+
+
+def owner_change_problem(
+    *, actor: Any, current_owner_id: int | None, new_owner_id: int | None
+) -> str | None:
+    """Who may set a lead's owner (a marketer), or why not.
+
+    Managers (and superusers) give any lead to any marketer. A marketer may take an unowned
+    lead, create leads owned by themselves, or let go of their own lead; moving a lead to or
+    from another marketer is a manager's call. System writes (actor None: imports, demo) may
+    do anything.
+    """
+    if actor is None or new_owner_id == current_owner_id or roles.is_manager(actor):
+        return None
+    if roles.is_marketer(actor):
+        if current_owner_id not in (None, actor.pk):
+            return "This lead belongs to another marketer; only a sales manager can reassign it."
+        if new_owner_id not in (None, actor.pk):
+            return "Only a sales manager can give a lead to another marketer."
+        return None
+    return "Only marketing and sales managers can set a lead's owner."
+
+
+def _check_owner(*, owner: Any) -> None:
+    if owner is not None and not (owner.is_active and roles.is_marketer(owner)):
+        raise ValidationFailed(
+            "The owner must be an active marketer.", code="invalid_owner", field="owner"
+        )
+
+
+# --- single lead writes ---------------------------------------------------------------------
+
+
+def _prepare_fields(lead: Lead, data: dict[str, Any], *, creating: bool) -> None:
+    for name, value in data.items():
+        setattr(lead, name, value.strip() if isinstance(value, str) else value)
+    if creating or "email" in data:
+        lead.email = normalise_email(lead.email)
+    if lead.domain:
+        lead.domain = lead.domain.lower()
+    elif lead.email:
+        lead.domain = domain_from_email(lead.email)
+    if lead.country:
+        lead.country = lead.country.upper()
+    if "title" in data and "seniority" not in data:
+        lead.seniority = seniority_from_title(lead.title)
+
+
+def lead_create(*, data: dict[str, Any], actor: Any = None, now: dt.datetime | None = None) -> Lead:
+    """Create one lead from validated writable fields (campaign/owner as instances), scored."""
+    now = now or timezone.now()
+    lead = Lead()
+    _prepare_fields(lead, data, creating=True)
+    if not lead.email:
+        raise ValidationFailed("An email is required.", code="required", field="email")
+    _check_owner(owner=lead.owner)
+    problem = owner_change_problem(actor=actor, current_owner_id=None, new_owner_id=lead.owner_id)
+    if problem:
+        raise Forbidden(problem, field="owner")
+    rules = selectors.scoring_rules()
+    result = score_lead(lead=lead, events=[], rules=rules, now=now)
+    for name, value in _score_fields(lead, result, now).items():
+        setattr(lead, name, value)
+    try:
+        with transaction.atomic():
+            if Lead.objects.filter(email=lead.email).exists():
+                raise ValidationFailed(
+                    f"A lead with the email {lead.email} already exists.",
+                    code="duplicate_email",
+                    field="email",
+                )
+            lead.save(force_insert=True)
+    except IntegrityError as exc:
+        raise Conflict(
+            f"A lead with the email {lead.email} was created at the same moment.",
+            code="duplicate_email",
+            field="email",
+        ) from exc
+    return lead
+
+
+def lead_update(
+    *, lead: Lead, data: dict[str, Any], actor: Any = None, now: dt.datetime | None = None
+) -> Lead:
+    """Change writable fields of a lead (never its stage, score or timestamps) and rescore."""
+    now = now or timezone.now()
+    new_email = normalise_email(data["email"]) if "email" in data else lead.email
+    if new_email != lead.email and Lead.objects.filter(email=new_email).exists():
+        raise ValidationFailed(
+            "Another lead already has this email.", code="duplicate_email", field="email"
+        )
+    if "owner" in data:
+        new_owner = data["owner"]
+        _check_owner(owner=new_owner)
+        problem = owner_change_problem(
+            actor=actor,
+            current_owner_id=lead.owner_id,
+            new_owner_id=new_owner.pk if new_owner else None,
+        )
+        if problem:
+            raise Forbidden(problem, field="owner")
+    with transaction.atomic():
+        locked = Lead.objects.select_for_update().get(pk=lead.pk)
+        _prepare_fields(locked, data, creating=False)
+        if "email" in data and "domain" not in data:
+            locked.domain = domain_from_email(locked.email)
+        locked.updated_at = now
+        try:
+            with transaction.atomic():
+                locked.save()
+        except IntegrityError as exc:
+            raise Conflict(
+                "Another lead took this email at the same moment.",
+                code="duplicate_email",
+                field="email",
+            ) from exc
+        lead_rescore(lead=locked, now=now)
+    return locked
+
+
+def lead_upsert(
+    *, data: dict[str, Any], actor: Any = None, now: dt.datetime | None = None
+) -> tuple[Lead, bool]:
+    """Create the lead, or update the one with the same normalised email: (lead, created)."""
+    email = normalise_email(data.get("email", ""))
+    existing = Lead.objects.filter(email=email).first()
+    if existing is None:
+        return lead_create(data=data, actor=actor, now=now), True
+    rest = {k: v for k, v in data.items() if k != "email"}
+    return lead_update(lead=existing, data=rest, actor=actor, now=now), False
+
+
+# --- events -------------------------------------------------------------------------------
+
+
+def event_record(
+    *,
+    lead: Lead,
+    kind: str,
+    occurred_at: dt.datetime,
+    payload: dict[str, Any] | None = None,
+    external_id: str = "",
+    now: dt.datetime | None = None,
+) -> EngagementEvent:
+    """Record what a lead did, keep last_engaged_at / last_high_intent_at, and rescore the lead.
+
+    An event whose external_id the lead already has is a replay: the stored one is returned and
+    nothing changes.
+    """
+    now = now or timezone.now()
+    if kind not in EventKind.values:
+        raise ValidationFailed(f'"{kind}" is not a known event kind.', field="kind")
+    if occurred_at.tzinfo is None:
+        occurred_at = occurred_at.replace(tzinfo=dt.UTC)
+    if occurred_at > now + FUTURE_TOLERANCE:
+        raise ValidationFailed("The event is in the future.", field="occurred_at")
+    with transaction.atomic():
+        # One event at a time per lead, so two arrivals cannot both miss each other's event.
+        locked = Lead.objects.select_for_update().get(pk=lead.pk)
+        if external_id:
+            replay = EngagementEvent.objects.filter(lead=locked, external_id=external_id).first()
+            if replay is not None:
+                return replay
+        event = EngagementEvent.objects.create(
+            lead=locked,
+            kind=kind,
+            occurred_at=occurred_at,
+            payload=payload or {},
+            is_high_intent=kind in HIGH_INTENT_KINDS,
+            external_id=external_id,
+        )
+        engaged = _latest(locked.last_engaged_at, occurred_at)
+        high = locked.last_high_intent_at
+        if event.is_high_intent:
+            high = _latest(high, occurred_at)
+        Lead.objects.filter(pk=locked.pk).update(last_engaged_at=engaged, last_high_intent_at=high)
+        locked.last_engaged_at, locked.last_high_intent_at = engaged, high
+        lead_rescore(lead=locked, now=now)
+    for name in ("last_engaged_at", "last_high_intent_at", *SCORE_COLUMNS):
+        setattr(lead, name, getattr(locked, name))
+    return event
+
+
+def _latest(a: dt.datetime | None, b: dt.datetime | None) -> dt.datetime | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return max(a, b)
+
+
+# --- bulk ---------------------------------------------------------------------------------
+
+
+@dataclass
+class BulkOutcome:
+    results: list[dict[str, Any]] = field(default_factory=list)
+    created: int = 0
+    updated: int = 0
+    failed: int = 0
+    events: int = 0
+    duplicates: int = 0
+
+    def as_response(self) -> dict[str, Any]:
+        return {
+            "created": self.created,
+            "updated": self.updated,
+            "errors": self.failed,
+            "events": self.events,
+            "duplicate_events": self.duplicates,
+            "results": self.results,
+        }
+
+
+def _resolve_references(rows: Sequence[CleanRow], actor: Any) -> None:
+    """Campaigns and owners named by id or name: two queries for the whole batch."""
+    camp_ids = {r.campaign_ref for r in rows if isinstance(r.campaign_ref, int)}
+    camp_names = {r.campaign_ref for r in rows if isinstance(r.campaign_ref, str)}
+    campaigns: dict[int | str, int] = {}
+    if camp_ids or camp_names:
+        for pk, name in Campaign.objects.filter(
+            Q(pk__in=camp_ids) | Q(name__in=camp_names)
+        ).values_list("pk", "name"):
+            campaigns[pk] = pk
+            campaigns[name] = pk
+    user_ids = {r.owner_ref for r in rows if isinstance(r.owner_ref, int)}
+    usernames = {r.owner_ref for r in rows if isinstance(r.owner_ref, str)}
+    owners: dict[int | str, int] = {}
+    if user_ids or usernames:
+        for pk, username in (
+            get_user_model()
+            .objects.filter(Q(pk__in=user_ids) | Q(username__in=usernames))
+            .filter(roles.marketer_q(), is_active=True)
+            .values_list("pk", "username")
+            .distinct()
+        ):
+            owners[pk] = pk
+            owners[username] = pk
+    for row in rows:
+        if row.has_campaign:
+            if row.campaign_ref is None:
+                row.values["campaign_id"] = None
+            elif row.campaign_ref in campaigns:
+                row.values["campaign_id"] = campaigns[row.campaign_ref]
+            else:
+                row.error("campaign", f'No campaign "{row.campaign_ref}" (give an id or a name).')
+        if row.has_owner:
+            if row.owner_ref is None:
+                row.values["owner_id"] = None
+            elif row.owner_ref in owners:
+                row.values["owner_id"] = owners[row.owner_ref]
+            else:
+                row.error("owner", f'No active marketer "{row.owner_ref}".')
+
+
+def _flag_duplicate_emails(rows: Sequence[CleanRow]) -> None:
+    positions: dict[str, list[int]] = defaultdict(list)
+    for row in rows:
+        if row.email and "email" not in row.errors:
+            positions[row.email].append(row.index)
+    for email, indexes in positions.items():
+        if len(indexes) > 1:
+            shown = ", ".join(str(i) for i in indexes)
+            for i in indexes:
+                rows[i].error(
+                    "email",
+                    f"{email} appears more than once in this batch (rows {shown}); "
+                    "send each lead once.",
+                )
+
+
+def _lead_defaults() -> dict[str, Any]:
+    return {f.attname: f.get_default() for f in Lead._meta.concrete_fields if not f.primary_key}
+
+
+def leads_bulk_upsert(
+    *,
+    rows: Sequence[Any],
+    actor: Any = None,
+    now: dt.datetime | None = None,
+    blank_is_missing: bool = False,
+    allow_events: bool = True,
+) -> BulkOutcome:
+    """Create or update up to a batch of leads by normalised email, with their events, scored
+    on the way in. Rows with errors are answered as such and not written; the others are.
+
+    The number of queries does not depend on the number of rows: rules (3), campaigns and
+    owners (at most 2), the existing leads (locked), their events, their known external ids,
+    one INSERT of new leads, one UPDATE of existing ones, one INSERT of events.
+    """
+    now = now or timezone.now()
+    clean = [
+        clean_lead_row(
+            raw, index=i, now=now, blank_is_missing=blank_is_missing, allow_events=allow_events
+        )
+        for i, raw in enumerate(rows)
+    ]
+    _flag_duplicate_emails(clean)
+    _resolve_references([r for r in clean if not r.errors], actor)
+    outcome = BulkOutcome()
+    answers: dict[int, dict[str, Any]] = {}
+
+    with transaction.atomic():
+        good = sorted((r for r in clean if not r.errors), key=lambda r: r.email)
+        rules = selectors.scoring_rules() if good else None
+        # Locked in id order so that concurrent batches touching the same leads queue up
+        # instead of deadlocking.
+        existing = (
+            {
+                lead.email: lead
+                for lead in Lead.objects.select_for_update()
+                .filter(email__in=[r.email for r in good])
+                .order_by("pk")
+            }
+            if good
+            else {}
+        )
+        for row in good:
+            lead = existing.get(row.email)
+            if "owner_id" in row.values:
+                problem = owner_change_problem(
+                    actor=actor,
+                    current_owner_id=lead.owner_id if lead else None,
+                    new_owner_id=row.values["owner_id"],
+                )
+                if problem:
+                    row.error("owner", problem)
+        good = [r for r in good if not r.errors]
+        existing_ids = [existing[r.email].pk for r in good if r.email in existing]
+        known_external: set[tuple[int, str]] = set()
+        batch_external = {e.external_id for r in good for e in r.events if e.external_id}
+        if existing_ids and batch_external:
+            known_external = set(
+                EngagementEvent.objects.filter(
+                    lead_id__in=existing_ids, external_id__in=batch_external
+                ).values_list("lead_id", "external_id")
+            )
+        stored_events = (
+            selectors.events_for_scoring(lead_ids=existing_ids, rules=rules, now=now)
+            if rules and existing_ids
+            else {}
+        )
+
+        defaults = _lead_defaults()
+        inserts: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
+        row_events: dict[str, list[CleanEvent]] = {}
+        for row in good:
+            lead = existing.get(row.email)
+            events = _new_events(row, lead.pk if lead else None, known_external)
+            row_events[row.email] = events
+            if lead is not None:
+                values = {name: getattr(lead, name) for name in LEAD_INSERT_COLUMNS}
+            else:
+                values = {**defaults, "email": row.email, "created_at": now}
+            values.update(row.values)
+            if not values["domain"]:
+                values["domain"] = domain_from_email(row.email)
+            for event in events:
+                values["last_engaged_at"] = _latest(values["last_engaged_at"], event.occurred_at)
+                if event.kind in HIGH_INTENT_KINDS:
+                    values["last_high_intent_at"] = _latest(
+                        values["last_high_intent_at"], event.occurred_at
+                    )
+            facts: list[EventFact] = list(stored_events.get(lead.pk, [])) if lead else []
+            facts.extend(EventFact(e.kind, e.occurred_at) for e in events)
+            assert rules is not None
+            view = SimpleNamespace(**values)
+            result = score_lead(lead=view, events=facts, rules=rules, now=now)
+            values.update(_score_fields(view, result, now))
+            values["updated_at"] = now
+            answer = {
+                "row": row.index,
+                "status": "updated" if lead else "created",
+                "id": lead.pk if lead else None,
+                "email": row.email,
+                "score": result.total,
+                "ready_for_sales": values["ready_for_sales"],
+                "events": len(events),
+            }
+            answers[row.index] = answer
+            if lead is not None:
+                updates.append({"id": lead.pk, **values})
+            else:
+                inserts.append(values)
+
+        inserted = dict(
+            (email, pk)
+            for pk, email in insert_rows(
+                Lead, inserts, columns=LEAD_INSERT_COLUMNS, returning=("id", "email")
+            )
+        )
+        if len(inserted) != len(inserts):
+            # Another request inserted some of these emails between our SELECT and INSERT.
+            raise Conflict(
+                "Another request created some of these leads at the same moment; "
+                "send the batch again (it will update them).",
+                code="concurrent_upsert",
+            )
+        update_rows(Lead, updates, columns=(*WRITABLE_COLUMNS, *SCORE_COLUMNS))
+
+        event_rows: list[dict[str, Any]] = []
+        for row in good:
+            answer = answers[row.index]
+            if answer["id"] is None:
+                answer["id"] = inserted[row.email]
+            for event in row_events[row.email]:
+                event_rows.append(
+                    {
+                        "lead_id": answer["id"],
+                        "kind": event.kind,
+                        "occurred_at": event.occurred_at,
+                        "payload": event.payload,
+                        "is_high_intent": event.kind in HIGH_INTENT_KINDS,
+                        "external_id": event.external_id,
+                        "created_at": now,
+                    }
+                )
+        insert_rows(EngagementEvent, event_rows, columns=EVENT_INSERT_COLUMNS)
+
+    for row in clean:
+        if row.errors:
+            outcome.failed += 1
+            outcome.results.append(
+                {"row": row.index, "status": "error", "email": row.email, "errors": row.errors}
+            )
+        else:
+            answer = answers[row.index]
+            if answer["status"] == "created":
+                outcome.created += 1
+            else:
+                outcome.updated += 1
+            outcome.events += answer["events"]
+            outcome.results.append(answer)
+    return outcome
+
+
+def _new_events(
+    row: CleanRow, lead_id: int | None, known_external: set[tuple[int, str]]
+) -> list[CleanEvent]:
+    """The row's events minus replays (an external_id the lead already has, or repeated)."""
+    seen: set[str] = set()
+    kept = []
+    for event in row.events:
+        if event.external_id:
+            if event.external_id in seen or (lead_id, event.external_id) in known_external:
+                continue
+            seen.add(event.external_id)
+        kept.append(event)
+    return kept
+
+
+def events_bulk_record(
+    *, rows: Sequence[Any], actor: Any = None, now: dt.datetime | None = None
+) -> BulkOutcome:
+    """Record up to a batch of events for leads named by `lead_id` or `email`, then rescore the
+    leads they touched. A constant number of queries: the leads (locked), their known external
+    ids, one INSERT, their events for scoring, one UPDATE."""
+    now = now or timezone.now()
+    parsed: list[tuple[int, Any, CleanEvent | None, dict[str, list[str]]]] = []
+    ids: set[int] = set()
+    emails: set[str] = set()
+    for i, raw in enumerate(rows):
+        event = clean_event(raw, now=now)
+        errors: dict[str, list[str]] = {}
+        if isinstance(event, dict):
+            errors, event = event, None
+        ref: Any = None
+        if isinstance(raw, dict):
+            lead_id, email = raw.get("lead_id"), raw.get("email")
+            if isinstance(lead_id, int) and not isinstance(lead_id, bool):
+                ref = lead_id
+                ids.add(lead_id)
+            elif isinstance(email, str) and email.strip():
+                ref = normalise_email(email)
+                emails.add(ref)
+            else:
+                errors["lead_id"] = ["Give the lead's id (lead_id) or its email."]
+        parsed.append((i, ref, event, errors))
+
+    outcome = BulkOutcome()
+    with transaction.atomic():
+        leads_by_ref: dict[Any, Lead] = {}
+        if ids or emails:
+            for lead in (
+                Lead.objects.select_for_update()
+                .filter(Q(pk__in=ids) | Q(email__in=emails))
+                .order_by("pk")
+            ):
+                leads_by_ref[lead.pk] = lead
+                leads_by_ref[lead.email] = lead
+        external = {e.external_id for _, _, e, _ in parsed if e and e.external_id}
+        known: set[tuple[int, str]] = set()
+        if external and leads_by_ref:
+            known = set(
+                EngagementEvent.objects.filter(
+                    lead_id__in={lead.pk for lead in leads_by_ref.values()},
+                    external_id__in=external,
+                ).values_list("lead_id", "external_id")
+            )
+        event_rows: list[dict[str, Any]] = []
+        touched: dict[int, Lead] = {}
+        for i, ref, event, errors in parsed:
+            lead = leads_by_ref.get(ref) if ref is not None else None
+            if ref is not None and lead is None:
+                name = "lead_id" if isinstance(ref, int) else "email"
+                errors[name] = [f"No lead {ref}."]
+            if errors or event is None or lead is None:
+                outcome.failed += 1
+                outcome.results.append({"row": i, "status": "error", "errors": errors})
+                continue
+            if event.external_id and (lead.pk, event.external_id) in known:
+                outcome.duplicates += 1
+                outcome.results.append({"row": i, "status": "duplicate", "lead_id": lead.pk})
+                continue
+            if event.external_id:
+                known.add((lead.pk, event.external_id))
+            event_rows.append(
+                {
+                    "lead_id": lead.pk,
+                    "kind": event.kind,
+                    "occurred_at": event.occurred_at,
+                    "payload": event.payload,
+                    "is_high_intent": event.kind in HIGH_INTENT_KINDS,
+                    "external_id": event.external_id,
+                    "created_at": now,
+                }
+            )
+            lead.last_engaged_at = _latest(lead.last_engaged_at, event.occurred_at)
+            if event.kind in HIGH_INTENT_KINDS:
+                lead.last_high_intent_at = _latest(lead.last_high_intent_at, event.occurred_at)
+            touched[lead.pk] = lead
+            outcome.events += 1
+            outcome.results.append({"row": i, "status": "recorded", "lead_id": lead.pk})
+        insert_rows(EngagementEvent, event_rows, columns=EVENT_INSERT_COLUMNS)
+        if touched:
+            _rescore_many(list(touched.values()), now=now)
+    return outcome
+
+
+def _rescore_many(leads: Iterable[Lead], *, now: dt.datetime) -> None:
+    """Rescore locked leads from their stored events, written back in one UPDATE."""
+    batch = list(leads)
+    rules = selectors.scoring_rules()
+    events = selectors.events_for_scoring(lead_ids=[x.pk for x in batch], rules=rules, now=now)
+    rows = []
+    for lead in batch:
+        result = score_lead(lead=lead, events=events.get(lead.pk, []), rules=rules, now=now)
+        fields = _score_fields(lead, result, now)
+        rows.append(
+            {
+                "id": lead.pk,
+                **fields,
+                "last_engaged_at": lead.last_engaged_at,
+                "last_high_intent_at": lead.last_high_intent_at,
+                "updated_at": now,
+            }
+        )
+    update_rows(Lead, rows, columns=SCORE_COLUMNS)
+
+
+# --- idempotency --------------------------------------------------------------------------
+
+
+def idempotency_claim(
+    *,
+    user: Any,
+    scope: str,
+    key: str,
+    request_hash: str,
+    now: dt.datetime | None = None,
+) -> tuple[IdempotencyRecord, bool]:
+    """Claim an Idempotency-Key for a request: (record, replay).
+
+    replay False: the key is ours, in flight, committed at once (call outside a transaction) so
+    that a duplicate arriving meanwhile sees it. replay True: the record holds the first answer.
+    Raises IdempotencyKeyReused (422) for the same key with another body, Conflict (409) while
+    the first request with this key is still running.
+    """
+    now = now or timezone.now()
+    if not key or len(key) > 255:
+        raise ValidationFailed(
+            "The Idempotency-Key header must be 1 to 255 characters.",
+            code="invalid_idempotency_key",
+            field="Idempotency-Key",
+        )
+    ttl = dt.timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)
+    for _attempt in range(3):
+        try:
+            with transaction.atomic():
+                record = IdempotencyRecord.objects.create(
+                    user=user,
+                    scope=scope,
+                    key=key,
+                    request_hash=request_hash,
+                    created_at=now,
+                    expires_at=now + ttl,
+                )
+            return record, False
+        except IntegrityError:
+            pass
+        found = IdempotencyRecord.objects.filter(user=user, scope=scope, key=key).first()
+        if found is None:
+            continue  # expired and purged between our two statements: claim again
+        stale = found.state == IdempotencyRecord.State.IN_FLIGHT and (
+            found.created_at <= now - IDEMPOTENCY_STALE_AFTER
+        )
+        if found.expires_at <= now or stale:
+            # Conditional on the row we read, so two claimers cannot both delete a fresh claim.
+            IdempotencyRecord.objects.filter(pk=found.pk, created_at=found.created_at).delete()
+            continue
+        if found.request_hash != request_hash:
+            raise IdempotencyKeyReused(
+                "This Idempotency-Key was already used with a different request body; "
+                "use a new key for a new request.",
+                field="Idempotency-Key",
+            )
+        if found.state == IdempotencyRecord.State.IN_FLIGHT:
+            raise Conflict(
+                "A request with this Idempotency-Key is still being processed; "
+                "retry in a moment to get its answer.",
+                code="idempotency_in_flight",
+                field="Idempotency-Key",
+            )
+        return found, True
+    raise Conflict("Could not claim the Idempotency-Key; retry.", code="idempotency_in_flight")
+
+
+def idempotency_complete(
+    *, record: IdempotencyRecord, status: int, body: str, now: dt.datetime | None = None
+) -> None:
+    """Store the first answer; call inside the transaction that did the work."""
+    now = now or timezone.now()
+    IdempotencyRecord.objects.filter(pk=record.pk).update(
+        state=IdempotencyRecord.State.DONE,
+        response_status=status,
+        response_body=body,
+        completed_at=now,
+    )
+
+
+def idempotency_release(*, record: IdempotencyRecord) -> None:
+    """The work failed (nothing written): free the key so the client can retry with it."""
+    IdempotencyRecord.objects.filter(pk=record.pk, state=IdempotencyRecord.State.IN_FLIGHT).delete()
+
+
+def idempotency_purge(*, now: dt.datetime | None = None) -> int:
+    now = now or timezone.now()
+    deleted, _ = IdempotencyRecord.objects.filter(expires_at__lte=now).delete()
+    return deleted

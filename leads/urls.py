@@ -1,9 +1,24 @@
 """Routes: `urlpatterns` are the pages (mounted at /), `api_urlpatterns` the API (at /api/)."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from leads import apis
 
 app_name = "leads"
 
 urlpatterns: list = []
 
-api_urlpatterns: list = []
+router = SimpleRouter()
+router.register("scoring/fit-rules", apis.FitRuleViewSet, basename="fit-rule")
+router.register("scoring/engagement-rules", apis.EngagementRuleViewSet, basename="engagement-rule")
+
+api_urlpatterns: list = [
+    path("leads/", apis.LeadListCreateApi.as_view(), name="lead-list"),
+    path("leads/bulk/", apis.LeadBulkApi.as_view(), name="lead-bulk"),
+    path("leads/<int:pk>/", apis.LeadDetailApi.as_view(), name="lead-detail"),
+    path("leads/<int:pk>/events/", apis.LeadEventsApi.as_view(), name="lead-events"),
+    path("events/bulk/", apis.EventBulkApi.as_view(), name="event-bulk"),
+    path("scoring/settings/", apis.ScoringConfigApi.as_view(), name="scoring-settings"),
+    *router.urls,
+]

@@ -126,10 +126,10 @@ REST_FRAMEWORK = {
         "rest_framework.filters.SearchFilter",
         "rest_framework.filters.OrderingFilter",
     ],
-    "DEFAULT_PAGINATION_CLASS": "leads.apis.Pagination",
+    "DEFAULT_PAGINATION_CLASS": "leads.api_base.Pagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "leads.apis.exception_handler",
+    "EXCEPTION_HANDLER": "leads.api_base.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Handoff desk API",

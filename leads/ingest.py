@@ -1,0 +1,302 @@
+"""Validation of incoming lead rows (bulk API, CSV import): pure, fast, one dict per row.
+
+DRF serializers cost ~100 us a row, which is a tenth of the bulk endpoint's whole budget at
+5,000 leads/s; these hand-written checks cost a few microseconds. leads.serializers documents
+the same shape for the OpenAPI schema, and a test keeps both field lists in step.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.validators import EmailValidator
+from django.utils.dateparse import parse_datetime
+
+from leads.models import EmployeeBand, EventKind, Lead, Seniority, Source
+
+MAX_EVENTS_PER_ROW = 100
+MAX_PAYLOAD_KEYS = 50
+# A sender's clock may run a little fast; an event further ahead than this is a mistake.
+FUTURE_TOLERANCE = dt.timedelta(hours=1)
+
+# Plain text fields anyone writing leads may set: name -> max length.
+TEXT_FIELDS: dict[str, int] = {
+    name: Lead._meta.get_field(name).max_length or 0
+    for name in (
+        "first_name",
+        "last_name",
+        "phone",
+        "title",
+        "company",
+        "domain",
+        "industry",
+        "country",
+    )
+}
+CHOICE_FIELDS: dict[str, frozenset[str]] = {
+    "seniority": frozenset(Seniority.values),
+    "employee_band": frozenset(EmployeeBand.values),
+    "source": frozenset(Source.values),
+}
+REFERENCE_FIELDS = ("campaign", "owner")
+# Everything a client may write; the rest of a lead is the system's (see PROTECTED_FIELDS).
+WRITABLE_FIELDS = ("email", *TEXT_FIELDS, *CHOICE_FIELDS, *REFERENCE_FIELDS)
+PROTECTED_FIELDS = frozenset(
+    {
+        "id",
+        "stage",
+        "score",
+        "score_breakdown",
+        "scored_at",
+        "ready_for_sales",
+        "ready_since",
+        "last_engaged_at",
+        "last_high_intent_at",
+        "mql_at",
+        "sal_at",
+        "sql_at",
+        "opportunity_at",
+        "customer_at",
+        "recycled_at",
+        "disqualified_at",
+        "recycle_until",
+        "return_count",
+        "erased_at",
+        "created_at",
+        "updated_at",
+    }
+)
+PROTECTED_MESSAGE = {
+    "stage": "Read-only: the stage changes only through promotion and the handoff flow.",
+}
+EVENT_FIELDS = frozenset({"kind", "occurred_at", "payload", "external_id"})
+EVENT_KINDS = frozenset(EventKind.values)
+
+_email_validator = EmailValidator()
+_country_re = re.compile(r"^[A-Za-z]{2}$")
+
+# Seniority read from a title when none is given; the first pattern that matches wins.
+_SENIORITY_FROM_TITLE = [
+    (re.compile(r"\b(chief|ceo|cto|cfo|cmo|coo|cio|ciso|cro|founder|president|owner)\b", re.I),
+     Seniority.C_LEVEL),
+    (re.compile(r"\b(vp|svp|evp|vice[ -]president)\b", re.I), Seniority.VP),
+    (re.compile(r"\b(director|head of)\b", re.I), Seniority.DIRECTOR),
+    (re.compile(r"\b(manager|lead|supervisor)\b", re.I), Seniority.MANAGER),
+]  # fmt: skip
+
+
+def seniority_from_title(title: str) -> str:
+    if not title:
+        return Seniority.UNKNOWN
+    for pattern, seniority in _SENIORITY_FROM_TITLE:
+        if pattern.search(title):
+            return seniority
+    return Seniority.INDIVIDUAL
+
+
+def domain_from_email(email: str) -> str:
+    return email.rsplit("@", 1)[1] if "@" in email else ""
+
+
+@dataclass
+class CleanEvent:
+    kind: str
+    occurred_at: dt.datetime
+    payload: dict[str, Any]
+    external_id: str
+
+
+@dataclass
+class CleanRow:
+    """A validated row: `values` holds only the fields the row gave (an update touches those)."""
+
+    index: int
+    email: str = ""
+    values: dict[str, Any] = field(default_factory=dict)
+    campaign_ref: int | str | None = None  # id or exact name; None with has_campaign: clear it
+    has_campaign: bool = False
+    owner_ref: int | str | None = None  # id or username
+    has_owner: bool = False
+    events: list[CleanEvent] = field(default_factory=list)
+    errors: dict[str, list[str]] = field(default_factory=dict)
+
+    def error(self, name: str, message: str) -> None:
+        self.errors.setdefault(name, []).append(message)
+
+
+def _clean_text(row: CleanRow, name: str, value: Any, *, blank_is_missing: bool) -> None:
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        row.error(name, "Must be a string.")
+        return
+    value = value.strip()
+    if blank_is_missing and not value:
+        return
+    limit = TEXT_FIELDS[name]
+    if len(value) > limit:
+        row.error(name, f"At most {limit} characters (got {len(value)}).")
+        return
+    if name == "country" and value:
+        if not _country_re.match(value):
+            row.error(name, "A two-letter ISO 3166-1 country code, e.g. US.")
+            return
+        value = value.upper()
+    elif name == "domain":
+        value = value.lower()
+    row.values[name] = value
+
+
+def _clean_choice(row: CleanRow, name: str, value: Any, *, blank_is_missing: bool) -> None:
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        row.error(name, "Must be a string.")
+        return
+    value = value.strip()
+    if blank_is_missing and not value:
+        return
+    allowed = CHOICE_FIELDS[name]
+    if value not in allowed:
+        shown = ", ".join(sorted(v for v in allowed if v))
+        row.error(name, f'"{value}" is not one of: {shown}.')
+        return
+    row.values[name] = value
+
+
+def _clean_reference(row: CleanRow, name: str, value: Any, *, blank_is_missing: bool) -> None:
+    if isinstance(value, str):
+        value = value.strip()
+        if value.isdigit():
+            value = int(value)
+    if value == "" or value is None:
+        if blank_is_missing:
+            return
+        value = None
+    elif isinstance(value, bool) or not isinstance(value, int | str):
+        row.error(name, "Give an id or a name.")
+        return
+    if name == "campaign":
+        row.campaign_ref, row.has_campaign = value, True
+    else:
+        row.owner_ref, row.has_owner = value, True
+
+
+def _clean_events(row: CleanRow, value: Any, now: dt.datetime) -> None:
+    if value is None:
+        return
+    if not isinstance(value, list):
+        row.error("events", "Must be a list of events.")
+        return
+    if len(value) > MAX_EVENTS_PER_ROW:
+        row.error("events", f"At most {MAX_EVENTS_PER_ROW} events per lead.")
+        return
+    for i, raw in enumerate(value):
+        event = clean_event(raw, now=now)
+        if isinstance(event, dict):
+            for name, messages in event.items():
+                row.errors.setdefault(f"events[{i}].{name}", []).extend(messages)
+        else:
+            row.events.append(event)
+
+
+def clean_event(raw: Any, *, now: dt.datetime) -> CleanEvent | dict[str, list[str]]:
+    """A validated event, or its errors by field."""
+    errors: dict[str, list[str]] = {}
+    if not isinstance(raw, dict):
+        return {"non_field_errors": ["Must be an object with kind and occurred_at."]}
+    for name in raw.keys() - EVENT_FIELDS - {"lead_id", "email"}:
+        errors[name] = ["Unknown field."]
+    kind = raw.get("kind")
+    if kind not in EVENT_KINDS:
+        errors["kind"] = ["Required." if kind is None else f'"{kind}" is not a known event kind.']
+    occurred_raw = raw.get("occurred_at")
+    occurred_at: dt.datetime | None = None
+    if isinstance(occurred_raw, str):
+        try:
+            occurred_at = parse_datetime(occurred_raw)
+        except ValueError:
+            occurred_at = None
+    if occurred_at is None:
+        errors["occurred_at"] = [
+            "Required."
+            if occurred_raw is None
+            else "An ISO 8601 date-time, e.g. 2026-05-01T09:30:00Z."
+        ]
+    else:
+        if occurred_at.tzinfo is None:
+            occurred_at = occurred_at.replace(tzinfo=dt.UTC)  # documented: naive means UTC
+        if occurred_at > now + FUTURE_TOLERANCE:
+            errors["occurred_at"] = ["Is in the future."]
+    payload = raw.get("payload")
+    if payload is None:
+        payload = {}
+    if not isinstance(payload, dict):
+        errors["payload"] = ["Must be an object."]
+    elif len(payload) > MAX_PAYLOAD_KEYS:
+        errors["payload"] = [f"At most {MAX_PAYLOAD_KEYS} keys."]
+    external_id = raw.get("external_id") or ""
+    if not isinstance(external_id, str) or len(external_id) > 100:
+        errors["external_id"] = ["A string of at most 100 characters."]
+    if errors:
+        return errors
+    assert occurred_at is not None and isinstance(kind, str) and isinstance(payload, dict)
+    return CleanEvent(kind, occurred_at, payload, external_id.strip())
+
+
+def clean_email(raw: Any) -> tuple[str, str | None]:
+    """(normalised email, error or None)."""
+    if not isinstance(raw, str):
+        return "", "Required." if raw is None else "Must be a string."
+    email = raw.strip().lower()
+    if not email:
+        return "", "Required."
+    if len(email) > 254:
+        return email, "At most 254 characters."
+    try:
+        _email_validator(email)
+    except ValidationError:
+        return email, f'"{raw.strip()}" is not a valid email address.'
+    return email, None
+
+
+def clean_lead_row(
+    raw: Any,
+    *,
+    index: int,
+    now: dt.datetime,
+    blank_is_missing: bool = False,
+    allow_events: bool = True,
+) -> CleanRow:
+    """Validate one incoming lead. `blank_is_missing` (CSV): an empty cell leaves the stored
+    value alone instead of clearing it."""
+    row = CleanRow(index=index)
+    if not isinstance(raw, dict):
+        row.error("non_field_errors", "Each lead must be a JSON object.")
+        return row
+    email, problem = clean_email(raw.get("email"))
+    row.email = email
+    if problem:
+        row.error("email", problem)
+    for name, value in raw.items():
+        if name == "email":
+            continue
+        if name in TEXT_FIELDS:
+            _clean_text(row, name, value, blank_is_missing=blank_is_missing)
+        elif name in CHOICE_FIELDS:
+            _clean_choice(row, name, value, blank_is_missing=blank_is_missing)
+        elif name in REFERENCE_FIELDS:
+            _clean_reference(row, name, value, blank_is_missing=blank_is_missing)
+        elif name == "events" and allow_events:
+            _clean_events(row, value, now)
+        elif name in PROTECTED_FIELDS:
+            row.error(name, PROTECTED_MESSAGE.get(name, "Read-only: set by the system."))
+        else:
+            row.error(name, "Unknown field.")
+    if "title" in row.values and "seniority" not in row.values:
+        row.values["seniority"] = seniority_from_title(row.values["title"])
+    return row

@@ -1,0 +1,386 @@
+"""Lead scoring: pure functions over rules held as data (FitRule, EngagementRule, ScoringConfig).
+
+score = fit points (firmographic/demographic rules on the lead's fields)
+      + engagement points (per event kind, each event decayed with the half-life, newest
+        `max_events` events of a kind counted, events older than the window count nothing)
+      + intent points (once per kind, when an event of that kind is recent enough).
+
+Every point comes with the item that produced it, so a breakdown answers "why is this an MQL".
+The total is by construction the sum of the items (each item is rounded, then summed).
+
+Time only ever lowers a score: positive engagement decays and leaves the window, intent points
+expire, while penalties (negative points, e.g. an unsubscribe) are neither decayed nor expired:
+a penalty that faded would raise the score as time passed. Events dated in the future (clock
+skew of the sender) count as happening now.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from leads.models import EMPLOYEE_BAND_MIN, SENIORITY_RANK, EventKind, FitRule
+
+FREE_MAIL_DOMAINS = frozenset(
+    {
+        "gmail.com",
+        "googlemail.com",
+        "yahoo.com",
+        "yahoo.co.uk",
+        "yahoo.fr",
+        "ymail.com",
+        "hotmail.com",
+        "hotmail.co.uk",
+        "hotmail.fr",
+        "outlook.com",
+        "live.com",
+        "msn.com",
+        "aol.com",
+        "icloud.com",
+        "me.com",
+        "mac.com",
+        "proton.me",
+        "protonmail.com",
+        "gmx.com",
+        "gmx.de",
+        "gmx.net",
+        "web.de",
+        "mail.com",
+        "mail.ru",
+        "yandex.ru",
+        "yandex.com",
+        "zoho.com",
+        "fastmail.com",
+        "hey.com",
+        "qq.com",
+        "163.com",
+        "126.com",
+        "naver.com",
+        "orange.fr",
+        "free.fr",
+        "laposte.net",
+        "libero.it",
+        "t-online.de",
+    }
+)
+
+CATEGORIES = ("fit", "engagement", "intent")
+
+
+# --- rules as plain data ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FitRuleSpec:
+    name: str
+    field: str
+    operator: str
+    value: Any
+    points: int
+
+
+@dataclass(frozen=True)
+class EngagementRuleSpec:
+    kind: str
+    points: int
+    max_events: int = 5
+    intent_points: int = 0
+    intent_window_days: int = 14
+
+
+@dataclass(frozen=True)
+class ScoringRules:
+    fit: tuple[FitRuleSpec, ...] = ()
+    engagement: Mapping[str, EngagementRuleSpec] = field(default_factory=dict)
+    threshold: int = 60
+    half_life_days: float = 30.0
+    window_days: int = 180
+    version: int = 1
+
+    @property
+    def penalty_kinds(self) -> frozenset[str]:
+        """Kinds whose points never fade: their events are read however old they are."""
+        return frozenset(
+            kind
+            for kind, rule in self.engagement.items()
+            if rule.points < 0 or rule.intent_points < 0
+        )
+
+
+class EventLike(Protocol):
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def occurred_at(self) -> dt.datetime: ...
+
+
+@dataclass(frozen=True)
+class EventFact:
+    """An event as scoring sees it (the bulk path scores events before they have a row)."""
+
+    kind: str
+    occurred_at: dt.datetime
+
+
+# --- results ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScoreItem:
+    category: str  # fit | engagement | intent
+    rule: str
+    label: str
+    points: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "category": self.category,
+            "rule": self.rule,
+            "label": self.label,
+            "points": self.points,
+        }
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    items: tuple[ScoreItem, ...]
+    threshold: int
+    version: int
+    scored_at: dt.datetime
+
+    @property
+    def total(self) -> int:
+        return sum(item.points for item in self.items)
+
+    def category_total(self, category: str) -> int:
+        return sum(item.points for item in self.items if item.category == category)
+
+    @property
+    def fit(self) -> int:
+        return self.category_total("fit")
+
+    @property
+    def engagement(self) -> int:
+        return self.category_total("engagement")
+
+    @property
+    def intent(self) -> int:
+        return self.category_total("intent")
+
+    @property
+    def over_threshold(self) -> bool:
+        return self.total >= self.threshold
+
+    def as_breakdown(self) -> dict[str, Any]:
+        """The JSON stored on the lead (and snapshotted onto a handoff)."""
+        return {
+            "total": self.total,
+            "fit": self.fit,
+            "engagement": self.engagement,
+            "intent": self.intent,
+            "threshold": self.threshold,
+            "over_threshold": self.over_threshold,
+            "version": self.version,
+            "scored_at": self.scored_at.isoformat(),
+            "items": [item.as_dict() for item in self.items],
+        }
+
+
+# --- fit ----------------------------------------------------------------------------------
+
+
+def _band_floor(value: Any) -> int | None:
+    """A band ("201-500") or a number of employees, as a comparable number."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return int(value)
+    if isinstance(value, str) and value in EMPLOYEE_BAND_MIN and value:
+        return EMPLOYEE_BAND_MIN[value]  # type: ignore[index]
+    return None
+
+
+def _seniority_rank(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value and value in SENIORITY_RANK:
+        return SENIORITY_RANK[value]  # type: ignore[index]
+    return None
+
+
+def _comparable(field_name: str, value: Any) -> int | None:
+    if field_name == FitRule.Field.EMPLOYEE_BAND:
+        return _band_floor(value)
+    if field_name == FitRule.Field.SENIORITY:
+        return _seniority_rank(value)
+    return None
+
+
+def _as_strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list | tuple):
+        return [str(v) for v in value]
+    return []
+
+
+def fit_rule_matches(rule: FitRuleSpec, lead_value: Any) -> bool:
+    """Whether one fit rule matches the lead's value of its field. Unknown (empty) never matches,
+    except for the free-mail check, which only looks at the domain."""
+    op = rule.operator
+    text = "" if lead_value is None else str(lead_value).strip()
+    if op == FitRule.Operator.FREE_MAIL:
+        domain = text.lower()
+        extra = {d.strip().lower() for d in _as_strings(rule.value)}
+        return bool(domain) and (domain in FREE_MAIL_DOMAINS or domain in extra)
+    if not text:
+        return False
+    folded = text.casefold()
+    if op == FitRule.Operator.EQUALS:
+        return isinstance(rule.value, str) and folded == rule.value.strip().casefold()
+    if op == FitRule.Operator.IN:
+        return folded in {v.strip().casefold() for v in _as_strings(rule.value)}
+    if op == FitRule.Operator.CONTAINS:
+        return any(v.strip() and v.strip().casefold() in folded for v in _as_strings(rule.value))
+    if op in (FitRule.Operator.GTE, FitRule.Operator.LTE):
+        have = _comparable(rule.field, text)
+        want = _comparable(rule.field, rule.value)
+        if have is None or want is None:
+            return False
+        return have >= want if op == FitRule.Operator.GTE else have <= want
+    return False
+
+
+def _describe(rule: FitRuleSpec) -> str:
+    label = FitRule.Field(rule.field).label if rule.field in FitRule.Field.values else rule.field
+    op = FitRule.Operator(rule.operator) if rule.operator in FitRule.Operator.values else None
+    if op == FitRule.Operator.FREE_MAIL:
+        return "Email domain is a free-mail domain"
+    shown = ", ".join(_as_strings(rule.value)) if isinstance(rule.value, list) else rule.value
+    return f"{label} {op.label if op else rule.operator} {shown}"
+
+
+# --- engagement ---------------------------------------------------------------------------
+
+
+def decay_weight(age: dt.timedelta, *, half_life_days: float, window_days: int) -> float:
+    """1 for an event happening now, halving every half-life, 0 past the window."""
+    days = max(age.total_seconds(), 0.0) / 86400.0
+    if days > window_days:
+        return 0.0
+    if half_life_days <= 0:
+        return 1.0
+    return float(0.5 ** (days / half_life_days))
+
+
+def _kind_label(kind: str) -> str:
+    return EventKind(kind).label if kind in EventKind.values else kind
+
+
+def score_lead(
+    *,
+    lead: Any,
+    events: Iterable[EventLike],
+    rules: ScoringRules,
+    now: dt.datetime,
+) -> ScoreResult:
+    """Score one lead. `lead` is anything with the fit fields as attributes (a Lead, or a row
+    being ingested); `events` are the lead's events (older ones than the window may be left out
+    by the caller, except penalty kinds, see ScoringRules.penalty_kinds)."""
+    items: list[ScoreItem] = []
+
+    for rule in rules.fit:
+        if rule.points and fit_rule_matches(rule, getattr(lead, rule.field, "")):
+            items.append(ScoreItem("fit", rule.name, _describe(rule), rule.points))
+
+    ages: dict[str, list[dt.timedelta]] = defaultdict(list)
+    for event in events:
+        if event.kind in rules.engagement:
+            ages[event.kind].append(max(now - event.occurred_at, dt.timedelta(0)))
+
+    intent_items: list[ScoreItem] = []
+    for kind in sorted(ages):
+        rule = rules.engagement[kind]
+        kind_ages = sorted(ages[kind])  # newest first: they are the ones that count
+        label = _kind_label(kind)
+        if rule.points > 0 and rule.max_events > 0:
+            weights = [
+                decay_weight(a, half_life_days=rules.half_life_days, window_days=rules.window_days)
+                for a in kind_ages[: rule.max_events]
+            ]
+            counted = sum(1 for w in weights if w > 0)
+            points = round(rule.points * sum(weights))
+            if points:
+                items.append(
+                    ScoreItem(
+                        "engagement",
+                        f"engagement:{kind}",
+                        f"{label} x{counted} ({rule.points:+d} each, half-life "
+                        f"{rules.half_life_days:g} d)",
+                        points,
+                    )
+                )
+        elif rule.points < 0 and rule.max_events > 0:
+            counted = min(len(kind_ages), rule.max_events)
+            items.append(
+                ScoreItem(
+                    "engagement",
+                    f"engagement:{kind}",
+                    f"{label} x{counted} ({rule.points:+d} each, does not fade)",
+                    rule.points * counted,
+                )
+            )
+        if rule.intent_points > 0:
+            if kind_ages[0] <= dt.timedelta(days=rule.intent_window_days):
+                intent_items.append(
+                    ScoreItem(
+                        "intent",
+                        f"intent:{kind}",
+                        f"{label} within {rule.intent_window_days} days",
+                        rule.intent_points,
+                    )
+                )
+        elif rule.intent_points < 0:
+            intent_items.append(
+                ScoreItem("intent", f"intent:{kind}", f"{label} (penalty)", rule.intent_points)
+            )
+    items.extend(intent_items)
+    return ScoreResult(
+        items=tuple(items), threshold=rules.threshold, version=rules.version, scored_at=now
+    )
+
+
+def rules_from_rows(
+    *,
+    fit_rows: Sequence[FitRule],
+    engagement_rows: Sequence[Any],
+    threshold: int,
+    half_life_days: float,
+    window_days: int,
+    version: int,
+) -> ScoringRules:
+    """Build the plain-data rules from model rows (only active ones count)."""
+    return ScoringRules(
+        fit=tuple(
+            FitRuleSpec(r.name, r.field, r.operator, r.value, r.points)
+            for r in fit_rows
+            if r.active
+        ),
+        engagement={
+            r.kind: EngagementRuleSpec(
+                r.kind, r.points, r.max_events, r.intent_points, r.intent_window_days
+            )
+            for r in engagement_rows
+            if r.active
+        },
+        threshold=threshold,
+        half_life_days=half_life_days,
+        window_days=window_days,
+        version=version,
+    )

@@ -1,0 +1,28 @@
+"""Thin Celery tasks: take ids, call one service, safe to run twice."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from leads import services
+from leads.models import Lead
+
+
+@shared_task(name="leads.tasks.leads_rescore_all")
+def leads_rescore_all(version: int | None = None) -> int:
+    """Rescore every lead: queued by every rule change (with its version) and run periodically
+    by beat (without one), because engagement points decay as days pass."""
+    return services.leads_rescore_all(version=version)
+
+
+@shared_task(name="leads.tasks.lead_rescore")
+def lead_rescore(lead_id: int) -> int | None:
+    lead = Lead.objects.filter(pk=lead_id).first()
+    if lead is None:
+        return None
+    return services.lead_rescore(lead=lead).total
+
+
+@shared_task(name="leads.tasks.idempotency_purge")
+def idempotency_purge() -> int:
+    return services.idempotency_purge()
