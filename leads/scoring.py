@@ -384,3 +384,32 @@ def rules_from_rows(
         window_days=window_days,
         version=version,
     )
+
+
+# --- the rules a fresh install starts with (marketing edits them in admin) ----------------
+
+DEFAULT_FIT_RULES: tuple[FitRuleSpec, ...] = (
+    FitRuleSpec("Target industry", "industry", "in", ["software", "fintech", "healthcare"], 15),
+    FitRuleSpec("200+ employees", "employee_band", "gte", 200, 10),
+    FitRuleSpec("Tiny company", "employee_band", "lte", 10, -10),
+    FitRuleSpec("VP or C-level", "seniority", "in", ["vp", "c_level"], 20),
+    FitRuleSpec("Director", "seniority", "eq", "director", 10),
+    FitRuleSpec("Core markets", "country", "in", ["US", "CA", "GB", "DE", "FR", "NL"], 5),
+    FitRuleSpec("Free-mail address", "domain", "free_mail", [], -20),
+    FitRuleSpec("Student or intern", "title", "contains", ["student", "intern"], -15),
+)
+DEFAULT_ENGAGEMENT_RULES: tuple[EngagementRuleSpec, ...] = (
+    EngagementRuleSpec("email_open", 1, max_events=10),
+    EngagementRuleSpec("email_click", 3, max_events=5),
+    EngagementRuleSpec("page_view", 1, max_events=10),
+    EngagementRuleSpec("content_download", 5, max_events=4),
+    EngagementRuleSpec("webinar_registered", 3, max_events=2),
+    EngagementRuleSpec("webinar_attended", 8, max_events=2),
+    EngagementRuleSpec("event_attended", 10, max_events=2),
+    EngagementRuleSpec("pricing_page_view", 5, max_events=3, intent_points=10),
+    EngagementRuleSpec("contact_form", 10, max_events=1, intent_points=20),
+    EngagementRuleSpec("demo_request", 15, max_events=1, intent_points=30, intent_window_days=30),
+    EngagementRuleSpec("trial_signup", 15, max_events=1, intent_points=25, intent_window_days=30),
+    EngagementRuleSpec("product_usage", 2, max_events=10),
+    EngagementRuleSpec("unsubscribe", -30, max_events=1),
+)

@@ -332,6 +332,40 @@ def scoring_rule_delete(
         return scoring_rules_changed(actor=actor, now=now)
 
 
+def scoring_rules_install_defaults(*, now: dt.datetime | None = None) -> bool:
+    """Give a fresh install the default rules (leads.scoring.DEFAULT_*), once: nothing happens
+    when any rule exists. Returns whether it installed them."""
+    from leads.scoring import DEFAULT_ENGAGEMENT_RULES, DEFAULT_FIT_RULES
+
+    with transaction.atomic():
+        selectors.scoring_config()
+        if FitRule.objects.exists() or EngagementRule.objects.exists():
+            return False
+        FitRule.objects.bulk_create(
+            FitRule(
+                name=spec.name,
+                field=spec.field,
+                operator=spec.operator,
+                value=spec.value,
+                points=spec.points,
+                order=i,
+            )
+            for i, spec in enumerate(DEFAULT_FIT_RULES)
+        )
+        EngagementRule.objects.bulk_create(
+            EngagementRule(
+                kind=spec.kind,
+                points=spec.points,
+                max_events=spec.max_events,
+                intent_points=spec.intent_points,
+                intent_window_days=spec.intent_window_days,
+            )
+            for spec in DEFAULT_ENGAGEMENT_RULES
+        )
+        scoring_rules_changed(now=now)
+    return True
+
+
 # --- owners -------------------------------------------------------------------------------
 
 

@@ -11,7 +11,15 @@ from django.utils import timezone
 from feedback.models import RejectionReason, ReturnFeedback
 from handoff.models import BusinessCalendar, Handoff, SlaPolicy, Team, TeamMembership, WorkingWindow
 from handoff.states import Status
-from leads.models import Campaign, EngagementEvent, EventKind, Lead, Source
+from leads.models import (
+    Campaign,
+    EngagementEvent,
+    EngagementRule,
+    EventKind,
+    FitRule,
+    Lead,
+    Source,
+)
 
 # --- users -------------------------------------------------------------------------------
 
@@ -66,6 +74,27 @@ class EngagementEventFactory(factory.django.DjangoModelFactory):
     lead = factory.SubFactory(LeadFactory)
     kind = EventKind.PAGE_VIEW
     occurred_at = factory.LazyFunction(timezone.now)
+
+
+class FitRuleFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = FitRule
+
+    name = factory.Sequence(lambda n: f"Fit rule {n}")
+    field = FitRule.Field.INDUSTRY
+    operator = FitRule.Operator.IN
+    value = factory.LazyFunction(lambda: ["software"])
+    points = 15
+
+
+class EngagementRuleFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = EngagementRule
+        django_get_or_create = ("kind",)
+
+    kind = EventKind.PAGE_VIEW
+    points = 2
+    max_events = 5
 
 
 # --- handoff -----------------------------------------------------------------------------
