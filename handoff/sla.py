@@ -39,6 +39,7 @@ US_PER_HOUR = 60 * US_PER_MINUTE
 US_PER_DAY = 24 * US_PER_HOUR
 BLOCK_DAYS = 64
 BLOCK_US = BLOCK_DAYS * US_PER_DAY
+SAMPLE_US = 12 * US_PER_HOUR
 # A calendar with no working time in this many consecutive days is treated as having none at
 # all: add_business_minutes raises ValueError instead of searching forever.
 HORIZON_DAYS = 3 * 366
@@ -236,12 +237,13 @@ def _offset_segments(zone: ZoneInfo, lo: int, hi: int) -> list[tuple[int, int, i
     segments: list[tuple[int, int, int]] = []
     seg_start = lo
     seg_offset = _offset_us(zone, lo)
-    # Hourly samples find every change except an offset that changes and changes back within
-    # one hour, which no zone does; each change found is then bisected to the exact second
-    # (tzdata transitions fall on whole seconds).
+    # Samples every SAMPLE_US find every change except an offset that changes and changes back
+    # between two samples; the closest pair of offset changes anywhere in tzdata is four days
+    # apart (Freetown 1939; Cambridge Bay 2000 at 6.9 days since 1970). Each change found is
+    # bisected to the exact second (tzdata transitions fall on whole seconds).
     probe = lo
     while probe < hi:
-        nxt = min(probe + US_PER_HOUR, hi - 1)
+        nxt = min(probe + SAMPLE_US, hi - 1)
         if nxt <= probe:
             break
         nxt_offset = _offset_us(zone, nxt)
