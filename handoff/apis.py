@@ -1,0 +1,308 @@
+"""Handoff API: thin views that validate the shape, call one service, serialise the result.
+
+Who sees what comes from handoff.selectors.handoffs_visible_to (a rep gets 404 for another rep's
+handoff); what each role may do is checked by the services (403 `permission_denied`). Domain
+errors become JSON with a stable `code` in leads.api_base.exception_handler: 409 `conflict` for
+a lost race, 400 `invalid_transition` or a rule's code, 403, 404.
+
+The return endpoint (POST /api/handoffs/{id}/return/) belongs to the feedback app.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from handoff import selectors, services
+from handoff.filters import HandoffFilter
+from handoff.models import Handoff, Team
+from handoff.serializers import (
+    FirstTouchRequestSerializer,
+    HandoffDetailSerializer,
+    HandoffListSerializer,
+    PromoteRequestSerializer,
+    PromotionPreviewSerializer,
+    ProvideInfoRequestSerializer,
+    QualifyRequestSerializer,
+    ReassignRequestSerializer,
+    RequestInfoRequestSerializer,
+)
+from leads.errors import Forbidden, NotFound, ValidationFailed
+from leads.models import Lead
+from leads.roles import is_manager, is_marketer
+from leads.selectors import leads_visible_to
+from leads.serializers import ErrorSerializer, ValidationErrorSerializer
+
+E400 = OpenApiResponse(
+    ValidationErrorSerializer,
+    description="Invalid fields (`invalid`, with `errors` per field), or a broken rule with its "
+    "own code: `invalid_transition` (the move is not allowed from the current status), "
+    "`reason_required`, `first_touch_logged`, `lead_disqualified`, `lead_in_cooldown`, "
+    "`lead_with_sales`, `no_matching_team`, `no_sla_policy`. Nothing is written.",
+)
+E401 = OpenApiResponse(ErrorSerializer, description="Not authenticated.")
+E403 = OpenApiResponse(
+    ErrorSerializer, description="`permission_denied`: the role may not do this."
+)
+E404 = OpenApiResponse(
+    ErrorSerializer, description="`not_found`: no such handoff, or not one the user may see."
+)
+E409 = OpenApiResponse(
+    ErrorSerializer,
+    description="`conflict`: someone else changed the handoff first (or "
+    "`open_handoff_exists`: the lead already has an open handoff). Reload and retry.",
+)
+ACTION_ERRORS = {400: E400, 401: E401, 403: E403, 404: E404, 409: E409}
+
+
+def _visible_handoff(request: Request, pk: int) -> Handoff:
+    handoff = selectors.handoff_list(user=request.user).filter(pk=pk).first()
+    if handoff is None:
+        raise NotFound(f"No handoff #{pk} that you can see.")
+    return handoff
+
+
+def _detail(request: Request, handoff: Handoff, code: int = status.HTTP_200_OK) -> Response:
+    fresh = selectors.handoff_detail_queryset(user=request.user).filter(pk=handoff.pk).first()
+    # The actor may no longer see it (a manager reassigning to a rep sees all; a rep who
+    # returned a handoff still sees it): fall back to the instance the service returned.
+    body = HandoffDetailSerializer(fresh or handoff, context={"now": timezone.now()}).data
+    return Response(body, status=code)
+
+
+@extend_schema(tags=["handoffs"])
+class HandoffListApi(generics.ListAPIView):
+    """Handoffs the user may see: reps their own, marketers and managers all."""
+
+    serializer_class = HandoffListSerializer
+    filterset_class = HandoffFilter
+    ordering_fields = ["due_at", "created_at", "at_risk_at", "score_snapshot", "id"]
+    ordering = ["-created_at", "-id"]
+    search_fields = ["lead__email", "lead__company", "lead__first_name", "lead__last_name"]
+
+    def get_queryset(self) -> Any:
+        return selectors.handoff_list(user=self.request.user)
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        return {**super().get_serializer_context(), "now": timezone.now()}
+
+    @extend_schema(operation_id="handoffs_list", responses={200: HandoffListSerializer(many=True), 400: E400, 401: E401})  # fmt: skip
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+
+@extend_schema(tags=["handoffs"])
+class HandoffDetailApi(generics.RetrieveAPIView):
+    serializer_class = HandoffDetailSerializer
+
+    def get_queryset(self) -> Any:
+        return selectors.handoff_detail_queryset(user=self.request.user)
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        return {**super().get_serializer_context(), "now": timezone.now()}
+
+    @extend_schema(
+        operation_id="handoffs_retrieve",
+        responses={200: HandoffDetailSerializer, 401: E401, 404: E404},
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+
+class _HandoffActionApi(APIView):
+    """POST /api/handoffs/{id}/<action>/: validate the body, call the service, answer with the
+    handoff as it now is."""
+
+    request_serializer: type[serializers.Serializer] | None = None
+    success_status = status.HTTP_200_OK
+
+    def perform(self, handoff: Handoff, data: dict[str, Any], user: Any) -> Handoff:
+        raise NotImplementedError
+
+    def post(self, request: Request, pk: int) -> Response:
+        data: dict[str, Any] = {}
+        if self.request_serializer is not None:
+            body = self.request_serializer(data=request.data)
+            body.is_valid(raise_exception=True)
+            data = dict(body.validated_data)
+        handoff = _visible_handoff(request, pk)
+        result = self.perform(handoff, data, request.user)
+        return _detail(request, result, self.success_status)
+
+
+def _action_schema(
+    operation_id: str, request: Any, description: str, success: int = 200
+) -> Callable[[Any], Any]:
+    return extend_schema(
+        tags=["handoffs"],
+        operation_id=operation_id,
+        request=request,
+        responses={success: HandoffDetailSerializer, **ACTION_ERRORS},
+        description=description,
+    )
+
+
+class HandoffAcceptApi(_HandoffActionApi):
+    @_action_schema(
+        "handoffs_accept",
+        None,
+        "The assigned rep (or a manager) accepts: pending -> accepted, the lead becomes a SAL "
+        "and the first-touch clock starts. After the deadline it is recorded as late.",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        return super().post(request, pk)
+
+    def perform(self, handoff: Handoff, data: dict[str, Any], user: Any) -> Handoff:
+        return services.handoff_accept(handoff=handoff, actor=user)
+
+
+class HandoffRequestInfoApi(_HandoffActionApi):
+    request_serializer = RequestInfoRequestSerializer
+
+    @_action_schema(
+        "handoffs_request_info",
+        RequestInfoRequestSerializer,
+        "The rep asks marketing for missing information: pending -> waiting; the accept clock "
+        "pauses with the business time that was left.",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        return super().post(request, pk)
+
+    def perform(self, handoff: Handoff, data: dict[str, Any], user: Any) -> Handoff:
+        return services.handoff_request_info(handoff=handoff, actor=user, question=data["question"])
+
+
+class HandoffProvideInfoApi(_HandoffActionApi):
+    request_serializer = ProvideInfoRequestSerializer
+
+    @_action_schema(
+        "handoffs_provide_info",
+        ProvideInfoRequestSerializer,
+        "The promoting marketer (or the lead's owner, or a manager) answers: waiting -> pending; "
+        "the clock resumes with the business time that was left.",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        return super().post(request, pk)
+
+    def perform(self, handoff: Handoff, data: dict[str, Any], user: Any) -> Handoff:
+        return services.handoff_provide_info(handoff=handoff, actor=user, answer=data["answer"])
+
+
+class HandoffQualifyApi(_HandoffActionApi):
+    request_serializer = QualifyRequestSerializer
+
+    @_action_schema(
+        "handoffs_qualify",
+        QualifyRequestSerializer,
+        "After the first conversation: accepted -> qualified with the BANT answers; the lead "
+        "becomes an SQL.",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        return super().post(request, pk)
+
+    def perform(self, handoff: Handoff, data: dict[str, Any], user: Any) -> Handoff:
+        return services.handoff_qualify(
+            handoff=handoff, actor=user, bant=dict(data["bant"]), note=data["note"]
+        )
+
+
+class HandoffReassignApi(_HandoffActionApi):
+    request_serializer = ReassignRequestSerializer
+    success_status = status.HTTP_201_CREATED
+
+    @_action_schema(
+        "handoffs_reassign",
+        ReassignRequestSerializer,
+        "Managers only. The pending handoff becomes `reassigned` and a new attempt starts with a "
+        "fresh deadline; the answer is the NEW handoff (201). Without `to_rep`, the next rep in "
+        "the team's rotation; nobody available: the manager's queue.",
+        success=201,
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        return super().post(request, pk)
+
+    def perform(self, handoff: Handoff, data: dict[str, Any], user: Any) -> Handoff:
+        return services.handoff_reassign(
+            handoff=handoff, actor=user, to_rep=data["to_rep"], reason=data["reason"]
+        )
+
+
+class HandoffFirstTouchApi(_HandoffActionApi):
+    request_serializer = FirstTouchRequestSerializer
+
+    @_action_schema(
+        "handoffs_first_touch",
+        FirstTouchRequestSerializer,
+        "The rep reached the lead (call, email or meeting) on an accepted handoff: stops the "
+        "first-touch clock. Logged once.",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        return super().post(request, pk)
+
+    def perform(self, handoff: Handoff, data: dict[str, Any], user: Any) -> Handoff:
+        return services.handoff_log_first_touch(
+            handoff=handoff, actor=user, channel=data["channel"], note=data["note"]
+        )
+
+
+# --- on leads ---------------------------------------------------------------------------------
+
+
+def _visible_lead(request: Request, pk: int) -> Lead:
+    lead = leads_visible_to(request.user).filter(pk=pk).first()
+    if lead is None:
+        raise NotFound(f"No lead #{pk} that you can see.")
+    return lead
+
+
+@extend_schema(tags=["handoffs"])
+class LeadPromoteApi(APIView):
+    @extend_schema(
+        operation_id="leads_promote",
+        request=PromoteRequestSerializer,
+        responses={201: HandoffDetailSerializer, **ACTION_ERRORS},
+        description="Marketing (or a manager) hands the lead to sales: it becomes an MQL, the "
+        "handoff is assigned by the team's rotation and its SLA clock starts.",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        body = PromoteRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        lead = _visible_lead(request, pk)
+        handoff = services.handoff_promote(
+            lead=lead, actor=request.user, note=body.validated_data["note"],
+            team=body.validated_data["team"],
+        )  # fmt: skip
+        return _detail(request, handoff, status.HTTP_201_CREATED)
+
+
+@extend_schema(tags=["handoffs"])
+class LeadPromotionPreviewApi(APIView):
+    @extend_schema(
+        operation_id="leads_promotion_preview",
+        parameters=[
+            OpenApiParameter("team", OpenApiTypes.INT, description="Preview for this team.")
+        ],
+        responses={200: PromotionPreviewSerializer, 400: E400, 401: E401, 403: E403, 404: E404},
+        description="What a promotion would do now (team, rep, policy, deadline), or why it is "
+        "refused. Writes nothing.",
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        if not (is_marketer(request.user) or is_manager(request.user)):
+            raise Forbidden("Only marketing and sales managers preview promotions.")
+        lead = _visible_lead(request, pk)
+        team = None
+        raw_team = request.query_params.get("team")
+        if raw_team:
+            team = Team.objects.filter(pk=int(raw_team) if raw_team.isdigit() else 0).first()
+            if team is None:
+                raise ValidationFailed(f"No team {raw_team!r}.", field="team")
+        preview = services.promotion_preview(lead=lead, team=team)
+        return Response(PromotionPreviewSerializer(preview).data)

@@ -1,0 +1,232 @@
+"""API shapes of handoffs: list rows, the detail with its events, and the action bodies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from handoff.models import Handoff, HandoffEvent, Team
+from handoff.selectors import accept_clock, first_touch_clock
+from handoff.services import BANT_MAX_LENGTH, FIRST_TOUCH_CHANNELS
+
+User = get_user_model()
+
+
+class UserRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    username = serializers.CharField()
+    full_name = serializers.SerializerMethodField()
+
+    def get_full_name(self, user: Any) -> str:
+        return str(user.get_full_name())
+
+
+class LeadRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    email = serializers.CharField()
+    full_name = serializers.CharField()
+    company = serializers.CharField()
+    stage = serializers.CharField()
+    score = serializers.IntegerField()
+
+
+class TeamRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class PolicyRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField(allow_null=True)
+    name = serializers.CharField()
+    version = serializers.IntegerField(allow_null=True)
+
+
+class ClockSerializer(serializers.Serializer):
+    state = serializers.ChoiceField(
+        choices=["running", "paused", "met", "missed", "none"],
+        help_text="running: counting down (or overdue); paused: waiting for marketing; "
+        "met / missed: answered in time / late.",
+    )
+    due_at = serializers.DateTimeField(allow_null=True)
+    wall_seconds_left = serializers.FloatField(
+        allow_null=True, help_text="Negative when late (wall-clock time)."
+    )
+    business_minutes_left = serializers.FloatField(
+        allow_null=True, help_text="Negative when late (business time, the calendar's hours)."
+    )
+    late = serializers.BooleanField()
+    label = serializers.CharField(help_text='e.g. "1h 05m left", "late by 12m".')
+
+
+class HandoffListSerializer(serializers.ModelSerializer):
+    lead = LeadRefSerializer(read_only=True)
+    assigned_to = UserRefSerializer(read_only=True, allow_null=True)
+    promoted_by = UserRefSerializer(read_only=True, allow_null=True)
+    team = TeamRefSerializer(read_only=True, allow_null=True)
+    policy = serializers.SerializerMethodField()
+    clock = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Handoff
+        fields = [
+            "id", "lead", "status", "attempt", "assigned_to", "promoted_by", "team", "policy",
+            "created_at", "due_at", "at_risk_at", "at_risk_flagged_at", "breached_at",
+            "responded_at", "accepted_at", "accepted_late", "paused_at",
+            "first_touch_due_at", "first_touch_at", "first_touch_breached_at", "closed_at",
+            "clock",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def _now(self) -> Any:
+        return self.context.get("now") or timezone.now()
+
+    @extend_schema_field(PolicyRefSerializer)
+    def get_policy(self, handoff: Handoff) -> dict[str, Any]:
+        snap = handoff.policy_snapshot or {}
+        return {
+            "id": handoff.policy_id,
+            "name": snap.get("name", ""),
+            "version": snap.get("version"),
+        }
+
+    @extend_schema_field(ClockSerializer)
+    def get_clock(self, handoff: Handoff) -> dict[str, Any]:
+        return accept_clock(handoff, now=self._now()).as_dict()
+
+
+class HandoffEventSerializer(serializers.ModelSerializer):
+    actor = UserRefSerializer(read_only=True, allow_null=True)
+
+    class Meta:
+        model = HandoffEvent
+        fields = ["id", "kind", "from_status", "to_status", "actor", "reason", "note", "at",
+                  "payload"]  # fmt: skip
+        read_only_fields = fields
+
+
+class HandoffDetailSerializer(HandoffListSerializer):
+    events = HandoffEventSerializer(many=True, read_only=True)
+    first_touch_clock = serializers.SerializerMethodField()
+    previous = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
+
+    class Meta(HandoffListSerializer.Meta):
+        fields = [
+            *HandoffListSerializer.Meta.fields,
+            "first_touch_clock", "context_note", "score_snapshot", "score_breakdown",
+            "engagement_snapshot", "history_snapshot", "routing", "policy_snapshot", "previous",
+            "remaining_business_minutes", "paused_seconds_total", "pause_count",
+            "info_question", "info_answer", "first_touch_channel", "qualified_at", "bant",
+            "returned_at", "return_reason_code", "return_note", "events",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    @extend_schema_field(ClockSerializer)
+    def get_first_touch_clock(self, handoff: Handoff) -> dict[str, Any]:
+        return first_touch_clock(handoff, now=self._now()).as_dict()
+
+
+# --- request bodies ---------------------------------------------------------------------------
+
+
+class PromoteRequestSerializer(serializers.Serializer):
+    note = serializers.CharField(
+        required=False, allow_blank=True, max_length=5000, default="",
+        help_text="Context for the rep: why this lead, why now.",
+    )  # fmt: skip
+    team = serializers.PrimaryKeyRelatedField(
+        queryset=Team.objects.filter(active=True),
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Send to this team instead of the matching rules.",
+    )
+
+
+class RequestInfoRequestSerializer(serializers.Serializer):
+    question = serializers.CharField(max_length=5000, help_text="What marketing should add.")
+
+
+class ProvideInfoRequestSerializer(serializers.Serializer):
+    answer = serializers.CharField(max_length=5000)
+
+
+class BantSerializer(serializers.Serializer):
+    budget = serializers.CharField(max_length=BANT_MAX_LENGTH)
+    authority = serializers.CharField(max_length=BANT_MAX_LENGTH)
+    need = serializers.CharField(max_length=BANT_MAX_LENGTH)
+    timeline = serializers.CharField(max_length=BANT_MAX_LENGTH)
+
+
+class QualifyRequestSerializer(serializers.Serializer):
+    bant = BantSerializer()
+    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
+
+
+class ReassignRequestSerializer(serializers.Serializer):
+    to_rep = serializers.PrimaryKeyRelatedField(
+        queryset=User.objects.filter(is_active=True),
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="A rep's user id; empty: the next rep in the team's rotation.",
+    )
+    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=100)
+
+
+class FirstTouchRequestSerializer(serializers.Serializer):
+    channel = serializers.ChoiceField(choices=list(FIRST_TOUCH_CHANNELS))
+    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
+
+
+# --- promotion preview ------------------------------------------------------------------------
+
+
+class PreviewBlockSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    detail = serializers.CharField()
+
+
+class SkippedRepSerializer(serializers.Serializer):
+    rep_id = serializers.IntegerField()
+    username = serializers.CharField()
+    reason = serializers.ChoiceField(
+        choices=["excluded", "inactive", "away", "at_capacity", "off_hours", "no_turns"]
+    )
+    detail = serializers.CharField()
+
+
+class PreviewPolicySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    version = serializers.IntegerField()
+    accept_within_minutes = serializers.IntegerField()
+    first_touch_within_minutes = serializers.IntegerField()
+
+
+class PreviewCalendarSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    timezone = serializers.CharField()
+
+
+class PreviewRepSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    username = serializers.CharField()
+
+
+class PromotionPreviewSerializer(serializers.Serializer):
+    eligible = serializers.BooleanField()
+    block = PreviewBlockSerializer(allow_null=True)
+    team = TeamRefSerializer(allow_null=True)
+    rule = serializers.CharField()
+    policy = PreviewPolicySerializer(allow_null=True)
+    rep = PreviewRepSerializer(allow_null=True)
+    skipped = SkippedRepSerializer(many=True)
+    queue = serializers.ChoiceField(choices=["rep", "manager"], allow_null=True)
+    due_at = serializers.DateTimeField(allow_null=True)
+    at_risk_at = serializers.DateTimeField(allow_null=True)
+    calendar = PreviewCalendarSerializer(allow_null=True)
