@@ -327,11 +327,15 @@ def _block(calendar: Calendar, index: int) -> _Block:
 
 
 def _to_us(moment: dt.datetime, *, what: str) -> int:
-    if not isinstance(moment, dt.datetime):
-        raise ValueError(f"{what} must be a datetime, got {moment!r}")
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"{what} must be timezone-aware, got naive {moment.isoformat()}")
-    us = (moment - _EPOCH) // _ONE_US
+    """Microseconds since the Unix epoch of an aware datetime; ValueError naming `what`."""
+    try:
+        # Subtracting an aware datetime already raises TypeError for naive ones and non-dates;
+        # letting it do the checking keeps the hot path to one C call.
+        us: int = (moment - _EPOCH) // _ONE_US
+    except TypeError:
+        if not isinstance(moment, dt.datetime):
+            raise ValueError(f"{what} must be a datetime, got {moment!r}") from None
+        raise ValueError(f"{what} must be timezone-aware, got naive {moment.isoformat()}") from None
     if not _MIN_US <= us <= _MAX_US:
         raise ValueError(f"{what} is too close to the limits of datetime: {moment.isoformat()}")
     return us
@@ -347,13 +351,13 @@ def _position(block: _Block, us: int) -> int:
 
 
 def _minutes_to_us(minutes: float) -> int:
+    """Microseconds in a duration given in minutes (durations are resolved to the microsecond)."""
+    if type(minutes) is int and minutes >= 0:  # the common case, checked first
+        return minutes * US_PER_MINUTE
     if isinstance(minutes, bool) or not isinstance(minutes, int | float):
         raise ValueError(f"minutes must be a number, got {minutes!r}")
     if not math.isfinite(minutes) or minutes < 0:
         raise ValueError(f"minutes must be a finite number >= 0, got {minutes!r}")
-    if isinstance(minutes, int):
-        return minutes * US_PER_MINUTE
-    # Durations are resolved to the microsecond.
     return round(minutes * US_PER_MINUTE)
 
 
@@ -367,10 +371,32 @@ def add_business_minutes(start: dt.datetime, minutes: float, calendar: Calendar)
     need = _minutes_to_us(minutes)
     us = _to_us(start, what="start")
     if need == 0:
-        return start.astimezone(_UTC)
+        return _EPOCH + dt.timedelta(microseconds=us)
     index = us // BLOCK_US
-    block = _block(calendar, index)
-    target = _position(block, us) + need
+    block = calendar._blocks.get(index) or _block(calendar, index)
+    starts = block.starts
+    i = bisect_right(starts, us) - 1
+    if i >= 0:
+        end = block.ends[i]
+        target = block.cum[i] + (us if us < end else end) - starts[i] + need
+    else:
+        target = need
+    if target > block.total:
+        block, target = _later_block(calendar, block, index, target, start, minutes, us)
+    i = bisect_left(block.cum_end, target)
+    return _EPOCH + dt.timedelta(microseconds=block.starts[i] + target - block.cum[i])
+
+
+def _later_block(
+    calendar: Calendar,
+    block: _Block,
+    index: int,
+    target: int,
+    start: dt.datetime,
+    minutes: float,
+    us: int,
+) -> tuple[_Block, int]:
+    """Walk whole blocks (their cached totals) until the one holding the deadline."""
     empty_from = index
     while target > block.total:
         target -= block.total
@@ -382,27 +408,31 @@ def add_business_minutes(start: dt.datetime, minutes: float, calendar: Calendar)
                 f"calendar has no working time in the {HORIZON_DAYS} days after "
                 f"{(_EPOCH + dt.timedelta(microseconds=empty_from * BLOCK_US)).date()}"
             )
-        if (index * BLOCK_US - us) > MAX_SPAN_DAYS * US_PER_DAY or (index + 1) * BLOCK_US > _MAX_US:
+        if index * BLOCK_US - us > MAX_SPAN_DAYS * US_PER_DAY or (index + 1) * BLOCK_US > _MAX_US:
             raise ValueError(
-                f"minutes: {minutes} business minutes from {start.isoformat()} ends more than "
-                f"{MAX_SPAN_DAYS} days away or beyond the datetime range"
+                f"minutes: {minutes} business minutes from {start.isoformat()} end more than "
+                f"{MAX_SPAN_DAYS} days later or beyond the datetime range"
             )
         block = _block(calendar, index)
-    i = bisect_left(block.cum_end, target)
-    return _EPOCH + dt.timedelta(microseconds=block.starts[i] + target - block.cum[i])
+    return block, target
 
 
 def business_minutes_between(a: dt.datetime, b: dt.datetime, calendar: Calendar) -> float:
-    """Business minutes elapsed from a to b (fractional); 0.0 when b <= a."""
+    """Business minutes elapsed from a to b (fractional); 0.0 when b <= a.
+
+    Raises ValueError for naive datetimes or when a and b are more than MAX_SPAN_DAYS apart.
+    """
     a_us = _to_us(a, what="a")
     b_us = _to_us(b, what="b")
     if b_us <= a_us:
         return 0.0
     a_index = a_us // BLOCK_US
     b_index = b_us // BLOCK_US
-    a_block = _block(calendar, a_index)
+    a_block = calendar._blocks.get(a_index) or _block(calendar, a_index)
     if a_index == b_index:
         return (_position(a_block, b_us) - _position(a_block, a_us)) / US_PER_MINUTE
+    if b_us - a_us > MAX_SPAN_DAYS * US_PER_DAY:
+        raise ValueError(f"b: more than {MAX_SPAN_DAYS} days after a")
     total = a_block.total - _position(a_block, a_us)
     for index in range(a_index + 1, b_index):
         total += _block(calendar, index).total
@@ -413,6 +443,7 @@ def business_minutes_between(a: dt.datetime, b: dt.datetime, calendar: Calendar)
 def is_business_time(moment: dt.datetime, calendar: Calendar) -> bool:
     """Whether the calendar's local wall clock is inside a working window at `moment`."""
     us = _to_us(moment, what="moment")
-    block = _block(calendar, us // BLOCK_US)
+    index = us // BLOCK_US
+    block = calendar._blocks.get(index) or _block(calendar, index)
     i = bisect_right(block.starts, us) - 1
     return i >= 0 and us < block.ends[i]

@@ -582,3 +582,13 @@ def test_a_bad_calendar_is_refused_with_a_message_naming_the_field(kwargs: dict,
 def test_bad_arguments_are_refused_with_a_clear_message(call, message: str):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_a_deadline_more_than_a_century_away_is_refused_rather_than_computed():
+    with pytest.raises(ValueError, match=r"minutes: .* end more than"):
+        add_business_minutes(utc("2025-01-01 00:00"), 101 * 366 * 24 * 60, ALL_DAY_NY)
+
+
+def test_elapsed_time_over_more_than_a_century_is_refused_rather_than_computed():
+    with pytest.raises(ValueError, match="b: more than"):
+        business_minutes_between(utc("1900-01-01 00:00"), utc("2025-01-01 00:00"), OFFICE_NY)
