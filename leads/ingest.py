@@ -37,10 +37,10 @@ TEXT_FIELDS: dict[str, int] = {
         "country",
     )
 }
-CHOICE_FIELDS: dict[str, frozenset[str]] = {
-    "seniority": frozenset(Seniority.values),
-    "employee_band": frozenset(EmployeeBand.values),
-    "source": frozenset(Source.values),
+CHOICE_FIELDS: dict[str, tuple[str, ...]] = {
+    "seniority": tuple(Seniority.values),
+    "employee_band": tuple(EmployeeBand.values),
+    "source": tuple(Source.values),
 }
 REFERENCE_FIELDS = ("campaign", "owner")
 # Everything a client may write; the rest of a lead is the system's (see PROTECTED_FIELDS).
@@ -137,15 +137,15 @@ def _clean_text(row: CleanRow, name: str, value: Any, *, blank_is_missing: bool)
     value = value.strip()
     if blank_is_missing and not value:
         return
-    limit = TEXT_FIELDS[name]
-    if len(value) > limit:
-        row.error(name, f"At most {limit} characters (got {len(value)}).")
-        return
     if name == "country" and value:
         if not _country_re.match(value):
             row.error(name, "A two-letter ISO 3166-1 country code, e.g. US.")
             return
         value = value.upper()
+    limit = TEXT_FIELDS[name]
+    if len(value) > limit:
+        row.error(name, f"At most {limit} characters (got {len(value)}).")
+        return
     elif name == "domain":
         value = value.lower()
     row.values[name] = value
@@ -162,8 +162,8 @@ def _clean_choice(row: CleanRow, name: str, value: Any, *, blank_is_missing: boo
         return
     allowed = CHOICE_FIELDS[name]
     if value not in allowed:
-        shown = ", ".join(sorted(v for v in allowed if v))
-        row.error(name, f'"{value}" is not one of: {shown}.')
+        shown = ", ".join(v for v in allowed if v)
+        row.error(name, f'"{value}" is not one of: {shown}')
         return
     row.values[name] = value
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -161,17 +162,19 @@ def enqueue_task(task_name: str, **kwargs: Any) -> None:
 
     The single place where the request path talks to the broker: a broker that is down must
     never fail or hang a request. (The reliability work replaces this with a transactional
-    outbox relayed by a periodic task; callers do not change.)
+    outbox relayed by a periodic task; callers do not change.) The callback is a partial of
+    publish_task, so a test capturing on-commit callbacks can read what would be sent.
     """
+    transaction.on_commit(functools.partial(publish_task, task_name, kwargs))
+
+
+def publish_task(task_name: str, kwargs: dict[str, Any]) -> None:
     from celery import current_app
 
-    def publish() -> None:
-        try:
-            current_app.send_task(task_name, kwargs=kwargs, retry=False)
-        except Exception:  # the broker being down must not break the request
-            logger.warning("could not publish %s now; it will be picked up later", task_name)
-
-    transaction.on_commit(publish)
+    try:
+        current_app.send_task(task_name, kwargs=kwargs, retry=False)
+    except Exception:  # the broker being down must not break the request
+        logger.warning("could not publish %s now; it will be picked up later", task_name)
 
 
 # --- scoring applied to leads --------------------------------------------------------------
@@ -903,12 +906,13 @@ def events_bulk_record(
             outcome.results.append({"row": i, "status": "recorded", "lead_id": lead.pk})
         insert_rows(EngagementEvent, event_rows, columns=EVENT_INSERT_COLUMNS)
         if touched:
-            _rescore_many(list(touched.values()), now=now)
+            leads_rescore(leads=list(touched.values()), now=now)
     return outcome
 
 
-def _rescore_many(leads: Iterable[Lead], *, now: dt.datetime) -> None:
-    """Rescore locked leads from their stored events, written back in one UPDATE."""
+def leads_rescore(*, leads: Iterable[Lead], now: dt.datetime | None = None) -> None:
+    """Rescore leads (locked by the caller) from their stored events, in one UPDATE."""
+    now = now or timezone.now()
     batch = list(leads)
     rules = selectors.scoring_rules()
     events = selectors.events_for_scoring(lead_ids=[x.pk for x in batch], rules=rules, now=now)

@@ -1,0 +1,457 @@
+"""Admin screens for marketing and managers: leads (CSV import/export with preview), events,
+campaigns, and the scoring rules. Writes go through leads.services."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import Count, QuerySet
+from django.forms.models import BaseInlineFormSet
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from import_export import fields as ie_fields
+from import_export import resources, widgets
+from import_export.admin import ImportExportModelAdmin
+
+from leads import roles, services
+from leads.ingest import WRITABLE_FIELDS, clean_lead_row
+from leads.models import (
+    Campaign,
+    EngagementEvent,
+    EngagementRule,
+    FitRule,
+    Lead,
+    LeadStageChange,
+    ScoringConfig,
+)
+
+RECENT_EVENTS_SHOWN = 20
+
+
+# --- CSV import / export ----------------------------------------------------------------------
+
+
+class LeadResource(resources.ModelResource):
+    """Columns of the CSV: the writable fields (campaign by name, owner by username) on import;
+    export adds the stage, score and dates, which an import never writes.
+
+    Rows are checked with the same rules as the bulk API (leads.ingest). An empty cell leaves
+    the stored value alone; a lead is matched on its normalised email; the same email twice in
+    one file is an error on both rows. Imported leads are rescored once the import is done.
+    """
+
+    campaign = ie_fields.Field(
+        attribute="campaign",
+        column_name="campaign",
+        widget=widgets.ForeignKeyWidget(Campaign, field="name"),
+    )
+    owner = ie_fields.Field(
+        attribute="owner",
+        column_name="owner",
+        widget=widgets.ForeignKeyWidget(Lead._meta.get_field("owner").related_model, "username"),
+    )
+    stage = ie_fields.Field(attribute="stage", column_name="stage", readonly=True)
+    score = ie_fields.Field(attribute="score", column_name="score", readonly=True)
+    ready_for_sales = ie_fields.Field(
+        attribute="ready_for_sales", column_name="ready_for_sales", readonly=True
+    )
+    created_at = ie_fields.Field(attribute="created_at", column_name="created_at", readonly=True)
+
+    class Meta:
+        model = Lead
+        import_id_fields = ["email"]
+        fields = [*WRITABLE_FIELDS, "stage", "score", "ready_for_sales", "created_at"]
+        export_order = fields
+        skip_unchanged = False
+        clean_model_instances = True
+
+    def before_import(self, dataset: Any, **kwargs: Any) -> None:
+        emails = (
+            [services.normalise_email(str(e or "")) for e in dataset["email"]]
+            if ("email" in (dataset.headers or []))
+            else []
+        )
+        self._duplicates = {e for e, n in Counter(emails).items() if e and n > 1}
+        self._imported: list[int] = []
+
+    def before_import_row(self, row: Any, **kwargs: Any) -> None:
+        user = kwargs.get("user")
+        raw = {k: ("" if v is None else str(v)) for k, v in row.items() if k in WRITABLE_FIELDS}
+        clean = clean_lead_row(
+            raw, index=0, now=timezone.now(), blank_is_missing=True, allow_events=False
+        )
+        errors = dict(clean.errors)
+        if clean.email in self._duplicates:
+            errors.setdefault("email", []).append(
+                f"{clean.email} appears more than once in this file; keep one row per lead."
+            )
+        owner_model = Lead._meta.get_field("owner").related_model
+        if (
+            clean.has_campaign
+            and clean.campaign_ref is not None
+            and not Campaign.objects.filter(name=str(clean.campaign_ref)).exists()
+        ):
+            errors.setdefault("campaign", []).append(f'No campaign "{clean.campaign_ref}".')
+        if clean.has_owner and clean.owner_ref is not None:
+            owner = (
+                owner_model._default_manager.filter(roles.marketer_q(), is_active=True)
+                .filter(username=str(clean.owner_ref))
+                .first()
+            )
+            if owner is None:
+                errors.setdefault("owner", []).append(f'No active marketer "{clean.owner_ref}".')
+            else:
+                current = Lead.objects.filter(email=clean.email).values_list("owner_id", flat=True)
+                problem = services.owner_change_problem(
+                    actor=user,
+                    current_owner_id=current[0] if current else None,
+                    new_owner_id=owner.pk,
+                )
+                if problem:
+                    errors.setdefault("owner", []).append(problem)
+        if errors:
+            raise ValidationError(errors)
+        row["email"] = clean.email
+        for name in WRITABLE_FIELDS:
+            if name == "email" or name not in row:
+                continue
+            if name in ("campaign", "owner"):
+                given = clean.has_campaign if name == "campaign" else clean.has_owner
+                if not given:
+                    del row[name]  # empty cell: leave the stored value alone
+            elif name in clean.values:
+                row[name] = clean.values[name]
+            else:
+                del row[name]  # empty cell: leave the stored value alone
+        if "seniority" in clean.values:
+            row["seniority"] = clean.values["seniority"]  # read from the title
+
+    def before_save_instance(self, instance: Lead, row: Any, **kwargs: Any) -> None:
+        if not instance.domain:
+            instance.domain = instance.email.rsplit("@", 1)[-1]
+
+    def after_save_instance(self, instance: Lead, row: Any, **kwargs: Any) -> None:
+        self._imported.append(instance.pk)
+
+    def after_import(self, dataset: Any, result: Any, **kwargs: Any) -> None:
+        super().after_import(dataset, result, **kwargs)
+        if kwargs.get("dry_run") or result.has_errors() or result.has_validation_errors():
+            return
+        leads = list(Lead.objects.select_for_update().filter(pk__in=self._imported).order_by("pk"))
+        services.leads_rescore(leads=leads)
+
+
+# --- leads ----------------------------------------------------------------------------------
+
+
+class RecentEventsFormSet(BaseInlineFormSet):
+    """Only the newest events: a lead with thousands of them still opens at once."""
+
+    def get_queryset(self) -> QuerySet[Any]:
+        if not hasattr(self, "_recent"):
+            qs = super().get_queryset().order_by("-occurred_at", "-id")
+            ids = list(qs.values_list("pk", flat=True)[:RECENT_EVENTS_SHOWN])
+            self._recent = qs.filter(pk__in=ids)
+        return self._recent
+
+
+class EngagementEventInline(admin.TabularInline):
+    model = EngagementEvent
+    formset = RecentEventsFormSet
+    fields = ["kind", "occurred_at", "is_high_intent", "external_id", "payload"]
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    can_delete = False
+    show_change_link = False
+    verbose_name_plural = f"Latest {RECENT_EVENTS_SHOWN} engagement events"
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class StageChangeInline(admin.TabularInline):
+    model = LeadStageChange
+    fields = ["at", "from_stage", "to_stage", "actor", "reason"]
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class LeadAdminForm(forms.ModelForm):
+    request: HttpRequest | None = None
+
+    class Meta:
+        model = Lead
+        fields = list(WRITABLE_FIELDS)
+
+    def clean_email(self) -> str:
+        return services.normalise_email(self.cleaned_data["email"])
+
+    def clean_owner(self) -> Any:
+        owner = self.cleaned_data.get("owner")
+        if owner is not None and not roles.is_marketer(owner):
+            raise ValidationError("The owner must be a marketer.")
+        actor = self.request.user if self.request else None
+        problem = services.owner_change_problem(
+            actor=actor,
+            current_owner_id=self.instance.owner_id if self.instance.pk else None,
+            new_owner_id=owner.pk if owner else None,
+        )
+        if problem:
+            raise ValidationError(problem)
+        return owner
+
+
+@admin.register(Lead)
+class LeadAdmin(ImportExportModelAdmin):
+    resource_classes = [LeadResource]
+    form = LeadAdminForm
+    list_display = [
+        "email",
+        "full_name",
+        "company",
+        "stage",
+        "score",
+        "ready_for_sales",
+        "source",
+        "campaign",
+        "owner",
+        "last_engaged_at",
+        "created_at",
+    ]
+    list_filter = [
+        "stage",
+        "ready_for_sales",
+        "source",
+        ("campaign", admin.RelatedOnlyFieldListFilter),
+        ("owner", admin.RelatedOnlyFieldListFilter),
+        "seniority",
+        "employee_band",
+        "created_at",
+    ]
+    search_fields = ["email", "first_name", "last_name", "company", "domain"]
+    list_select_related = ["campaign", "owner"]
+    ordering = ["-created_at", "-id"]
+    show_full_result_count = False
+    date_hierarchy = "created_at"
+    autocomplete_fields = ["campaign"]
+    inlines = [EngagementEventInline, StageChangeInline]
+    actions = ["rescore_selected"]
+    readonly_fields = [
+        "stage",
+        "score",
+        "score_explained",
+        "ready_for_sales",
+        "ready_since",
+        "last_engaged_at",
+        "last_high_intent_at",
+        "all_events",
+        "mql_at",
+        "sal_at",
+        "sql_at",
+        "recycled_at",
+        "recycle_until",
+        "created_at",
+        "updated_at",
+    ]
+    fieldsets = [
+        (None, {"fields": ["email", ("first_name", "last_name"), "phone", "title", "seniority"]}),
+        ("Company", {"fields": ["company", "domain", "industry", "employee_band", "country"]}),
+        ("Marketing", {"fields": ["source", "campaign", "owner"]}),
+        (
+            "Score",
+            {"fields": ["score", "ready_for_sales", "ready_since", "score_explained"]},
+        ),
+        (
+            "Lifecycle",
+            {
+                "fields": [
+                    "stage",
+                    ("mql_at", "sal_at", "sql_at"),
+                    ("recycled_at", "recycle_until"),
+                    ("last_engaged_at", "last_high_intent_at"),
+                    "all_events",
+                    ("created_at", "updated_at"),
+                ]
+            },
+        ),
+    ]
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        form = super().get_form(request, obj, change=change, **kwargs)
+        form.request = request
+        return form
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return roles.can_write_leads(request.user) and super().has_add_permission(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return roles.can_write_leads(request.user) and super().has_change_permission(request, obj)
+
+    def has_import_permission(self, request: HttpRequest) -> bool:
+        return roles.can_write_leads(request.user) and super().has_import_permission(request)
+
+    def has_export_permission(self, request: HttpRequest) -> bool:
+        return roles.can_write_leads(request.user) and super().has_export_permission(request)
+
+    def save_model(self, request: HttpRequest, obj: Lead, form: Any, change: bool) -> None:
+        data = {name: form.cleaned_data[name] for name in form.changed_data}
+        if change:
+            services.lead_update(lead=Lead.objects.get(pk=obj.pk), data=data, actor=request.user)
+        else:
+            data = {name: form.cleaned_data[name] for name in form.cleaned_data}
+            created = services.lead_create(data=data, actor=request.user)
+            obj.pk = created.pk
+
+    @admin.display(description="Why this score")
+    def score_explained(self, lead: Lead) -> str:
+        breakdown = lead.score_breakdown or {}
+        items = breakdown.get("items") or []
+        if not items:
+            return "No points yet."
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td style='text-align:right'>{:+d}</td></tr>",
+            ((i["category"], i["label"], i["points"]) for i in items),
+        )
+        return format_html(
+            "<table><thead><tr><th>Category</th><th>Rule</th><th>Points</th></tr></thead>"
+            "<tbody>{}</tbody><tfoot><tr><th colspan='2'>Total (fit {}, engagement {}, intent "
+            "{}; MQL at {})</th><th style='text-align:right'>{}</th></tr></tfoot></table>",
+            rows,
+            breakdown.get("fit", 0),
+            breakdown.get("engagement", 0),
+            breakdown.get("intent", 0),
+            breakdown.get("threshold", "?"),
+            breakdown.get("total", lead.score),
+        )
+
+    @admin.display(description="Events")
+    def all_events(self, lead: Lead) -> str:
+        url = reverse("admin:leads_engagementevent_changelist") + f"?lead__id__exact={lead.pk}"
+        return format_html('<a href="{}">All events of this lead</a>', url)
+
+    @admin.action(description="Rescore the selected leads now")
+    def rescore_selected(self, request: HttpRequest, queryset: QuerySet[Lead]) -> None:
+        if not roles.can_write_leads(request.user):
+            self.message_user(request, "Only marketing and managers can rescore.", messages.ERROR)
+            return
+        leads = list(queryset.select_for_update().order_by("pk"))
+        services.leads_rescore(leads=leads)
+        self.message_user(request, f"Rescored {len(leads)} leads.", messages.SUCCESS)
+
+
+@admin.register(EngagementEvent)
+class EngagementEventAdmin(admin.ModelAdmin):
+    """Read-only: events arrive through the API and imports, each rescoring its lead."""
+
+    list_display = ["occurred_at", "lead", "kind", "is_high_intent", "external_id"]
+    list_filter = ["kind", "is_high_intent", "occurred_at"]
+    search_fields = ["lead__email", "external_id"]
+    list_select_related = ["lead"]
+    raw_id_fields = ["lead"]
+    show_full_result_count = False
+    ordering = ["-occurred_at", "-id"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Campaign)
+class CampaignAdmin(admin.ModelAdmin):
+    list_display = ["name", "channel", "cost", "starts_on", "ends_on", "lead_count"]
+    list_filter = ["channel"]
+    search_fields = ["name"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Campaign]:
+        return super().get_queryset(request).annotate(lead_count=Count("leads"))
+
+    @admin.display(description="Leads", ordering="lead_count")
+    def lead_count(self, campaign: Any) -> int:
+        return int(campaign.lead_count)
+
+
+# --- scoring rules: marketing and managers only; every change rescores every lead ----------
+
+
+class ScoringAdminMixin:
+    """Saving bumps the rules' version and queues the batch rescore (leads.services)."""
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return roles.can_edit_scoring(request.user) and super().has_add_permission(request, *args)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return roles.can_edit_scoring(request.user) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return roles.can_edit_scoring(request.user) and super().has_delete_permission(request, obj)
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        version = services.scoring_rule_save(rule=obj, actor=request.user)
+        self.message_user(
+            request, f"Scoring rules are now version {version}; every lead is being rescored."
+        )
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        services.scoring_rule_delete(rule=obj, actor=request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        for rule in queryset:
+            services.scoring_rule_delete(rule=rule, actor=request.user)
+
+
+@admin.register(FitRule)
+class FitRuleAdmin(ScoringAdminMixin, admin.ModelAdmin):
+    list_display = ["name", "field", "operator", "value", "points", "active", "order"]
+    list_editable = ["points", "active", "order"]
+    list_filter = ["field", "operator", "active"]
+    search_fields = ["name"]
+
+
+@admin.register(EngagementRule)
+class EngagementRuleAdmin(ScoringAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "kind",
+        "points",
+        "max_events",
+        "intent_points",
+        "intent_window_days",
+        "active",
+    ]
+    list_editable = ["points", "max_events", "intent_points", "intent_window_days", "active"]
+    list_filter = ["active"]
+
+
+@admin.register(ScoringConfig)
+class ScoringConfigAdmin(ScoringAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "__str__",
+        "mql_threshold",
+        "engagement_half_life_days",
+        "engagement_window_days",
+        "version",
+        "updated_at",
+    ]
+    readonly_fields = ["version", "updated_at"]
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return not ScoringConfig.objects.exists() and super().has_add_permission(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
