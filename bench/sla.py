@@ -11,6 +11,8 @@ to five business days (half typical SLA values, half uniform). Timed, each `repe
     time includes building the cached business intervals;
   - warm deadlines: the same n deadlines again on a calendar whose cache is filled, which is how
     the app uses it (handoff.selectors.calendar_for caches calendars);
+  - warm deadlines with long durations (20 to 250 business days), which cross many cached
+    blocks: this is the whole-block skipping;
   - business_minutes_between for n pairs (start, start + 0 to 30 days), warm;
   - baselines on the same inputs: `start + timedelta(minutes=m)`, `start.astimezone(zone)`, and
     `b - a` for the pairs.
@@ -105,6 +107,13 @@ def main() -> int:
         for s, m in work:
             add_business_minutes(s, m, warm_calendar)
 
+    rng = random.Random(args.seed + 1)
+    long_work = [(s, rng.randint(20 * 450, 250 * 450)) for s in starts]
+
+    def warm_long() -> None:
+        for s, m in long_work:
+            add_business_minutes(s, m, warm_calendar)
+
     def between() -> None:
         for a, b in pairs:
             business_minutes_between(a, b, warm_calendar)
@@ -123,11 +132,12 @@ def main() -> int:
 
     # Interleave the measurements so background load on this shared machine hits all alike.
     results: dict[str, list[float]] = {
-        k: [] for k in ("cold", "warm", "between", "add", "zone", "sub")
+        k: [] for k in ("cold", "warm", "long", "between", "add", "zone", "sub")
     }
     runs = {
         "cold": cold,
         "warm": warm,
+        "long": warm_long,
         "between": between,
         "add": base_add,
         "zone": base_zone,
@@ -152,6 +162,7 @@ def main() -> int:
         "cold: fresh calendar, cache filled on the way", "cold", "deadlines"
     )
     warm_best, warm_median = line("warm: cached calendar", "warm", "deadlines")
+    line("warm, 20-250 business days each", "long", "deadlines")
     add_best, _ = line("baseline: start + timedelta(minutes=m)", "add", "sums")
     zone_best, _ = line("baseline: start.astimezone(ZoneInfo)", "zone", "conversions")
     print(
