@@ -122,7 +122,7 @@ class _HandoffActionApi(APIView):
     handoff as it now is."""
 
     request_serializer: type[serializers.Serializer] | None = None
-    success_status = status.HTTP_200_OK
+    success_status: int = status.HTTP_200_OK
 
     def perform(self, handoff: Handoff, data: dict[str, Any], user: Any) -> Handoff:
         raise NotImplementedError

@@ -59,7 +59,7 @@ class ClockSerializer(serializers.Serializer):
         allow_null=True, help_text="Negative when late (business time, the calendar's hours)."
     )
     late = serializers.BooleanField()
-    label = serializers.CharField(help_text='e.g. "1h 05m left", "late by 12m".')
+    label = serializers.CharField(help_text='e.g. "1h 05m left", "late by 12m".')  # type: ignore[assignment]
 
 
 class HandoffListSerializer(serializers.ModelSerializer):
@@ -111,7 +111,9 @@ class HandoffEventSerializer(serializers.ModelSerializer):
 class HandoffDetailSerializer(HandoffListSerializer):
     events = HandoffEventSerializer(many=True, read_only=True)
     first_touch_clock = serializers.SerializerMethodField()
-    previous = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
+    previous: serializers.PrimaryKeyRelatedField[Handoff] = serializers.PrimaryKeyRelatedField(
+        read_only=True, allow_null=True
+    )
 
     class Meta(HandoffListSerializer.Meta):
         fields = [

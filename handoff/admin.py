@@ -1,0 +1,370 @@
+"""Admin for sales managers: handoffs (read-only, with their clock and events, reassigned by an
+action calling the service), business calendars, SLA policies, teams, and the notification outbox.
+
+Reps have no admin: handoff screens answer only to managers (and superusers), whatever a user's
+staff flag, and reps work from their queue pages and the API.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from typing import Any
+
+import holidays
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.html import format_html
+
+from handoff import selectors, services
+from handoff.filters import at_risk_q, breached_q
+from handoff.models import (
+    BusinessCalendar,
+    CalendarDate,
+    Handoff,
+    HandoffEvent,
+    Notification,
+    SlaPolicy,
+    Team,
+    TeamMembership,
+    WorkingWindow,
+)
+from leads.errors import DomainError
+from leads.models import Source
+from leads.roles import is_manager
+
+
+class ManagersOnly:
+    """Admin screens of the handoff app answer only to sales managers and superusers."""
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return is_manager(request.user) and super().has_module_permission(request)  # type: ignore[misc]
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return is_manager(request.user) and super().has_view_permission(request, obj)  # type: ignore[misc]
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return is_manager(request.user) and super().has_change_permission(request, obj)  # type: ignore[misc]
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return is_manager(request.user) and super().has_add_permission(request, *args)  # type: ignore[misc]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return is_manager(request.user) and super().has_delete_permission(request, obj)  # type: ignore[misc]
+
+
+# --- handoffs ---------------------------------------------------------------------------------
+
+
+class BreachedFilter(admin.SimpleListFilter):
+    title = "breached"
+    parameter_name = "breached"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "Breached"), ("no", "Not breached")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        q = breached_q(timezone.now())
+        if self.value() == "yes":
+            return queryset.filter(q)
+        if self.value() == "no":
+            return queryset.exclude(q)
+        return queryset
+
+
+class AtRiskFilter(admin.SimpleListFilter):
+    title = "at risk"
+    parameter_name = "at_risk"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "At risk now")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() == "yes":
+            return queryset.filter(at_risk_q(timezone.now()))
+        return queryset
+
+
+EVENT_FIELDS = ("at", "kind", "from_status", "to_status", "actor", "reason", "note", "payload")
+
+
+class HandoffEventInline(admin.TabularInline):
+    model = HandoffEvent
+    extra = 0
+    can_delete = False
+    fields = EVENT_FIELDS
+    readonly_fields = EVENT_FIELDS
+    ordering = ["id"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).select_related("actor")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+HANDOFF_FIELDSETS: list[tuple[str | None, tuple[str, ...]]] = [
+    (None, ("lead", "status", "assigned_to", "team", "attempt", "previous", "promoted_by",
+            "context_note")),
+    ("SLA", ("policy", "policy_snapshot", "calendar", "created_at", "due_at", "at_risk_at",
+             "at_risk_flagged_at", "breached_at", "time_left", "responded_at", "accepted_at",
+             "accepted_late", "paused_at", "remaining_business_minutes", "paused_seconds_total",
+             "pause_count")),
+    ("First touch", ("first_touch_due_at", "first_touch_at_risk_at", "first_touch_breached_at",
+                     "first_touch_at", "first_touch_channel")),
+    ("Outcome", ("info_question", "info_answer", "qualified_at", "bant", "returned_at",
+                 "return_reason_code", "return_note", "closed_at")),
+    ("Warm handoff packet", ("score_snapshot", "score_breakdown", "engagement_snapshot",
+                             "history_snapshot", "routing")),
+]  # fmt: skip
+
+
+@admin.register(Handoff)
+class HandoffAdmin(ManagersOnly, admin.ModelAdmin):
+    list_display = [
+        "id", "lead", "status", "assigned_to", "team", "policy_name", "attempt", "created_at",
+        "due_at", "time_left", "is_breached", "accepted_late",
+    ]  # fmt: skip
+    list_filter = [
+        "status",
+        BreachedFilter,
+        AtRiskFilter,
+        "accepted_late",
+        ("team", admin.RelatedOnlyFieldListFilter),
+        ("assigned_to", admin.RelatedOnlyFieldListFilter),
+        ("policy", admin.RelatedOnlyFieldListFilter),
+    ]
+    list_select_related = [
+        "lead", "assigned_to", "team", "team__calendar", "policy", "calendar",
+    ]  # fmt: skip
+    date_hierarchy = "created_at"
+    search_fields = ["lead__email", "lead__company", "lead__last_name", "=id"]
+    ordering = ["-created_at", "-id"]
+    inlines = [HandoffEventInline]
+    actions = ["reassign_to_next_rep"]
+    list_per_page = 50
+    fieldsets = [(title, {"fields": names}) for title, names in HANDOFF_FIELDSETS]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        # A handoff changes only through the services (claims, events, notifications).
+        return [name for _, names in HANDOFF_FIELDSETS for name in names]
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return selectors.handoffs_visible_to(request.user)
+
+    @admin.display(description="policy")
+    def policy_name(self, obj: Handoff) -> str:
+        snap = obj.policy_snapshot or {}
+        return f"{snap.get('name', '-')} v{snap.get('version', '?')}" if snap else "-"
+
+    @admin.display(description="time left / late by")
+    def time_left(self, obj: Handoff) -> str:
+        clock = selectors.accept_clock(obj)
+        label = selectors.clock_label(clock)
+        if clock.late:
+            return format_html('<strong style="color:#b42318">{}</strong>', label)
+        return label or "-"
+
+    @admin.display(description="breached", boolean=True)
+    def is_breached(self, obj: Handoff) -> bool:
+        return obj.breached_at is not None or bool(
+            obj.status == "pending" and obj.due_at and obj.due_at <= timezone.now()
+        )
+
+    @admin.action(description="Reassign to the next rep in the rotation", permissions=["change"])
+    def reassign_to_next_rep(self, request: HttpRequest, queryset: QuerySet) -> None:
+        done, refused = 0, []
+        for handoff in queryset.select_related("lead", "team", "calendar", "assigned_to"):
+            try:
+                new = services.handoff_reassign(
+                    handoff=handoff, actor=request.user, reason="reassigned from the admin"
+                )
+            except DomainError as exc:
+                refused.append(f"#{handoff.pk}: {exc.message}")
+                continue
+            done += 1
+            if new.assigned_to_id is None:
+                refused.append(f"#{handoff.pk}: nobody available, #{new.pk} is in your queue")
+        if done:
+            self.message_user(request, f"Reassigned {done} handoff(s).", messages.SUCCESS)
+        for line in refused:
+            self.message_user(request, line, messages.WARNING)
+
+
+# --- calendars --------------------------------------------------------------------------------
+
+
+class WorkingWindowInline(admin.TabularInline):
+    model = WorkingWindow
+    extra = 0
+
+
+class CalendarDateInline(admin.TabularInline):
+    model = CalendarDate
+    extra = 0
+
+
+class BusinessCalendarForm(forms.ModelForm):
+    class Meta:
+        model = BusinessCalendar
+        fields = ["name", "timezone", "holiday_country", "holiday_subdivision"]
+
+    def clean_timezone(self) -> str:
+        value = self.cleaned_data["timezone"].strip()
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise forms.ValidationError(f"{value!r} is not an IANA time zone.") from exc
+        return value
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        country = (data.get("holiday_country") or "").upper()
+        subdivision = data.get("holiday_subdivision") or ""
+        supported = holidays.list_supported_countries()
+        if country and country not in supported:
+            self.add_error("holiday_country", f"No public holidays known for {country!r}.")
+        elif subdivision and not country:
+            self.add_error("holiday_subdivision", "Give the country first.")
+        elif country and subdivision and subdivision not in supported[country]:
+            self.add_error("holiday_subdivision", f"{country} has no subdivision {subdivision!r}.")
+        data["holiday_country"] = country
+        return data
+
+
+@admin.register(BusinessCalendar)
+class BusinessCalendarAdmin(ManagersOnly, admin.ModelAdmin):
+    form = BusinessCalendarForm
+    list_display = ["name", "timezone", "holiday_country", "holiday_subdivision", "updated_at"]
+    search_fields = ["name"]
+    inlines = [WorkingWindowInline, CalendarDateInline]
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        # Windows and dates were saved after the calendar row: move updated_at again so no
+        # process keeps a copy built in between.
+        services.calendar_touch(calendar=form.instance)
+
+
+# --- policies ---------------------------------------------------------------------------------
+
+
+class SlaPolicyForm(forms.ModelForm):
+    class Meta:
+        model = SlaPolicy
+        fields = [
+            "name", "active", "precedence", "team", "min_score", "max_score", "sources",
+            "requires_high_intent", "calendar", "accept_within_minutes",
+            "first_touch_within_minutes", "at_risk_ratio", "notify_manager_on_breach",
+            "reassign_on_breach", "max_reassignments", "skip_reps_off_hours",
+        ]  # fmt: skip
+
+    def clean_at_risk_ratio(self) -> float:
+        value = self.cleaned_data["at_risk_ratio"]
+        if not 0 < value <= 1:
+            raise forms.ValidationError("Give a share of the window between 0 and 1, e.g. 0.75.")
+        return float(value)
+
+    def clean_sources(self) -> list[str]:
+        value = self.cleaned_data.get("sources") or []
+        if not isinstance(value, list) or any(s not in Source.values for s in value):
+            raise forms.ValidationError(f"A list of sources among: {', '.join(Source.values)}.")
+        return value
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        low, high = data.get("min_score"), data.get("max_score")
+        if low is not None and high is not None and low > high:
+            self.add_error("max_score", "The maximum score is below the minimum.")
+        if data.get("accept_within_minutes") == 0:
+            self.add_error("accept_within_minutes", "Give at least one business minute.")
+        return data
+
+
+@admin.register(SlaPolicy)
+class SlaPolicyAdmin(ManagersOnly, admin.ModelAdmin):
+    form = SlaPolicyForm
+    list_display = [
+        "name", "version", "precedence", "team", "min_score", "max_score", "sources",
+        "requires_high_intent", "accept_within_minutes", "first_touch_within_minutes",
+        "at_risk_ratio", "reassign_on_breach", "skip_reps_off_hours", "active",
+    ]  # fmt: skip
+    list_filter = ["active", "team", "requires_high_intent", "reassign_on_breach"]
+    list_select_related = ["team"]
+    readonly_fields = ["version", "updated_at"]
+    search_fields = ["name"]
+
+    def save_model(self, request: HttpRequest, obj: SlaPolicy, form: Any, change: bool) -> None:
+        services.sla_policy_save(policy=obj, actor=request.user)
+
+
+# --- teams ------------------------------------------------------------------------------------
+
+
+class TeamMembershipInline(admin.TabularInline):
+    model = TeamMembership
+    extra = 0
+    fields = ["rep", "position", "weight", "capacity", "is_away", "calendar", "active"]
+    autocomplete_fields = ["rep"]
+
+
+@admin.register(Team)
+class TeamAdmin(ManagersOnly, admin.ModelAdmin):
+    list_display = [
+        "name", "priority", "calendar", "manager", "rules", "member_count", "active",
+    ]  # fmt: skip
+    list_select_related = ["calendar", "manager"]
+    list_filter = ["active"]
+    readonly_fields = ["rotation_position"]
+    inlines = [TeamMembershipInline]
+    search_fields = ["name"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).annotate(members=Count("memberships"))
+
+    @admin.display(description="members", ordering="members")
+    def member_count(self, obj: Any) -> int:
+        return int(getattr(obj, "members", 0))
+
+    @admin.display(description="takes")
+    def rules(self, obj: Team) -> str:
+        parts = []
+        for label, value in (
+            ("regions", obj.match_regions),
+            ("countries", obj.match_countries),
+            ("industries", obj.match_industries),
+            ("sizes", obj.match_employee_bands),
+        ):
+            if value:
+                parts.append(f"{label} {', '.join(map(str, value))}")
+        if obj.match_min_score is not None or obj.match_max_score is not None:
+            parts.append(f"score {obj.match_min_score or 0}..{obj.match_max_score or '-'}")
+        return "; ".join(parts) or "everything (catch-all)"
+
+
+# --- the outbox -------------------------------------------------------------------------------
+
+
+@admin.register(Notification)
+class NotificationAdmin(ManagersOnly, admin.ModelAdmin):
+    list_display = ["created_at", "kind", "to_email", "subject", "attempts", "sent_at"]
+    list_filter = ["kind", ("sent_at", admin.EmptyFieldListFilter)]
+    search_fields = ["to_email", "subject"]
+    date_hierarchy = "created_at"
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [f.name for f in Notification._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False
