@@ -15,18 +15,11 @@ from django.utils import timezone
 from feedback.models import RejectionReason, ReturnFeedback
 from handoff.models import Handoff
 from leads import roles
-from leads.errors import Conflict, DomainError, ValidationFailed
+from leads.errors import Conflict, Forbidden, ValidationFailed
 from leads.models import Lead, Stage
 from leads.services import lead_change_stage
 
 Effect = RejectionReason.Effect
-
-
-class NotPermitted(DomainError):
-    """The actor's role may not do this (HTTP 403)."""
-
-    code = "forbidden"
-    http_status = 403
 
 
 def _resolve_reason(reason: RejectionReason | str | None) -> RejectionReason:
@@ -95,8 +88,8 @@ def _check_can_return(*, handoff: Handoff, actor: Any) -> None:
     if roles.is_rep(actor) and handoff.assigned_to_id == actor.pk:
         return
     if roles.is_rep(actor):
-        raise NotPermitted("Only the rep the handoff is assigned to may return it.")
-    raise NotPermitted("Only sales (the assigned rep or a manager) may return a handoff.")
+        raise Forbidden("Only the rep the handoff is assigned to may return it.")
+    raise Forbidden("Only sales (the assigned rep or a manager) may return a handoff.")
 
 
 def feedback_return_handoff(
@@ -177,7 +170,7 @@ def feedback_acknowledge(
     """
     now = now or timezone.now()
     if not roles.is_marketer(actor):
-        raise NotPermitted("Only marketing acknowledges returned leads.")
+        raise Forbidden("Only marketing acknowledges returned leads.")
     follow_up = (follow_up or "").strip()
     if follow_up not in ReturnFeedback.FollowUp.values:
         raise ValidationFailed(
@@ -233,7 +226,7 @@ def feedback_resolve_dispute(
     """
     now = now or timezone.now()
     if not roles.is_manager(actor):
-        raise NotPermitted("Only a sales manager resolves disputes.")
+        raise Forbidden("Only a sales manager resolves disputes.")
     resolution = (resolution or "").strip()
     if not resolution:
         raise ValidationFailed(
@@ -297,43 +290,3 @@ def _overturn_return(
         now=now,
         extra_fields={"recycle_until": None},
     )
-
-
-REOPENABLE_STAGES = (Stage.DISQUALIFIED, Stage.RECYCLED)
-
-
-def feedback_reopen_lead(
-    *, lead: Lead, actor: Any, reason: str, now: dt.datetime | None = None
-) -> Lead:
-    """A sales manager reopens a disqualified (or recycled) lead: back to stage `lead`, no
-    cooldown, so marketing may promote it again.
-
-    The lead's return count is kept: a lead reopened after the recycle cap is disqualified
-    again by its next return, unless that return is overturned.
-    """
-    now = now or timezone.now()
-    if not roles.is_manager(actor):
-        raise NotPermitted("Only a sales manager reopens a disqualified lead.")
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValidationFailed(
-            "Say why the lead is reopened.", code="reason_required", field="reason"
-        )
-    with transaction.atomic():
-        # Locked so that two managers reopening at once change the stage once: the second
-        # one finds it no longer disqualified and gets a conflict.
-        locked = Lead.objects.select_for_update().get(pk=lead.pk)
-        if locked.stage not in REOPENABLE_STAGES:
-            raise Conflict(
-                f"This lead is {Stage(locked.stage).label}, not disqualified or recycled.",
-                code="not_reopenable",
-            )
-        lead_change_stage(
-            lead=locked,
-            to_stage=Stage.LEAD,
-            actor=actor,
-            reason=f"Reopened by a sales manager: {reason}",
-            now=now,
-            extra_fields={"recycle_until": None},
-        )
-    return locked
