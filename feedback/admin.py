@@ -13,6 +13,7 @@ from django.http import HttpRequest
 
 from feedback import services
 from feedback.models import RejectionReason, ReturnFeedback
+from handoff.services import lead_reopen
 from leads.errors import DomainError
 
 
@@ -157,13 +158,13 @@ class ReturnFeedbackAdmin(admin.ModelAdmin):
             ),
         )
 
-    @admin.action(description="Reopen the selected returns' leads (disqualified or recycled)")
+    @admin.action(description="Reopen the selected returns' disqualified leads")
     def reopen_leads(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._each(
             request,
             queryset,
             "Reopened the lead of",
-            lambda fb: services.feedback_reopen_lead(
+            lambda fb: lead_reopen(
                 lead=fb.lead, actor=request.user, reason="Reopened in the admin."
             ),
         )

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -30,39 +31,22 @@ from feedback.serializers import (
     ReturnFeedbackSerializer,
     ReturnInputSerializer,
 )
-from handoff.models import Handoff
+from handoff.selectors import handoff_detail_queryset, handoffs_visible_to
+from handoff.services import lead_reopen
 from leads import roles
-from leads.apis import Pagination
+from leads.api_base import Pagination
+from leads.errors import Forbidden
 from leads.models import Lead
-
-ERROR_BODY = {
-    "type": "object",
-    "properties": {
-        "code": {"type": "string"},
-        "detail": {"type": "string"},
-        "field": {"type": "string"},
-    },
-}
+from leads.serializers import ErrorSerializer
 
 
 def _error(description: str) -> OpenApiResponse:
-    return OpenApiResponse(response=ERROR_BODY, description=description)
+    return OpenApiResponse(ErrorSerializer, description=description)
 
 
 def _require(allowed: bool, message: str) -> None:
     if not allowed:
-        raise services.NotPermitted(message)
-
-
-def handoffs_visible_to(user: Any) -> QuerySet[Handoff]:
-    """A manager sees every handoff, a rep only the ones assigned to them (404 for others')."""
-    try:
-        from handoff.selectors import handoffs_visible_to as visible
-    except ImportError:  # TODO(feedback): until HANDOFF's selectors land
-        if roles.is_manager(user):
-            return Handoff.objects.all()
-        return Handoff.objects.filter(assigned_to_id=user.pk)
-    return visible(user)
+        raise Forbidden(message)
 
 
 class ReasonListApi(generics.ListAPIView):
@@ -246,19 +230,17 @@ class HandoffReturnApi(APIView):
             note=data.validated_data["note"],
         )
         fresh = selectors.feedback_queryset().get(pk=feedback.pk)
-        return Response(returned_handoff_data(fresh))
+        return Response(returned_handoff_data(request, fresh))
 
 
-def returned_handoff_data(feedback: ReturnFeedback) -> dict[str, Any]:
-    """The updated handoff, in the handoff app's own shape when it has one, plus `feedback`."""
-    handoff = feedback.handoff
-    try:
-        from handoff.serializers import HandoffSerializer
-    except ImportError:
-        return dict(ReturnedHandoffSerializer(handoff, context={"feedback": feedback}).data)
-    data = dict(HandoffSerializer(handoff).data)
-    data["feedback"] = ReturnFeedbackSerializer(feedback).data
-    return data
+def returned_handoff_data(request: Request, feedback: ReturnFeedback) -> dict[str, Any]:
+    """The handoff as the handoff API shows it (detail with events), plus the `feedback` row."""
+    fresh = handoff_detail_queryset(user=request.user).filter(pk=feedback.handoff_id).first()
+    return dict(
+        ReturnedHandoffSerializer(
+            fresh or feedback.handoff, context={"now": timezone.now(), "feedback": feedback}
+        ).data
+    )
 
 
 class HandoffPreviousReturnsApi(APIView):
@@ -271,12 +253,7 @@ class HandoffPreviousReturnsApi(APIView):
     def get(self, request: Request, pk: int) -> Response:
         """Earlier returns of this handoff's lead, newest first, with reason, note and what
         marketing replied: what the rep of a re-promoted lead reads before calling."""
-        user = request.user
-        if roles.is_marketer(user) or roles.is_manager(user):
-            queryset: QuerySet[Handoff] = Handoff.objects.all()
-        else:
-            queryset = handoffs_visible_to(user)
-        handoff = get_object_or_404(queryset, pk=pk)
+        handoff = get_object_or_404(handoffs_visible_to(request.user), pk=pk)
         return Response(
             PreviousReturnSerializer(selectors.previous_returns(handoff=handoff), many=True).data
         )
@@ -297,20 +274,18 @@ class LeadReopenApi(APIView):
                 },
                 description="The reopened lead.",
             ),
-            400: _error("Missing reason (field reason)."),
+            400: _error("The lead is not disqualified (code lead_not_disqualified)."),
             403: _error("Managers only."),
             404: _error("No such lead."),
-            409: _error("The lead is not disqualified or recycled (code not_reopenable)."),
         },
     )
     def post(self, request: Request, pk: int) -> Response:
-        """A sales manager reopens a disqualified (or recycled) lead: back to stage `lead`, no
-        cooldown, so marketing may promote it again."""
+        """A sales manager reopens a disqualified lead (by a disqualifying reason or the
+        recycle cap): back to stage `lead`, so marketing may promote it again. The lead keeps
+        its return count, so its next return past the cap disqualifies it again."""
         _require(roles.is_manager(request.user), "Only a sales manager reopens a lead.")
         lead = get_object_or_404(Lead, pk=pk)
         data = ReopenInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        lead = services.feedback_reopen_lead(
-            lead=lead, actor=request.user, reason=data.validated_data["reason"]
-        )
+        lead = lead_reopen(lead=lead, actor=request.user, reason=data.validated_data["reason"])
         return Response({"id": lead.pk, "stage": lead.stage, "return_count": lead.return_count})

@@ -10,18 +10,7 @@ from rest_framework import serializers
 
 from feedback.models import RejectionReason, ReturnFeedback
 from handoff.models import Handoff
-
-
-def _user(user: Any) -> dict[str, Any] | None:
-    if user is None:
-        return None
-    return {"id": user.pk, "username": user.username, "name": user.get_full_name() or user.username}
-
-
-class UserRefSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    username = serializers.CharField()
-    name = serializers.CharField()
+from handoff.serializers import HandoffDetailSerializer, UserRefSerializer
 
 
 class RejectionReasonSerializer(serializers.ModelSerializer):
@@ -94,9 +83,9 @@ class ReturnFeedbackSerializer(serializers.ModelSerializer):
     reason = ReasonRefSerializer(read_only=True)
     lead = FeedbackLeadSerializer(read_only=True)
     handoff = FeedbackHandoffSerializer(read_only=True)
-    returned_by = serializers.SerializerMethodField()
-    acknowledged_by = serializers.SerializerMethodField()
-    dispute_resolved_by = serializers.SerializerMethodField()
+    returned_by = UserRefSerializer(read_only=True, allow_null=True)
+    acknowledged_by = UserRefSerializer(read_only=True, allow_null=True)
+    dispute_resolved_by = UserRefSerializer(read_only=True, allow_null=True)
     acknowledged = serializers.SerializerMethodField()
 
     class Meta:
@@ -123,18 +112,6 @@ class ReturnFeedbackSerializer(serializers.ModelSerializer):
             "dispute_resolution",
         ]
         read_only_fields = fields
-
-    @extend_schema_field(UserRefSerializer(allow_null=True))
-    def get_returned_by(self, obj: ReturnFeedback) -> dict[str, Any] | None:
-        return _user(obj.returned_by)
-
-    @extend_schema_field(UserRefSerializer(allow_null=True))
-    def get_acknowledged_by(self, obj: ReturnFeedback) -> dict[str, Any] | None:
-        return _user(obj.acknowledged_by)
-
-    @extend_schema_field(UserRefSerializer(allow_null=True))
-    def get_dispute_resolved_by(self, obj: ReturnFeedback) -> dict[str, Any] | None:
-        return _user(obj.dispute_resolved_by)
 
     def get_acknowledged(self, obj: ReturnFeedback) -> bool:
         return obj.acknowledged_at is not None
@@ -169,39 +146,20 @@ class ResolveDisputeInputSerializer(serializers.Serializer):
 
 
 class ReopenInputSerializer(serializers.Serializer):
-    reason = serializers.CharField(required=False, allow_blank=True, default="")
+    reason = serializers.CharField(
+        required=False, allow_blank=True, default="", help_text="Why (kept in the stage history)."
+    )
 
 
-class ReturnedHandoffSerializer(serializers.ModelSerializer):
-    """The handoff after its return, with the feedback row it produced."""
+class ReturnedHandoffSerializer(HandoffDetailSerializer):
+    """The handoff after its return, in the handoff API's detail shape, with the feedback row
+    it produced (`context["feedback"]`)."""
 
-    assigned_to = serializers.SerializerMethodField()
     feedback = serializers.SerializerMethodField()
 
-    class Meta:
-        model = Handoff
-        fields = [
-            "id",
-            "lead",
-            "status",
-            "attempt",
-            "assigned_to",
-            "team",
-            "score_snapshot",
-            "created_at",
-            "due_at",
-            "responded_at",
-            "returned_at",
-            "return_reason_code",
-            "return_note",
-            "closed_at",
-            "feedback",
-        ]
+    class Meta(HandoffDetailSerializer.Meta):
+        fields = [*HandoffDetailSerializer.Meta.fields, "feedback"]
         read_only_fields = fields
-
-    @extend_schema_field(UserRefSerializer(allow_null=True))
-    def get_assigned_to(self, obj: Handoff) -> dict[str, Any] | None:
-        return _user(obj.assigned_to)
 
     @extend_schema_field(ReturnFeedbackSerializer(allow_null=True))
     def get_feedback(self, obj: Handoff) -> dict[str, Any] | None:

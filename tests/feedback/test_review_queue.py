@@ -11,7 +11,7 @@ from django.urls import reverse
 from feedback import services
 from feedback.models import ReturnFeedback
 from feedback.selectors import feedback_disputes, feedback_queue
-from leads.errors import Conflict, ValidationFailed
+from leads.errors import Conflict, Forbidden, ValidationFailed
 from leads.models import LeadStageChange, Stage
 from tests.factories import LeadFactory, ReturnFeedbackFactory
 
@@ -175,46 +175,23 @@ def test_resolving_needs_a_resolution_text(marketer, manager):
     assert ReturnFeedback.objects.get(pk=feedback.pk).dispute_status == "open"
 
 
-# --- reopen --------------------------------------------------------------------------------
-
-
-def test_a_manager_reopens_a_disqualified_lead(manager):
-    lead = LeadFactory(stage=Stage.DISQUALIFIED, return_count=3)
-    services.feedback_reopen_lead(
-        lead=lead, actor=manager, reason="New VP of sales there.", now=NOW
-    )
-    lead.refresh_from_db()
-    assert lead.stage == Stage.LEAD
-    assert lead.return_count == 3  # kept: the next return disqualifies again
-    assert LeadStageChange.objects.filter(lead=lead, to_stage="lead", actor=manager).exists()
-
-
-def test_reopening_a_lead_that_is_not_parked_is_a_conflict(manager):
-    with pytest.raises(Conflict):
-        services.feedback_reopen_lead(lead=LeadFactory(stage=Stage.MQL), actor=manager, reason="x")
-
-
 # --- permissions ---------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("who", ["rep", "manager"])
 def test_only_marketing_acknowledges(who, request):
     user = request.getfixturevalue(who)
-    with pytest.raises(services.NotPermitted):
+    with pytest.raises(Forbidden):
         services.feedback_acknowledge(feedback=returned(), actor=user)
 
 
 @pytest.mark.parametrize("who", ["rep", "marketer"])
-def test_only_managers_resolve_disputes_and_reopen_leads(who, request, marketer):
+def test_only_managers_resolve_disputes(who, request, marketer):
     user = request.getfixturevalue(who)
     feedback = disputed(marketer)
-    with pytest.raises(services.NotPermitted):
+    with pytest.raises(Forbidden):
         services.feedback_resolve_dispute(
             feedback=feedback, actor=user, upheld=False, resolution="x"
-        )
-    with pytest.raises(services.NotPermitted):
-        services.feedback_reopen_lead(
-            lead=LeadFactory(stage=Stage.DISQUALIFIED), actor=user, reason="x"
         )
     assert ReturnFeedback.objects.get(pk=feedback.pk).dispute_status == "open"
 
@@ -265,16 +242,16 @@ def test_the_dispute_endpoints_are_for_managers(client_for, marketer, manager, r
     assert response.json()["lead"]["stage"] == "lead"
 
 
-def test_the_reopen_endpoint(client_for, manager, marketer):
-    lead = LeadFactory(stage=Stage.DISQUALIFIED)
+def test_the_reopen_endpoint_is_for_managers_and_disqualified_leads(client_for, manager, marketer):
+    lead = LeadFactory(stage=Stage.DISQUALIFIED, return_count=3)
     url = reverse("feedback-api:lead-reopen", args=[lead.pk])
     assert client_for(marketer).post(url, {"reason": "x"}, format="json").status_code == 403
-    missing = client_for(manager).post(url, {}, format="json")
-    assert (missing.status_code, missing.json()["field"]) == (400, "reason")
     ok = client_for(manager).post(url, {"reason": "Budget freed up."}, format="json")
-    assert (ok.status_code, ok.json()["stage"]) == (200, "lead")
+    assert ok.status_code == 200, ok.content
+    assert ok.json() == {"id": lead.pk, "stage": "lead", "return_count": 3}
+    assert LeadStageChange.objects.filter(lead=lead, to_stage="lead", actor=manager).exists()
     again = client_for(manager).post(url, {"reason": "Budget freed up."}, format="json")
-    assert again.status_code == 409
+    assert (again.status_code, again.json()["code"]) == (400, "lead_not_disqualified")
 
 
 def test_the_reasons_endpoint_lists_active_reasons_in_display_order(client_for, rep):
