@@ -317,33 +317,43 @@ def outcomes_by(
     reasons: Mapping[str, RejectionReason] | None = None,
 ) -> list[dict[str, Any]]:
     """Return rate, acceptance and the reason mix per source / campaign / score band / team /
-    rep: two GROUP BY queries (outcomes, then returns by reason), largest groups first
-    (score bands in band order, every band listed)."""
-    qs = handoffs_for_metrics(filters)
+    rep, largest groups first (score bands in band order, every band listed).
+
+    One GROUP BY (dimension, return reason) with conditional counts: each group's outcome counts
+    are the sum of its reason rows, and its reason mix is the returned count of each row (only
+    returned handoffs carry a reason code), so outcomes and mix come from the same scan.
+    """
     annotations, fields = _group_fields(dimension)
-    grouped = qs.annotate(**annotations).values(*fields).annotate(**OUTCOME_COUNTS).order_by()
-    reason_rows = (
-        qs.filter(status=Status.RETURNED)
+    rows = (
+        handoffs_for_metrics(filters)
         .annotate(**annotations)
         .values(*fields, "return_reason_code")
-        .annotate(n=Count("id"))
+        .annotate(**OUTCOME_COUNTS)
         .order_by()
     )
     reasons = reasons if reasons is not None else _reason_lookup()
-    by_key: dict[Any, list[tuple[str, int]]] = defaultdict(list)
-    for r in reason_rows:
-        by_key[_key_and_label(dimension, r)[0]].append((r["return_reason_code"], r["n"]))
-
-    result: dict[Any, dict[str, Any]] = {}
-    for row in grouped:
+    counts: dict[Any, dict[str, int]] = {}
+    labels: dict[Any, str] = {}
+    mixes: dict[Any, list[tuple[str, int]]] = defaultdict(list)
+    for row in rows:  # one row per (group, reason): a few hundred at most, whatever the data
         key, label = _key_and_label(dimension, row)
-        result[key] = {"key": key, "label": label, **_with_rates(row)}
+        labels[key] = label
+        total = counts.setdefault(key, dict.fromkeys(OUTCOME_COUNTS, 0))
+        for name in OUTCOME_COUNTS:
+            total[name] += row[name]
+        if row["returned"]:
+            mixes[key].append((row["return_reason_code"], row["returned"]))
+
+    result: dict[Any, dict[str, Any]] = {
+        key: {"key": key, "label": labels[key], **_with_rates(total)}
+        for key, total in counts.items()
+    }
     if dimension == "score_band":
         for index, (low, label) in enumerate(score_bands()):
             result.setdefault(index, {"key": index, "label": label, **_with_rates({})})
             result[index]["min_score"] = low
     for key, entry in result.items():
-        mix = sorted(by_key.get(key, []), key=lambda item: (-item[1], item[0]))
+        mix = sorted(mixes.get(key, []), key=lambda item: (-item[1], item[0]))
         entry["reasons"] = [_reason_entry(code, n, entry["returned"], reasons) for code, n in mix]
     if dimension == "score_band":
         return [result[i] for i in sorted(result)]
@@ -429,46 +439,61 @@ def threshold_advisor(
 ) -> dict[str, Any]:
     """For each candidate MQL threshold t: the handoffs that would have been sent (score
     snapshot >= t), how many sales decided on and what share it accepted, from the recorded
-    outcomes, in one query of conditional counts; and the suggested threshold (THRESHOLD_RULE).
+    outcomes; and the suggested threshold (THRESHOLD_RULE).
+
+    One query: handoffs grouped by the highest candidate threshold their score reaches, with
+    conditional counts; "score >= t" is then the sum of the groups at or above t (a running sum
+    over at most one row per candidate).
 
     It can only judge what was sent: scores below the threshold marketing used then are seen
     only when a marketer promoted such a lead by hand.
     """
-    thresholds = sorted(thresholds or settings.FEEDBACK_THRESHOLD_CANDIDATES)
+    thresholds = sorted(set(thresholds or settings.FEEDBACK_THRESHOLD_CANDIDATES))
     target = settings.FEEDBACK_TARGET_ACCEPTANCE if target is None else target
     min_decided = settings.FEEDBACK_MIN_DECIDED if min_decided is None else min_decided
-    aggregates: dict[str, Any] = {"all_sent": Count("id")}
-    for t in thresholds:
-        above = Q(score_snapshot__gte=t)
-        aggregates[f"sent_{t}"] = Count("id", filter=above)
-        aggregates[f"accepted_{t}"] = Count("id", filter=above & Q(status__in=ACCEPTED_OUTCOME))
-        aggregates[f"qualified_{t}"] = Count("id", filter=above & Q(status=Status.QUALIFIED))
-        aggregates[f"returned_{t}"] = Count("id", filter=above & Q(status=Status.RETURNED))
-    counts = handoffs_for_metrics(filters).aggregate(**aggregates)
-    all_sent = counts["all_sent"]
-    rows = []
-    suggested: int | None = None
-    for t in thresholds:
-        accepted, returned = counts[f"accepted_{t}"], counts[f"returned_{t}"]
+    bucket = Case(
+        *[When(score_snapshot__gte=t, then=Value(t)) for t in reversed(thresholds)],
+        default=Value(-1),
+        output_field=IntegerField(),
+    )
+    rows = (
+        handoffs_for_metrics(filters)
+        .annotate(bucket=bucket)
+        .values("bucket")
+        .annotate(
+            sent=Count("id"),
+            accepted=Count("id", filter=Q(status__in=ACCEPTED_OUTCOME)),
+            qualified=Count("id", filter=Q(status=Status.QUALIFIED)),
+            returned=Count("id", filter=Q(status=Status.RETURNED)),
+        )
+        .order_by()
+    )
+    by_bucket = {row["bucket"]: row for row in rows}
+    all_sent = sum(row["sent"] for row in by_bucket.values())
+    running = dict.fromkeys(("sent", "accepted", "qualified", "returned"), 0)
+    result_rows: list[dict[str, Any]] = []
+    for t in reversed(thresholds):
+        for name in running:
+            running[name] += by_bucket.get(t, {}).get(name, 0)
+        accepted, returned = running["accepted"], running["returned"]
         decided = accepted + returned
         rate = _rate(accepted, decided)
-        meets = rate is not None and decided >= min_decided and rate >= target
-        if meets and suggested is None:
-            suggested = t
-        rows.append(
+        result_rows.append(
             {
                 "threshold": t,
-                "sent": counts[f"sent_{t}"],
-                "share_of_sent": _rate(counts[f"sent_{t}"], all_sent),
+                "sent": running["sent"],
+                "share_of_sent": _rate(running["sent"], all_sent),
                 "decided": decided,
                 "accepted": accepted,
-                "qualified": counts[f"qualified_{t}"],
+                "qualified": running["qualified"],
                 "returned": returned,
                 "acceptance_rate": rate,
-                "sql_rate": _rate(counts[f"qualified_{t}"], decided),
-                "meets_target": meets,
+                "sql_rate": _rate(running["qualified"], decided),
+                "meets_target": rate is not None and decided >= min_decided and rate >= target,
             }
         )
+    result_rows.reverse()
+    suggested = next((row["threshold"] for row in result_rows if row["meets_target"]), None)
     return {
         "target_acceptance": target,
         "min_decided": min_decided,
@@ -476,7 +501,7 @@ def threshold_advisor(
         "suggested_threshold": suggested,
         "rule": THRESHOLD_RULE.format(target=target, min_decided=min_decided),
         "handoffs": all_sent,
-        "rows": rows,
+        "rows": result_rows,
     }
 
 

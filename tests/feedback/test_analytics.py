@@ -239,12 +239,12 @@ def test_bad_filter_values_name_the_field():
 
 
 def test_each_analytic_is_a_fixed_number_of_queries(fixture, django_assert_num_queries):
-    with django_assert_num_queries(3):  # outcomes, reasons by group, reason labels
+    with django_assert_num_queries(2):  # the grouped counts, the reason labels
         outcomes_by("rep")
-    with django_assert_num_queries(2):  # the conditional counts, the current threshold
+    with django_assert_num_queries(2):  # the bucketed counts, the current threshold
         threshold_advisor()
-    # reasons (1) + 5 dimensions x 2 + mix (1) + totals (2) + advisor (2)
-    with django_assert_num_queries(16):
+    # reasons (1) + 5 dimensions (5) + mix (1) + totals (2) + advisor (2)
+    with django_assert_num_queries(11):
         feedback_metrics()
 
 
