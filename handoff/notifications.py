@@ -1,31 +1,212 @@
-"""The notification outbox: rows written in the transaction that caused them, sent by a task."""
+"""The notification outbox: rows written in the transaction that caused them, sent by a task.
+
+Writing: `notify()` (one kind, one handoff, some recipients) or `notification_rows()` +
+`outbox_write()` (the sweep's bulk path) add rows in the caller's transaction, so a rolled-back
+transition notifies nobody and a committed one is never lost. Each message is rendered when the
+row is written, from the per-kind templates below: the email says what was true at that moment.
+
+Sending: `notifications_send()` claims due rows (SKIP LOCKED on PostgreSQL) by leasing them,
+sends each through Django's email backend outside any transaction, and marks a row sent only
+after its send returned. A failure is retried with exponential backoff; a sender killed
+mid-send leaves the row leased, and it is sent again once the lease expires (at least once:
+each message carries a Message-ID derived from the row, so mail systems can drop a duplicate).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+import functools
+import logging
+import zoneinfo
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.mail import EmailMessage, get_connection
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from handoff.models import Handoff, HandoffEvent, Notification
+from leads.roles import SALES_MANAGER
 from leads.services import enqueue_task
 
-SUBJECTS = {
-    Notification.Kind.ASSIGNED: "New lead for you: {lead} (answer by {due})",
-    Notification.Kind.AT_RISK: "At risk: {lead} is due {due}",
-    Notification.Kind.BREACHED: "SLA breached: {lead} was due {due}",
-    Notification.Kind.FIRST_TOUCH_AT_RISK: "First touch due soon: {lead}",
-    Notification.Kind.FIRST_TOUCH_BREACHED: "First touch overdue: {lead}",
-    Notification.Kind.UNASSIGNED: "Needs an owner: {lead}",
-    Notification.Kind.INFO_REQUESTED: "Sales asked about {lead}",
-    Notification.Kind.INFO_PROVIDED: "Marketing answered about {lead}",
-    Notification.Kind.RETURNED: "Returned to marketing: {lead}",
+logger = logging.getLogger(__name__)
+
+Kind = Notification.Kind
+
+# One (subject, body) pair of str.format templates per kind. Plain format strings rather than
+# Django templates: the sweep renders thousands in one batch, and these cost microseconds.
+TEMPLATES: dict[str, tuple[str, str]] = {
+    Kind.ASSIGNED: (
+        "New lead for you: {lead} (answer by {due})",
+        "{greeting}\n\n{lead} ({company}, score {score}) was handed to you by marketing.\n"
+        "Accept it or return it with a reason by {due}.\n\n{context}{message}{link}",
+    ),
+    Kind.AT_RISK: (
+        "At risk: {lead} is due {due}",
+        "{greeting}\n\n{lead} ({company}) is still waiting for your answer: the SLA runs out "
+        "at {due}. Accept it or return it with a reason before then, or your manager will be "
+        "told.\n\n{message}{link}",
+    ),
+    Kind.BREACHED: (
+        "SLA breached: {lead} was due {due}",
+        "{greeting}\n\nNobody answered the handoff of {lead} ({company}) by its deadline, {due}.\n"
+        "Assigned to: {rep}. Attempt {attempt}.\n\n{message}{link}",
+    ),
+    Kind.FIRST_TOUCH_AT_RISK: (
+        "First touch due soon: {lead}",
+        "{greeting}\n\nYou accepted {lead} ({company}); the first contact is due by "
+        "{first_touch_due}. Log it once you have reached out.\n\n{message}{link}",
+    ),
+    Kind.FIRST_TOUCH_BREACHED: (
+        "First touch overdue: {lead}",
+        "{greeting}\n\n{rep} accepted {lead} ({company}) but logged no first contact by "
+        "{first_touch_due}.\n\n{message}{link}",
+    ),
+    Kind.UNASSIGNED: (
+        "Needs an owner: {lead}",
+        "{greeting}\n\nThe handoff of {lead} ({company}) is in your queue with nobody assigned. "
+        "Assign a rep.\n\n{message}{link}",
+    ),
+    Kind.INFO_REQUESTED: (
+        "Sales asked about {lead}",
+        "{greeting}\n\n{rep} needs more information before taking {lead} ({company}). The SLA "
+        "clock is paused until you answer.\n\n{message}{link}",
+    ),
+    Kind.INFO_PROVIDED: (
+        "Marketing answered about {lead}",
+        "{greeting}\n\nMarketing answered your question about {lead} ({company}). The SLA clock "
+        "runs again: answer by {due}.\n\n{message}{link}",
+    ),
+    Kind.RETURNED: (
+        "Returned to marketing: {lead}",
+        "{greeting}\n\n{rep} returned {lead} ({company}) to marketing.\n\n{message}{link}",
+    ),
 }
 
 
-def _format_due(when: dt.datetime | None) -> str:
-    return timezone.localtime(when).strftime("%Y-%m-%d %H:%M %Z") if when else "-"
+# --- writing -----------------------------------------------------------------------------
+
+
+def _zone(handoff: Handoff) -> dt.tzinfo:
+    # The calendar's zone when it is loaded already (the sweep selects it); never a query here.
+    cached = handoff._state.fields_cache.get("calendar")
+    if cached is not None:
+        try:
+            return zoneinfo.ZoneInfo(cached.timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            pass
+    return timezone.get_default_timezone()
+
+
+def _when(moment: dt.datetime | None, zone: dt.tzinfo) -> str:
+    return moment.astimezone(zone).strftime("%a %d %b %H:%M %Z") if moment else "-"
+
+
+def _person(user: Any) -> str:
+    if user is None:
+        return "nobody"
+    return user.get_full_name() or user.username
+
+
+# The handoff page's URL name, whichever the pages app gives it; looked up once per process,
+# since a failed reverse() per message would cost the sweep more than the message itself.
+_PAGE_NAMES = ("handoff:detail", "handoff:handoff-detail", "handoff:handoff")
+
+
+@functools.cache
+def _page_name() -> str | None:
+    for name in _PAGE_NAMES:
+        try:
+            reverse(name, args=[1])
+        except NoReverseMatch:
+            continue
+        return name
+    return None
+
+
+def handoff_link(handoff_id: int) -> str:
+    """The page of a handoff, absolute (emails leave the site); "" while there is no page."""
+    name = _page_name()
+    if name is None:
+        return ""
+    return settings.SITE_URL.rstrip("/") + reverse(name, args=[handoff_id])
+
+
+def render(
+    *, kind: str, handoff: Handoff, recipient: Any, message: str = "", link: str | None = None
+) -> tuple[str, str]:
+    """Subject and body of one message, from the kind's templates."""
+    subject_template, body_template = TEMPLATES[Kind(kind)]
+    lead = handoff.lead
+    zone = _zone(handoff)
+    link = handoff_link(handoff.pk) if link is None else link
+    context = {
+        "lead": lead.full_name or lead.email,
+        "company": lead.company or lead.domain or "company unknown",
+        "score": handoff.score_snapshot,
+        "due": _when(handoff.due_at, zone),
+        "first_touch_due": _when(handoff.first_touch_due_at, zone),
+        "rep": _person(handoff.assigned_to) if handoff.assigned_to_id else "nobody",
+        "attempt": handoff.attempt,
+        "greeting": f"Hello {recipient.first_name or recipient.username},",
+        "context": f"Marketing's note: {handoff.context_note}\n\n" if handoff.context_note else "",
+        "message": f"{message}\n\n" if message else "",
+        "link": f"Open it: {link}\n" if link else "",
+    }
+    return subject_template.format(**context)[:200], body_template.format(**context)
+
+
+def notification_rows(
+    *,
+    kind: str,
+    handoff: Handoff,
+    recipients: Iterable[Any],
+    event: HandoffEvent | None = None,
+    now: dt.datetime,
+    message: str = "",
+    link: str | None = None,
+) -> list[Notification]:
+    """Unsaved outbox rows, one per distinct recipient that has an email address."""
+    rows = []
+    link = handoff_link(handoff.pk) if link is None else link
+    for user in {u.pk: u for u in recipients if u is not None and u.email}.values():
+        subject, body = render(
+            kind=kind, handoff=handoff, recipient=user, message=message, link=link
+        )
+        rows.append(
+            Notification(
+                kind=kind,
+                handoff=handoff,
+                event=event,
+                recipient=user,
+                to_email=user.email,
+                subject=subject,
+                body=body,
+                created_at=now,
+                next_attempt_at=now,
+            )
+        )
+    return rows
+
+
+def outbox_write(rows: Sequence[Notification], *, send: bool = True) -> list[Notification]:
+    """Insert outbox rows; with `send`, queue the sender once the transaction commits.
+
+    A row repeating an (event, recipient, kind) already in the outbox is dropped by the unique
+    constraint: a step run twice notifies once.
+    """
+    if not rows:
+        return []
+    ignore = any(row.event_id is not None for row in rows)
+    created = Notification.objects.bulk_create(rows, ignore_conflicts=ignore)
+    if send:
+        enqueue_task("handoff.tasks.notifications_send")
+    return created
 
 
 def notify(
@@ -39,29 +220,167 @@ def notify(
 ) -> list[Notification]:
     """Write one outbox row per recipient with an email address; the sender task runs on commit.
 
-    Call inside the transaction that caused the notification, so that a rolled-back transition
-    notifies nobody and a committed one is never lost.
+    Call inside the transaction that caused the notification. `body` is an extra message shown
+    in the email (the rep's question, the return reason...).
     """
     now = now or timezone.now()
-    lead = handoff.lead
-    subject = SUBJECTS[Notification.Kind(kind)].format(
-        lead=lead.full_name or lead.email, due=_format_due(handoff.due_at)
-    )
-    rows = [
-        Notification(
-            kind=kind,
-            handoff=handoff,
-            event=event,
-            recipient=user,
-            to_email=user.email,
-            subject=subject[:200],
-            body=body or subject,
-            created_at=now,
-            next_attempt_at=now,
+    return outbox_write(
+        notification_rows(
+            kind=kind, handoff=handoff, recipients=recipients, event=event, now=now, message=body
         )
-        for user in {u.pk: u for u in recipients if u is not None and u.email}.values()
-    ]
-    if rows:
-        Notification.objects.bulk_create(rows)
-        enqueue_task("handoff.tasks.notifications_send")
+    )
+
+
+class ManagerDirectory:
+    """Who is told when a team's handoff breaches: the team's manager, else every active sales
+    manager. Caches the fallback, so a sweep asks once, not once per handoff."""
+
+    def __init__(self) -> None:
+        self._fallback: list[Any] | None = None
+
+    def for_handoff(self, handoff: Handoff) -> list[Any]:
+        team = handoff.team if handoff.team_id else None
+        manager = team.manager if team is not None and team.manager_id else None
+        if manager is not None and manager.is_active:
+            return [manager]
+        if self._fallback is None:
+            self._fallback = list(
+                get_user_model()
+                .objects.filter(is_active=True, groups__name=SALES_MANAGER)
+                .exclude(email="")
+                .order_by("id")
+            )
+        return self._fallback
+
+
+def managers_of(handoff: Handoff) -> list[Any]:
+    return ManagerDirectory().for_handoff(handoff)
+
+
+# --- sending -----------------------------------------------------------------------------
+
+
+@dataclass
+class SendResult:
+    sent: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    gave_up: list[int] = field(default_factory=list)
+
+
+def retry_delay(attempts: int) -> dt.timedelta:
+    """Wait before the next try after `attempts` failed ones: base * 2**(attempts-1), capped."""
+    base = float(settings.NOTIFICATION_RETRY_BASE_SECONDS)
+    cap = float(settings.NOTIFICATION_RETRY_MAX_SECONDS)
+    return dt.timedelta(seconds=min(cap, base * 2 ** max(0, attempts - 1)))
+
+
+def _claim(*, now: dt.datetime, lease_from: dt.datetime, batch_size: int) -> list[Notification]:
+    """Lease a batch of due rows in one short transaction.
+
+    The lease (next_attempt_at pushed into the future, attempts counted) is what keeps two
+    senders apart once the transaction has committed; SKIP LOCKED keeps them apart while it
+    runs, so a second sender takes the next rows instead of waiting.
+    """
+    lease = dt.timedelta(seconds=float(settings.NOTIFICATION_SEND_LEASE_SECONDS))
+    due = Notification.objects.filter(
+        sent_at__isnull=True,
+        next_attempt_at__lte=now,
+        attempts__lt=settings.NOTIFICATION_MAX_ATTEMPTS,
+    ).order_by("next_attempt_at", "id")
+    with transaction.atomic():
+        if connection.features.has_select_for_update_skip_locked:
+            due = due.select_for_update(skip_locked=True)
+        rows = list(due[:batch_size])
+        if not rows:
+            return []
+        # attempts counts tries started, so a send killed mid-way still counts toward giving up.
+        Notification.objects.filter(pk__in=[row.pk for row in rows]).update(
+            next_attempt_at=lease_from + lease, attempts=F("attempts") + 1
+        )
+    for row in rows:
+        row.attempts += 1
     return rows
+
+
+def _message(row: Notification, mail_connection: Any) -> EmailMessage:
+    return EmailMessage(
+        subject=row.subject,
+        body=row.body,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[row.to_email],
+        connection=mail_connection,
+        headers={"Message-ID": f"<notification-{row.pk}@handoff-desk>"},
+    )
+
+
+def notifications_send(
+    *,
+    now: dt.datetime | None = None,
+    batch_size: int = 100,
+    clock: Callable[[], dt.datetime] | None = None,
+) -> SendResult:
+    """Send every due unsent notification; mark each sent only after its send succeeded.
+
+    Runs until no due row is left. Rows that fail get their next try at now + backoff, so one
+    run never retries a row it just failed.
+    """
+    if clock is None:
+        fixed = now
+        clock = (lambda: fixed) if fixed is not None else timezone.now
+    now = now or clock()
+    result = SendResult()
+    while True:
+        rows = _claim(now=now, lease_from=clock(), batch_size=batch_size)
+        if not rows:
+            return result
+        mail_connection = get_connection(fail_silently=False)
+        opened = False
+        try:
+            mail_connection.open()
+            opened = True
+        except Exception as exc:  # the mail server is down: this batch waits, the rest too
+            for row in rows:
+                _failed(row, exc, now=clock(), result=result)
+            return result
+        try:
+            for row in rows:
+                try:
+                    _message(row, mail_connection).send()
+                except Exception as exc:
+                    _failed(row, exc, now=clock(), result=result)
+                    continue
+                Notification.objects.filter(pk=row.pk, sent_at__isnull=True).update(
+                    sent_at=clock(), last_error=""
+                )
+                result.sent.append(row.pk)
+        finally:
+            if opened:
+                try:
+                    mail_connection.close()
+                except Exception:
+                    logger.warning("closing the mail connection failed", exc_info=True)
+
+
+def _failed(row: Notification, exc: BaseException, *, now: dt.datetime, result: SendResult) -> None:
+    error = f"{type(exc).__name__}: {exc}"[:2000]
+    Notification.objects.filter(pk=row.pk, sent_at__isnull=True).update(
+        next_attempt_at=now + retry_delay(row.attempts), last_error=error
+    )
+    if row.attempts >= settings.NOTIFICATION_MAX_ATTEMPTS:
+        logger.error("gave up notification %s to %s: %s", row.pk, row.to_email, error)
+        result.gave_up.append(row.pk)
+    else:
+        logger.warning("notification %s failed (try %s): %s", row.pk, row.attempts, error)
+        result.failed.append(row.pk)
+
+
+def unsent_backlog(*, now: dt.datetime | None = None) -> dict[str, int]:
+    """How many rows wait, are retrying, or were given up: for operators and the admin."""
+    now = now or timezone.now()
+    unsent = Notification.objects.filter(sent_at__isnull=True)
+    limit = settings.NOTIFICATION_MAX_ATTEMPTS
+    return {
+        "due": unsent.filter(next_attempt_at__lte=now, attempts__lt=limit).count(),
+        "retrying": unsent.filter(~Q(last_error=""), attempts__lt=limit).count(),
+        "gave_up": unsent.filter(attempts__gte=limit).count(),
+    }

@@ -173,7 +173,34 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 
 SLA_SWEEP_INTERVAL_SECONDS = env.float("SLA_SWEEP_INTERVAL_SECONDS", default=30.0)
-CELERY_BEAT_SCHEDULE: dict = {}
+# Handoffs claimed per short transaction: bounds lock time and how much a crash rolls back.
+SLA_SWEEP_BATCH_SIZE = env.int("SLA_SWEEP_BATCH_SIZE", default=500)
+# The outbox sender: beat runs it this often as a safety net (it is also queued on every commit
+# that writes a notification); a failed send is retried after BASE * 2**(attempts-1) seconds,
+# capped at MAX, and given up after MAX_ATTEMPTS (the row stays unsent, with its last error).
+# A claimed row is leased for LEASE seconds: a sender killed mid-send is retried after that.
+NOTIFICATION_SEND_INTERVAL_SECONDS = env.float("NOTIFICATION_SEND_INTERVAL_SECONDS", default=60.0)
+NOTIFICATION_RETRY_BASE_SECONDS = env.float("NOTIFICATION_RETRY_BASE_SECONDS", default=60.0)
+NOTIFICATION_RETRY_MAX_SECONDS = env.float("NOTIFICATION_RETRY_MAX_SECONDS", default=3600.0)
+NOTIFICATION_MAX_ATTEMPTS = env.int("NOTIFICATION_MAX_ATTEMPTS", default=10)
+NOTIFICATION_SEND_LEASE_SECONDS = env.float("NOTIFICATION_SEND_LEASE_SECONDS", default=300.0)
+# Links in notification emails point here.
+SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
+# Lets a test worker (or a second deployment on a shared broker) use a queue of its own.
+CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TASK_DEFAULT_QUEUE", default="celery")
+# Static schedule; beat drops a run not started within one interval (the next one is coming).
+CELERY_BEAT_SCHEDULE: dict = {
+    "sla-sweep": {
+        "task": "handoff.tasks.sla_sweep",
+        "schedule": SLA_SWEEP_INTERVAL_SECONDS,
+        "options": {"expires": SLA_SWEEP_INTERVAL_SECONDS},
+    },
+    "notifications-send": {
+        "task": "handoff.tasks.notifications_send",
+        "schedule": NOTIFICATION_SEND_INTERVAL_SECONDS,
+        "options": {"expires": NOTIFICATION_SEND_INTERVAL_SECONDS},
+    },
+}
 
 # Domain settings (edited by operators, not per request).
 LEAD_BULK_MAX_ROWS = 1000

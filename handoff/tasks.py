@@ -1,0 +1,28 @@
+"""Celery tasks of the handoff app: thin, idempotent, each calls one service.
+
+Both run from the static beat schedule (config/settings/base.py, CELERY_BEAT_SCHEDULE); the
+sender is also queued on commit by every transaction that writes to the outbox. Running either
+twice is harmless: the sweep's advisory lock and conditional updates, and the sender's leases,
+make a second copy find nothing to do. acks_late and task_reject_on_worker_lost are on for every
+task (settings), so a worker killed mid-run leaves the message to be redelivered, and the
+work it had not committed is simply done by the next run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import shared_task
+
+from handoff import notifications, sweep
+
+
+@shared_task(name="handoff.tasks.sla_sweep")
+def sla_sweep() -> dict[str, Any]:
+    return sweep.sla_sweep().summary()
+
+
+@shared_task(name="handoff.tasks.notifications_send")
+def notifications_send() -> dict[str, int]:
+    result = notifications.notifications_send()
+    return {"sent": len(result.sent), "failed": len(result.failed), "gave_up": len(result.gave_up)}
