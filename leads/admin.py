@@ -324,8 +324,8 @@ class LeadAdmin(ImportExportModelAdmin):
             return "No points yet."
         rows = format_html_join(
             "",
-            "<tr><td>{}</td><td>{}</td><td style='text-align:right'>{:+d}</td></tr>",
-            ((i["category"], i["label"], i["points"]) for i in items),
+            "<tr><td>{}</td><td>{}</td><td style='text-align:right'>{}</td></tr>",
+            ((i["category"], i["label"], f"{i['points']:+d}") for i in items),
         )
         return format_html(
             "<table><thead><tr><th>Category</th><th>Rule</th><th>Points</th></tr></thead>"

@@ -49,8 +49,8 @@ def _payload(
     )
 
 
-def _quote(name: str) -> str:
-    return connection.ops.quote_name(name)
+def _quote(name: str | None) -> str:
+    return connection.ops.quote_name(name or "")
 
 
 def _pg_recordset(fields: Sequence[models.Field[Any, Any]]) -> str:

@@ -25,7 +25,7 @@ FUTURE_TOLERANCE = dt.timedelta(hours=1)
 
 # Plain text fields anyone writing leads may set: name -> max length.
 TEXT_FIELDS: dict[str, int] = {
-    name: Lead._meta.get_field(name).max_length or 0
+    name: getattr(Lead._meta.get_field(name), "max_length", 0) or 0
     for name in (
         "first_name",
         "last_name",

@@ -295,9 +295,9 @@ def score_lead(
     by the caller, except penalty kinds, see ScoringRules.penalty_kinds)."""
     items: list[ScoreItem] = []
 
-    for rule in rules.fit:
-        if rule.points and fit_rule_matches(rule, getattr(lead, rule.field, "")):
-            items.append(ScoreItem("fit", rule.name, _describe(rule), rule.points))
+    for fit in rules.fit:
+        if fit.points and fit_rule_matches(fit, getattr(lead, fit.field, "")):
+            items.append(ScoreItem("fit", fit.name, _describe(fit), fit.points))
 
     ages: dict[str, list[dt.timedelta]] = defaultdict(list)
     for event in events:

@@ -40,7 +40,7 @@ class ErrorSerializer(serializers.Serializer):
 class ValidationErrorSerializer(serializers.Serializer):
     code = serializers.CharField(default="invalid")
     detail = serializers.CharField()
-    errors = serializers.DictField(
+    errors = serializers.DictField(  # type: ignore[assignment]
         child=serializers.ListField(child=serializers.CharField()),
         help_text="Messages by field name.",
     )
@@ -52,7 +52,7 @@ class ValidationErrorSerializer(serializers.Serializer):
 class ScoreItemSerializer(serializers.Serializer):
     category = serializers.CharField(help_text="fit, engagement or intent.")
     rule = serializers.CharField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]
     points = serializers.IntegerField()
 
 
@@ -140,9 +140,8 @@ class LeadWriteSerializer(serializers.ModelSerializer):
     class Meta:
         model = Lead
         fields = list(WRITABLE_FIELDS)
-        extra_kwargs = {
-            "email": {"validators": []}
-        }  # uniqueness is checked on the normalised email
+        # Uniqueness is checked by the service, on the normalised email.
+        extra_kwargs: dict[str, Any] = {"email": {"validators": []}}
 
     def validate_email(self, value: str) -> str:
         return value.strip().lower()
@@ -220,10 +219,10 @@ class BulkEventSerializer(serializers.Serializer):
 
 
 class BulkLeadRowSerializer(LeadWriteSerializer):
-    campaign = serializers.CharField(
+    campaign = serializers.CharField(  # type: ignore[assignment]
         required=False, allow_null=True, help_text="A campaign id or its exact name."
     )
-    owner = serializers.CharField(
+    owner = serializers.CharField(  # type: ignore[assignment]
         required=False, allow_null=True, help_text="A marketer's user id or username."
     )
     events = BulkEventSerializer(
@@ -246,7 +245,7 @@ class BulkLeadResultSerializer(serializers.Serializer):
     score = serializers.IntegerField(required=False)
     ready_for_sales = serializers.BooleanField(required=False)
     events = serializers.IntegerField(required=False, help_text="Events recorded for the lead.")
-    errors = serializers.DictField(
+    errors = serializers.DictField(  # type: ignore[assignment]
         child=serializers.ListField(child=serializers.CharField()), required=False
     )
 
@@ -254,7 +253,7 @@ class BulkLeadResultSerializer(serializers.Serializer):
 class BulkLeadsResponseSerializer(serializers.Serializer):
     created = serializers.IntegerField()
     updated = serializers.IntegerField()
-    errors = serializers.IntegerField(help_text="Rows not written (see their results).")
+    errors = serializers.IntegerField(help_text="Rows not written (see their results).")  # type: ignore[assignment]
     events = serializers.IntegerField()
     duplicate_events = serializers.IntegerField()
     results = BulkLeadResultSerializer(many=True)
@@ -273,7 +272,7 @@ class BulkEventResultSerializer(serializers.Serializer):
     row = serializers.IntegerField()
     status = serializers.ChoiceField(choices=["recorded", "duplicate", "error"])
     lead_id = serializers.IntegerField(required=False)
-    errors = serializers.DictField(
+    errors = serializers.DictField(  # type: ignore[assignment]
         child=serializers.ListField(child=serializers.CharField()), required=False
     )
 
@@ -281,7 +280,7 @@ class BulkEventResultSerializer(serializers.Serializer):
 class BulkEventsResponseSerializer(serializers.Serializer):
     created = serializers.IntegerField()
     updated = serializers.IntegerField()
-    errors = serializers.IntegerField()
+    errors = serializers.IntegerField()  # type: ignore[assignment]
     events = serializers.IntegerField()
     duplicate_events = serializers.IntegerField()
     results = BulkEventResultSerializer(many=True)

@@ -833,10 +833,13 @@ def events_bulk_record(
     ids: set[int] = set()
     emails: set[str] = set()
     for i, raw in enumerate(rows):
-        event = clean_event(raw, now=now)
+        checked = clean_event(raw, now=now)
         errors: dict[str, list[str]] = {}
-        if isinstance(event, dict):
-            errors, event = event, None
+        event: CleanEvent | None = None
+        if isinstance(checked, dict):
+            errors = checked
+        else:
+            event = checked
         ref: Any = None
         if isinstance(raw, dict):
             lead_id, email = raw.get("lead_id"), raw.get("email")
@@ -872,15 +875,16 @@ def events_bulk_record(
             )
         event_rows: list[dict[str, Any]] = []
         touched: dict[int, Lead] = {}
-        for i, ref, event, errors in parsed:
-            lead = leads_by_ref.get(ref) if ref is not None else None
-            if ref is not None and lead is None:
+        for i, ref, row_event, errors in parsed:
+            found = leads_by_ref.get(ref) if ref is not None else None
+            if ref is not None and found is None:
                 name = "lead_id" if isinstance(ref, int) else "email"
                 errors[name] = [f"No lead {ref}."]
-            if errors or event is None or lead is None:
+            if errors or row_event is None or found is None:
                 outcome.failed += 1
                 outcome.results.append({"row": i, "status": "error", "errors": errors})
                 continue
+            lead, event = found, row_event
             if event.external_id and (lead.pk, event.external_id) in known:
                 outcome.duplicates += 1
                 outcome.results.append({"row": i, "status": "duplicate", "lead_id": lead.pk})

@@ -123,7 +123,7 @@ class Command(BaseCommand):
             reader.fieldnames = headers
             for raw in reader:
                 if None in raw:
-                    yield reader.line_num, {"__extra__": raw[None]}  # type: ignore[index]
+                    yield reader.line_num, {"__extra__": raw[None]}
                     continue
                 yield reader.line_num, {k: v for k, v in raw.items() if k in WRITABLE_FIELDS}
 
