@@ -1,0 +1,62 @@
+"""The demo seed: handoffs in every state, made through the services, consistent in time."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import random
+
+import pytest
+from django.utils import timezone
+
+from config.management.commands.seed_demo import seed_users
+from handoff import demo
+from handoff.models import Handoff, HandoffEvent, Notification, SlaPolicy, Team
+from handoff.states import Status
+from leads import demo as leads_demo
+
+
+@pytest.fixture
+def seeded(db):
+    now = timezone.now()
+    users = seed_users()
+    context = {"rng": random.Random(7), "now": now, "users": users, "lead_count": 150}
+    leads_demo.seed(**context, stdout=io.StringIO())
+    out = io.StringIO()
+    demo.seed(**context, stdout=out)
+    return now, users, context, out.getvalue()
+
+
+def test_the_demo_has_handoffs_in_every_state(seeded):
+    *_, said = seeded
+    statuses = set(Handoff.objects.values_list("status", flat=True))
+    assert statuses == set(Status.values)
+    assert 38 <= Handoff.objects.filter(attempt=1).count() <= 42
+    assert "Handoffs:" in said
+    assert Team.objects.filter(name__in=["AMER", "EMEA", "Global"]).count() == 3
+    assert SlaPolicy.objects.get(name="Hot: demo or pricing request").accept_within_minutes == 15
+    assert Handoff.objects.filter(return_reason_code__in=demo.RETURNS).count() >= 5
+
+
+def test_the_demo_history_is_consistent_in_time(seeded):
+    now, *_ = seeded
+    assert not HandoffEvent.objects.filter(at__gt=now).exists()
+    for h in Handoff.objects.prefetch_related("events"):
+        times = [e.at for e in h.events.all()]
+        assert times == sorted(times), h
+        assert h.created_at <= now
+        if h.breached_at is not None:
+            assert h.breached_at == h.due_at  # dated at the deadline, as the sweep does
+        if h.accepted_at and h.due_at:
+            assert h.accepted_late == (h.accepted_at > h.due_at)
+    # What happened in the story was sent back then; nothing old waits in the outbox.
+    assert not Notification.objects.filter(sent_at__isnull=True).exists()
+
+
+def test_the_demo_seed_is_idempotent(seeded):
+    _, _, context, _ = seeded
+    before = (Handoff.objects.count(), HandoffEvent.objects.count(), Team.objects.count())
+    out = io.StringIO()
+    demo.seed(**{**context, "now": context["now"] + dt.timedelta(minutes=5)}, stdout=out)
+    assert (Handoff.objects.count(), HandoffEvent.objects.count(), Team.objects.count()) == before
+    assert "already there" in out.getvalue()
