@@ -15,7 +15,12 @@ from typing import Any
 
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+)
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -42,7 +47,11 @@ from leads.selectors import leads_visible_to
 from leads.serializers import ErrorSerializer, ValidationErrorSerializer
 
 E400 = OpenApiResponse(
-    ValidationErrorSerializer,
+    PolymorphicProxySerializer(
+        component_name="HandoffBadRequest",
+        serializers=[ValidationErrorSerializer, ErrorSerializer],
+        resource_type_field_name=None,
+    ),
     description="Invalid fields (`invalid`, with `errors` per field), or a broken rule with its "
     "own code: `invalid_transition` (the move is not allowed from the current status), "
     "`reason_required`, `first_touch_logged`, `lead_disqualified`, `lead_in_cooldown`, "
