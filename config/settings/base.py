@@ -143,6 +143,9 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         # feedback: a reason's effect and what a return did to the lead share one choice set.
         "ReturnEffectEnum": "feedback.models.RejectionReason.Effect",
+        # handoff: status, from_status and to_status share one choice set; event kinds.
+        "HandoffStatusEnum": "handoff.states.Status",
+        "HandoffEventKindEnum": "handoff.models.HandoffEvent.Kind",
     },
 }
 
