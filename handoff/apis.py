@@ -137,12 +137,13 @@ class _HandoffActionApi(APIView):
         raise NotImplementedError
 
     def post(self, request: Request, pk: int) -> Response:
+        # Visibility first: another rep's handoff is a 404 whatever the body says.
+        handoff = _visible_handoff(request, pk)
         data: dict[str, Any] = {}
         if self.request_serializer is not None:
             body = self.request_serializer(data=request.data)
             body.is_valid(raise_exception=True)
             data = dict(body.validated_data)
-        handoff = _visible_handoff(request, pk)
         result = self.perform(handoff, data, request.user)
         return _detail(request, result, self.success_status)
 
@@ -282,9 +283,9 @@ class LeadPromoteApi(APIView):
         "handoff is assigned by the team's rotation and its SLA clock starts.",
     )
     def post(self, request: Request, pk: int) -> Response:
+        lead = _visible_lead(request, pk)
         body = PromoteRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        lead = _visible_lead(request, pk)
         handoff = services.handoff_promote(
             lead=lead, actor=request.user, note=body.validated_data["note"],
             team=body.validated_data["team"],
