@@ -189,21 +189,30 @@ def _day_start(day: dt.date) -> dt.datetime:
     return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
 
 
+def _filter_q(f: MetricsFilters, *, handoff: str = "") -> Q:
+    """The filters as a Q, on the handoff's fields reached through `handoff` ("" on Handoff,
+    "handoff__" on ReturnFeedback). Source and campaign go through `lead`, which both models
+    have (the feedback row's lead is its handoff's), so a feedback query needs no handoff join
+    for them."""
+    q = Q()
+    if f.date_from:
+        q &= Q(**{f"{handoff}created_at__gte": _day_start(f.date_from)})
+    if f.date_to:
+        q &= Q(**{f"{handoff}created_at__lt": _day_start(f.date_to + dt.timedelta(days=1))})
+    if f.team is not None:
+        q &= Q(**{f"{handoff}team_id": f.team})
+    if f.source:
+        q &= Q(lead__source=f.source)
+    if f.campaign is not None:
+        q &= Q(lead__campaign_id=f.campaign)
+    return q
+
+
 def handoffs_for_metrics(filters: MetricsFilters | None = None) -> QuerySet[Handoff]:
     """The handoffs the analytics count (reassigned ones excluded, see the module docstring)."""
-    f = filters or MetricsFilters()
-    qs = Handoff.objects.exclude(status=Status.REASSIGNED)
-    if f.date_from:
-        qs = qs.filter(created_at__gte=_day_start(f.date_from))
-    if f.date_to:
-        qs = qs.filter(created_at__lt=_day_start(f.date_to + dt.timedelta(days=1)))
-    if f.team is not None:
-        qs = qs.filter(team_id=f.team)
-    if f.source:
-        qs = qs.filter(lead__source=f.source)
-    if f.campaign is not None:
-        qs = qs.filter(lead__campaign_id=f.campaign)
-    return qs
+    return Handoff.objects.exclude(status=Status.REASSIGNED).filter(
+        _filter_q(filters or MetricsFilters())
+    )
 
 
 OUTCOME_COUNTS = {
@@ -395,9 +404,9 @@ def category_mix(reason_rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any
 def outcome_totals(filters: MetricsFilters | None = None) -> dict[str, Any]:
     """The headline numbers over the filtered handoffs (one query), plus marketing's review
     backlog and disputes over the same handoffs (one query)."""
-    qs = handoffs_for_metrics(filters)
-    totals = _with_rates(qs.aggregate(**OUTCOME_COUNTS))
-    review = ReturnFeedback.objects.filter(handoff__in=qs.filter(status=Status.RETURNED)).aggregate(
+    f = filters or MetricsFilters()
+    totals = _with_rates(handoffs_for_metrics(f).aggregate(**OUTCOME_COUNTS))
+    review = ReturnFeedback.objects.filter(_filter_q(f, handoff="handoff__")).aggregate(
         with_feedback=Count("id"),
         unacknowledged=Count("id", filter=Q(acknowledged_at__isnull=True)),
         disputes_open=Count("id", filter=Q(dispute_status=ReturnFeedback.DisputeStatus.OPEN)),
@@ -468,9 +477,9 @@ def threshold_advisor(
         )
         .order_by()
     )
-    by_bucket = {row["bucket"]: row for row in rows}
+    by_bucket: dict[int, Mapping[str, Any]] = {row["bucket"]: row for row in rows}
     all_sent = sum(row["sent"] for row in by_bucket.values())
-    running = dict.fromkeys(("sent", "accepted", "qualified", "returned"), 0)
+    running: dict[str, int] = dict.fromkeys(("sent", "accepted", "qualified", "returned"), 0)
     result_rows: list[dict[str, Any]] = []
     for t in reversed(thresholds):
         for name in running:

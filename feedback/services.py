@@ -78,7 +78,7 @@ def return_effect(
         Effect.RECYCLE,
         until,
         f"Recycled to nurture until {until:%Y-%m-%d} (return {nth}"
-        + (f" of at most {cap - 1} before disqualification)." if cap else ")."),
+        + (f"; return {cap} disqualifies)." if cap else ")."),
     )
 
 
