@@ -11,7 +11,12 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+)
 from rest_framework import generics
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -37,11 +42,23 @@ from leads import roles
 from leads.api_base import Pagination
 from leads.errors import Forbidden
 from leads.models import Lead
-from leads.serializers import ErrorSerializer
+from leads.serializers import ErrorSerializer, ValidationErrorSerializer
 
 
 def _error(description: str) -> OpenApiResponse:
     return OpenApiResponse(ErrorSerializer, description=description)
+
+
+BAD_REQUEST_BODY = PolymorphicProxySerializer(
+    component_name="FeedbackBadRequest",
+    serializers=[ErrorSerializer, ValidationErrorSerializer],
+    resource_type_field_name=None,
+)
+
+
+def _bad_request(description: str) -> OpenApiResponse:
+    """A rule's error naming its field, or the shape check's `invalid` with errors per field."""
+    return OpenApiResponse(BAD_REQUEST_BODY, description=description)
 
 
 def _require(allowed: bool, message: str) -> None:
@@ -124,7 +141,7 @@ class FeedbackAcknowledgeApi(APIView):
         request=AcknowledgeInputSerializer,
         responses={
             200: ReturnFeedbackSerializer,
-            400: _error("Bad follow-up, or a dispute without a reply (field named)."),
+            400: _bad_request("Bad follow-up, or a dispute without a reply (field named)."),
             403: _error("Only marketing acknowledges."),
             404: _error("No such return."),
             409: _error("Already acknowledged (code already_acknowledged)."),
@@ -152,7 +169,7 @@ class FeedbackResolveDisputeApi(APIView):
         request=ResolveDisputeInputSerializer,
         responses={
             200: ReturnFeedbackSerializer,
-            400: _error("Missing resolution (field resolution)."),
+            400: _bad_request("Missing resolution (field resolution)."),
             403: _error("Managers only."),
             404: _error("No such return."),
             409: _error("Not disputed, or already resolved."),
@@ -187,7 +204,7 @@ class FeedbackMetricsApi(APIView):
         ],
         responses={
             200: FeedbackMetricsSerializer,
-            400: _error("A bad filter value (field named)."),
+            400: _bad_request("A bad filter value (field named)."),
             403: _error("Marketing and managers only."),
         },
     )
@@ -208,7 +225,7 @@ class HandoffReturnApi(APIView):
         request=ReturnInputSerializer,
         responses={
             200: ReturnedHandoffSerializer,
-            400: _error("reason_required, invalid_reason or note_required, with the field."),
+            400: _bad_request("reason_required, invalid_reason or note_required, with the field."),
             403: _error("Only sales returns handoffs."),
             404: _error("No such handoff among the ones you may act on."),
             409: _error("Someone else changed the handoff first (code conflict)."),
@@ -274,7 +291,7 @@ class LeadReopenApi(APIView):
                 },
                 description="The reopened lead.",
             ),
-            400: _error("The lead is not disqualified (code lead_not_disqualified)."),
+            400: _bad_request("The lead is not disqualified (code lead_not_disqualified)."),
             403: _error("Managers only."),
             404: _error("No such lead."),
         },
