@@ -320,7 +320,7 @@ class _Story:
     def _with_rep(self, lead: Lead, now: dt.datetime) -> Handoff | None:
         """The lead's open handoff, handed to a rep first if it waits in the manager's queue."""
         handoff = self._open(lead)
-        if handoff is None or handoff.assigned_to_id is not None:
+        if handoff is None or handoff.assigned_to_id is not None or handoff.team_id is None:
             return handoff
         members = list(
             TeamMembership.objects.filter(team_id=handoff.team_id, active=True).select_related(
