@@ -2,10 +2,10 @@
 
 Django's bulk_create/bulk_update split a batch by the backend's parameter limit (999 on SQLite:
 a 1,000-row lead batch would become ~25 statements) and, on PostgreSQL, cannot both skip
-conflicting rows and return the ids of the inserted ones. Here the rows travel as a single JSON
-parameter that the database unpacks itself (`jsonb_to_recordset` on PostgreSQL, `json_each` on
-SQLite), so a batch is one statement and one round trip, and PostgreSQL's `ON CONFLICT DO NOTHING
-RETURNING` tells exactly which rows went in.
+conflicting rows and return the ids of the inserted ones. Here the rows travel as one array per
+column that PostgreSQL zips back into rows (`unnest`), or as one JSON parameter that SQLite
+unpacks (`json_each`), so a batch is one statement and one round trip, and `ON CONFLICT DO
+NOTHING RETURNING` tells exactly which rows went in.
 
 Column lists and types come from the model's own fields, so the SQL follows the model.
 """
@@ -14,10 +14,60 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar
 
 from django.db import connection, models
+
+M = TypeVar("M", bound=models.Model)
+
+
+@contextmanager
+def fast_cursor() -> Iterator[Any]:
+    """Django's cursor (logged, errors wrapped, in the current transaction); on PostgreSQL one
+    that binds parameters on the server. Django binds on the client by default, which quotes
+    a 1,000-element array or a 1,000-placeholder IN list in Python: ~100 ms a statement."""
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            yield cursor
+        return
+    from django.db.backends.postgresql import base as postgresql
+
+    db: Any = connection
+    db.ensure_connection()
+    raw: Any = postgresql.ServerBindingCursor(db.connection)  # type: ignore[call-arg]
+    try:
+        yield db._prepare_cursor(raw)
+    finally:
+        raw.close()
+
+
+def select_for_update_in(model: type[M], *, field: str, values: Sequence[Any]) -> list[M]:
+    """The rows whose `field` is one of `values`, locked FOR UPDATE in primary-key order (so
+    that concurrent batches queue instead of deadlocking), as model instances."""
+    if not values:
+        return []
+    if connection.vendor != "postgresql":
+        lookup = {f"{field}__in": list(values)}
+        return list(model._default_manager.select_for_update().filter(**lookup).order_by("pk"))
+    fields = list(model._meta.concrete_fields)
+    table = _quote(model._meta.db_table)
+    columns = ", ".join(_quote(f.column) for f in fields)
+    where = _quote(model._meta.get_field(field).column)  # type: ignore[union-attr]
+    pk = _quote(model._meta.pk.column if model._meta.pk else "id")
+    sql = f"SELECT {columns} FROM {table} WHERE {where} = ANY(%b) ORDER BY {pk} FOR UPDATE"
+    json_positions = [i for i, f in enumerate(fields) if isinstance(f, models.JSONField)]
+    found = []
+    with fast_cursor() as cursor:
+        cursor.execute(sql, [list(values)])
+        for row in cursor.fetchall():
+            row = list(row)
+            for i in json_positions:
+                if isinstance(row[i], str):  # Django loads jsonb as text; the field decodes it
+                    row[i] = json.loads(row[i])
+            found.append(model.from_db(connection.alias, [f.attname for f in fields], row))
+    return found
 
 
 def _fields(model: type[models.Model], names: Iterable[str]) -> list[models.Field[Any, Any]]:
@@ -53,9 +103,42 @@ def _quote(name: str | None) -> str:
     return connection.ops.quote_name(name or "")
 
 
-def _pg_recordset(fields: Sequence[models.Field[Any, Any]]) -> str:
-    columns = ", ".join(f"{_quote(f.column)} {f.db_type(connection)}" for f in fields)
-    return f"jsonb_to_recordset(%s::jsonb) AS r({columns})"
+def _pg_columns(
+    fields: Sequence[models.Field[Any, Any]], rows: Sequence[Mapping[str, Any]]
+) -> tuple[str, list[str], list[Any], list[Any]]:
+    """(`unnest(%b::type[], ...) AS r(col, ...)`, the value expression of each field, the
+    parameters of those expressions, the parameters of the unnest).
+
+    Each column travels as one array, dumped in binary (%b): psycopg's text array quoting runs
+    a regex per element, its binary dump does not. A column holding the same value on every
+    row (created_at, the stage of new leads, the many empty timestamps) is sent once, as a
+    scalar, which halves what a 1,000-lead batch costs to send and unpack. The first field
+    (the key) is always an array, so there is always a row source.
+    """
+    casts: list[str] = []
+    names: list[str] = []
+    exprs: list[str] = []
+    expr_params: list[Any] = []
+    arrays: list[Any] = []
+    for i, f in enumerate(fields):
+        values = [row.get(f.attname) for row in rows]
+        col = _quote(f.column)
+        is_json = isinstance(f, models.JSONField)
+        if is_json:
+            values = [None if v is None else json.dumps(v) for v in values]
+        db_type = "text" if is_json else f.db_type(connection)
+        first = values[0]
+        constant = i > 0 and all(v == first and type(v) is type(first) for v in values)
+        if constant:
+            exprs.append(f"%b::{db_type}" + ("::jsonb" if is_json else ""))
+            expr_params.append(first)
+        else:
+            casts.append(f"%b::{db_type}[]")
+            names.append(col)
+            exprs.append(f"r.{col}" + ("::jsonb" if is_json else ""))
+            arrays.append(values)
+    source = f"unnest({', '.join(casts)}) AS r({', '.join(names)})"
+    return source, exprs, expr_params, arrays
 
 
 def insert_rows(
@@ -79,16 +162,18 @@ def insert_rows(
     if returning:
         ret = " RETURNING " + ", ".join(_quote(f.column) for f in _fields(model, returning))
     if vendor == "postgresql":
-        source = ", ".join(f"r.{_quote(f.column)}" for f in fields)
-        sql = f"INSERT INTO {table} ({target}) SELECT {source} FROM {_pg_recordset(fields)}"
+        unnest, exprs, expr_params, arrays = _pg_columns(fields, rows)
+        sql = f"INSERT INTO {table} ({target}) SELECT {', '.join(exprs)} FROM {unnest}"
+        params = [*expr_params, *arrays]
     elif vendor == "sqlite":
         source = ", ".join(f"json_extract(value, '$.{f.attname}')" for f in fields)
         # "WHERE true" keeps SQLite from reading ON CONFLICT as part of the SELECT.
         sql = f"INSERT INTO {table} ({target}) SELECT {source} FROM json_each(%s) WHERE true"
+        params = [_payload(fields, rows, vendor)]
     else:  # pragma: no cover - only PostgreSQL and SQLite are supported
         raise NotImplementedError(vendor)
-    with connection.cursor() as cursor:
-        cursor.execute(sql + conflict + ret, [_payload(fields, rows, vendor)])
+    with fast_cursor() as cursor:
+        cursor.execute(sql + conflict + ret, params)
         return [tuple(r) for r in cursor.fetchall()] if returning else []
 
 
@@ -106,9 +191,13 @@ def update_rows(
     key_field, *fields = _fields(model, [key, *columns])
     table = _quote(model._meta.db_table)
     if vendor == "postgresql":
-        sets = ", ".join(f"{_quote(f.column)} = r.{_quote(f.column)}" for f in fields)
+        unnest, exprs, expr_params, arrays = _pg_columns([key_field, *fields], rows)
+        sets = ", ".join(
+            f"{_quote(f.column)} = {expr}" for f, expr in zip(fields, exprs[1:], strict=True)
+        )
+        params = [*expr_params, *arrays]
         sql = (
-            f"UPDATE {table} AS t SET {sets} FROM {_pg_recordset([key_field, *fields])} "
+            f"UPDATE {table} AS t SET {sets} FROM {unnest} "
             f"WHERE t.{_quote(key_field.column)} = r.{_quote(key_field.column)}"
         )
     elif vendor == "sqlite":
@@ -119,8 +208,9 @@ def update_rows(
             f"UPDATE {table} SET {sets} FROM json_each(%s) AS r "
             f"WHERE {table}.{_quote(key_field.column)} = json_extract(r.value, '$.{key}')"
         )
+        params = [_payload([key_field, *fields], rows, vendor)]
     else:  # pragma: no cover
         raise NotImplementedError(vendor)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [_payload([key_field, *fields], rows, vendor)])
+    with fast_cursor() as cursor:
+        cursor.execute(sql, params)
         return int(cursor.rowcount)

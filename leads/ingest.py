@@ -77,6 +77,28 @@ EVENT_FIELDS = frozenset({"kind", "occurred_at", "payload", "external_id"})
 EVENT_KINDS = frozenset(EventKind.values)
 
 _email_validator = EmailValidator()
+# Django's own patterns, compiled eagerly: its lazily compiled regexes cost ~100 us a call
+# through their proxy, a fifth of a bulk row's budget. Same rules, same answers.
+_EMAIL_USER_RE = re.compile(EmailValidator.user_regex.pattern, re.IGNORECASE)
+_EMAIL_DOMAIN_RE = re.compile(EmailValidator.domain_regex.pattern, re.IGNORECASE)
+
+
+def is_valid_email(value: str) -> bool:
+    """django.core.validators.validate_email's answer, quicker on the common forms."""
+    if not value or "@" not in value or len(value) > 320:
+        return False
+    user, domain = value.rsplit("@", 1)
+    if not _EMAIL_USER_RE.match(user):
+        return False
+    if domain in _email_validator.domain_allowlist or _EMAIL_DOMAIN_RE.match(domain):
+        return True
+    try:  # address literals ([192.0.2.1]) are rare: let Django decide
+        _email_validator(value)
+    except ValidationError:
+        return False
+    return True
+
+
 _country_re = re.compile(r"^[A-Za-z]{2}$")
 
 # Seniority read from a title when none is given; the first pattern that matches wins.
@@ -257,9 +279,7 @@ def clean_email(raw: Any) -> tuple[str, str | None]:
         return "", "Required."
     if len(email) > 254:
         return email, "At most 254 characters."
-    try:
-        _email_validator(email)
-    except ValidationError:
+    if not is_valid_email(email):
         return email, f'"{raw.strip()}" is not a valid email address.'
     return email, None
 

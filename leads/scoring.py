@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from leads.models import EMPLOYEE_BAND_MIN, SENIORITY_RANK, EventKind, FitRule
@@ -69,6 +69,15 @@ FREE_MAIL_DOMAINS = frozenset(
 
 CATEGORIES = ("fit", "engagement", "intent")
 
+# Plain-str lookups made once: Django's choices enums compute `.values` and `.label` on every
+# access, which cost more than the scoring itself on the bulk path.
+_KIND_LABELS: dict[str, str] = {str(k): str(v) for k, v in EventKind.choices}
+_FIELD_LABELS: dict[str, str] = {str(k): str(v) for k, v in FitRule.Field.choices}
+_OP_LABELS: dict[str, str] = {str(k): str(v) for k, v in FitRule.Operator.choices}
+_BAND_MIN: dict[str, int] = {str(k): v for k, v in EMPLOYEE_BAND_MIN.items() if k}
+_SENIORITY_RANK: dict[str, int] = {str(k): v for k, v in SENIORITY_RANK.items() if k}
+EQ, IN, GTE, LTE, CONTAINS, FREE_MAIL = "eq", "in", "gte", "lte", "contains", "free_mail"
+
 
 # --- rules as plain data ------------------------------------------------------------------
 
@@ -80,6 +89,7 @@ class FitRuleSpec:
     operator: str
     value: Any
     points: int
+    label: str = ""  # how the breakdown names it; derived from the rule when empty
 
 
 @dataclass(frozen=True)
@@ -199,8 +209,8 @@ def _band_floor(value: Any) -> int | None:
         return None
     if isinstance(value, int | float):
         return int(value)
-    if isinstance(value, str) and value in EMPLOYEE_BAND_MIN and value:
-        return EMPLOYEE_BAND_MIN[value]  # type: ignore[index]
+    if isinstance(value, str):
+        return _BAND_MIN.get(value)
     return None
 
 
@@ -209,15 +219,15 @@ def _seniority_rank(value: Any) -> int | None:
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value and value in SENIORITY_RANK:
-        return SENIORITY_RANK[value]  # type: ignore[index]
+    if isinstance(value, str):
+        return _SENIORITY_RANK.get(value)
     return None
 
 
 def _comparable(field_name: str, value: Any) -> int | None:
-    if field_name == FitRule.Field.EMPLOYEE_BAND:
+    if field_name == "employee_band":
         return _band_floor(value)
-    if field_name == FitRule.Field.SENIORITY:
+    if field_name == "seniority":
         return _seniority_rank(value)
     return None
 
@@ -235,35 +245,37 @@ def fit_rule_matches(rule: FitRuleSpec, lead_value: Any) -> bool:
     except for the free-mail check, which only looks at the domain."""
     op = rule.operator
     text = "" if lead_value is None else str(lead_value).strip()
-    if op == FitRule.Operator.FREE_MAIL:
+    if op == FREE_MAIL:
         domain = text.lower()
-        extra = {d.strip().lower() for d in _as_strings(rule.value)}
-        return bool(domain) and (domain in FREE_MAIL_DOMAINS or domain in extra)
+        if not domain:
+            return False
+        return domain in FREE_MAIL_DOMAINS or domain in {
+            d.strip().lower() for d in _as_strings(rule.value)
+        }
     if not text:
         return False
     folded = text.casefold()
-    if op == FitRule.Operator.EQUALS:
+    if op == EQ:
         return isinstance(rule.value, str) and folded == rule.value.strip().casefold()
-    if op == FitRule.Operator.IN:
+    if op == IN:
         return folded in {v.strip().casefold() for v in _as_strings(rule.value)}
-    if op == FitRule.Operator.CONTAINS:
+    if op == CONTAINS:
         return any(v.strip() and v.strip().casefold() in folded for v in _as_strings(rule.value))
-    if op in (FitRule.Operator.GTE, FitRule.Operator.LTE):
+    if op in (GTE, LTE):
         have = _comparable(rule.field, text)
         want = _comparable(rule.field, rule.value)
         if have is None or want is None:
             return False
-        return have >= want if op == FitRule.Operator.GTE else have <= want
+        return have >= want if op == GTE else have <= want
     return False
 
 
-def _describe(rule: FitRuleSpec) -> str:
-    label = FitRule.Field(rule.field).label if rule.field in FitRule.Field.values else rule.field
-    op = FitRule.Operator(rule.operator) if rule.operator in FitRule.Operator.values else None
-    if op == FitRule.Operator.FREE_MAIL:
+def describe_fit_rule(rule: FitRuleSpec) -> str:
+    if rule.operator == FREE_MAIL:
         return "Email domain is a free-mail domain"
+    field_label = _FIELD_LABELS.get(rule.field, rule.field)
     shown = ", ".join(_as_strings(rule.value)) if isinstance(rule.value, list) else rule.value
-    return f"{label} {op.label if op else rule.operator} {shown}"
+    return f"{field_label} {_OP_LABELS.get(rule.operator, rule.operator)} {shown}"
 
 
 # --- engagement ---------------------------------------------------------------------------
@@ -280,7 +292,7 @@ def decay_weight(age: dt.timedelta, *, half_life_days: float, window_days: int) 
 
 
 def _kind_label(kind: str) -> str:
-    return EventKind(kind).label if kind in EventKind.values else kind
+    return _KIND_LABELS.get(kind, kind)
 
 
 def score_lead(
@@ -297,7 +309,9 @@ def score_lead(
 
     for fit in rules.fit:
         if fit.points and fit_rule_matches(fit, getattr(lead, fit.field, "")):
-            items.append(ScoreItem("fit", fit.name, _describe(fit), fit.points))
+            items.append(
+                ScoreItem("fit", fit.name, fit.label or describe_fit_rule(fit), fit.points)
+            )
 
     ages: dict[str, list[dt.timedelta]] = defaultdict(list)
     for event in events:
@@ -356,6 +370,11 @@ def score_lead(
     )
 
 
+def _fit_spec(row: FitRule) -> FitRuleSpec:
+    spec = FitRuleSpec(str(row.name), str(row.field), str(row.operator), row.value, row.points)
+    return replace(spec, label=describe_fit_rule(spec))
+
+
 def rules_from_rows(
     *,
     fit_rows: Sequence[FitRule],
@@ -367,11 +386,7 @@ def rules_from_rows(
 ) -> ScoringRules:
     """Build the plain-data rules from model rows (only active ones count)."""
     return ScoringRules(
-        fit=tuple(
-            FitRuleSpec(r.name, r.field, r.operator, r.value, r.points)
-            for r in fit_rows
-            if r.active
-        ),
+        fit=tuple(_fit_spec(r) for r in fit_rows if r.active),
         engagement={
             r.kind: EngagementRuleSpec(
                 r.kind, r.points, r.max_events, r.intent_points, r.intent_window_days

@@ -18,7 +18,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from leads import roles, selectors
-from leads.bulksql import insert_rows, update_rows
+from leads.bulksql import insert_rows, select_for_update_in, update_rows
 from leads.errors import (
     Conflict,
     Forbidden,
@@ -677,16 +677,10 @@ def leads_bulk_upsert(
         rules = selectors.scoring_rules() if good else None
         # Locked in id order so that concurrent batches touching the same leads queue up
         # instead of deadlocking.
-        existing = (
-            {
-                lead.email: lead
-                for lead in Lead.objects.select_for_update()
-                .filter(email__in=[r.email for r in good])
-                .order_by("pk")
-            }
-            if good
-            else {}
-        )
+        existing = {
+            lead.email: lead
+            for lead in select_for_update_in(Lead, field="email", values=[r.email for r in good])
+        }
         for row in good:
             lead = existing.get(row.email)
             if "owner_id" in row.values:

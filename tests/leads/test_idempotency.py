@@ -27,12 +27,11 @@ def post(client, payload, key=None, url=URL):
 
 
 def claim_like_the_view(user, payload, key, now=None):
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return services.idempotency_claim(
         user=user,
         scope="leads.bulk",
         key=key,
-        request_hash=hashlib.sha256(canonical.encode()).hexdigest(),
+        request_hash=hashlib.sha256(json.dumps(payload).encode()).hexdigest(),
         now=now,
     )
 
@@ -59,10 +58,10 @@ def test_the_same_key_and_body_return_the_first_answer_and_write_nothing_again(a
     assert (Lead.objects.count(), EngagementEvent.objects.count()) == (1, 1)
 
 
-def test_the_same_body_in_another_key_order_counts_as_the_same_body(api):
+def test_the_same_body_means_the_same_bytes(api):
     post(api, {"leads": [{"email": "a@b.example", "company": "B"}]}, key="k")
-    replay = post(api, {"leads": [{"company": "B", "email": "a@b.example"}]}, key="k")
-    assert replay["Idempotent-Replayed"] == "true"
+    reordered = post(api, {"leads": [{"company": "B", "email": "a@b.example"}]}, key="k")
+    assert reordered.status_code == 422
 
 
 def test_the_same_key_with_another_body_is_a_422_and_writes_nothing(api):
