@@ -7,7 +7,7 @@ from django.db import models
 from django.db.models import Q
 
 from handoff.states import OPEN_STATUSES, Status
-from leads.models import Lead, Source
+from leads.models import Campaign, Lead, Source
 
 
 class BusinessCalendar(models.Model):
@@ -212,6 +212,12 @@ class Handoff(models.Model):
     # The warm-handoff packet: what the rep sees is what marketing saw at that moment.
     context_note = models.TextField(blank=True)
     score_snapshot = models.IntegerField(default=0)
+    # Where the lead came from when it was handed over: reports attribute outcomes to these
+    # without joining leads (and later edits of the lead do not rewrite history).
+    lead_source = models.CharField(max_length=32, choices=Source.choices, blank=True)
+    lead_campaign = models.ForeignKey(
+        Campaign, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     score_breakdown = models.JSONField(default=dict, blank=True)
     engagement_snapshot = models.JSONField(default=list, blank=True)
     history_snapshot = models.JSONField(
@@ -354,6 +360,8 @@ class Notification(models.Model):
         INFO_REQUESTED = "info_requested", "Sales asked for information"
         INFO_PROVIDED = "info_provided", "Marketing answered"
         RETURNED = "returned", "Lead returned to marketing"
+        DISPUTED = "disputed", "Marketing disputed a return"
+        DISPUTE_RESOLVED = "dispute_resolved", "A disputed return was resolved"
 
     kind = models.CharField(max_length=32, choices=Kind.choices)
     handoff = models.ForeignKey(

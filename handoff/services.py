@@ -411,6 +411,8 @@ def handoff_promote(
                     status=Status.PENDING,
                     context_note=note,
                     score_snapshot=lead.score,
+                    lead_source=lead.source,
+                    lead_campaign_id=lead.campaign_id,
                     score_breakdown=lead.score_breakdown or {},
                     engagement_snapshot=engagement,
                     history_snapshot=_history_snapshot(history),
@@ -854,7 +856,8 @@ def handoff_return(
             recipients=[handoff.promoted_by, lead.owner],
             event=event,
             now=now,
-            body=f"Returned ({reason_code}): {note or '-'}",
+            body=f"Returned ({reason_code}): {note or '-'}"
+            + (f"\n{effect_note}" if effect_note else ""),
         )
     return handoff
 
@@ -952,6 +955,8 @@ def handoff_reassign(
                     status=Status.PENDING,
                     context_note=handoff.context_note,
                     score_snapshot=handoff.score_snapshot,
+                    lead_source=handoff.lead_source,
+                    lead_campaign_id=handoff.lead_campaign_id,
                     score_breakdown=handoff.score_breakdown,
                     engagement_snapshot=handoff.engagement_snapshot,
                     history_snapshot=handoff.history_snapshot,
