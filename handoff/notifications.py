@@ -1,9 +1,10 @@
 """The notification outbox: rows written in the transaction that caused them, sent by a task.
 
-Writing: `notify()` (one kind, one handoff, some recipients) or `notification_rows()` +
-`outbox_write()` (the sweep's bulk path) add rows in the caller's transaction, so a rolled-back
-transition notifies nobody and a committed one is never lost. Each message is rendered when the
-row is written, from the per-kind templates below: the email says what was true at that moment.
+Writing: `notify()` (one kind, one handoff, some recipients) adds rows in the caller's
+transaction, so a rolled-back transition notifies nobody and a committed one is never lost. The
+sweep builds the same rows with `message_values()` and inserts a batch in one statement. Each
+message is rendered when the row is written, from the per-kind templates below: the email says
+what was true at that moment.
 
 Sending: `notifications_send()` claims due rows (SKIP LOCKED on PostgreSQL) by leasing them,
 sends each through Django's email backend outside any transaction, and marks a row sent only
@@ -86,31 +87,93 @@ TEMPLATES: dict[str, tuple[str, str]] = {
         "Returned to marketing: {lead}",
         "{greeting}\n\n{rep} returned {lead} ({company}) to marketing.\n\n{message}{link}",
     ),
+    Kind.DISPUTED: (
+        "Disputed return: {lead}",
+        "{greeting}\n\nMarketing disputes the return of {lead} ({company}) by {rep}. Uphold the "
+        "return or overturn it.\n\n{message}{link}",
+    ),
+    Kind.DISPUTE_RESOLVED: (
+        "Dispute resolved: {lead}",
+        "{greeting}\n\nThe disputed return of {lead} ({company}) was resolved.\n\n{message}{link}",
+    ),
 }
 
 
 # --- writing -----------------------------------------------------------------------------
 
 
-def _zone(handoff: Handoff) -> dt.tzinfo:
-    # The calendar's zone when it is loaded already (the sweep selects it); never a query here.
-    cached = handoff._state.fields_cache.get("calendar")
-    if cached is not None:
-        try:
-            return zoneinfo.ZoneInfo(cached.timezone)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            pass
-    return timezone.get_default_timezone()
+@dataclass(frozen=True, slots=True)
+class Person:
+    """A recipient (or the rep named in a message), flattened from a user row."""
+
+    pk: int
+    email: str
+    username: str
+    first_name: str = ""
+    last_name: str = ""
+    is_active: bool = True
+
+    @classmethod
+    def of(cls, user: Any) -> Person:
+        return cls(
+            pk=user.pk,
+            email=user.email or "",
+            username=user.get_username(),
+            first_name=user.first_name or "",
+            last_name=user.last_name or "",
+            is_active=bool(user.is_active),
+        )
+
+    @property
+    def display(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip() or self.username
+
+
+@dataclass(frozen=True, slots=True)
+class About:
+    """What a message is about: the handoff and its lead, flattened, with the zone its times
+    are shown in (the handoff's calendar)."""
+
+    handoff_id: int
+    lead: str
+    company: str
+    score: int
+    attempt: int
+    due_at: dt.datetime | None
+    first_touch_due_at: dt.datetime | None
+    rep: str
+    context_note: str
+    zone: dt.tzinfo
+
+    @classmethod
+    def of(cls, handoff: Handoff) -> About:
+        lead = handoff.lead
+        rep = handoff.assigned_to if handoff.assigned_to_id else None
+        calendar = handoff.calendar if handoff.calendar_id else None
+        return cls(
+            handoff_id=handoff.pk,
+            lead=lead.full_name or lead.email,
+            company=lead.company or lead.domain,
+            score=handoff.score_snapshot,
+            attempt=handoff.attempt,
+            due_at=handoff.due_at,
+            first_touch_due_at=handoff.first_touch_due_at,
+            rep=Person.of(rep).display if rep is not None else "",
+            context_note=handoff.context_note,
+            zone=zone_named(calendar.timezone if calendar is not None else ""),
+        )
+
+
+@functools.lru_cache(maxsize=64)
+def zone_named(name: str) -> dt.tzinfo:
+    try:
+        return zoneinfo.ZoneInfo(name) if name else timezone.get_default_timezone()
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return timezone.get_default_timezone()
 
 
 def _when(moment: dt.datetime | None, zone: dt.tzinfo) -> str:
     return moment.astimezone(zone).strftime("%a %d %b %H:%M %Z") if moment else "-"
-
-
-def _person(user: Any) -> str:
-    if user is None:
-        return "nobody"
-    return user.get_full_name() or user.username
 
 
 # The handoff page's URL name, whichever the pages app gives it; looked up once per process,
@@ -138,58 +201,54 @@ def handoff_link(handoff_id: int) -> str:
 
 
 def render(
-    *, kind: str, handoff: Handoff, recipient: Any, message: str = "", link: str | None = None
+    *, kind: str, about: About, recipient: Person, message: str = "", link: str | None = None
 ) -> tuple[str, str]:
     """Subject and body of one message, from the kind's templates."""
     subject_template, body_template = TEMPLATES[Kind(kind)]
-    lead = handoff.lead
-    zone = _zone(handoff)
-    link = handoff_link(handoff.pk) if link is None else link
+    link = handoff_link(about.handoff_id) if link is None else link
     context = {
-        "lead": lead.full_name or lead.email,
-        "company": lead.company or lead.domain or "company unknown",
-        "score": handoff.score_snapshot,
-        "due": _when(handoff.due_at, zone),
-        "first_touch_due": _when(handoff.first_touch_due_at, zone),
-        "rep": _person(handoff.assigned_to) if handoff.assigned_to_id else "nobody",
-        "attempt": handoff.attempt,
+        "lead": about.lead,
+        "company": about.company or "company unknown",
+        "score": about.score,
+        "due": _when(about.due_at, about.zone),
+        "first_touch_due": _when(about.first_touch_due_at, about.zone),
+        "rep": about.rep or "nobody",
+        "attempt": about.attempt,
         "greeting": f"Hello {recipient.first_name or recipient.username},",
-        "context": f"Marketing's note: {handoff.context_note}\n\n" if handoff.context_note else "",
+        "context": f"Marketing's note: {about.context_note}\n\n" if about.context_note else "",
         "message": f"{message}\n\n" if message else "",
         "link": f"Open it: {link}\n" if link else "",
     }
     return subject_template.format(**context)[:200], body_template.format(**context)
 
 
-def notification_rows(
+def message_values(
     *,
     kind: str,
-    handoff: Handoff,
-    recipients: Iterable[Any],
-    event: HandoffEvent | None = None,
+    about: About,
+    recipients: Iterable[Person],
+    event_id: int | None,
     now: dt.datetime,
     message: str = "",
-    link: str | None = None,
-) -> list[Notification]:
-    """Unsaved outbox rows, one per distinct recipient that has an email address."""
+) -> list[dict[str, Any]]:
+    """Outbox rows as field values, one per distinct recipient with an email address: the
+    sweep inserts thousands of these in one statement."""
+    link = handoff_link(about.handoff_id)
     rows = []
-    link = handoff_link(handoff.pk) if link is None else link
-    for user in {u.pk: u for u in recipients if u is not None and u.email}.values():
-        subject, body = render(
-            kind=kind, handoff=handoff, recipient=user, message=message, link=link
-        )
+    for person in {p.pk: p for p in recipients if p.email}.values():
+        subject, body = render(kind=kind, about=about, recipient=person, message=message, link=link)
         rows.append(
-            Notification(
-                kind=kind,
-                handoff=handoff,
-                event=event,
-                recipient=user,
-                to_email=user.email,
-                subject=subject,
-                body=body,
-                created_at=now,
-                next_attempt_at=now,
-            )
+            {
+                "kind": kind,
+                "handoff_id": about.handoff_id,
+                "event_id": event_id,
+                "recipient_id": person.pk,
+                "to_email": person.email,
+                "subject": subject,
+                "body": body,
+                "created_at": now,
+                "next_attempt_at": now,
+            }
         )
     return rows
 
@@ -197,13 +256,12 @@ def notification_rows(
 def outbox_write(rows: Sequence[Notification], *, send: bool = True) -> list[Notification]:
     """Insert outbox rows; with `send`, queue the sender once the transaction commits.
 
-    A row repeating an (event, recipient, kind) already in the outbox is dropped by the unique
-    constraint: a step run twice notifies once.
+    The unique (event, recipient, kind) constraint refuses a second copy of a message: the
+    transaction that tried to write it fails instead of notifying twice.
     """
     if not rows:
         return []
-    ignore = any(row.event_id is not None for row in rows)
-    created = Notification.objects.bulk_create(rows, ignore_conflicts=ignore)
+    created = Notification.objects.bulk_create(rows)
     if send:
         enqueue_task("handoff.tasks.notifications_send")
     return created
@@ -224,11 +282,17 @@ def notify(
     in the email (the rep's question, the return reason...).
     """
     now = now or timezone.now()
-    return outbox_write(
-        notification_rows(
-            kind=kind, handoff=handoff, recipients=recipients, event=event, now=now, message=body
-        )
+    about = About.of(handoff)
+    people = [Person.of(u) for u in recipients if u is not None]
+    values = message_values(
+        kind=kind,
+        about=about,
+        recipients=people,
+        event_id=event.pk if event is not None else None,
+        now=now,
+        message=body,
     )
+    return outbox_write([Notification(**row) for row in values])
 
 
 class ManagerDirectory:
@@ -236,24 +300,31 @@ class ManagerDirectory:
     manager. Caches the fallback, so a sweep asks once, not once per handoff."""
 
     def __init__(self) -> None:
-        self._fallback: list[Any] | None = None
+        self._fallback: list[Person] | None = None
 
-    def for_handoff(self, handoff: Handoff) -> list[Any]:
-        team = handoff.team if handoff.team_id else None
-        manager = team.manager if team is not None and team.manager_id else None
-        if manager is not None and manager.is_active:
-            return [manager]
+    def fallback(self) -> list[Person]:
         if self._fallback is None:
-            self._fallback = list(
-                get_user_model()
+            self._fallback = [
+                Person.of(user)
+                for user in get_user_model()
                 .objects.filter(is_active=True, groups__name=SALES_MANAGER)
                 .exclude(email="")
                 .order_by("id")
-            )
+            ]
         return self._fallback
 
+    def team_manager_or_fallback(self, manager: Person | None) -> list[Person]:
+        if manager is not None and manager.is_active and manager.email:
+            return [manager]
+        return self.fallback()
 
-def managers_of(handoff: Handoff) -> list[Any]:
+    def for_handoff(self, handoff: Handoff) -> list[Person]:
+        team = handoff.team if handoff.team_id else None
+        manager = team.manager if team is not None and team.manager_id else None
+        return self.team_manager_or_fallback(Person.of(manager) if manager else None)
+
+
+def managers_of(handoff: Handoff) -> list[Person]:
     return ManagerDirectory().for_handoff(handoff)
 
 

@@ -13,6 +13,8 @@ from django.db import connection, transaction
 from handoff.models import Notification
 from handoff.notifications import (
     TEMPLATES,
+    About,
+    Person,
     notifications_send,
     notify,
     render,
@@ -61,7 +63,10 @@ def test_every_kind_has_a_subject_and_body_template(sweep_world, handoff):
     assert set(TEMPLATES) == set(Notification.Kind.values)
     for kind in Notification.Kind.values:
         subject, body = render(
-            kind=kind, handoff=handoff, recipient=sweep_world.manager, message="Extra words."
+            kind=kind,
+            about=About.of(handoff),
+            recipient=Person.of(sweep_world.manager),
+            message="Extra words.",
         )
         lead_name = handoff.lead.full_name
         assert lead_name in subject, kind
