@@ -134,8 +134,10 @@ class Campaign(models.Model):
 
 
 class Lead(models.Model):
-    # Normalised (trimmed, lower-cased) by leads.services before it gets here.
-    email = models.CharField(max_length=254, unique=True)
+    # Normalised (trimmed, lower-cased) by leads.services before it gets here. Unique through
+    # Meta.constraints rather than unique=True: on PostgreSQL that adds a second, LIKE-prefix
+    # index (varchar_pattern_ops) nothing here uses, which every insert would have to keep.
+    email = models.CharField(max_length=254)
     first_name = models.CharField(max_length=100, blank=True)
     last_name = models.CharField(max_length=100, blank=True)
     phone = models.CharField(max_length=40, blank=True)
@@ -144,16 +146,22 @@ class Lead(models.Model):
         max_length=20, choices=Seniority.choices, default=Seniority.UNKNOWN, blank=True
     )
     company = models.CharField(max_length=200, blank=True)
-    # Derived from the email unless given.
-    domain = models.CharField(max_length=253, blank=True, db_index=True)
+    # Derived from the email unless given. Indexed in Meta (a plain btree, no LIKE twin).
+    domain = models.CharField(max_length=253, blank=True)
     industry = models.CharField(max_length=100, blank=True)
     employee_band = models.CharField(
         max_length=16, choices=EmployeeBand.choices, default=EmployeeBand.UNKNOWN, blank=True
     )
     country = models.CharField(max_length=2, blank=True, help_text="ISO 3166-1 alpha-2 code")
     source = models.CharField(max_length=32, choices=Source.choices, default=Source.OTHER)
+    # No index of its own: lead_campaign_created (campaign, created_at) serves its lookups.
     campaign = models.ForeignKey(
-        Campaign, null=True, blank=True, on_delete=models.SET_NULL, related_name="leads"
+        Campaign,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="leads",
+        db_index=False,
     )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -193,7 +201,9 @@ class Lead(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        constraints = [models.UniqueConstraint(fields=["email"], name="lead_unique_email")]
         indexes = [
+            models.Index(fields=["domain"], name="lead_domain"),
             models.Index(fields=["stage", "-score"], name="lead_stage_score"),
             models.Index(fields=["-score"], name="lead_score"),
             models.Index(fields=["source", "created_at"], name="lead_source_created"),
@@ -234,7 +244,8 @@ class LeadStageChange(models.Model):
 
 
 class EngagementEvent(models.Model):
-    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="events")
+    # No index of its own: event_lead_occurred (lead, -occurred_at) serves its lookups.
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="events", db_index=False)
     kind = models.CharField(max_length=32, choices=EventKind.choices)
     occurred_at = models.DateTimeField()
     payload = models.JSONField(default=dict, blank=True)

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any, Protocol
 
 from leads.models import EMPLOYEE_BAND_MIN, SENIORITY_RANK, EventKind, FitRule
@@ -109,6 +110,15 @@ class ScoringRules:
     half_life_days: float = 30.0
     window_days: int = 180
     version: int = 1
+
+    @cached_property
+    def fit_checks(self) -> tuple[tuple[FitRuleSpec, Callable[[Any], bool], str], ...]:
+        """(rule, its compiled test, its label) for each fit rule that gives points."""
+        return tuple(
+            (rule, compile_fit_rule(rule), rule.label or describe_fit_rule(rule))
+            for rule in self.fit
+            if rule.points
+        )
 
     @property
     def penalty_kinds(self) -> frozenset[str]:
@@ -240,34 +250,50 @@ def _as_strings(value: Any) -> list[str]:
     return []
 
 
-def fit_rule_matches(rule: FitRuleSpec, lead_value: Any) -> bool:
-    """Whether one fit rule matches the lead's value of its field. Unknown (empty) never matches,
-    except for the free-mail check, which only looks at the domain."""
+def compile_fit_rule(rule: FitRuleSpec) -> Callable[[Any], bool]:
+    """The rule as a test of a lead's value of its field, with the rule's own value parsed
+    once (a bulk batch asks each rule a thousand times). Unknown (empty) never matches, except
+    for the free-mail check, which only looks at the domain."""
     op = rule.operator
-    text = "" if lead_value is None else str(lead_value).strip()
+
+    def text_of(value: Any) -> str:
+        return "" if value is None else str(value).strip()
+
     if op == FREE_MAIL:
-        domain = text.lower()
-        if not domain:
-            return False
-        return domain in FREE_MAIL_DOMAINS or domain in {
-            d.strip().lower() for d in _as_strings(rule.value)
-        }
-    if not text:
-        return False
-    folded = text.casefold()
+        domains = FREE_MAIL_DOMAINS | {d.strip().lower() for d in _as_strings(rule.value)}
+        return lambda value: (domain := text_of(value).lower()) != "" and domain in domains
     if op == EQ:
-        return isinstance(rule.value, str) and folded == rule.value.strip().casefold()
+        if not isinstance(rule.value, str):
+            return lambda value: False
+        target = rule.value.strip().casefold()
+        return lambda value: (text := text_of(value)) != "" and text.casefold() == target
     if op == IN:
-        return folded in {v.strip().casefold() for v in _as_strings(rule.value)}
+        wanted = {v.strip().casefold() for v in _as_strings(rule.value)}
+        return lambda value: (text := text_of(value)) != "" and text.casefold() in wanted
     if op == CONTAINS:
-        return any(v.strip() and v.strip().casefold() in folded for v in _as_strings(rule.value))
+        needles = [v.strip().casefold() for v in _as_strings(rule.value) if v.strip()]
+        return lambda value: (
+            (text := text_of(value).casefold()) != "" and any(n in text for n in needles)
+        )
     if op in (GTE, LTE):
-        have = _comparable(rule.field, text)
         want = _comparable(rule.field, rule.value)
-        if have is None or want is None:
-            return False
-        return have >= want if op == GTE else have <= want
-    return False
+        if want is None:
+            return lambda value: False
+        field_name, at_least = rule.field, op == GTE
+
+        def compare(value: Any) -> bool:
+            have = _comparable(field_name, text_of(value))
+            if have is None:
+                return False
+            return have >= want if at_least else have <= want
+
+        return compare
+    return lambda value: False
+
+
+def fit_rule_matches(rule: FitRuleSpec, lead_value: Any) -> bool:
+    """Whether one fit rule matches the lead's value of its field."""
+    return compile_fit_rule(rule)(lead_value)
 
 
 def describe_fit_rule(rule: FitRuleSpec) -> str:
@@ -307,11 +333,9 @@ def score_lead(
     by the caller, except penalty kinds, see ScoringRules.penalty_kinds)."""
     items: list[ScoreItem] = []
 
-    for fit in rules.fit:
-        if fit.points and fit_rule_matches(fit, getattr(lead, fit.field, "")):
-            items.append(
-                ScoreItem("fit", fit.name, fit.label or describe_fit_rule(fit), fit.points)
-            )
+    for fit, matches, label in rules.fit_checks:
+        if matches(getattr(lead, fit.field, "")):
+            items.append(ScoreItem("fit", fit.name, label, fit.points))
 
     ages: dict[str, list[dt.timedelta]] = defaultdict(list)
     for event in events:
