@@ -65,6 +65,50 @@ def log(message: str) -> None:
     print(message, flush=True)
 
 
+# --- CPU accounting: what the run cost, and what else the machine was doing ---------------
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a live process has used."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def group_pids(pgid: int) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid:
+                pids.append(int(entry.name))
+    return pids
+
+
+def machine_busy() -> float:
+    """CPU seconds all processes have used since boot (every core)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    idle = values[3] + values[4]
+    return (sum(values[:8]) - idle) / TICK
+
+
+def backend_pids(url: str) -> list[int]:
+    name = urlparse(url).path.lstrip("/")
+    with psycopg.connect(admin_dsn(url)) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            [name],
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
 def spare_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -331,9 +375,19 @@ def main() -> None:
             f"POSTing {len(bodies)} batches ({mb:.0f} MB, {events_sent:,} events) with "
             f"{args.clients} clients to gunicorn ({args.workers} workers) on port {port}"
         )
+        app_before = sum(process_cpu(p) for p in group_pids(server.pid))
+        db_before = {p: process_cpu(p) for p in backend_pids(url)}
+        client_before = time.process_time()
+        busy_before = machine_busy()
+        load_before = os.getloadavg()[0]
         api_seconds, answers, latencies = post_batches(
             port=port, token=token, bodies=bodies, clients=args.clients
         )
+        busy = machine_busy() - busy_before
+        client_cpu = time.process_time() - client_before
+        app_cpu = sum(process_cpu(p) for p in group_pids(server.pid)) - app_before
+        db_cpu = sum(process_cpu(p) - db_before.get(p, 0.0) for p in backend_pids(url))
+        others_cpu = max(busy - app_cpu - db_cpu - client_cpu, 0.0)
         created = sum(a["created"] for a in answers)
         errors = sum(a["errors"] for a in answers)
         events_in = sum(a["events"] for a in answers)
@@ -379,6 +433,19 @@ def main() -> None:
             f"Every lead stored and scored ({stored[1]:,}), every event stored "
             f"({stored_events[0]:,}), {created:,} created, 0 errors."
         )
+        ours = app_cpu + db_cpu + client_cpu
+        cores = os.cpu_count() or 1
+        log(
+            f"CPU for the HTTP run: gunicorn {app_cpu:.1f} s, PostgreSQL {db_cpu:.1f} s, "
+            f"clients {client_cpu:.1f} s = {ours / args.leads * 1e6:.0f} ms per 1,000 leads; "
+            f"other processes on this {cores}-core machine took {others_cpu:.1f} s of the "
+            f"{api_seconds * cores:.1f} core-seconds (load average {load_before:.1f} at start)."
+        )
+        if ours:
+            log(
+                f"At that cost, {cores} otherwise idle cores would take about "
+                f"{cores * args.leads / ours:,.0f} leads/s (an estimate, not a measurement)."
+            )
     finally:
         if server is not None and server.poll() is None:
             os.killpg(server.pid, signal.SIGTERM)
