@@ -210,6 +210,19 @@ LEAD_BULK_MAX_ROWS = 1000
 LEAD_BULK_MAX_BYTES = env.int("LEAD_BULK_MAX_BYTES", default=5 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = LEAD_BULK_MAX_BYTES
 IDEMPOTENCY_KEY_TTL_HOURS = 24
+# Leads: engagement points decay as days pass, so beat rescores every lead this often (a rule
+# change queues its own rescore at once); expired Idempotency-Key records are purged hourly.
+LEADS_RESCORE_INTERVAL_SECONDS = env.float("LEADS_RESCORE_INTERVAL_SECONDS", default=6 * 3600.0)
+CELERY_BEAT_SCHEDULE["leads-rescore-all"] = {
+    "task": "leads.tasks.leads_rescore_all",
+    "schedule": LEADS_RESCORE_INTERVAL_SECONDS,
+    "options": {"expires": LEADS_RESCORE_INTERVAL_SECONDS},
+}
+CELERY_BEAT_SCHEDULE["leads-idempotency-purge"] = {
+    "task": "leads.tasks.idempotency_purge",
+    "schedule": 3600.0,
+    "options": {"expires": 3600.0},
+}
 RECYCLE_CAP = env.int("RECYCLE_CAP", default=3)
 # Feedback analytics: score bands (lower bound, label) of the handoff's score snapshot; the
 # candidate MQL thresholds the advisor tries; the acceptance rate it looks for, and how many
