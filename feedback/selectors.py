@@ -9,6 +9,8 @@ on, and the next attempt of the same promotion carries the outcome):
 - accepted: accepted or qualified (sales took it; `qualified` is the SQL subset);
 - returned: sent back to marketing (also when it was accepted first);
 - decided = accepted + returned; the rates are shares of the decided handoffs.
+Source and campaign are the handoff's snapshot of its lead (Handoff.lead_source / lead_campaign):
+where the lead came from when it was handed over, read without joining the leads.
 """
 
 from __future__ import annotations
@@ -191,9 +193,8 @@ def _day_start(day: dt.date) -> dt.datetime:
 
 def _filter_q(f: MetricsFilters, *, handoff: str = "") -> Q:
     """The filters as a Q, on the handoff's fields reached through `handoff` ("" on Handoff,
-    "handoff__" on ReturnFeedback). Source and campaign go through `lead`, which both models
-    have (the feedback row's lead is its handoff's), so a feedback query needs no handoff join
-    for them."""
+    "handoff__" on ReturnFeedback). Source and campaign are the handoff's snapshot of its lead
+    at promotion (attribution at the time of handoff, and no join with leads)."""
     q = Q()
     if f.date_from:
         q &= Q(**{f"{handoff}created_at__gte": _day_start(f.date_from)})
@@ -202,9 +203,9 @@ def _filter_q(f: MetricsFilters, *, handoff: str = "") -> Q:
     if f.team is not None:
         q &= Q(**{f"{handoff}team_id": f.team})
     if f.source:
-        q &= Q(lead__source=f.source)
+        q &= Q(**{f"{handoff}lead_source": f.source})
     if f.campaign is not None:
-        q &= Q(lead__campaign_id=f.campaign)
+        q &= Q(**{f"{handoff}lead_campaign_id": f.campaign})
     return q
 
 
@@ -259,9 +260,9 @@ DIMENSIONS = ("source", "campaign", "score_band", "team", "rep")
 def _group_fields(dimension: str, prefix: str = "") -> tuple[dict[str, Any], list[str]]:
     """The annotations and values() fields that group by a dimension."""
     if dimension == "source":
-        return {}, [f"{prefix}lead__source"]
+        return {}, [f"{prefix}lead_source"]
     if dimension == "campaign":
-        return {}, [f"{prefix}lead__campaign_id", f"{prefix}lead__campaign__name"]
+        return {}, [f"{prefix}lead_campaign_id", f"{prefix}lead_campaign__name"]
     if dimension == "team":
         return {}, [f"{prefix}team_id", f"{prefix}team__name"]
     if dimension == "rep":
@@ -278,11 +279,11 @@ def _group_fields(dimension: str, prefix: str = "") -> tuple[dict[str, Any], lis
 
 def _key_and_label(dimension: str, row: Mapping[str, Any], prefix: str = "") -> tuple[Any, str]:
     if dimension == "source":
-        key = row[f"{prefix}lead__source"]
+        key = row[f"{prefix}lead_source"]
         return key, str(Source(key).label) if key in Source.values else key
     if dimension == "campaign":
-        key = row[f"{prefix}lead__campaign_id"]
-        return key, row[f"{prefix}lead__campaign__name"] or "No campaign"
+        key = row[f"{prefix}lead_campaign_id"]
+        return key, row[f"{prefix}lead_campaign__name"] or "No campaign"
     if dimension == "team":
         key = row[f"{prefix}team_id"]
         return key, row[f"{prefix}team__name"] or "No team"

@@ -185,6 +185,8 @@ class ReturnFeedbackFactory(factory.django.DjangoModelFactory):
         HandoffFactory,
         status=Status.RETURNED,
         lead__stage="recycled",
+        lead_source=factory.SelfAttribute("lead.source"),
+        lead_campaign=factory.SelfAttribute("lead.campaign"),
         return_reason_code=factory.SelfAttribute("..reason.code"),
     )
     lead = factory.LazyAttribute(lambda o: o.handoff.lead)

@@ -61,6 +61,8 @@ def fixture(rep, other_rep):
         lead = LeadFactory(source=source, campaign=campaign if in_campaign else None)
         handoffs[n] = HandoffFactory(
             lead=lead,
+            lead_source=lead.source,
+            lead_campaign=lead.campaign,
             score_snapshot=score,
             status=status,
             team=teams[team],
@@ -280,3 +282,12 @@ def test_the_metrics_api_refuses_a_bad_date_naming_it(client_for, manager):
 def test_reps_do_not_see_the_metrics(client_for, rep):
     response = client_for(rep).get(reverse("feedback-api:feedback-metrics"))
     assert response.status_code == 403
+
+
+def test_outcomes_count_under_the_source_the_lead_had_when_it_was_handed_over(fixture):
+    handoff = fixture["handoffs"][3]  # a webinar lead, returned
+    handoff.lead.source = "referral"
+    handoff.lead.save()
+    rows = {row["key"]: row for row in outcomes_by("source")}
+    assert "referral" not in rows
+    assert rows["webinar"]["returned"] == 3
