@@ -205,6 +205,10 @@ def _answers(*, rng: random.Random, now: dt.datetime, users: dict[str, Any]) -> 
                 now=at,
             )
         acknowledged += 1
+    # Answered in the past: the managers were told back then.
+    Notification.objects.filter(
+        kind=Notification.Kind.DISPUTED, sent_at__isnull=True, created_at__lte=now
+    ).update(sent_at=F("created_at"))
     return acknowledged, disputed
 
 

@@ -7,13 +7,15 @@ import datetime as dt
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import F
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from feedback.models import RejectionReason, ReturnFeedback
-from handoff.models import Handoff
+from handoff.models import Handoff, Notification
+from handoff.notifications import notify
 from leads import roles
 from leads.errors import Conflict, Forbidden, ValidationFailed
 from leads.models import Lead, Stage
@@ -204,9 +206,38 @@ def feedback_acknowledge(
                 "This return was already acknowledged by someone else.",
                 code="already_acknowledged",
             )
+        if disputed:
+            handoff = _handoff_for_message(feedback)
+            notify(
+                kind=Notification.Kind.DISPUTED,
+                handoff=handoff,
+                recipients=_managers_for(handoff),
+                now=now,
+                body=f"Marketing ({actor.get_username()}) says: {reply}",
+            )
     for name, value in fields.items():
         setattr(feedback, name, value)
     return feedback
+
+
+def _handoff_for_message(feedback: ReturnFeedback) -> Handoff:
+    return Handoff.objects.select_related("lead", "team__manager", "assigned_to", "calendar").get(
+        pk=feedback.handoff_id
+    )
+
+
+def _managers_for(handoff: Handoff) -> list[Any]:
+    """Who settles a dispute: the team's manager, else every active sales manager (the rule
+    the SLA escalations follow)."""
+    manager = handoff.team.manager if handoff.team is not None else None
+    if manager is not None and manager.is_active and manager.email:
+        return [manager]
+    return list(
+        get_user_model()
+        .objects.filter(is_active=True, groups__name=roles.SALES_MANAGER)
+        .exclude(email="")
+        .order_by("id")
+    )
 
 
 def feedback_resolve_dispute(
@@ -261,8 +292,28 @@ def feedback_resolve_dispute(
                     "Another manager already resolved this dispute.", code="already_resolved"
                 )
             raise Conflict("This return is not disputed.", code="no_open_dispute")
-        if not upheld:
-            _overturn_return(feedback=feedback, actor=actor, resolution=resolution, now=now)
+        if upheld:
+            message = f"The return stands. {resolution}"
+        elif _overturn_return(feedback=feedback, actor=actor, resolution=resolution, now=now):
+            message = (
+                f"The return is overturned: the lead is open again for marketing to promote. "
+                f"{resolution}"
+            )
+        else:
+            message = (
+                "The return is overturned and no longer counts towards the recycle cap; the "
+                f"lead has moved on since, so its stage is unchanged. {resolution}"
+            )
+        people = ReturnFeedback.objects.select_related("acknowledged_by", "returned_by").get(
+            pk=feedback.pk
+        )
+        notify(
+            kind=Notification.Kind.DISPUTE_RESOLVED,
+            handoff=_handoff_for_message(feedback),
+            recipients=[people.acknowledged_by, people.returned_by],
+            now=now,
+            body=message,
+        )
     for name, value in fields.items():
         setattr(feedback, name, value)
     return feedback
@@ -270,7 +321,9 @@ def feedback_resolve_dispute(
 
 def _overturn_return(
     *, feedback: ReturnFeedback, actor: Any, resolution: str, now: dt.datetime
-) -> None:
+) -> bool:
+    """Take the return off the lead's count; reopen the lead if this return is what parked it.
+    Returns whether the lead was reopened."""
     Lead.objects.filter(pk=feedback.lead_id).update(
         return_count=Greatest(F("return_count") - 1, 0), updated_at=now
     )
@@ -281,7 +334,7 @@ def _overturn_return(
         .exists()
     )
     if later_return or lead.stage not in (Stage.RECYCLED, Stage.DISQUALIFIED):
-        return
+        return False
     lead_change_stage(
         lead=lead,
         to_stage=Stage.LEAD,
@@ -290,3 +343,4 @@ def _overturn_return(
         now=now,
         extra_fields={"recycle_until": None},
     )
+    return True

@@ -12,7 +12,7 @@ from django.test import override_settings
 from feedback import services
 from feedback.models import RejectionReason, ReturnFeedback
 from feedback.selectors import previous_returns
-from handoff.models import Handoff, HandoffEvent
+from handoff.models import Handoff, HandoffEvent, Notification
 from handoff.services import handoff_accept, handoff_promote, lead_reopen
 from handoff.states import HandoffConflict, Status
 from leads.errors import DomainError, Forbidden, ValidationFailed
@@ -103,6 +103,9 @@ def test_the_cap_tells_marketing_why_the_lead_left_nurture(desk, rep, marketer):
     assert feedback.effect_note.startswith("Disqualified instead of recycled: this is return 3")
     change = LeadStageChange.objects.filter(lead=lead).last()
     assert "recycle cap is 3" in change.reason
+    # And the email the promoting marketer gets says it too.
+    email = Notification.objects.get(kind="returned", recipient=marketer)
+    assert "recycle cap is 3" in email.body
 
 
 def test_an_accepted_handoff_can_still_be_returned(desk, rep, marketer):

@@ -102,6 +102,25 @@ def test_a_disputed_return_shows_up_for_the_managers(marketer):
     assert ReturnFeedback.objects.get(pk=feedback.pk).dispute_status == "open"
 
 
+def test_the_sales_managers_are_told_of_a_dispute(marketer, manager):
+    from handoff.models import Notification
+
+    feedback = returned()
+    services.feedback_acknowledge(
+        feedback=feedback, actor=marketer, reply="They asked for pricing.", follow_up="dispute"
+    )
+    email = Notification.objects.get(kind="disputed")
+    assert email.recipient == manager
+    assert "They asked for pricing." in email.body
+
+
+def test_a_plain_acknowledgement_notifies_nobody(marketer, manager):
+    from handoff.models import Notification
+
+    services.feedback_acknowledge(feedback=returned(), actor=marketer, follow_up="nurture")
+    assert not Notification.objects.exists()
+
+
 # --- resolve -------------------------------------------------------------------------------
 
 
@@ -151,6 +170,18 @@ def test_overturning_an_older_return_does_not_undo_a_later_one(marketer, manager
     older.lead.refresh_from_db()
     assert older.lead.stage == Stage.RECYCLED
     assert older.lead.return_count == 1
+
+
+def test_the_marketer_and_the_rep_hear_how_a_dispute_ended(marketer, manager, rep):
+    from handoff.models import Notification
+
+    feedback = disputed(marketer, returned_by=rep)
+    services.feedback_resolve_dispute(
+        feedback=feedback, actor=manager, upheld=False, resolution="Good catch.", now=NOW
+    )
+    emails = Notification.objects.filter(kind="dispute_resolved")
+    assert {e.recipient for e in emails} == {marketer, rep}
+    assert all("open again" in e.body and "Good catch." in e.body for e in emails)
 
 
 def test_a_second_resolution_of_the_same_dispute_is_a_conflict(marketer, manager):
