@@ -103,7 +103,8 @@ _country_re = re.compile(r"^[A-Za-z]{2}$")
 
 # Seniority read from a title when none is given; the first pattern that matches wins.
 _SENIORITY_FROM_TITLE = [
-    (re.compile(r"\b(chief|ceo|cto|cfo|cmo|coo|cio|ciso|cro|founder|president|owner)\b", re.I),
+    (re.compile(r"\b(chief|ceo|cto|cfo|cmo|coo|cio|ciso|cro|founder|(?<!vice[ -])president"
+                r"|owner)\b", re.I),
      Seniority.C_LEVEL),
     (re.compile(r"\b(vp|svp|evp|vice[ -]president)\b", re.I), Seniority.VP),
     (re.compile(r"\b(director|head of)\b", re.I), Seniority.DIRECTOR),
