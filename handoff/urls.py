@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from handoff import apis
+from handoff import apis, metrics_api
 
 app_name = "handoff"
 
@@ -35,4 +35,5 @@ api_urlpatterns: list = [
         apis.LeadPromotionPreviewApi.as_view(),
         name="lead-promotion-preview",
     ),
+    path("metrics/sla/", metrics_api.SlaMetricsApi.as_view(), name="metrics-sla"),
 ]
