@@ -146,6 +146,8 @@ SPECTACULAR_SETTINGS = {
         # handoff: status, from_status and to_status share one choice set; event kinds.
         "HandoffStatusEnum": "handoff.states.Status",
         "HandoffEventKindEnum": "handoff.models.HandoffEvent.Kind",
+        # leads: engagement event kinds.
+        "EngagementEventKindEnum": "leads.models.EventKind",
     },
 }
 
