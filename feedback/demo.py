@@ -103,8 +103,18 @@ def _history(*, rng: random.Random, now: dt.datetime, users: dict[str, Any], std
         .order_by("id")
     )
     rng.shuffle(candidates)
+    # Leave most of the leads that are ready for sales now to the live demo (a marketer promotes
+    # one of them); a third of them give the history its high scores.
+    ready_quota = sum(1 for lead in candidates if lead.ready_for_sales) // 3
+    picked = []
+    for lead in candidates:
+        if lead.ready_for_sales:
+            if ready_quota <= 0:
+                continue
+            ready_quota -= 1
+        picked.append(lead)
     made = 0
-    for lead in candidates[: min(HISTORY_MAX, len(candidates) * 2 // 5)]:
+    for lead in picked[: min(HISTORY_MAX, len(candidates) * 2 // 5)]:
         promoted_at = _business_moment(lead.created_at + dt.timedelta(days=rng.randint(1, 3)), rng)
         decided_at = promoted_at + dt.timedelta(minutes=rng.randint(5, 240))
         if decided_at >= cutoff:
