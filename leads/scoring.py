@@ -172,24 +172,31 @@ class ScoreResult:
     version: int
     scored_at: dt.datetime
 
+    @cached_property
+    def totals(self) -> dict[str, int]:
+        sums = dict.fromkeys(CATEGORIES, 0)
+        for item in self.items:
+            sums[item.category] = sums.get(item.category, 0) + item.points
+        return sums
+
     @property
     def total(self) -> int:
-        return sum(item.points for item in self.items)
+        return sum(self.totals.values())
 
     def category_total(self, category: str) -> int:
-        return sum(item.points for item in self.items if item.category == category)
+        return self.totals.get(category, 0)
 
     @property
     def fit(self) -> int:
-        return self.category_total("fit")
+        return self.totals["fit"]
 
     @property
     def engagement(self) -> int:
-        return self.category_total("engagement")
+        return self.totals["engagement"]
 
     @property
     def intent(self) -> int:
-        return self.category_total("intent")
+        return self.totals["intent"]
 
     @property
     def over_threshold(self) -> bool:
