@@ -239,6 +239,11 @@ class Handoff(models.Model):
     responded_at = models.DateTimeField(null=True, blank=True)
     accepted_at = models.DateTimeField(null=True, blank=True)
     accepted_late = models.BooleanField(default=False)
+    accept_business_minutes = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Business minutes the accept clock ran before the accept (pauses excluded).",
+    )
 
     # Waiting for marketing: the accept clock is paused with this much business time left.
     paused_at = models.DateTimeField(null=True, blank=True)
@@ -295,6 +300,16 @@ class Handoff(models.Model):
                     status=Status.ACCEPTED,
                     first_touch_at__isnull=True,
                     first_touch_breached_at__isnull=True,
+                ),
+            ),
+            models.Index(
+                fields=["first_touch_at_risk_at"],
+                name="handoff_ft_at_risk_open",
+                condition=Q(
+                    status=Status.ACCEPTED,
+                    first_touch_at__isnull=True,
+                    first_touch_breached_at__isnull=True,
+                    first_touch_at_risk_flagged_at__isnull=True,
                 ),
             ),
             models.Index(fields=["assigned_to", "status", "due_at"], name="handoff_rep_queue"),

@@ -580,6 +580,18 @@ def handoff_accept(*, handoff: Handoff, actor: Any, now: dt.datetime | None = No
             sla.business_minutes_between(handoff.due_at, now, calendar), 2
         )
         payload["late_by_seconds"] = round((now - handoff.due_at).total_seconds())
+    # Business minutes the accept clock ran: the window minus what was left, plus what it was
+    # late by. A pause for marketing is excluded, since the resumed deadline was computed from
+    # the time that was left. Stored so that percentiles are one SQL aggregate.
+    window = snap.get("accept_within_minutes")
+    if window is not None and handoff.due_at is not None:
+        if late:
+            used = window + sla.business_minutes_between(handoff.due_at, now, calendar)
+        else:
+            used = window - sla.business_minutes_between(now, handoff.due_at, calendar)
+    else:
+        used = sla.business_minutes_between(handoff.created_at, now, calendar)
+    fields["accept_business_minutes"] = round(max(used, 0.0), 2)
     if snap.get("first_touch_within_minutes") is not None:
         ft_due, ft_risk = _deadlines(
             now, snap["first_touch_within_minutes"], snap.get("at_risk_ratio", 0.75), calendar
