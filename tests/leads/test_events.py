@@ -228,3 +228,14 @@ def test_bulk_events_cost_the_same_queries_for_10_and_500_events(
         measured.append(len(ctx.captured_queries))
     assert measured[0] == measured[1]
     assert Lead.objects.filter(last_engaged_at__isnull=False).count() == 50
+
+
+def test_upsert_creates_then_updates_the_lead_with_the_same_normalised_email():
+    lead, created = services.lead_upsert(data={"email": " New@Corp.example ", "company": "Corp"})
+    again, created_again = services.lead_upsert(
+        data={"email": "NEW@corp.example", "industry": "software"}
+    )
+    assert (created, created_again) == (True, False)
+    assert again.pk == lead.pk
+    assert (again.company, again.industry, again.domain) == ("Corp", "software", "corp.example")
+    assert again.score == 15
