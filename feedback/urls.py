@@ -2,11 +2,20 @@
 
 from django.urls import path
 
-from feedback import apis
+from feedback import apis, views
 
 app_name = "feedback"
 
-urlpatterns: list = []
+urlpatterns: list = [
+    path("returned/", views.returned_queue, name="returned-queue"),
+    path(
+        "returned/<int:pk>/acknowledge/",
+        views.feedback_acknowledge,
+        name="feedback-acknowledge",
+    ),
+    path("handoffs/<int:pk>/return/", views.handoff_return, name="handoff-return"),
+    path("feedback/", views.feedback_report, name="report"),
+]
 
 api_urlpatterns: list = [
     path("feedback/reasons/", apis.ReasonListApi.as_view(), name="reason-list"),

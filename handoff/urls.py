@@ -2,11 +2,33 @@
 
 from django.urls import path
 
-from handoff import apis, metrics_api
+from handoff import apis, metrics_api, views
 
 app_name = "handoff"
 
-urlpatterns: list = []
+urlpatterns: list = [
+    # marketing
+    path("leads/", views.lead_list, name="lead-list"),
+    path("leads/<int:pk>/", views.lead_detail, name="lead-detail"),
+    path("leads/<int:pk>/promote/", views.lead_promote, name="lead-promote"),
+    path(
+        "leads/<int:pk>/promote/preview/",
+        views.lead_promote_preview,
+        name="lead-promote-preview",
+    ),
+    path("questions/", views.questions, name="questions"),
+    # sales
+    path("queue/", views.my_queue, name="my-queue"),
+    path("accepted/", views.my_accepted, name="my-accepted"),
+    path("manager/queue/", views.manager_queue, name="manager-queue"),
+    path("handoffs/<int:pk>/", views.handoff_detail, name="handoff-detail"),
+    path("handoffs/<int:pk>/accept/", views.handoff_accept, name="handoff-accept"),
+    path("handoffs/<int:pk>/ask/", views.handoff_ask, name="handoff-ask"),
+    path("handoffs/<int:pk>/answer/", views.handoff_answer, name="handoff-answer"),
+    path("handoffs/<int:pk>/first-touch/", views.handoff_first_touch, name="handoff-first-touch"),
+    path("handoffs/<int:pk>/qualify/", views.handoff_qualify, name="handoff-qualify"),
+    path("handoffs/<int:pk>/reassign/", views.handoff_reassign, name="handoff-reassign"),
+]
 
 api_urlpatterns: list = [
     path("handoffs/", apis.HandoffListApi.as_view(), name="handoff-list"),

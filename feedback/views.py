@@ -1,0 +1,191 @@
+"""Pages of the feedback loop: the rep's return (posted from the handoff page), marketing's
+"returned to marketing" queue with acknowledge / reply / follow-up, and the feedback report
+(reason mix, by source and campaign, acceptance by score band, the threshold advisor).
+
+Thin like the handoff pages: one service call per POST through handoff.ui.perform; reads come
+from feedback.selectors. A return with a bad field re-renders the handoff page (owned by the
+handoff views, which this app may import) with the errors on the return form.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from feedback import selectors, services
+from feedback.filters import ReturnFeedbackFilter
+from feedback.forms import AcknowledgeForm, ReportFilterForm, ReturnForm
+from feedback.models import RejectionReason, ReturnFeedback
+from handoff import views as handoff_views
+from handoff.models import Team
+from handoff.ui import (
+    check_seen,
+    form_invalid_message,
+    marketing_or_manager,
+    page_for,
+    paginate,
+    perform,
+    safe_next,
+)
+from leads.errors import ValidationFailed
+from leads.models import Campaign, Source
+from leads.roles import is_marketer
+
+# --- the rep returns a handoff --------------------------------------------------------------------
+
+
+@login_required
+@require_POST
+def handoff_return(request: HttpRequest, pk: int) -> HttpResponse:
+    handoff = handoff_views.visible_handoff(request, pk)
+    form = ReturnForm(request.POST, reasons=selectors.active_reasons())
+    if form.is_valid():
+
+        def call() -> ReturnFeedback:
+            check_seen(handoff, form.cleaned_data.get("seen"))
+            return services.feedback_return_handoff(
+                handoff=handoff,
+                actor=request.user,
+                reason=form.cleaned_data["reason"],
+                note=form.cleaned_data["note"],
+            )
+
+        feedback = perform(request, call, form=form, handoff_id=handoff.pk)
+        if feedback is not None:
+            messages.success(
+                request,
+                f"Returned {handoff.lead} to marketing ({feedback.reason.label}). "
+                f"{feedback.effect_note}",
+            )
+            return redirect("handoff:my-queue")
+    if not form.errors:  # a conflict or permission message is already queued
+        return redirect("handoff:handoff-detail", pk=pk)
+    form_invalid_message(request, "The return")
+    return handoff_views.render_handoff_page(
+        request,
+        handoff_views.visible_handoff(request, pk),
+        status=400,
+        return_form=form,
+    )
+
+
+# --- marketing's review queue ---------------------------------------------------------------------
+
+
+def _queue_context(request: HttpRequest, bound: dict[int, AcknowledgeForm]) -> dict[str, Any]:
+    queue = selectors.feedback_queue(user=request.user)
+    review_filter = ReturnFeedbackFilter(request.GET, queryset=queue)
+    rows = review_filter.qs if review_filter.is_valid() else queue.none()
+    paged = paginate(request, rows)
+    return {
+        "paged": paged,
+        "rows": [(fb, bound.get(fb.pk) or AcknowledgeForm()) for fb in paged.rows],
+        "filter_errors": review_filter.errors,
+        "params": request.GET,
+        "reasons": list(RejectionReason.objects.order_by("display_order", "label")),
+        "categories": RejectionReason.Category.choices,
+        "sources": Source.choices,
+        "campaigns": list(Campaign.objects.order_by("name").values_list("id", "name")),
+        "follow_ups": [c for c in ReturnFeedback.FollowUp.choices if c[0]],
+        "can_acknowledge": is_marketer(request.user),
+    }
+
+
+@page_for(marketing_or_manager, "marketing and sales managers")
+@require_GET
+def returned_queue(request: HttpRequest) -> HttpResponse:
+    """Returned to marketing: unacknowledged first, then the newest."""
+    return render(request, "feedback/returned_queue.html", _queue_context(request, {}))
+
+
+@page_for(marketing_or_manager, "marketing and sales managers")
+@require_POST
+def feedback_acknowledge(request: HttpRequest, pk: int) -> HttpResponse:
+    feedback = get_object_or_404(selectors.feedback_visible_to(request.user), pk=pk)
+    form = AcknowledgeForm(request.POST)
+    back = safe_next(request, "/returned/")
+    if form.is_valid():
+        done = perform(
+            request,
+            lambda: services.feedback_acknowledge(
+                feedback=feedback,
+                actor=request.user,
+                reply=form.cleaned_data["reply"],
+                follow_up=form.cleaned_data["follow_up"],
+            ),
+            form=form,
+        )
+        if done is not None:
+            if done.follow_up == ReturnFeedback.FollowUp.DISPUTE:
+                messages.success(
+                    request, f"Disputed: the sales manager will review the return of {done.lead}."
+                )
+            else:
+                messages.success(request, f"Acknowledged the return of {done.lead}.")
+            return redirect(back)
+    if not form.errors:
+        return redirect(back)
+    form_invalid_message(request, "Your acknowledgement")
+    return render(
+        request,
+        "feedback/returned_queue.html",
+        {**_queue_context(request, {feedback.pk: form}), "error_row": feedback.pk},
+        status=400,
+    )
+
+
+# --- the feedback report --------------------------------------------------------------------------
+
+
+@page_for(marketing_or_manager, "marketing and sales managers")
+@require_GET
+def feedback_report(request: HttpRequest) -> HttpResponse:
+    """What sales did with marketing's leads: returns by reason, source and campaign, acceptance
+    by score band and the suggested MQL threshold (feedback.selectors.feedback_metrics)."""
+    form = ReportFilterForm(
+        request.GET or None,
+        teams=Team.objects.order_by("name").values_list("id", "name"),
+        sources=Source.choices,
+        campaigns=Campaign.objects.order_by("name").values_list("id", "name"),
+    )
+    metrics = None
+    status = 200
+    if form.is_bound:
+        form.is_valid()
+    try:
+        filters = selectors.MetricsFilters.from_params(request.GET)
+    except ValidationFailed as exc:
+        form.is_valid()
+        form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        status = 400
+    else:
+        metrics = selectors.feedback_metrics(filters)
+        categories = dict(RejectionReason.Category.choices)
+        for row in metrics["reason_mix"]:
+            row["category_label"] = categories.get(row["category"], "")
+    return render(
+        request,
+        "feedback/report.html",
+        {"form": form, "metrics": metrics, "charts": _charts(metrics)},
+        status=status,
+    )
+
+
+def _charts(metrics: dict[str, Any] | None) -> dict[str, Any]:
+    """SVG charts drawn on the server by feedback.charts (when that module is present)."""
+    if metrics is None:
+        return {}
+    try:
+        from feedback import charts
+    except ImportError:
+        return {}
+    return charts_for_report(charts, metrics)
+
+
+def charts_for_report(charts: Any, metrics: dict[str, Any]) -> dict[str, Any]:
+    return {}

@@ -1,0 +1,220 @@
+"""Plumbing shared by the server-rendered pages (handoff and feedback views).
+
+The one place where domain errors become what a person sees: a field error on the form that
+named the field, or a message at the top of the page. A lost race (HandoffConflict) always
+becomes a message saying who got there first, never a 500. Also: the role gate for pages,
+pagination with a page-size parameter, and the "version the user saw" token that turns a stale
+click into a conflict instead of silently acting on a handoff that changed under the user.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any, TypeVar
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Page, Paginator
+from django.db import OperationalError
+from django.http import HttpRequest, HttpResponse
+from django.utils.dateparse import parse_datetime
+from django.utils.http import url_has_allowed_host_and_scheme
+
+from handoff.models import Handoff, HandoffEvent
+from handoff.states import HandoffConflict, Status
+from leads.errors import Conflict, DomainError, ValidationFailed
+from leads.roles import is_manager, is_marketer, is_rep
+
+T = TypeVar("T")
+View = Callable[..., HttpResponse]
+
+# --- role gates ---------------------------------------------------------------------------------
+
+
+def marketing_or_manager(user: Any) -> bool:
+    return is_marketer(user) or is_manager(user)
+
+
+def sales_or_manager(user: Any) -> bool:
+    return is_rep(user) or is_manager(user)
+
+
+def page_for(predicate: Callable[[Any], bool], who: str) -> Callable[[View], View]:
+    """Login required, then the role gate: a user of another role gets the 403 page saying whose
+    page it is (the navigation never links there for them)."""
+
+    def decorate(view: View) -> View:
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if not predicate(request.user):
+                raise PermissionDenied(f"This page is for {who}.")
+            return view(request, *args, **kwargs)
+
+        return login_required(wrapped)
+
+    return decorate
+
+
+def safe_next(request: HttpRequest, fallback: str) -> str:
+    """Where to go after a POST: the form's `next` when it is a path on this site."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return fallback
+
+
+# --- pagination ---------------------------------------------------------------------------------
+
+PAGE_SIZES = (10, 25, 50, 100)
+DEFAULT_PAGE_SIZE = 25
+
+
+@dataclass
+class Paged:
+    page: Page
+    per_page: int
+    querystring: str  # the other GET parameters, to keep filters across pages
+
+    @property
+    def rows(self) -> Any:
+        return self.page.object_list
+
+
+def paginate(request: HttpRequest, items: Any, *, default: int = DEFAULT_PAGE_SIZE) -> Paged:
+    """A page of `items` (`?page=`, `?per=` one of PAGE_SIZES); out-of-range pages give the last
+    page rather than an error page."""
+    try:
+        per = int(request.GET.get("per", default))
+    except ValueError:
+        per = default
+    if per not in PAGE_SIZES and per != default:
+        per = default
+    page = Paginator(items, per).get_page(request.GET.get("page"))
+    params = request.GET.copy()
+    params.pop("page", None)
+    return Paged(page=page, per_page=per, querystring=params.urlencode())
+
+
+# --- the version a user acted on ----------------------------------------------------------------
+
+
+def _iso(moment: dt.datetime | None) -> str:
+    return moment.isoformat() if moment is not None else ""
+
+
+def seen_token(handoff: Handoff) -> str:
+    """What the user saw: status, deadline and pause. The claim in the services compares status
+    (and, from pending, the deadline); a page can be minutes old, so the form carries what it
+    showed and an action on a handoff that moved since is a conflict, not a surprise."""
+    return f"{handoff.status}|{_iso(handoff.due_at)}|{_iso(handoff.paused_at)}"
+
+
+def check_seen(handoff: Handoff, token: str | None) -> None:
+    """Raise HandoffConflict when the handoff is no longer in the state the page showed.
+
+    No token (a client that does not send one) means "act on the current state"; the service's
+    own claim still guards the instant between this read and its write."""
+    if not token:
+        return
+    status, _, rest = token.partition("|")
+    due = rest.partition("|")[0]
+    if status not in Status.values or (due and parse_datetime(due) is None):
+        raise ValidationFailed("The page sent an unreadable version; reload it.", field="seen")
+    if token != seen_token(handoff):
+        raise HandoffConflict("changed since the page was loaded")
+
+
+VERB_FOR_STATUS: dict[str, str] = {
+    Status.ACCEPTED: "accepted",
+    Status.RETURNED: "returned",
+    Status.REASSIGNED: "reassigned",
+    Status.QUALIFIED: "qualified",
+    Status.WAITING: "asked marketing about",
+    Status.PENDING: "changed",
+}
+
+
+def conflict_message(handoff_id: int, user: Any) -> str:
+    """Who changed the handoff and what it is now, from its latest event (two small queries)."""
+    current = Handoff.objects.filter(pk=handoff_id).select_related("lead").first()
+    if current is None:
+        return f"Handoff #{handoff_id} no longer exists."
+    last = (
+        HandoffEvent.objects.filter(handoff_id=handoff_id)
+        .select_related("actor")
+        .order_by("-id")
+        .first()
+    )
+    actor = last.actor if last is not None else None
+    lead = str(current.lead)
+    if current.status == Status.PENDING and last is not None and last.reason == "info provided":
+        what = "answered the rep's question on"
+    else:
+        what = VERB_FOR_STATUS.get(current.status, "changed")
+    status = Status(current.status).label.lower()
+    if actor is not None and actor.pk == getattr(user, "pk", None):
+        return (
+            f"You already {what} this handoff ({lead}); it is now {status}. Nothing else was done."
+        )
+    if actor is not None:
+        who = f"Someone else ({actor.get_full_name() or actor.get_username()})"
+    else:
+        who = "Someone else (the SLA sweep)"
+    return f"{who} already {what} this handoff ({lead}); it is now {status}. Nothing was changed."
+
+
+# --- domain errors, mapped once -----------------------------------------------------------------
+
+LOCK_ERRORS = ("40P01", "40001", "55P03")  # deadlock, serialization failure, lock not available
+
+
+def perform(
+    request: HttpRequest,
+    action: Callable[[], T],
+    *,
+    form: forms.Form | None = None,
+    handoff_id: int | None = None,
+) -> T | None:
+    """Run one service call. On a domain error, tell the user once and return None:
+
+    - a lost race on a handoff: a message saying who got there first and what it is now;
+    - another conflict (acknowledged twice, ...): its message;
+    - an error naming a field the form has: that field's error (``bant.budget`` -> ``budget``);
+    - any other rule or permission error: a form-wide error when there is a form, else a message.
+    """
+    try:
+        return action()
+    except OperationalError as exc:
+        if getattr(exc.__cause__, "sqlstate", "") not in LOCK_ERRORS:
+            raise
+        messages.error(request, "Someone else changed the same lead at the same moment; retry.")
+        return None
+    except HandoffConflict as exc:
+        if handoff_id is not None and exc.code == "conflict":
+            messages.error(request, conflict_message(handoff_id, request.user))
+        else:
+            messages.error(request, exc.message)
+        return None
+    except Conflict as exc:
+        messages.error(request, exc.message)
+        return None
+    except DomainError as exc:
+        field = (exc.field or "").split(".")[-1]
+        if form is not None and field in form.fields and not form.fields[field].widget.is_hidden:
+            form.add_error(field, exc.message)
+        elif form is not None and exc.http_status == 400:
+            form.add_error(None, exc.message)
+        else:
+            messages.error(request, exc.message)
+        return None
+
+
+def form_invalid_message(request: HttpRequest, what: str) -> None:
+    messages.error(request, f"{what} was not saved: see the highlighted field.")
