@@ -176,35 +176,35 @@ def _when(moment: dt.datetime | None, zone: dt.tzinfo) -> str:
     return moment.astimezone(zone).strftime("%a %d %b %H:%M %Z") if moment else "-"
 
 
-# The handoff page's URL name, whichever the pages app gives it; looked up once per process,
-# since a failed reverse() per message would cost the sweep more than the message itself.
+# The handoff page's URL name, whichever the pages app gives it. Looked up once per process and
+# kept as a template: a reverse() (or a failed one) per message would cost the sweep more than
+# rendering the message itself.
 _PAGE_NAMES = ("handoff:detail", "handoff:handoff-detail", "handoff:handoff")
+_ID_PLACEHOLDER = 987654321
 
 
 @functools.cache
-def _page_name() -> str | None:
+def _link_template() -> str | None:
     for name in _PAGE_NAMES:
         try:
-            reverse(name, args=[1])
+            path = reverse(name, args=[_ID_PLACEHOLDER])
         except NoReverseMatch:
             continue
-        return name
+        return settings.SITE_URL.rstrip("/") + path
     return None
 
 
 def handoff_link(handoff_id: int) -> str:
     """The page of a handoff, absolute (emails leave the site); "" while there is no page."""
-    name = _page_name()
-    if name is None:
-        return ""
-    return settings.SITE_URL.rstrip("/") + reverse(name, args=[handoff_id])
+    template = _link_template()
+    return template.replace(str(_ID_PLACEHOLDER), str(handoff_id)) if template else ""
 
 
 def render(
     *, kind: str, about: About, recipient: Person, message: str = "", link: str | None = None
 ) -> tuple[str, str]:
     """Subject and body of one message, from the kind's templates."""
-    subject_template, body_template = TEMPLATES[Kind(kind)]
+    subject_template, body_template = TEMPLATES[kind]
     link = handoff_link(about.handoff_id) if link is None else link
     context = {
         "lead": about.lead,

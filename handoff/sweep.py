@@ -34,7 +34,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import connection, models, transaction
+from django.db import DatabaseError, connection, models, transaction
 from django.db.models import Model
 from django.utils import timezone
 
@@ -459,8 +459,14 @@ def _sweep_lock() -> Iterator[bool]:
         yield acquired
     finally:
         if acquired:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [ADVISORY_LOCK_KEY])
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_unlock(%s)", [ADVISORY_LOCK_KEY])
+            except DatabaseError:
+                # The session is gone (and the lock with it), or the outer transaction is
+                # aborted: close the connection so the lock cannot outlive this run.
+                logger.warning("could not release the sweep lock; closing the connection")
+                connection.close()
 
 
 class _Sweep:
@@ -505,7 +511,9 @@ class _Sweep:
             messages = self._breach_actions(rows, event_ids)
         else:
             messages = self._messages(step, rows, event_ids)
-        if connection.vendor == "postgresql":
+        if not messages:
+            pass
+        elif connection.vendor == "postgresql":
             _copy_notifications(messages)
         else:
             _insert(Notification, messages)

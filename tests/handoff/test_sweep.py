@@ -43,8 +43,13 @@ def test_a_breach_is_dated_at_the_deadline_not_when_it_was_noticed(sweep_world):
     assert handoff.status == Status.PENDING  # a breach is a timestamp, not a state
     [event] = events_of(handoff, HandoffEvent.Kind.BREACHED)
     assert event.at == due
-    assert event.payload["flagged_at"] == NOW.isoformat()
-    assert event.payload["late_by_seconds"] == 7 * 60
+    assert event.payload == {
+        "flagged_at": NOW.isoformat(),
+        "deadline": due.isoformat(),
+        "late_by_seconds": 7 * 60,
+        "rep_id": sweep_world.rep.pk,
+        "attempt": 1,
+    }
 
 
 def test_a_breach_tells_the_team_manager_once(sweep_world):
@@ -155,6 +160,13 @@ def test_a_handoff_at_risk_reminds_its_rep(sweep_world):
     assert handoff.breached_at is None
     [event] = events_of(handoff)
     assert (event.kind, event.at) == ("at_risk", NOW - 2 * MIN)
+    assert event.payload == {
+        "flagged_at": NOW.isoformat(),
+        "deadline": (NOW - 2 * MIN).isoformat(),
+        "due_at": (NOW + 30 * MIN).isoformat(),
+        "rep_id": sweep_world.rep.pk,
+        "attempt": 1,
+    }
     [note] = notes_of(handoff)
     assert (note.kind, note.recipient) == ("at_risk", sweep_world.rep)
     assert "At risk" in note.subject
