@@ -7,6 +7,8 @@ handoff.metrics.sla_metrics's plain dicts as they are. Return reasons are the fe
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -20,7 +22,13 @@ from leads.errors import Forbidden
 from leads.roles import is_manager
 from leads.serializers import ErrorSerializer
 
-RATE = {"allow_null": True, "min_value": 0.0, "max_value": 1.0}
+
+def share_field(
+    help_text: str = "A share between 0 and 1; null when there is nothing to divide.",
+) -> Any:
+    return serializers.FloatField(
+        allow_null=True, min_value=0.0, max_value=1.0, help_text=help_text
+    )
 
 
 class SlaFiltersSerializer(serializers.Serializer):
@@ -31,11 +39,9 @@ class SlaFiltersSerializer(serializers.Serializer):
 
 class FunnelStepSerializer(serializers.Serializer):
     stage = serializers.ChoiceField(choices=["mql", "sal", "sql"])
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]
     count = serializers.IntegerField()
-    rate = serializers.FloatField(
-        **RATE, help_text="Share of the step before (null for the first)."
-    )
+    rate = share_field("Share of the step before (null for the first).")
 
 
 class FunnelSerializer(serializers.Serializer):
@@ -44,15 +50,15 @@ class FunnelSerializer(serializers.Serializer):
     sql = serializers.IntegerField(help_text="Of those, qualified.")
     returned = serializers.IntegerField()
     open = serializers.IntegerField(help_text="Still pending or waiting for marketing.")
-    mql_to_sal = serializers.FloatField(**RATE)
-    sal_to_sql = serializers.FloatField(**RATE)
-    mql_to_sql = serializers.FloatField(**RATE)
+    mql_to_sal = share_field()
+    sal_to_sql = share_field()
+    mql_to_sql = share_field()
     steps = FunnelStepSerializer(many=True)
 
 
 class SourceFunnelSerializer(FunnelSerializer):
-    source = serializers.CharField()
-    label = serializers.CharField()
+    source = serializers.CharField()  # type: ignore[assignment]
+    label = serializers.CharField()  # type: ignore[assignment]
     steps = None  # type: ignore[assignment]
 
 
@@ -62,14 +68,14 @@ class ComplianceWeekSerializer(serializers.Serializer):
     met = serializers.IntegerField()
     missed = serializers.IntegerField()
     due = serializers.IntegerField(help_text="Handoffs whose SLA outcome is dated that week.")
-    compliance = serializers.FloatField(**RATE, help_text="met / due; null when none was due.")
+    compliance = share_field("met / due; null when none was due.")
 
 
 class ComplianceSerializer(serializers.Serializer):
     met = serializers.IntegerField()
     missed = serializers.IntegerField()
     due = serializers.IntegerField()
-    compliance = serializers.FloatField(**RATE)
+    compliance = share_field()
     this_week = ComplianceWeekSerializer()
 
 
@@ -103,7 +109,7 @@ class OpenHandoffSerializer(serializers.Serializer):
     at_risk_at = serializers.DateTimeField(allow_null=True)
     breached_at = serializers.DateTimeField(allow_null=True)
     business_minutes_left = serializers.FloatField(allow_null=True, help_text="Negative when late.")
-    label = serializers.CharField(help_text='e.g. "late by 1h 05m", "30m left".')
+    label = serializers.CharField(help_text='e.g. "late by 1h 05m", "30m left".')  # type: ignore[assignment]
 
 
 class OpenNowSerializer(serializers.Serializer):
@@ -115,13 +121,13 @@ class OpenNowSerializer(serializers.Serializer):
 
 class GroupRowSerializer(serializers.Serializer):
     key = serializers.IntegerField(allow_null=True, help_text="Team or user id (null: none).")
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]
     handoffs = serializers.IntegerField(help_text="Attempts created in the range.")
     accepted = serializers.IntegerField()
     returned = serializers.IntegerField()
     met = serializers.IntegerField()
     missed = serializers.IntegerField()
-    compliance = serializers.FloatField(**RATE)
+    compliance = share_field()
     median_minutes_to_accept = serializers.FloatField(allow_null=True, help_text="Wall time.")
     open_breaches = serializers.IntegerField()
 

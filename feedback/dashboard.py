@@ -1,0 +1,218 @@
+"""The sales managers' dashboard: SLA compliance (this week and by week), the MQL -> SAL -> SQL
+funnel, time to accept, open breaches and at-risk handoffs now, per-team and per-rep tables,
+conversion by source and the return reasons, for a date range and optionally one team.
+
+Figures come from handoff.metrics (definitions in its docstring and the README) and
+feedback.selectors.reason_mix; charts are server-side SVG from feedback.charts, each rendered
+beside a table of the same figures. The page costs a fixed number of queries, whatever the
+number of handoffs (tests/ui/test_dashboard.py asserts it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from urllib.parse import urlencode
+
+from django import forms
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from feedback import charts
+from feedback.selectors import MetricsFilters, reason_mix
+from handoff import metrics
+from handoff.models import Team
+from leads.errors import ValidationFailed
+from leads.roles import is_manager
+
+
+class DashboardFilterForm(forms.Form):
+    start = forms.DateField(
+        required=False, widget=forms.DateInput(attrs={"type": "date"}), label="From"
+    )
+    end = forms.DateField(
+        required=False, widget=forms.DateInput(attrs={"type": "date"}), label="To"
+    )
+    team = forms.ModelChoiceField(
+        queryset=Team.objects.order_by("name"), required=False, empty_label="All teams"
+    )
+
+    def filters(self, *, now: dt.datetime) -> metrics.SlaFilters:
+        """The metrics filters; range errors become field errors (the defaults are used then)."""
+        if not self.is_valid():
+            return metrics.SlaFilters.default(now=now)
+        data = self.cleaned_data
+        params = {
+            "start": data["start"].isoformat() if data.get("start") else "",
+            "end": data["end"].isoformat() if data.get("end") else "",
+            "team": str(data["team"].pk) if data.get("team") else "",
+        }
+        try:
+            return metrics.SlaFilters.from_params(params, now=now)
+        except ValidationFailed as exc:
+            self.add_error(exc.field if exc.field in self.fields else None, exc.message)
+            return metrics.SlaFilters.default(now=now)
+
+
+def handoff_url(pk: int) -> str:
+    """The handoff's page for a manager: the handoff page when the pages app has one, else its
+    admin change page."""
+    try:
+        return reverse("handoff:handoff-detail", args=[pk])
+    except NoReverseMatch:
+        return reverse("admin:handoff_handoff_change", args=[pk])
+
+
+def _short_week(iso_week: str) -> str:
+    return iso_week.split("-")[-1]  # "2025-W07" -> "W07"
+
+
+def build_charts(data: dict[str, Any], reasons: list[dict[str, Any]]) -> dict[str, charts.Chart]:
+    """The dashboard's charts from the figures (no queries)."""
+    funnel = data["funnel"]
+    weekly = data["weekly"]
+    weeks_due = sum(w["due"] for w in weekly)
+    result = {
+        "funnel": charts.funnel_chart(
+            chart_id="chart-funnel",
+            title="MQL to SAL to SQL",
+            description=(
+                f"Of {funnel['mql']} handoffs promoted in the range, {funnel['sal']} were "
+                f"accepted ({charts.percent(funnel['mql_to_sal'])}) and {funnel['sql']} "
+                f"qualified ({charts.percent(funnel['mql_to_sql'])} of all)."
+            ),
+            steps=[
+                charts.FunnelStep(step["label"], step["count"], step["rate"])
+                for step in funnel["steps"]
+            ],
+        ),
+        "weekly": charts.line_chart(
+            chart_id="chart-weekly",
+            title="SLA compliance by week",
+            description=(
+                f"Share of handoffs answered by their deadline, per ISO week, over {len(weekly)} "
+                f"weeks and {weeks_due} handoffs whose deadline or answer fell in them."
+            ),
+            points=[
+                charts.Point(
+                    _short_week(w["week"]),
+                    w["compliance"],
+                    f"{w['met']} of {w['due']} met" if w["due"] else "none due",
+                )
+                for w in weekly
+            ],
+            value_header="Compliance",
+            detail_header="Answered in time",
+        ),
+        "teams": charts.stacked_bar_chart(
+            chart_id="chart-teams",
+            title="SLA outcomes by team",
+            description="Handoffs answered in time and missed, per team, with the compliance.",
+            series=["Met", "Missed"],
+            rows=[
+                charts.StackedRow(
+                    row["label"], (row["met"], row["missed"]), charts.percent(row["compliance"])
+                )
+                for row in data["by_team"]
+                if row["met"] or row["missed"]
+            ],
+            note_header="Compliance",
+            colours=(charts.PALETTE[2], charts.PALETTE[1]),
+        ),
+        "sources": charts.stacked_bar_chart(
+            chart_id="chart-sources",
+            title="Conversion by source",
+            description=(
+                "Handoffs promoted in the range per lead source: qualified (SQL), accepted but "
+                "not qualified, and not accepted; with the MQL to SQL rate."
+            ),
+            series=["SQL", "Accepted, not SQL", "Not accepted"],
+            rows=[
+                charts.StackedRow(
+                    row["label"],
+                    (row["sql"], row["sal"] - row["sql"], row["mql"] - row["sal"]),
+                    charts.percent(row["mql_to_sql"]),
+                )
+                for row in data["by_source"]
+            ],
+            note_header="MQL to SQL",
+        ),
+        "reasons": charts.bar_chart(
+            chart_id="chart-reasons",
+            title="Return reasons",
+            description="Why sales returned the handoffs promoted in the range, most frequent first.",
+            bars=[
+                charts.Bar(r["label"], r["count"], f"{r['count']} ({charts.percent(r['share'])})")
+                for r in reasons
+            ],
+            value_header="Returns",
+            colour=charts.PALETTE[1],
+            empty_text="No handoff of this range was returned.",
+        ),
+    }
+    return result
+
+
+def _admin_list(flag: str, filters: metrics.SlaFilters) -> str:
+    """The admin handoff changelist filtered on one flag (and the team), for the manager who
+    wants every row, not the dashboard's ten."""
+    query = {flag: "yes"}
+    if filters.team is not None:
+        query["team__id__exact"] = str(filters.team)
+    return f"{reverse('admin:handoff_handoff_changelist')}?{urlencode(query)}"
+
+
+def _with_median_labels(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {**row, "median_label": metrics.minutes_label(row["median_minutes_to_accept"])}
+        for row in rows
+    ]
+
+
+def _with_links(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{**row, "url": handoff_url(row["id"])} for row in rows]
+
+
+@login_required
+@require_GET
+def dashboard(request: HttpRequest) -> HttpResponse:
+    if not is_manager(request.user):
+        raise PermissionDenied("The SLA dashboard is for sales managers.")
+    now = timezone.now()
+    form = DashboardFilterForm(request.GET or None)
+    filters = form.filters(now=now) if request.GET else metrics.SlaFilters.default(now=now)
+    data = metrics.sla_metrics(filters, now=now)
+    reasons = reason_mix(
+        MetricsFilters(date_from=filters.start, date_to=filters.end, team=filters.team)
+    )
+    open_now = data["open_now"]
+    context = {
+        "form": form if request.GET else DashboardFilterForm(initial=filters.as_dict()),
+        "filters": filters,
+        "team": Team.objects.filter(pk=filters.team).first() if filters.team else None,
+        "data": data,
+        "breached_list": _with_links(open_now["breached_list"]),
+        "at_risk_list": _with_links(open_now["at_risk_list"]),
+        "reasons": reasons,
+        "by_team": _with_median_labels(data["by_team"]),
+        "by_rep": _with_median_labels(data["by_rep"]),
+        "charts": build_charts(data, reasons),
+        "minutes": {
+            "wall_median": metrics.minutes_label(data["time_to_accept"]["wall_minutes"]["median"]),
+            "wall_p90": metrics.minutes_label(data["time_to_accept"]["wall_minutes"]["p90"]),
+            "business_median": metrics.minutes_label(
+                data["time_to_accept"]["business_minutes"]["median"]
+            ),
+            "business_p90": metrics.minutes_label(
+                data["time_to_accept"]["business_minutes"]["p90"]
+            ),
+        },
+        "admin_breached_url": _admin_list("breached", filters),
+        "admin_at_risk_url": _admin_list("at_risk", filters),
+    }
+    return render(request, "dashboard/dashboard.html", context)
