@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from feedback import apis, views
+from feedback import apis, dashboard, views
 
 app_name = "feedback"
 
@@ -15,6 +15,7 @@ urlpatterns: list = [
     ),
     path("handoffs/<int:pk>/return/", views.handoff_return, name="handoff-return"),
     path("feedback/", views.feedback_report, name="report"),
+    path("dashboard/", dashboard.dashboard, name="dashboard"),
 ]
 
 api_urlpatterns: list = [
