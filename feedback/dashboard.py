@@ -169,7 +169,10 @@ def _admin_list(flag: str, filters: metrics.SlaFilters) -> str:
 
 def _with_median_labels(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [
-        {**row, "median_label": metrics.minutes_label(row["median_minutes_to_accept"])}
+        {
+            **row,
+            "median_label": metrics.minutes_label(row["median_business_minutes_to_accept"]),
+        }
         for row in rows
     ]
 

@@ -23,10 +23,11 @@ last 8 ISO weeks: Monday seven weeks before this week's Monday, through today.
   range, so each handoff lands in exactly one week of the trend, and a still-open breach counts
   as missed in the week of its deadline. "This week" is the ISO week of `now`.
 - Time to accept, for handoffs accepted in the range: wall time = accepted_at - created_at
-  minus the time paused waiting for marketing (`paused_seconds_total`); business time = the
-  business minutes the accept clock ran (window minus what was left, plus what it was late by;
-  pauses excluded). Median and p90 are continuous percentiles (PostgreSQL percentile_cont; the
-  same linear interpolation in Python elsewhere).
+  minus the time paused waiting for marketing (`paused_seconds_total`); business time =
+  `accept_business_minutes`, stored by handoff_accept (the business minutes the accept clock
+  ran: window minus what was left, plus what it was late by; pauses excluded). Median and p90
+  are continuous percentiles: PostgreSQL's percentile_cont in the aggregate query; elsewhere
+  (SQLite) the same linear interpolation in Python over at most the latest 20,000 accepts.
 - Open breaches now: pending handoffs past their deadline (flagged or not yet). At risk now:
   pending, past the at-risk point, deadline ahead (handoff.filters).
 - Per team / per rep: handoffs = attempts assigned in the range (created in it, reassigned ones
@@ -64,19 +65,15 @@ from django.db.models import (
 from django.db.models.functions import Greatest, TruncWeek
 from django.utils import timezone
 
-from handoff import sla
 from handoff.filters import at_risk_q
 from handoff.models import Handoff
-from handoff.selectors import accept_clock, clock_label, handoff_calendar
+from handoff.selectors import accept_clock, clock_label
 from handoff.states import Status
 from leads.errors import ValidationFailed
 from leads.models import Source
 
 DEFAULT_WEEKS = 8
 MAX_RANGE_DAYS = 731
-# Business minutes per accept are computed in Python (per row, with its calendar) until the
-# handoff stores them: over at most this many of the latest accepts in the range.
-BUSINESS_SAMPLE_SIZE = 2000
 # Where the database has no percentile function (SQLite), wall-time percentiles are computed
 # in Python over at most this many of the latest accepts in the range.
 PYTHON_PERCENTILE_LIMIT = 20000
@@ -286,12 +283,12 @@ def _rounded(value: float | None) -> float | None:
     return round(value, 1) if value is not None else None
 
 
-def _wall_percentiles_python(
+def _percentiles_python(
     qs: QuerySet[Handoff], group: str | None = None
 ) -> tuple[dict[Any, dict[str, float | None]], int]:
-    """{group key: {"median", "p90"}} over the latest accepts (bounded), and how many rows were
-    read. One query."""
-    fields = ["created_at", "accepted_at", "paused_seconds_total"]
+    """{group key: {"median", "p90", "business_median", "business_p90"}} over the latest
+    accepts (at most PYTHON_PERCENTILE_LIMIT), and how many rows were read. One query."""
+    fields = ["created_at", "accepted_at", "paused_seconds_total", "accept_business_minutes"]
     if group:
         fields.insert(0, group)
     rows = list(
@@ -299,65 +296,37 @@ def _wall_percentiles_python(
         .order_by("-accepted_at")
         .values_list(*fields)[:PYTHON_PERCENTILE_LIMIT]
     )
-    buckets: dict[Any, list[float]] = defaultdict(list)
+    wall: dict[Any, list[float]] = defaultdict(list)
+    business: dict[Any, list[float]] = defaultdict(list)
     for row in rows:
         key = row[0] if group else None
-        created, accepted, paused = row[-3:]
-        buckets[key].append(_wall_minutes(created, accepted, paused))
+        created, accepted, paused, business_minutes = row[-4:]
+        wall[key].append(_wall_minutes(created, accepted, paused))
+        if business_minutes is not None:
+            business[key].append(business_minutes)
     result: dict[Any, dict[str, float | None]] = {}
-    for key, values in buckets.items():
+    for key, values in wall.items():
         values.sort()
+        in_business = sorted(business.get(key, []))
         result[key] = {
             "median": _rounded(percentile_cont(values, 0.5)),
             "p90": _rounded(percentile_cont(values, 0.9)),
+            "business_median": _rounded(percentile_cont(in_business, 0.5)),
+            "business_p90": _rounded(percentile_cont(in_business, 0.9)),
         }
     return result, len(rows)
 
 
-def business_minutes_to_accept(handoff: Handoff) -> float | None:
-    """The business minutes the accept clock ran before the accept: the window minus what was
-    left at the accept, plus what it was late by (a pause for marketing is excluded: the resumed
-    deadline was computed from the time that was left)."""
-    if handoff.accepted_at is None:
-        return None
-    calendar = handoff_calendar(handoff)
-    window = (handoff.policy_snapshot or {}).get("accept_within_minutes")
-    due = handoff.due_at
-    if window is not None and due is not None:
-        if handoff.accepted_at <= due:
-            used = float(window) - sla.business_minutes_between(handoff.accepted_at, due, calendar)
-        else:
-            used = float(window) + sla.business_minutes_between(due, handoff.accepted_at, calendar)
-    else:
-        used = sla.business_minutes_between(handoff.created_at, handoff.accepted_at, calendar)
-    return max(used, 0.0)
-
-
-def _business_percentiles(qs: QuerySet[Handoff]) -> dict[str, Any]:
-    """Business-time percentiles over the latest BUSINESS_SAMPLE_SIZE accepts (one query, plus
-    the windows of each calendar not cached yet)."""
-    rows = list(
-        qs.filter(accepted_at__isnull=False)
-        .select_related("calendar", "team__calendar")
-        .only(
-            "id",
-            "created_at",
-            "accepted_at",
-            "due_at",
-            "policy_snapshot",
-            "calendar",
-            "team__calendar",
-        )
-        .order_by("-accepted_at")[:BUSINESS_SAMPLE_SIZE]
-    )
-    values = sorted(
-        minutes for minutes in (business_minutes_to_accept(h) for h in rows) if minutes is not None
-    )
+def _percentile_aggregates(accepted: Q | None = None) -> dict[str, PercentileCont]:
+    """Median and p90 of wall and business minutes to accept, as PostgreSQL aggregates, over
+    the accepted rows (and `accepted`, when given)."""
+    only = Q(accepted_at__isnull=False) & (accepted if accepted is not None else Q())
+    wall, business = _wall_minutes_expression(), F("accept_business_minutes")
     return {
-        "median": _rounded(percentile_cont(values, 0.5)),
-        "p90": _rounded(percentile_cont(values, 0.9)),
-        "basis": "all" if len(rows) < BUSINESS_SAMPLE_SIZE else "sample",
-        "count": len(values),
+        "median": PercentileCont(wall, 0.5, filter=only),
+        "p90": PercentileCont(wall, 0.9, filter=only),
+        "business_median": PercentileCont(business, 0.5, filter=only),
+        "business_p90": PercentileCont(business, 0.9, filter=only),
     }
 
 
@@ -487,33 +456,28 @@ def weekly_compliance(filters: SlaFilters, *, now: dt.datetime) -> list[dict[str
 
 
 def accept_times(filters: SlaFilters) -> dict[str, Any]:
-    """Median and p90 time to accept over the accepts in the range, wall and business time
-    (one query for the wall-time figures, one for the business-time ones)."""
+    """Median and p90 time to accept over the accepts in the range, in wall and business
+    minutes (one query)."""
     qs = Handoff.objects.filter(_accepted_in(filters)).filter(_team_q(filters))
     if has_percentile_cont():
-        minutes = _wall_minutes_expression()
-        wall = qs.aggregate(
-            accepted=Count("id"),
-            median=PercentileCont(minutes, 0.5),
-            p90=PercentileCont(minutes, 0.9),
-        )
-        accepted = wall["accepted"] or 0
-        wall_figures = {
-            "median": _rounded(wall["median"]),
-            "p90": _rounded(wall["p90"]),
-            "basis": "all",
-        }
+        figures = qs.aggregate(accepted=Count("id"), **_percentile_aggregates())
+        accepted, basis = figures["accepted"] or 0, "all"
     else:
-        by_group, read = _wall_percentiles_python(qs)
-        accepted = read
-        wall_figures = {
-            **by_group.get(None, {"median": None, "p90": None}),
-            "basis": "all" if read < PYTHON_PERCENTILE_LIMIT else "sample",
-        }
+        by_group, accepted = _percentiles_python(qs)
+        figures = by_group.get(None, {})
+        basis = "all" if accepted < PYTHON_PERCENTILE_LIMIT else "sample"
     return {
         "accepted": accepted,
-        "wall_minutes": wall_figures,
-        "business_minutes": _business_percentiles(qs),
+        "wall_minutes": {
+            "median": _rounded(figures.get("median")),
+            "p90": _rounded(figures.get("p90")),
+            "basis": basis,
+        },
+        "business_minutes": {
+            "median": _rounded(figures.get("business_median")),
+            "p90": _rounded(figures.get("business_p90")),
+            "basis": basis,
+        },
     }
 
 
@@ -590,9 +554,9 @@ def by_group(dimension: str, filters: SlaFilters, *, now: dt.datetime) -> list[d
         "open_breaches": Count("id", filter=breach),
     }
     if has_percentile_cont():
-        aggregates["median_minutes"] = PercentileCont(
-            _wall_minutes_expression(), 0.5, filter=accepted_in
-        )
+        medians = _percentile_aggregates(accepted_in)
+        aggregates["median"] = medians["median"]
+        aggregates["business_median"] = medians["business_median"]
     qs = _with_outcome(Handoff.objects.filter(_team_q(filters)), now)
     rows = list(
         qs.filter(created | in_outcome | breach | accepted_in)
@@ -601,11 +565,12 @@ def by_group(dimension: str, filters: SlaFilters, *, now: dt.datetime) -> list[d
         .order_by()
     )
     if not has_percentile_cont():
-        medians, _ = _wall_percentiles_python(
+        by_key, _ = _percentiles_python(
             Handoff.objects.filter(_team_q(filters)).filter(accepted_in), key
         )
         for row in rows:
-            row["median_minutes"] = medians.get(row[key], {}).get("median")
+            row["median"] = by_key.get(row[key], {}).get("median")
+            row["business_median"] = by_key.get(row[key], {}).get("business_median")
     result = []
     for row in rows:
         due, met = row["due"], row["met"]
@@ -619,7 +584,8 @@ def by_group(dimension: str, filters: SlaFilters, *, now: dt.datetime) -> list[d
                 "met": met,
                 "missed": due - met,
                 "compliance": _rate(met, due),
-                "median_minutes_to_accept": _rounded(row["median_minutes"]),
+                "median_minutes_to_accept": _rounded(row["median"]),
+                "median_business_minutes_to_accept": _rounded(row["business_median"]),
                 "open_breaches": row["open_breaches"],
             }
         )
@@ -659,12 +625,14 @@ def summary(qs: QuerySet[Handoff], *, now: dt.datetime) -> dict[str, Any]:
         "accepted": Count("id", filter=Q(accepted_at__isnull=False)),
     }
     if has_percentile_cont():
-        minutes = _wall_minutes_expression()
-        aggregates["median"] = PercentileCont(minutes, 0.5, filter=Q(accepted_at__isnull=False))
+        medians = _percentile_aggregates()
+        aggregates["median"] = medians["median"]
+        aggregates["business_median"] = medians["business_median"]
     counts = qs.aggregate(**aggregates)
     if not has_percentile_cont():
-        by_group, _ = _wall_percentiles_python(qs)
+        by_group, _ = _percentiles_python(qs)
         counts["median"] = by_group.get(None, {}).get("median")
+        counts["business_median"] = by_group.get(None, {}).get("business_median")
     due, met = counts["due"] or 0, counts["met"] or 0
     return {
         "handoffs": counts["handoffs"] or 0,
@@ -675,6 +643,7 @@ def summary(qs: QuerySet[Handoff], *, now: dt.datetime) -> dict[str, Any]:
         "at_risk": counts["at_risk"] or 0,
         "accepted": counts["accepted"] or 0,
         "median_minutes_to_accept": _rounded(counts["median"]),
+        "median_business_minutes_to_accept": _rounded(counts["business_median"]),
     }
 
 

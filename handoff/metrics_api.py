@@ -84,18 +84,15 @@ class PercentilesSerializer(serializers.Serializer):
     p90 = serializers.FloatField(allow_null=True)
     basis = serializers.ChoiceField(
         choices=["all", "sample"],
-        help_text="`sample`: computed over the latest accepts only (see the README).",
+        help_text="`sample`: over the latest 20,000 accepts only (databases without "
+        "percentile_cont, i.e. SQLite).",
     )
-
-
-class BusinessPercentilesSerializer(PercentilesSerializer):
-    count = serializers.IntegerField(help_text="Accepts the figures were computed over.")
 
 
 class AcceptTimesSerializer(serializers.Serializer):
     accepted = serializers.IntegerField(help_text="Handoffs accepted in the range.")
     wall_minutes = PercentilesSerializer()
-    business_minutes = BusinessPercentilesSerializer()
+    business_minutes = PercentilesSerializer()
 
 
 class OpenHandoffSerializer(serializers.Serializer):
@@ -129,6 +126,7 @@ class GroupRowSerializer(serializers.Serializer):
     missed = serializers.IntegerField()
     compliance = share_field()
     median_minutes_to_accept = serializers.FloatField(allow_null=True, help_text="Wall time.")
+    median_business_minutes_to_accept = serializers.FloatField(allow_null=True)
     open_breaches = serializers.IntegerField()
 
 
