@@ -14,11 +14,11 @@ import holidays
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from handoff import selectors, services
+from handoff import metrics, selectors, services
 from handoff.filters import at_risk_q, breached_q
 from handoff.models import (
     BusinessCalendar,
@@ -181,6 +181,28 @@ class HandoffAdmin(ManagersOnly, admin.ModelAdmin):
         return obj.breached_at is not None or bool(
             obj.status == "pending" and obj.due_at and obj.due_at <= timezone.now()
         )
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        """The list, with an SLA summary of the filtered set above it (handoff.metrics.summary:
+        one aggregate query over the changelist's own filtered queryset, whatever the page
+        size)."""
+        response = super().changelist_view(request, extra_context)
+        context = getattr(response, "context_data", None)
+        cl = context.get("cl") if context else None
+        if context is not None and cl is not None:
+            summary = metrics.summary(cl.queryset, now=timezone.now())
+            summary["wall_median_label"] = metrics.minutes_label(
+                summary["median_minutes_to_accept"]
+            )
+            summary["business_median_label"] = metrics.minutes_label(
+                summary["median_business_minutes_to_accept"]
+            )
+            summary["breached_url"] = cl.get_query_string({"breached": "yes"})
+            summary["at_risk_url"] = cl.get_query_string({"at_risk": "yes"})
+            context["sla_summary"] = summary
+        return response
 
     @admin.action(description="Reassign to the next rep in the rotation", permissions=["change"])
     def reassign_to_next_rep(self, request: HttpRequest, queryset: QuerySet) -> None:
