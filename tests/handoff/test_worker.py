@@ -74,8 +74,9 @@ def test_a_handoff_whose_deadline_passes_is_flagged_within_one_sweep_interval(
     assert handoff.breached_at == due
     [event] = HandoffEvent.objects.filter(handoff=handoff, kind="breached")
     lag = dt.datetime.fromisoformat(event.payload["flagged_at"]) - due
-    # One interval of waiting for the next beat tick, plus the time to publish and pick it up.
-    assert dt.timedelta(0) <= lag <= dt.timedelta(seconds=INTERVAL + 1.5), lag
+    # At most one interval of waiting for the next beat tick, plus the moment beat takes to
+    # publish it and the worker to pick it up (generous: CI machines are shared).
+    assert dt.timedelta(0) <= lag <= dt.timedelta(seconds=INTERVAL + 2.5), lag
     note = wait_until(
         lambda: Notification.objects.filter(
             handoff=handoff, kind="breached", sent_at__isnull=False
