@@ -7,7 +7,8 @@ table (`columns`, `rows`), which templates/dashboard/_chart.html renders beside 
 screen reader, a phone too narrow for the picture, or a printout reads the numbers.
 
 The SVG scales with its container (viewBox, width 100%); text is drawn at a fixed size in
-viewBox units, so charts are laid out for a ~640-unit width and read on a phone by scaling.
+viewBox units, so charts are laid out for a 480-unit width: about life-size in the dashboard's
+chart column on a laptop; on a phone the column scrolls sideways rather than shrink the text.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ from dataclasses import dataclass, field
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-WIDTH = 640
-ROW = 30  # height of one bar row
-LABEL_WIDTH = 170  # room for the labels left of horizontal bars
-VALUE_WIDTH = 90  # room for the value right of a bar
+WIDTH = 480
+ROW = 28  # height of one bar row
+LABEL_WIDTH = 150  # room for the labels left of horizontal bars
+VALUE_WIDTH = 80  # room for the value right of a bar
 FONT = 'font-family="system-ui, sans-serif" font-size="13"'
 # Colour-blind-safe (Okabe-Ito) order, dark enough for 3:1 against white.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#999999")
@@ -73,7 +74,7 @@ def _finish(parts: list[str]) -> SafeString:
     return mark_safe("".join(parts))
 
 
-def _clip(label: str, limit: int = 24) -> str:
+def _clip(label: str, limit: int = 20) -> str:
     return label if len(label) <= limit else label[: limit - 1] + "\u2026"
 
 
@@ -189,27 +190,26 @@ class FunnelStep:
 def funnel_chart(
     *, chart_id: str, title: str, description: str, steps: Sequence[FunnelStep]
 ) -> Chart:
-    """Centred bars narrowing step by step, each with its count and conversion from the step
-    before."""
-    step_height = 46
-    height = max(len(steps), 1) * step_height + 10
+    """Centred bars narrowing step by step, each under its label, count and conversion from
+    the step before."""
+    step_height = 50
+    height = max(len(steps), 1) * step_height + 6
     parts = _open_svg(chart_id, title, description, height)
     top = max([s.count for s in steps] + [0]) or 1
-    span = WIDTH - 40
+    span = WIDTH - 20
     for i, step in enumerate(steps):
-        y = 5 + i * step_height
+        y = 4 + i * step_height
         w = max(span * step.count / top, 2.0)
         x = (WIDTH - w) / 2
         rate = f" ({percent(step.rate)} of the step before)" if step.rate is not None else ""
+        caption = f"{step.label}: {number(step.count)}" + (
+            f" \u00b7 {percent(step.rate)}" if step.rate is not None else ""
+        )
         parts.append(
-            f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{step_height - 10}" '
+            f'<text x="{WIDTH / 2:.0f}" y="{y + 13}" text-anchor="middle">{escape(caption)}</text>'
+            f'<rect x="{x:.1f}" y="{y + 19}" width="{w:.1f}" height="{step_height - 26}" '
             f'fill="{PALETTE[i % len(PALETTE)]}" rx="3"><title>{escape(step.label)}: '
             f"{number(step.count)}{escape(rate)}</title></rect>"
-            f'<text x="{WIDTH / 2:.0f}" y="{y + 23}" text-anchor="middle" fill="#111" '
-            f'stroke="#fff" stroke-width="3" paint-order="stroke">'
-            f"{escape(step.label)}: {number(step.count)}"
-            + (f" \u00b7 {percent(step.rate)}" if step.rate is not None else "")
-            + "</text>"
         )
     rows = tuple(
         (s.label, number(s.count), percent(s.rate) if s.rate is not None else "") for s in steps
@@ -238,7 +238,7 @@ def line_chart(
     detail_header: str = "",
 ) -> Chart:
     """A line over evenly spaced points (weeks), 0..y_max, gaps where a value is missing."""
-    height, left, right, top_pad, bottom = 220, 48, 16, 12, 34
+    height, left, right, top_pad, bottom = 200, 44, 14, 12, 30
     parts = _open_svg(chart_id, title, description, height)
     plot_w, plot_h = WIDTH - left - right, height - top_pad - bottom
     for k in range(5):

@@ -141,6 +141,7 @@ def build_charts(data: dict[str, Any], reasons: list[dict[str, Any]]) -> dict[st
                 for row in data["by_source"]
             ],
             note_header="MQL to SQL",
+            colours=(charts.PALETTE[0], charts.PALETTE[5], charts.PALETTE[6]),
         ),
         "reasons": charts.bar_chart(
             chart_id="chart-reasons",
