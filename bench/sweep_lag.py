@@ -197,7 +197,7 @@ def main() -> None:
             os.killpg(worker.pid, signal.SIGKILL)
             worker.wait(timeout=10)
         client = redis.Redis.from_url(url)
-        client.delete(queue)
+        client.delete(queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
         from django.db import connection as conn
 
         conn.close()

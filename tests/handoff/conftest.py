@@ -246,7 +246,11 @@ class WorkerGroup:
         import redis
 
         client = redis.Redis.from_url(self.url)
-        client.delete(self.queue)
+        client.delete(
+            self.queue,
+            f"_kombu.binding.{self.queue}",
+            f"_kombu.binding_permanent.{self.queue}",
+        )
         for tag, raw in client.hgetall("unacked").items():
             try:
                 routing = json.loads(raw)[2]

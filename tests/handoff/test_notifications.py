@@ -225,3 +225,13 @@ def test_two_senders_at_once_never_send_the_same_row(sweep_world, mailoutbox):
     assert len(sent) == len(set(sent)) == 60
     assert len(mailoutbox) == 60
     assert Notification.objects.filter(sent_at__isnull=True).count() == 0
+
+
+def test_the_sender_task_sends_and_reports_what_it_did(sweep_world, handoff, mailoutbox):
+    from handoff.tasks import notifications_send as send_task
+
+    notify(kind="assigned", handoff=handoff, recipients=[sweep_world.rep])
+
+    assert send_task.run() == {"sent": 1, "failed": 0, "gave_up": 0}
+    assert send_task.run() == {"sent": 0, "failed": 0, "gave_up": 0}  # safe to run twice
+    assert len(mailoutbox) == 1
