@@ -328,6 +328,8 @@ def main() -> None:
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(60),
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
         "LOG_LEVEL": "WARNING",
+        # WhiteNoise warns that var/static is missing (no collectstatic in a benchmark).
+        "PYTHONWARNINGS": "ignore::UserWarning",
     }
     log(f"scratch database {urlparse(url).path.lstrip('/')}: creating and migrating")
     recreate_database(url)
