@@ -17,7 +17,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from feedback import selectors, services
+from feedback import charts, selectors, services
 from feedback.filters import ReturnFeedbackFilter
 from feedback.forms import AcknowledgeForm, ReportFilterForm, ReturnForm
 from feedback.models import RejectionReason, ReturnFeedback
@@ -25,6 +25,7 @@ from handoff import views as handoff_views
 from handoff.models import Team
 from handoff.ui import (
     check_seen,
+    filled,
     form_invalid_message,
     marketing_or_manager,
     page_for,
@@ -79,7 +80,7 @@ def handoff_return(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _queue_context(request: HttpRequest, bound: dict[int, AcknowledgeForm]) -> dict[str, Any]:
     queue = selectors.feedback_queue(user=request.user)
-    review_filter = ReturnFeedbackFilter(request.GET, queryset=queue)
+    review_filter = ReturnFeedbackFilter(filled(request.GET), queryset=queue)
     rows = review_filter.qs if review_filter.is_valid() else queue.none()
     paged = paginate(request, rows)
     return {
@@ -176,16 +177,78 @@ def feedback_report(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _charts(metrics: dict[str, Any] | None) -> dict[str, Any]:
-    """SVG charts drawn on the server by feedback.charts (when that module is present)."""
+def _charts(metrics: dict[str, Any] | None) -> dict[str, charts.Chart]:
+    """Server-side SVG charts of the report's figures (feedback.charts; no queries). Each is
+    shown beside the table of the same figures."""
     if metrics is None:
         return {}
-    try:
-        from feedback import charts
-    except ImportError:
-        return {}
-    return charts_for_report(charts, metrics)
 
+    def outcome_rows(rows: list[dict[str, Any]]) -> list[charts.StackedRow]:
+        return [
+            charts.StackedRow(
+                str(row["label"]),
+                (row["accepted"], row["returned"], row["open"]),
+                charts.percent(row["return_rate"]) if row["decided"] else "",
+            )
+            for row in rows[:8]
+            if row["handoffs"]
+        ]
 
-def charts_for_report(charts: Any, metrics: dict[str, Any]) -> dict[str, Any]:
-    return {}
+    outcome_series = ["Accepted", "Returned", "Open"]
+    advisor = metrics["threshold_advisor"]
+    return {
+        "reason_mix": charts.bar_chart(
+            chart_id="fb-reasons",
+            title="Why sales returned leads",
+            description="Returns by reason over the handoffs promoted in the range.",
+            bars=[
+                charts.Bar(r["label"], r["count"], f"{r['count']} ({charts.percent(r['share'])})")
+                for r in metrics["reason_mix"]
+            ],
+            value_header="Returns",
+            colour=charts.PALETTE[1],
+            empty_text="Nothing was returned in this range.",
+        ),
+        "score_bands": charts.stacked_bar_chart(
+            chart_id="fb-bands",
+            title="Accepted and returned by score",
+            description="Decided handoffs per score band when promoted, with the acceptance rate.",
+            series=["Accepted", "Returned"],
+            rows=[
+                charts.StackedRow(
+                    str(b["label"]),
+                    (b["accepted"], b["returned"]),
+                    charts.percent(b["acceptance_rate"]) if b["decided"] else "",
+                )
+                for b in metrics["acceptance_by_score_band"]
+            ],
+            note_header="Acceptance",
+        ),
+        "threshold": charts.line_chart(
+            chart_id="fb-threshold",
+            title="Acceptance if only leads scoring at least this were sent",
+            description="Share of decided handoffs that sales accepted, per candidate threshold.",
+            points=[
+                charts.Point(str(r["threshold"]), r["acceptance_rate"], f"{r['decided']} decided")
+                for r in advisor["rows"]
+            ],
+            value_header="Accepted",
+            detail_header="Decided",
+        ),
+        "by_source": charts.stacked_bar_chart(
+            chart_id="fb-sources",
+            title="Outcomes by source",
+            description="Handoffs per lead source: accepted, returned and still open.",
+            series=outcome_series,
+            rows=outcome_rows(metrics["by_source"]),
+            note_header="Returned",
+        ),
+        "by_campaign": charts.stacked_bar_chart(
+            chart_id="fb-campaigns",
+            title="Outcomes by campaign",
+            description="Handoffs per campaign (the eight largest): accepted, returned, open.",
+            series=outcome_series,
+            rows=outcome_rows(metrics["by_campaign"]),
+            note_header="Returned",
+        ),
+    }

@@ -67,6 +67,7 @@ class FirstTouchForm(SeenForm):
         label="How did you reach them?",
         choices=[(c, c.capitalize()) for c in FIRST_TOUCH_CHANNELS],
         initial=FIRST_TOUCH_CHANNELS[0],
+        widget=forms.RadioSelect,
     )
     note = forms.CharField(
         label="Note", required=False, max_length=TEXT_MAX, widget=_textarea(2, "Optional")

@@ -21,7 +21,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Page, Paginator
 from django.db import OperationalError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.utils.dateparse import parse_datetime
 from django.utils.http import url_has_allowed_host_and_scheme
 
@@ -68,6 +68,17 @@ def safe_next(request: HttpRequest, fallback: str) -> str:
     ):
         return target
     return fallback
+
+
+def filled(params: QueryDict) -> QueryDict:
+    """The query parameters without the empty ones a GET form sends for untouched fields
+    (`?stage=&source=`): a FilterSet would read `stage=""` as an invalid choice."""
+    cleaned = QueryDict(mutable=True)
+    for key, values in params.lists():
+        kept = [v for v in values if v.strip()]
+        if kept:
+            cleaned.setlist(key, kept)
+    return cleaned
 
 
 # --- pagination ---------------------------------------------------------------------------------

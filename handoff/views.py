@@ -41,6 +41,7 @@ from handoff.models import Handoff, Team
 from handoff.states import ALLOWED_MOVES, Status
 from handoff.ui import (
     check_seen,
+    filled,
     form_invalid_message,
     marketing_or_manager,
     page_for,
@@ -167,7 +168,7 @@ def _search(qs: QuerySet[Lead], text: str) -> QuerySet[Lead]:
 def lead_list(request: HttpRequest) -> HttpResponse:
     """Every lead, "ready for sales" first then by score; filters shared with the API."""
     base = lead_selectors.lead_list(user=request.user)
-    lead_filter = LeadFilter(request.GET, queryset=base)
+    lead_filter = LeadFilter(filled(request.GET), queryset=base)
     leads = lead_filter.qs if lead_filter.is_valid() else base.none()
     leads = _search(leads, request.GET.get("q", ""))
     sort = request.GET.get("sort", "ready")

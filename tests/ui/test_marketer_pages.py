@@ -102,6 +102,15 @@ def test_filters_and_search_narrow_the_list(world):
     assert "bo@globex.com" not in _rows(client.get("/leads/?ready_for_sales=true"))
 
 
+def test_the_filter_form_sent_untouched_lists_everything(world):
+    world.lead(email="ana@acme.com")
+    blank = "q=&stage=&source=&campaign=&owner=&score_min=&score_max=&sort=ready"
+    assert _rows(logged_in(world.marketer).get(f"/leads/?{blank}")) == ["ana@acme.com"]
+    world.give_back(world.promote(), "not-ready")
+    blank = "q=&acknowledged=&reason=&category=&source=&campaign="
+    assert len(logged_in(world.marketer).get(f"/returned/?{blank}").context["rows"]) == 1
+
+
 def test_a_bad_filter_value_names_the_field_and_lists_nothing(world):
     world.lead()
     response = logged_in(world.marketer).get("/leads/?score_min=lots")

@@ -14,7 +14,6 @@ from handoff import services
 from handoff.models import Handoff
 from handoff.states import Status
 from leads.models import Stage
-from leads.services import event_record
 from tests.ui.world import World, logged_in, make_world, messages_of, text
 
 
@@ -89,16 +88,13 @@ def test_the_packet_shows_note_breakdown_activity_and_earlier_returns(world):
     feedback = ReturnFeedback.objects.get(handoff=first)
     feedback_acknowledge(feedback=feedback, actor=world.marketer, reply="Direct line added")
     # A new demo request lifts the cooldown, so marketing may promote the lead again.
-    event_record(lead=lead, kind="demo_request", occurred_at=timezone.now())
+    world.event(lead, "demo_request", is_high_intent=True, occurred_at=timezone.now())
     lead.refresh_from_db()
     second = world.promote(lead, note="Called back, direct line now: +1 555 0100")
     page = text(logged_in(world.rep).get(f"/handoffs/{second.pk}/"))
     assert "Called back, direct line now: +1 555 0100" in page
-    # The breakdown as it stood at the promotion (event_record rescored the lead).
-    assert f"Score when promoted {second.score_snapshot}" in page
-    assert second.score_breakdown["items"]
-    for item in second.score_breakdown["items"]:
-        assert f"{item['label']} {item['points']:+d}" in page
+    assert "Score when promoted 72 MQL threshold 60" in page
+    assert "Industry is software +30" in page and "Demo requested +15" in page
     assert "Demo requested high intent" in page
     assert "Returned before (1)" in page and "Bad contact data" in page
     assert "Switchboard number only" in page and "Marketing replied: “Direct line added”" in page

@@ -49,15 +49,18 @@ class World:
     manager: Any
 
     def lead(self, **fields: Any) -> Lead:
+        """A lead of the marketer's, ready for sales, with a score breakdown adding up to its
+        score (as leads.scoring writes it)."""
+        score = fields.pop("score", 72)
         values: dict[str, Any] = {
             "stage": "lead",
-            "score": 72,
+            "score": score,
             "ready_for_sales": True,
             "owner": self.marketer,
             "score_breakdown": {
-                "total": 72,
+                "total": score,
                 "fit": 30,
-                "engagement": 27,
+                "engagement": score - 45,
                 "intent": 15,
                 "threshold": 60,
                 "items": [
@@ -71,20 +74,30 @@ class World:
                         "category": "engagement",
                         "rule": "web",
                         "label": "Webinar attended",
-                        "points": 27,
+                        "points": score - 45,
                     },
                     {"category": "intent", "rule": "demo", "label": "Demo requested", "points": 15},
                 ],
             },
         }
         values.update(fields)
-        lead = LeadFactory(**values)
-        return lead
+        return LeadFactory(**values)
 
     def event(self, lead: Lead, kind: str = EventKind.WEBINAR_ATTENDED, **fields: Any) -> Any:
+        """An engagement event, with the lead's last-engaged (and high-intent) moments moved as
+        leads.services.event_record would, but without rescoring (the breakdown stays put)."""
         values = {"lead": lead, "kind": kind, "occurred_at": timezone.now() - dt.timedelta(hours=3)}
         values.update(fields)
-        return EngagementEventFactory(**values)
+        event = EngagementEventFactory(**values)
+        lead.last_engaged_at = max(filter(None, [lead.last_engaged_at, event.occurred_at]))
+        if event.is_high_intent:
+            lead.last_high_intent_at = max(
+                filter(None, [lead.last_high_intent_at, event.occurred_at])
+            )
+        Lead.objects.filter(pk=lead.pk).update(
+            last_engaged_at=lead.last_engaged_at, last_high_intent_at=lead.last_high_intent_at
+        )
+        return event
 
     def promote(
         self, lead: Lead | None = None, *, ago: dt.timedelta = dt.timedelta(0), **kw: Any
