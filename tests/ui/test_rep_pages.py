@@ -315,3 +315,20 @@ def test_an_accepted_lead_can_still_be_returned(world):
     )
     handoff.refresh_from_db()
     assert handoff.status == Status.RETURNED
+
+
+def test_a_post_without_the_csrf_token_is_refused(world):
+    from django.test import Client
+
+    handoff = world.promote()
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(world.rep)
+    assert client.post(f"/handoffs/{handoff.pk}/accept/").status_code == 403
+    handoff.refresh_from_db()
+    assert handoff.status == Status.PENDING
+    page = client.get(f"/handoffs/{handoff.pk}/").content.decode()
+    token = page.split('name="csrfmiddlewaretoken" value="')[1].split('"')[0]
+    response = client.post(f"/handoffs/{handoff.pk}/accept/", {"csrfmiddlewaretoken": token})
+    assert response.status_code == 302
+    handoff.refresh_from_db()
+    assert handoff.status == Status.ACCEPTED
