@@ -28,6 +28,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = User
         django_get_or_create = ("username",)
+        skip_postgeneration_save = True
 
     username = factory.Sequence(lambda n: f"user{n}")
     email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
@@ -105,6 +106,7 @@ class BusinessCalendarFactory(factory.django.DjangoModelFactory):
 
     class Meta:
         model = BusinessCalendar
+        skip_postgeneration_save = True
 
     name = factory.Sequence(lambda n: f"Calendar {n}")
     timezone = "America/New_York"
