@@ -424,3 +424,64 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope} {self.key} ({self.state})"
+
+
+class OutboxMessage(models.Model):
+    """The task outbox: a Celery task to publish, written in the transaction that wants it.
+
+    Requests never talk to the broker: a relay (a periodic task, and a best-effort attempt right
+    after commit) publishes pending rows and marks them published, so a broker outage delays
+    tasks but never fails a request or loses one.
+    """
+
+    task = models.CharField(max_length=200)
+    kwargs = models.JSONField(default=dict, blank=True)
+    # Equal keys collapse while unpublished (ten notifications in one transaction: one send).
+    dedupe_key = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField()
+    available_at = models.DateTimeField()
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["dedupe_key"],
+                condition=Q(published_at__isnull=True) & ~Q(dedupe_key=""),
+                name="outbox_pending_dedupe",
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["available_at", "id"],
+                name="outbox_pending",
+                condition=Q(published_at__isnull=True),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task} ({'published' if self.published_at else 'pending'})"
+
+
+class Erasure(models.Model):
+    """One erasure of a person's data on request (GDPR): the audit record, and the blocklist.
+
+    Only a keyed hash of the normalised email is kept, so the address cannot be read back, but
+    re-ingesting it is refused.
+    """
+
+    email_hash = models.CharField(max_length=64, unique=True)
+    lead_id_erased = models.BigIntegerField(null=True, blank=True)
+    erased_at = models.DateTimeField()
+    erased_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # What was removed, as counts per table (no personal data).
+    summary = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-erased_at"]
+
+    def __str__(self) -> str:
+        return f"Erasure of lead {self.lead_id_erased} at {self.erased_at:%Y-%m-%d %H:%M}"
