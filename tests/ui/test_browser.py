@@ -25,7 +25,7 @@ import pytest
 from django.conf import settings
 
 from feedback.models import ReturnFeedback
-from handoff.models import Handoff
+from handoff.models import Handoff, TeamMembership
 from handoff.selectors import accept_clock, clock_label
 from handoff.states import Status
 from leads.models import EventKind
@@ -77,14 +77,18 @@ def world(live_server, django_db_serialized_rollback) -> World:
 class Person:
     """One logged-in browser context (its own cookies), photographing the pages it visits."""
 
-    def __init__(self, chromium: Any, base: str, user: Any, name: str) -> None:
+    def __init__(self, chromium: Any, base: str, user: Any = None) -> None:
         self.base = base
-        self.name = name
         self.context = chromium.new_context(viewport={"width": WIDTHS[0], "height": 900})
         self.page = self.context.new_page()
-        self.page.goto(f"{base}/login/")
-        self.page.fill("#id_username", user.username)
-        self.page.fill("#id_password", PASSWORD)
+        if user is not None:
+            self.log_in(user.username, PASSWORD)
+
+    def log_in(self, username: str, password: str) -> None:
+        if "/login/" not in self.page.url:
+            self.page.goto(f"{self.base}/login/")
+        self.page.fill("#id_username", username)
+        self.page.fill("#id_password", password)
         self.page.click("button[type=submit]")
         self.page.wait_for_load_state()
 
@@ -121,7 +125,7 @@ def test_the_handoff_loop_in_a_real_browser(chromium, live_server, world):
     world.lead(first_name="Cold", last_name="Lead", score=22, ready_for_sales=False)
 
     # --- marketing finds a ready lead and promotes it, seeing where it will go ----------------
-    mia = Person(chromium, live_server.url, world.marketer, "marketer")
+    mia = Person(chromium, live_server.url, world.marketer)
     page = mia.page
     expect(page).to_have_url(re.compile(r"/leads/$"))
     expect(page.locator("table.leads tbody tr").first).to_contain_text("Ada Lovelace")
@@ -156,7 +160,7 @@ def test_the_handoff_loop_in_a_real_browser(chromium, live_server, world):
     alan_handoff = world.promote(alan)
 
     # --- the rep sees it with a ticking countdown and returns it with a reason ----------------
-    rob = Person(chromium, live_server.url, world.rep, "rep")
+    rob = Person(chromium, live_server.url, world.rep)
     page = rob.page
     expect(page).to_have_url(re.compile(r"/queue/$"))
     row = page.locator(f"#h-{ada_handoff.pk}")
@@ -202,6 +206,10 @@ def test_the_handoff_loop_in_a_real_browser(chromium, live_server, world):
     expect(page.locator(f"#fb-{feedback.pk}")).to_contain_text("Acknowledged")
     feedback.refresh_from_db()
     assert feedback.acknowledged_by == world.marketer and feedback.reply.startswith("Direct line")
+    page = mia.go(f"/leads/{ada.pk}/")
+    expect(page.locator(".refusal")).to_contain_text("cools down until")
+    expect(page.locator(".returns")).to_contain_text("Direct line added; thanks.")
+    mia.shoot("07b-marketer-lead-page-after-return")
 
     # --- the rep asks a question: the clock pauses, and resumes with the time that was left --
     grace_handoff = Handoff.objects.get(lead=grace)
@@ -244,6 +252,7 @@ def test_the_handoff_loop_in_a_real_browser(chromium, live_server, world):
     page.locator(f"#h-{grace_handoff.pk} button:has-text('Accept')").click()
     expect(page.locator(".messages")).to_contain_text("Accepted: Grace Hopper is yours now")
     expect(page.locator(".big-clock")).to_contain_text("Time to first touch")
+    rob.shoot("10b-rep-handoff-accepted")
     page.check("input[name=channel][value=email]")
     page.click("button:has-text('Log first touch')")
     expect(page.locator(".messages")).to_contain_text("First touch logged (email)")
@@ -256,7 +265,7 @@ def test_the_handoff_loop_in_a_real_browser(chromium, live_server, world):
     # --- a manager reassigns what the rep is looking at: the rep's click loses, clearly ------
     page = rob.go(f"/handoffs/{alan_handoff.pk}/")
     expect(page.locator("h1")).to_have_text("Alan Turing")
-    max_ = Person(chromium, live_server.url, world.manager, "manager")
+    max_ = Person(chromium, live_server.url, world.manager)
     manager_page = max_.go(f"/handoffs/{alan_handoff.pk}/")
     manager_page.click("summary:has-text('Reassign')")
     manager_page.select_option("#id_to_rep", str(world.other_rep.pk))
@@ -272,8 +281,18 @@ def test_the_handoff_loop_in_a_real_browser(chromium, live_server, world):
     assert alan_handoff.status == Status.REASSIGNED
 
     # --- the pages every role has left, photographed ------------------------------------------
-    max_.go("/manager/queue/")
+    TeamMembership.objects.filter(team=world.team).update(is_away=True)
+    stray = world.promote(world.lead(first_name="Edsger", last_name="Dijkstra", score=81))
+    TeamMembership.objects.filter(rep=world.rep).update(is_away=False)
+    assert stray.assigned_to is None
+    page = max_.go("/manager/queue/")
+    row = page.locator(f"#h-{stray.pk}")
+    expect(row).to_contain_text("rob.rep: marked away")
     max_.shoot("13-manager-unassigned")
+    row.locator("select[name=to_rep]").select_option(str(world.rep.pk))
+    row.locator("button:has-text('Assign')").click()
+    expect(page.locator(".messages")).to_contain_text("Reassigned Edsger Dijkstra to Rob Rep")
+    expect(page.locator(".empty")).to_contain_text("Nothing unassigned")
     mia.go("/feedback/")
     expect(mia.page.locator(".kpis")).to_contain_text("returned")
     mia.shoot("14-marketer-feedback-report")
@@ -293,23 +312,17 @@ def test_the_handoff_loop_in_a_real_browser(chromium, live_server, world):
 def test_the_login_page_and_a_refused_page_read_well_on_a_phone(chromium, live_server, world):
     from playwright.sync_api import expect
 
-    context = chromium.new_context(viewport={"width": WIDTHS[0], "height": 900})
-    page = context.new_page()
-    page.goto(live_server.url + "/queue/")
+    person = Person(chromium, live_server.url)
+    page = person.go("/queue/")
     expect(page).to_have_url(re.compile(r"/login/\?next=/queue/$"))
-    page.fill("#id_username", world.rep.username)
-    page.fill("#id_password", "not the password")
-    page.click("button[type=submit]")
+    person.log_in(world.rep.username, "not the password")
     expect(page.locator(".errors")).to_be_visible()
-    person = Person.__new__(Person)
-    person.page, person.context = page, context
     person.shoot("00-login-error")
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
+    person.log_in(world.rep.username, PASSWORD)
     expect(page).to_have_url(re.compile(r"/queue/$"))
     expect(page.locator(".empty")).to_contain_text("Your queue is empty")
     person.shoot("16-rep-empty-queue")
-    page.goto(live_server.url + "/leads/")
+    person.go("/leads/")
     expect(page.locator("h1")).to_have_text("Not for your role")
     person.shoot("17-rep-refused-403")
-    context.close()
+    person.context.close()
