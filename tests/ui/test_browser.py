@@ -166,7 +166,7 @@ def test_the_handoff_loop_in_a_real_browser(chromium, live_server, world):
     row = page.locator(f"#h-{ada_handoff.pk}")
     expect(row).to_contain_text("Ada Lovelace")
     label = row.locator(".clock-label")
-    expect(label).to_contain_text(re.compile(r"^(59|60)m \d\ds left$|^1h 00m left$"))
+    expect(label).to_contain_text(re.compile(r"^[45]\dm \d\ds left$|^1h 00m left$"))
     first = label.inner_text()
     page.wait_for_timeout(2100)
     assert label.inner_text() != first, "the countdown should tick between refreshes"
@@ -241,7 +241,8 @@ def test_the_handoff_loop_in_a_real_browser(chromium, live_server, world):
     page = rob.go(f"/handoffs/{grace_handoff.pk}/")
     expect(page.locator(".packet")).to_contain_text("The team plan; their CFO joined the trial.")
     resumed = clock_seconds(page, ".big-clock")
-    assert abs(resumed - left_minutes * 60) < 15, (resumed, left_minutes)
+    # Resumed with what was left at the pause, minus the seconds since the answer (a reload).
+    assert left_minutes * 60 - 30 < resumed <= left_minutes * 60 + 1, (resumed, left_minutes)
     expect(page.locator(".big-clock .clock-label")).to_contain_text(
         re.compile(rf"^{int(resumed // 60)}m \d\ds left$|^{int(resumed // 60) - 1}m \d\ds left$")
     )
