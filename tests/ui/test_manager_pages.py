@@ -94,6 +94,8 @@ def test_a_rep_cannot_reassign(world):
 def test_a_manager_taking_a_handoff_from_the_queue_becomes_its_owner(world):
     handoff = unassigned(world)
     client = logged_in(world.manager)
-    client.post(f"/handoffs/{handoff.pk}/accept/", {"seen": handoff_seen(client, handoff)})
+    queue = client.get("/manager/queue/")
+    assert "Take it" in text(queue)
+    client.post(f"/handoffs/{handoff.pk}/accept/", {"seen": queue.context["rows"][0].seen})
     handoff.refresh_from_db()
     assert handoff.status == Status.ACCEPTED and handoff.assigned_to == world.manager
