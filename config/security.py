@@ -1,0 +1,94 @@
+"""Abuse controls: login and token attempts limited by django-axes, made atomic per client.
+
+django-axes counts failures with `UPDATE ... SET failures = failures + 1` (atomic), but it
+decides whether an attempt may go ahead *before* the password is checked and records the
+failure *after*: N attempts sent at the same moment all pass the check before any failure is
+recorded, so an attacker firing in parallel gets many more guesses than the limit. Every
+attempt from one client therefore runs its check, password test and failure record inside one
+transaction holding a lock on that client (a PostgreSQL advisory lock on its address; on
+SQLite, `BEGIN IMMEDIATE` already serialises writers). The next attempt from that client waits
+for the lock and sees the failure just recorded, so a client gets exactly the limit of guesses
+whatever its concurrency. Attempts from different clients never wait for each other.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from axes.helpers import get_client_ip_address, get_cool_off
+from django.conf import settings
+from django.db import connection, transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+
+LOCKOUT_MESSAGE = "Too many failed login attempts from your address; try again later."
+
+
+def retry_after_seconds(request: HttpRequest | None = None) -> int:
+    """How long a locked-out client waits: the whole cool-off, which restarts at every attempt
+    made during the lockout (AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT)."""
+    cool_off = get_cool_off(request)
+    return max(1, int(cool_off.total_seconds())) if cool_off else 3600
+
+
+def lockout_response(
+    request: HttpRequest, original_response: Any = None, credentials: Any = None
+) -> HttpResponse:
+    """AXES_LOCKOUT_CALLABLE: 429 with Retry-After; JSON for the API, a page for people."""
+    wait = retry_after_seconds(request)
+    response: HttpResponse
+    if request.path.startswith("/api/"):
+        response = JsonResponse(
+            {"code": "too_many_attempts", "detail": LOCKOUT_MESSAGE, "retry_after": wait},
+            status=429,
+        )
+    else:
+        response = render(
+            request,
+            "registration/lockout.html",
+            {"message": LOCKOUT_MESSAGE, "minutes": max(1, round(wait / 60))},
+            status=429,
+        )
+    response["Retry-After"] = str(wait)
+    return response
+
+
+def client_key(request: HttpRequest) -> str:
+    """The address axes counts failures by (AXES_LOCKOUT_PARAMETERS is ip_address)."""
+    return get_client_ip_address(request) or "unknown"
+
+
+@contextmanager
+def login_attempt_lock(request: HttpRequest) -> Iterator[None]:
+    """One login attempt at a time per client address, inside one transaction (see above)."""
+    if not settings.AXES_ENABLED or not getattr(settings, "LOGIN_ATTEMPTS_SERIALIZED", True):
+        yield
+        return
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                # Transaction-scoped: released at commit or rollback, even if the worker dies.
+                cursor.execute(
+                    "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                    [f"axes-login:{client_key(request)}"],
+                )
+        yield
+
+
+def serialized_login(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Wrap a login view (the site's and the admin's): a POST is one attempt under the lock."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.method != "POST":
+            return view(request, *args, **kwargs)
+        with login_attempt_lock(request):
+            response = view(request, *args, **kwargs)
+            if hasattr(response, "render") and not getattr(response, "is_rendered", True):
+                response = response.render()
+            return response
+
+    return wrapper
