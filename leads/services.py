@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -49,6 +48,10 @@ from leads.models import (
     ScoringConfig,
     Stage,
 )
+
+# The contract's enqueue_task and publish_task: Celery tasks go through the outbox.
+from leads.outbox import enqueue_task as enqueue_task
+from leads.outbox import publish_task as publish_task
 from leads.scoring import EventFact, ScoreResult, ScoringRules, score_lead
 
 logger = logging.getLogger(__name__)
@@ -155,26 +158,6 @@ def lead_change_stage(
         return LeadStageChange.objects.create(
             lead=lead, from_stage=from_stage, to_stage=to_stage, actor=actor, at=now, reason=reason
         )
-
-
-def enqueue_task(task_name: str, **kwargs: Any) -> None:
-    """Publish a Celery task once the current transaction commits.
-
-    The single place where the request path talks to the broker: a broker that is down must
-    never fail or hang a request. (The reliability work replaces this with a transactional
-    outbox relayed by a periodic task; callers do not change.) The callback is a partial of
-    publish_task, so a test capturing on-commit callbacks can read what would be sent.
-    """
-    transaction.on_commit(functools.partial(publish_task, task_name, kwargs))
-
-
-def publish_task(task_name: str, kwargs: dict[str, Any]) -> None:
-    from celery import current_app
-
-    try:
-        current_app.send_task(task_name, kwargs=kwargs, retry=False)
-    except Exception:  # the broker being down must not break the request
-        logger.warning("could not publish %s now; it will be picked up later", task_name)
 
 
 # --- scoring applied to leads --------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from leads import services
+from leads import outbox, services
 from leads.models import Lead
 
 
@@ -26,3 +26,14 @@ def lead_rescore(lead_id: int) -> int | None:
 @shared_task(name="leads.tasks.idempotency_purge")
 def idempotency_purge() -> int:
     return services.idempotency_purge()
+
+
+@shared_task(name="leads.tasks.outbox_relay")
+def outbox_relay() -> dict[str, object]:
+    """Publish the pending outbox rows (beat, every OUTBOX_RELAY_INTERVAL_SECONDS)."""
+    return outbox.outbox_relay().summary()
+
+
+@shared_task(name="leads.tasks.outbox_purge")
+def outbox_purge() -> int:
+    return outbox.outbox_purge()

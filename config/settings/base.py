@@ -171,6 +171,17 @@ SPECTACULAR_SETTINGS = {
 # Celery. Embedded default: kombu's filesystem transport under var/ (no server needed).
 # Production and CI set CELERY_BROKER_URL (Redis; RabbitMQ works too).
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")
+# Redis (and the other network brokers): publishing (leads.outbox) must fail fast when the broker
+# is down or hung, never hang a request. One connection attempt (kombu would otherwise retry for
+# broker_connection_timeout, and redis-py on top), each bounded by these timeouts; workers and
+# beat reconnect by their own loop, which max_retries does not limit.
+BROKER_NETWORK_TRANSPORT_OPTIONS: dict = {
+    # A task that outlives the visibility timeout is redelivered: keep it well above any task.
+    "visibility_timeout": 3600,
+    "max_retries": 0,
+    "socket_connect_timeout": env.float("CELERY_BROKER_SOCKET_CONNECT_TIMEOUT", default=1.0),
+    "socket_timeout": env.float("CELERY_BROKER_SOCKET_TIMEOUT", default=2.0),
+}
 CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
 if CELERY_BROKER_URL.startswith("filesystem"):
     _broker_dir = VAR_DIR / "broker"
@@ -184,8 +195,11 @@ if CELERY_BROKER_URL.startswith("filesystem"):
     for _folder in ("queue", "control"):
         (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
 else:
-    # A task that outlives the visibility timeout is redelivered: keep it well above any task.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    CELERY_BROKER_TRANSPORT_OPTIONS = dict(BROKER_NETWORK_TRANSPORT_OPTIONS)
+CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=1.0)
+# Workers and beat keep reconnecting however long the broker is away (the default gives up after
+# 100 tries, and a worker that gave up stays dead after the broker is back).
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
@@ -242,6 +256,30 @@ CELERY_BEAT_SCHEDULE["leads-rescore-all"] = {
 }
 CELERY_BEAT_SCHEDULE["leads-idempotency-purge"] = {
     "task": "leads.tasks.idempotency_purge",
+    "schedule": 3600.0,
+    "options": {"expires": 3600.0},
+}
+# The task outbox (leads.outbox): every Celery task is a row written in the caller's
+# transaction. After commit the request tries one quick publish (unless OUTBOX_PUBLISH_ON_COMMIT
+# is off), and a failure makes that process leave its rows to the relay for BREAKER seconds.
+# The relay publishes what is pending every RELAY_INTERVAL seconds (rows the committing process
+# publishes itself are left to it for GRACE seconds); a batch the broker refuses waits
+# BASE * 2**(attempts-1) seconds, capped at MAX. Published rows are kept KEEP_PUBLISHED hours.
+OUTBOX_PUBLISH_ON_COMMIT = env.bool("OUTBOX_PUBLISH_ON_COMMIT", default=True)
+OUTBOX_PUBLISH_GRACE_SECONDS = env.float("OUTBOX_PUBLISH_GRACE_SECONDS", default=5.0)
+OUTBOX_BREAKER_SECONDS = env.float("OUTBOX_BREAKER_SECONDS", default=5.0)
+OUTBOX_RELAY_INTERVAL_SECONDS = env.float("OUTBOX_RELAY_INTERVAL_SECONDS", default=2.0)
+OUTBOX_RELAY_BATCH_SIZE = env.int("OUTBOX_RELAY_BATCH_SIZE", default=500)
+OUTBOX_RETRY_BASE_SECONDS = env.float("OUTBOX_RETRY_BASE_SECONDS", default=1.0)
+OUTBOX_RETRY_MAX_SECONDS = env.float("OUTBOX_RETRY_MAX_SECONDS", default=60.0)
+OUTBOX_KEEP_PUBLISHED_HOURS = env.float("OUTBOX_KEEP_PUBLISHED_HOURS", default=24.0)
+CELERY_BEAT_SCHEDULE["leads-outbox-relay"] = {
+    "task": "leads.tasks.outbox_relay",
+    "schedule": OUTBOX_RELAY_INTERVAL_SECONDS,
+    "options": {"expires": OUTBOX_RELAY_INTERVAL_SECONDS},
+}
+CELERY_BEAT_SCHEDULE["leads-outbox-purge"] = {
+    "task": "leads.tasks.outbox_purge",
     "schedule": 3600.0,
     "options": {"expires": 3600.0},
 }
