@@ -47,6 +47,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import (
     Aggregate,
@@ -66,7 +67,7 @@ from django.db.models.functions import Greatest, TruncWeek
 from django.utils import timezone
 
 from handoff.filters import at_risk_q
-from handoff.models import Handoff
+from handoff.models import Handoff, Team
 from handoff.selectors import accept_clock, clock_label
 from handoff.states import Status
 from leads.errors import ValidationFailed
@@ -74,9 +75,12 @@ from leads.models import Source
 
 DEFAULT_WEEKS = 8
 MAX_RANGE_DAYS = 731
-# Where the database has no percentile function (SQLite), wall-time percentiles are computed
-# in Python over at most this many of the latest accepts in the range.
-PYTHON_PERCENTILE_LIMIT = 20000
+# Percentiles of time to accept are computed in Python over at most this many of the latest
+# accepts in the range (100,000 handoffs a year accept ~20,000); the figures say "sample" then.
+ACCEPT_ROWS_LIMIT = 50000
+# Pending handoffs past their deadline that the sweep has not flagged yet (normally none: the
+# sweep runs every 30 s), read apart; more than this means the sweep is down.
+UNFLAGGED_LIMIT = 10000
 OPEN_LIST_SIZE = 10
 
 
@@ -213,16 +217,23 @@ def open_breach_q(now: dt.datetime) -> Q:
     return Q(status=Status.PENDING) & (Q(breached_at__isnull=False) | Q(due_at__lte=now))
 
 
-def _outcome_in(low: dt.datetime, high: dt.datetime) -> Q:
-    return Q(sla_outcome_at__gte=low, sla_outcome_at__lt=high)
+def met_in(low: dt.datetime, high: dt.datetime) -> Q:
+    """Met, with the answer in [low, high)."""
+    return met_q() & Q(responded_at__gte=low, responded_at__lt=high)
 
 
-def _with_outcome(qs: QuerySet[Handoff], now: dt.datetime) -> QuerySet[Handoff]:
-    return qs.annotate(sla_outcome_at=outcome_at(now), sla_met=_met_flag())
+def missed_in(low: dt.datetime, high: dt.datetime, now: dt.datetime) -> Q:
+    """Missed, with the deadline in [low, high)."""
+    return Q(breached_at__gte=low, breached_at__lt=high) | (
+        _missed_at_deadline_q(now) & Q(due_at__gte=low, due_at__lt=high)
+    )
 
 
-def _met_flag() -> Case:
-    return Case(When(met_q(), then=Value(1)), default=Value(0))
+def outcome_in(low: dt.datetime, high: dt.datetime, now: dt.datetime) -> Q:
+    """The SLA outcome is dated in [low, high). Written as comparisons of columns rather than
+    as a filter on outcome_at(): PostgreSQL evaluates these cheaply from the metrics index
+    (an index-only scan) instead of computing a CASE per row and per aggregate."""
+    return met_in(low, high) | missed_in(low, high, now)
 
 
 def _rate(part: int, whole: int) -> float | None:
@@ -275,7 +286,9 @@ def _wall_minutes_expression() -> ExpressionWrapper:
     return ExpressionWrapper(Greatest(minutes, Value(0.0)), output_field=FloatField())
 
 
-def _wall_minutes(created: dt.datetime, accepted: dt.datetime, paused: int) -> float:
+def _wall_minutes(created: dt.datetime, accepted: dt.datetime | None, paused: int) -> float:
+    if accepted is None:  # callers read accepted rows only
+        return 0.0
     return max((accepted - created).total_seconds() - (paused or 0), 0.0) / 60.0
 
 
@@ -283,62 +296,153 @@ def _rounded(value: float | None) -> float | None:
     return round(value, 1) if value is not None else None
 
 
-def _percentiles_python(
-    qs: QuerySet[Handoff], group: str | None = None
-) -> tuple[dict[Any, dict[str, float | None]], int]:
-    """{group key: {"median", "p90", "business_median", "business_p90"}} over the latest
-    accepts (at most PYTHON_PERCENTILE_LIMIT), and how many rows were read. One query."""
-    fields = ["created_at", "accepted_at", "paused_seconds_total", "accept_business_minutes"]
-    if group:
-        fields.insert(0, group)
-    rows = list(
-        qs.filter(accepted_at__isnull=False)
-        .order_by("-accepted_at")
-        .values_list(*fields)[:PYTHON_PERCENTILE_LIMIT]
+def _percentiles(values: list[float]) -> tuple[float | None, float | None]:
+    values.sort()
+    return _rounded(percentile_cont(values, 0.5)), _rounded(percentile_cont(values, 0.9))
+
+
+# --- the four reads behind every figure -------------------------------------------------------
+#
+# Every handoff that counts for a range [low, high) was written at or after `low`: created in
+# it, answered, accepted or flagged as breached in it (each transition and the sweep set
+# updated_at), so `updated_at >= low` is a safe first cut, served by the handoff_metrics index
+# (updated_at, INCLUDE the columns read here: an index-only range scan, not a pass over the
+# wide handoff rows). The one exception, a pending handoff past its deadline that the sweep has
+# not flagged yet (it was not written at its deadline), is read apart (_unflagged_breaches)
+# over the handoff_due_open index, and left out of the main read so it is counted once.
+
+
+def _since(low: dt.datetime) -> Q:
+    return Q(updated_at__gte=low)
+
+
+FUNNEL_COUNTS = ("mql", "sal", "sql", "returned", "open")
+
+
+def _cohort_rows(filters: SlaFilters) -> list[dict[str, Any]]:
+    """The handoffs created in the range, counted per (source, team, rep): the funnel, the
+    conversion by source and the attempts of the team and rep tables. One query."""
+    low, _ = filters.bounds()
+    promotion = ~Q(status=Status.REASSIGNED)
+    rows = (
+        Handoff.objects.filter(_since(low), _created_in(filters), _team_q(filters))
+        .values("lead_source", "team_id", "assigned_to_id")
+        .annotate(
+            attempts=Count("id"),
+            attempts_accepted=Count("id", filter=Q(accepted_at__isnull=False)),
+            mql=Count("id", filter=promotion),
+            sal=Count("id", filter=promotion & Q(accepted_at__isnull=False)),
+            sql=Count("id", filter=promotion & Q(qualified_at__isnull=False)),
+            returned=Count("id", filter=Q(status=Status.RETURNED)),
+            open=Count("id", filter=Q(status__in=(Status.PENDING, Status.WAITING))),
+        )
+        .order_by()
     )
-    wall: dict[Any, list[float]] = defaultdict(list)
-    business: dict[Any, list[float]] = defaultdict(list)
-    for row in rows:
-        key = row[0] if group else None
-        created, accepted, paused, business_minutes = row[-4:]
-        wall[key].append(_wall_minutes(created, accepted, paused))
-        if business_minutes is not None:
-            business[key].append(business_minutes)
-    result: dict[Any, dict[str, float | None]] = {}
-    for key, values in wall.items():
-        values.sort()
-        in_business = sorted(business.get(key, []))
-        result[key] = {
-            "median": _rounded(percentile_cont(values, 0.5)),
-            "p90": _rounded(percentile_cont(values, 0.9)),
-            "business_median": _rounded(percentile_cont(in_business, 0.5)),
-            "business_p90": _rounded(percentile_cont(in_business, 0.9)),
-        }
-    return result, len(rows)
+    return [dict(row) for row in rows]
 
 
-def _percentile_aggregates(accepted: Q | None = None) -> dict[str, PercentileCont]:
-    """Median and p90 of wall and business minutes to accept, as PostgreSQL aggregates, over
-    the accepted rows (and `accepted`, when given)."""
-    only = Q(accepted_at__isnull=False) & (accepted if accepted is not None else Q())
-    wall, business = _wall_minutes_expression(), F("accept_business_minutes")
-    return {
-        "median": PercentileCont(wall, 0.5, filter=only),
-        "p90": PercentileCont(wall, 0.9, filter=only),
-        "business_median": PercentileCont(business, 0.5, filter=only),
-        "business_p90": PercentileCont(business, 0.9, filter=only),
-    }
+@dataclass(frozen=True)
+class _Outcomes:
+    """SLA outcomes counted per (week of the outcome, in the range?, team, rep)."""
+
+    rows: list[tuple[dt.date, bool, int | None, int | None, int, int]]  # ..., met, due
+    this_week: dt.date
 
 
-# --- the figures ------------------------------------------------------------------------------
+def _outcome_rows(filters: SlaFilters, *, now: dt.datetime) -> _Outcomes:
+    """Outcomes in the range or this ISO week: one grouped query over the handoffs written
+    since, plus the not-yet-flagged breaches (one query over a partial index)."""
+    low, high = filters.bounds()
+    monday = week_start(local_today(now))
+    week_low = day_start(monday)
+    since = min(low, week_low)
+    zone = timezone.get_current_timezone()
+    in_range = outcome_in(low, high, now)
+    unflagged = Q(status=Status.PENDING, breached_at__isnull=True)
+    grouped = (
+        Handoff.objects.filter(_since(since), _team_q(filters))
+        .exclude(unflagged)
+        .filter(in_range | outcome_in(week_low, now, now))
+        .annotate(
+            week=TruncWeek(outcome_at(now), tzinfo=zone),
+            in_range=Case(When(in_range, then=Value(1)), default=Value(0)),
+        )
+        .values("week", "in_range", "team_id", "assigned_to_id")
+        .annotate(due=Count("id"), met=Count("id", filter=met_q()))
+        .order_by()
+    )
+    rows: list[tuple[dt.date, bool, int | None, int | None, int, int]] = []
+    for row in grouped:
+        week = row["week"]
+        day = timezone.localtime(week, zone).date() if isinstance(week, dt.datetime) else week
+        rows.append(
+            (day, bool(row["in_range"]), row["team_id"], row["assigned_to_id"], row["met"],
+             row["due"])
+        )  # fmt: skip
+    # Pending past the deadline and not flagged yet: missed, dated at the deadline.
+    for team, rep, due_at in (
+        Handoff.objects.filter(unflagged, _team_q(filters), due_at__gte=since, due_at__lte=now)
+        .values_list("team_id", "assigned_to_id", "due_at")
+        .order_by("due_at")[:UNFLAGGED_LIMIT]
+    ):
+        if due_at is None:  # excluded by the filter; keeps the types honest
+            continue
+        local = timezone.localtime(due_at, zone).date()
+        rows.append((week_start(local), low <= due_at < high, team, rep, 0, 1))
+    return _Outcomes(rows, monday)
 
-FUNNEL_COUNTS = {
-    "mql": Count("id"),
-    "sal": Count("id", filter=Q(accepted_at__isnull=False)),
-    "sql": Count("id", filter=Q(qualified_at__isnull=False)),
-    "returned": Count("id", filter=Q(status=Status.RETURNED)),
-    "open": Count("id", filter=Q(status__in=(Status.PENDING, Status.WAITING))),
-}
+
+def _accept_rows(filters: SlaFilters) -> tuple[list[tuple[Any, Any, float, float | None]], bool]:
+    """(team, rep, wall minutes, business minutes) of the latest accepts in the range (at most
+    ACCEPT_ROWS_LIMIT), and whether the limit cut some off. One query."""
+    low, _ = filters.bounds()
+    qs = Handoff.objects.filter(_since(low), _accepted_in(filters), _team_q(filters)).order_by(
+        "-accepted_at"
+    )
+    rows: list[tuple[Any, Any, float, float | None]]
+    if has_percentile_cont():
+        # Thousands of rows of ids and floats: fetched with the cursor, skipping the ORM's
+        # per-value converters (a third of the time otherwise).
+        sql, params = (
+            qs.annotate(wall=_wall_minutes_expression())
+            .values_list("team_id", "assigned_to_id", "wall", "accept_business_minutes")[
+                : ACCEPT_ROWS_LIMIT + 1
+            ]
+            .query.sql_with_params()
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = [tuple(row) for row in cursor.fetchall()]
+    else:
+        rows = [
+            (team, rep, _wall_minutes(created, accepted, paused), business)
+            for team, rep, created, accepted, paused, business in qs.filter(
+                accepted_at__isnull=False
+            ).values_list(
+                "team_id", "assigned_to_id", "created_at", "accepted_at",
+                "paused_seconds_total", "accept_business_minutes",
+            )[: ACCEPT_ROWS_LIMIT + 1]
+        ]  # fmt: skip
+    capped = len(rows) > ACCEPT_ROWS_LIMIT
+    return rows[:ACCEPT_ROWS_LIMIT], capped
+
+
+def _open_counts(*, now: dt.datetime, team: int | None) -> list[dict[str, Any]]:
+    """Open breaches and at-risk handoffs now, per (team, rep). One query over the pending
+    handoffs."""
+    breach, risk = open_breach_q(now), at_risk_q(now)
+    rows = (
+        Handoff.objects.filter(Q(team_id=team) if team is not None else Q())
+        .filter(status=Status.PENDING)
+        .filter(breach | risk)
+        .values("team_id", "assigned_to_id")
+        .annotate(breached=Count("id", filter=breach), at_risk=Count("id", filter=risk))
+        .order_by()
+    )
+    return [dict(row) for row in rows]
+
+
+# --- shaping the reads into figures (no queries) ----------------------------------------------
 
 
 def _funnel_row(counts: Mapping[str, Any]) -> dict[str, Any]:
@@ -349,17 +453,18 @@ def _funnel_row(counts: Mapping[str, Any]) -> dict[str, Any]:
     return row
 
 
-def _cohort(filters: SlaFilters) -> QuerySet[Handoff]:
-    return (
-        Handoff.objects.exclude(status=Status.REASSIGNED)
-        .filter(_created_in(filters))
-        .filter(_team_q(filters))
-    )
+def _summed(rows: Sequence[Mapping[str, Any]], key: str | None) -> dict[Any, dict[str, int]]:
+    totals: dict[Any, dict[str, int]] = {}
+    for row in rows:
+        group = totals.setdefault(row[key] if key else None, defaultdict(int))
+        for name, value in row.items():
+            if isinstance(value, int) and name not in ("team_id", "assigned_to_id"):
+                group[name] += value
+    return totals
 
 
-def funnel(filters: SlaFilters) -> dict[str, Any]:
-    """MQL -> SAL -> SQL over the handoffs promoted in the range (one query)."""
-    row = _funnel_row(_cohort(filters).aggregate(**FUNNEL_COUNTS))
+def _funnel_from(cohort: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    row = _funnel_row(_summed(cohort, None).get(None, {}))
     row["steps"] = [
         {"stage": "mql", "label": "MQL (handed to sales)", "count": row["mql"], "rate": None},
         {"stage": "sal", "label": "SAL (accepted)", "count": row["sal"], "rate": row["mql_to_sal"]},
@@ -368,46 +473,37 @@ def funnel(filters: SlaFilters) -> dict[str, Any]:
     return row
 
 
-def conversion_by_source(filters: SlaFilters) -> list[dict[str, Any]]:
-    """The funnel per lead source at handover, largest first (one query)."""
-    rows = _cohort(filters).values("lead_source").annotate(**FUNNEL_COUNTS).order_by()
+def _sources_from(cohort: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     labels = dict(Source.choices)
     result = [
         {
-            "source": row["lead_source"],
-            "label": str(labels.get(row["lead_source"], row["lead_source"] or "Unknown")),
-            **_funnel_row(row),
+            "source": source,
+            "label": str(labels.get(source, source or "Unknown")),
+            **_funnel_row(counts),
         }
-        for row in rows
+        for source, counts in _summed(cohort, "lead_source").items()
     ]
-    return sorted(result, key=lambda r: (-r["mql"], r["label"]))
+    return sorted((r for r in result if r["mql"]), key=lambda r: (-r["mql"], r["label"]))
 
 
-def compliance(filters: SlaFilters, *, now: dt.datetime) -> dict[str, Any]:
-    """Met / missed / compliance over the range and over this ISO week (one query)."""
-    low, high = filters.bounds()
-    this_week = day_start(week_start(local_today(now)))
-    in_range, in_week = _outcome_in(low, high), _outcome_in(this_week, now)
-    counts = (
-        _with_outcome(Handoff.objects.filter(_team_q(filters)), now)
-        .filter(in_range | in_week)
-        .aggregate(
-            met=Count("id", filter=in_range & Q(sla_met=1)),
-            due=Count("id", filter=in_range),
-            week_met=Count("id", filter=in_week & Q(sla_met=1)),
-            week_due=Count("id", filter=in_week),
-        )
-    )
-    met, due = counts["met"] or 0, counts["due"] or 0
-    week_met, week_due = counts["week_met"] or 0, counts["week_due"] or 0
+def _iso_week(day: dt.date) -> str:
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def _compliance_from(outcomes: _Outcomes) -> dict[str, Any]:
+    met = sum(r[4] for r in outcomes.rows if r[1])
+    due = sum(r[5] for r in outcomes.rows if r[1])
+    week_met = sum(r[4] for r in outcomes.rows if r[0] == outcomes.this_week)
+    week_due = sum(r[5] for r in outcomes.rows if r[0] == outcomes.this_week)
     return {
         "met": met,
         "missed": due - met,
         "due": due,
         "compliance": _rate(met, due),
         "this_week": {
-            "week": _iso_week(week_start(local_today(now))),
-            "start": week_start(local_today(now)).isoformat(),
+            "week": _iso_week(outcomes.this_week),
+            "start": outcomes.this_week.isoformat(),
             "met": week_met,
             "missed": week_due - week_met,
             "due": week_due,
@@ -416,27 +512,12 @@ def compliance(filters: SlaFilters, *, now: dt.datetime) -> dict[str, Any]:
     }
 
 
-def _iso_week(day: dt.date) -> str:
-    year, week, _ = day.isocalendar()
-    return f"{year}-W{week:02d}"
-
-
-def weekly_compliance(filters: SlaFilters, *, now: dt.datetime) -> list[dict[str, Any]]:
-    """Compliance per ISO week of the range, every week listed (one GROUP BY query)."""
-    low, high = filters.bounds()
-    rows = (
-        _with_outcome(Handoff.objects.filter(_team_q(filters)), now)
-        .filter(_outcome_in(low, high))
-        .annotate(week=TruncWeek("sla_outcome_at", tzinfo=timezone.get_current_timezone()))
-        .values("week")
-        .annotate(due=Count("id"), met=Count("id", filter=Q(sla_met=1)))
-        .order_by()
-    )
-    by_week: dict[dt.date, tuple[int, int]] = {}
-    for row in rows:
-        week = row["week"]
-        day = timezone.localtime(week).date() if isinstance(week, dt.datetime) else week
-        by_week[day] = (row["met"], row["due"])
+def _weekly_from(outcomes: _Outcomes, filters: SlaFilters) -> list[dict[str, Any]]:
+    by_week: dict[dt.date, list[int]] = defaultdict(lambda: [0, 0])
+    for week, in_range, _, _, met, due in outcomes.rows:
+        if in_range:
+            by_week[week][0] += met
+            by_week[week][1] += due
     result = []
     monday = week_start(filters.start)
     while monday <= filters.end:
@@ -455,30 +536,87 @@ def weekly_compliance(filters: SlaFilters, *, now: dt.datetime) -> list[dict[str
     return result
 
 
-def accept_times(filters: SlaFilters) -> dict[str, Any]:
-    """Median and p90 time to accept over the accepts in the range, in wall and business
-    minutes (one query)."""
-    qs = Handoff.objects.filter(_accepted_in(filters)).filter(_team_q(filters))
-    if has_percentile_cont():
-        figures = qs.aggregate(accepted=Count("id"), **_percentile_aggregates())
-        accepted, basis = figures["accepted"] or 0, "all"
-    else:
-        by_group, accepted = _percentiles_python(qs)
-        figures = by_group.get(None, {})
-        basis = "all" if accepted < PYTHON_PERCENTILE_LIMIT else "sample"
+def _accept_times_from(
+    rows: Sequence[tuple[Any, Any, float, float | None]], capped: bool
+) -> dict[str, Any]:
+    wall = [r[2] for r in rows]
+    business = [r[3] for r in rows if r[3] is not None]
+    basis = "sample" if capped else "all"
+    wall_median, wall_p90 = _percentiles(wall)
+    business_median, business_p90 = _percentiles(business)
     return {
-        "accepted": accepted,
-        "wall_minutes": {
-            "median": _rounded(figures.get("median")),
-            "p90": _rounded(figures.get("p90")),
-            "basis": basis,
-        },
-        "business_minutes": {
-            "median": _rounded(figures.get("business_median")),
-            "p90": _rounded(figures.get("business_p90")),
-            "basis": basis,
-        },
+        "accepted": len(rows),
+        "wall_minutes": {"median": wall_median, "p90": wall_p90, "basis": basis},
+        "business_minutes": {"median": business_median, "p90": business_p90, "basis": basis},
     }
+
+
+GROUP_KEYS = {"team": ("team_id", 2, 0), "rep": ("assigned_to_id", 3, 1)}
+
+
+def _labels(dimension: str, keys: set[Any]) -> dict[Any, str]:
+    """Team names or rep names of the keys (one query)."""
+    if dimension == "team":
+        names = dict(Team.objects.filter(pk__in=keys - {None}).values_list("pk", "name"))
+        return {key: names.get(key, "No team") for key in keys}
+    users = {
+        pk: (f"{first} {last}".strip() or username)
+        for pk, username, first, last in get_user_model()
+        .objects.filter(pk__in=keys - {None})
+        .values_list("pk", "username", "first_name", "last_name")
+    }
+    return {key: users.get(key, "Unassigned (manager's queue)") for key in keys}
+
+
+def _groups_from(
+    dimension: str,
+    cohort: Sequence[Mapping[str, Any]],
+    outcomes: _Outcomes,
+    accepts: Sequence[tuple[Any, Any, float, float | None]],
+    open_rows: Sequence[Mapping[str, Any]],
+) -> list[dict[str, Any]]:
+    """The team or rep table from the four reads (plus one query for the names)."""
+    field_name, outcome_index, accept_index = GROUP_KEYS[dimension]
+    attempts = _summed(cohort, field_name)
+    outcome: dict[Any, list[int]] = defaultdict(lambda: [0, 0])
+    for row in outcomes.rows:
+        if row[1]:
+            outcome[row[outcome_index]][0] += row[4]
+            outcome[row[outcome_index]][1] += row[5]
+    wall: dict[Any, list[float]] = defaultdict(list)
+    business: dict[Any, list[float]] = defaultdict(list)
+    for accept in accepts:
+        wall[accept[accept_index]].append(accept[2])
+        if accept[3] is not None:
+            business[accept[accept_index]].append(accept[3])
+    breaches = _summed(open_rows, field_name)
+    keys = (
+        set(attempts)
+        | set(outcome)
+        | set(wall)
+        | {k for k, v in breaches.items() if v.get("breached")}
+    )
+    labels = _labels(dimension, keys)
+    result = []
+    for key in keys:
+        met, due = outcome.get(key, (0, 0))
+        counts = attempts.get(key, {})
+        result.append(
+            {
+                "key": key,
+                "label": labels[key],
+                "handoffs": counts.get("attempts", 0),
+                "accepted": counts.get("attempts_accepted", 0),
+                "returned": counts.get("returned", 0),
+                "met": met,
+                "missed": due - met,
+                "compliance": _rate(met, due),
+                "median_minutes_to_accept": _percentiles(wall.get(key, []))[0],
+                "median_business_minutes_to_accept": _percentiles(business.get(key, []))[0],
+                "open_breaches": breaches.get(key, {}).get("breached", 0),
+            }
+        )
+    return sorted(result, key=lambda r: (-r["handoffs"], -r["open_breaches"], str(r["label"])))
 
 
 def _open_row(handoff: Handoff, now: dt.datetime) -> dict[str, Any]:
@@ -500,112 +638,94 @@ def _open_row(handoff: Handoff, now: dt.datetime) -> dict[str, Any]:
     }
 
 
-def open_now(
-    *, now: dt.datetime, team: int | None = None, limit: int = OPEN_LIST_SIZE
+def _open_now_from(
+    open_rows: Sequence[Mapping[str, Any]], *, now: dt.datetime, team: int | None, limit: int
 ) -> dict[str, Any]:
-    """Open breaches and at-risk handoffs right now: counts (one query) and the most urgent
-    `limit` of each (one query each; the clock of each listed row is computed in Python)."""
+    """Counts from the grouped read; the most urgent `limit` of each kind (one query each; the
+    clock of each listed row is computed in Python)."""
     base = Handoff.objects.filter(Q(team_id=team) if team is not None else Q())
-    breach, risk = open_breach_q(now), at_risk_q(now)
-    counts = base.filter(breach | risk).aggregate(
-        breached=Count("id", filter=breach), at_risk=Count("id", filter=risk)
-    )
     related = ("lead", "assigned_to", "team", "calendar", "team__calendar")
-    breached = base.filter(breach).select_related(*related).order_by("due_at", "id")[:limit]
-    at_risk = base.filter(risk).select_related(*related).order_by("due_at", "id")[:limit]
+    breached = (
+        base.filter(open_breach_q(now)).select_related(*related).order_by("due_at", "id")[:limit]
+    )
+    at_risk = base.filter(at_risk_q(now)).select_related(*related).order_by("due_at", "id")[:limit]
     return {
-        "breached": counts["breached"] or 0,
-        "at_risk": counts["at_risk"] or 0,
+        "breached": sum(r["breached"] for r in open_rows),
+        "at_risk": sum(r["at_risk"] for r in open_rows),
         "breached_list": [_open_row(h, now) for h in breached],
         "at_risk_list": [_open_row(h, now) for h in at_risk],
     }
 
 
-GROUPS = {
-    "team": ("team_id", ("team__name",)),
-    "rep": ("assigned_to_id", ("assigned_to__username", "assigned_to__first_name",
-                               "assigned_to__last_name")),
-}  # fmt: skip
+# --- the figures ------------------------------------------------------------------------------
 
 
-def _group_label(dimension: str, row: Mapping[str, Any]) -> str:
-    if dimension == "team":
-        return row["team__name"] or "No team"
-    full = " ".join(
-        part for part in (row["assigned_to__first_name"], row["assigned_to__last_name"]) if part
-    )
-    return full or row["assigned_to__username"] or "Unassigned (manager's queue)"
+def funnel(filters: SlaFilters) -> dict[str, Any]:
+    """MQL -> SAL -> SQL over the handoffs promoted in the range (one query)."""
+    return _funnel_from(_cohort_rows(filters))
+
+
+def conversion_by_source(filters: SlaFilters) -> list[dict[str, Any]]:
+    """The funnel per lead source at handover, largest first (one query)."""
+    return _sources_from(_cohort_rows(filters))
+
+
+def compliance(filters: SlaFilters, *, now: dt.datetime) -> dict[str, Any]:
+    """Met / missed / compliance over the range and over this ISO week (two queries)."""
+    return _compliance_from(_outcome_rows(filters, now=now))
+
+
+def weekly_compliance(filters: SlaFilters, *, now: dt.datetime) -> list[dict[str, Any]]:
+    """Compliance per ISO week of the range, every week listed (two queries)."""
+    return _weekly_from(_outcome_rows(filters, now=now), filters)
+
+
+def accept_times(filters: SlaFilters) -> dict[str, Any]:
+    """Median and p90 time to accept over the accepts in the range, in wall and business
+    minutes (one query)."""
+    return _accept_times_from(*_accept_rows(filters))
+
+
+def open_now(
+    *, now: dt.datetime, team: int | None = None, limit: int = OPEN_LIST_SIZE
+) -> dict[str, Any]:
+    """Open breaches and at-risk handoffs right now: counts and the most urgent `limit` of
+    each, with their clocks (three queries)."""
+    return _open_now_from(_open_counts(now=now, team=team), now=now, team=team, limit=limit)
 
 
 def by_group(dimension: str, filters: SlaFilters, *, now: dt.datetime) -> list[dict[str, Any]]:
     """Per team or per rep: handoffs, accepted, returned, compliance, median time to accept,
-    open breaches now. One GROUP BY query with conditional counts (and on PostgreSQL the
-    medians in it; elsewhere one more query for them), busiest first."""
-    key, label_fields = GROUPS[dimension]
-    low, high = filters.bounds()
-    created, accepted_in = _created_in(filters), _accepted_in(filters)
-    in_outcome, breach = _outcome_in(low, high), open_breach_q(now)
-    aggregates: dict[str, Any] = {
-        "handoffs": Count("id", filter=created),
-        "accepted": Count("id", filter=created & Q(accepted_at__isnull=False)),
-        "returned": Count("id", filter=created & Q(status=Status.RETURNED)),
-        "due": Count("id", filter=in_outcome),
-        "met": Count("id", filter=in_outcome & Q(sla_met=1)),
-        "open_breaches": Count("id", filter=breach),
-    }
-    if has_percentile_cont():
-        medians = _percentile_aggregates(accepted_in)
-        aggregates["median"] = medians["median"]
-        aggregates["business_median"] = medians["business_median"]
-    qs = _with_outcome(Handoff.objects.filter(_team_q(filters)), now)
-    rows = list(
-        qs.filter(created | in_outcome | breach | accepted_in)
-        .values(key, *label_fields)
-        .annotate(**aggregates)
-        .order_by()
+    open breaches now; busiest first."""
+    accepts, _ = _accept_rows(filters)
+    return _groups_from(
+        dimension,
+        _cohort_rows(filters),
+        _outcome_rows(filters, now=now),
+        accepts,
+        _open_counts(now=now, team=filters.team),
     )
-    if not has_percentile_cont():
-        by_key, _ = _percentiles_python(
-            Handoff.objects.filter(_team_q(filters)).filter(accepted_in), key
-        )
-        for row in rows:
-            row["median"] = by_key.get(row[key], {}).get("median")
-            row["business_median"] = by_key.get(row[key], {}).get("business_median")
-    result = []
-    for row in rows:
-        due, met = row["due"], row["met"]
-        result.append(
-            {
-                "key": row[key],
-                "label": _group_label(dimension, row),
-                "handoffs": row["handoffs"],
-                "accepted": row["accepted"],
-                "returned": row["returned"],
-                "met": met,
-                "missed": due - met,
-                "compliance": _rate(met, due),
-                "median_minutes_to_accept": _rounded(row["median"]),
-                "median_business_minutes_to_accept": _rounded(row["business_median"]),
-                "open_breaches": row["open_breaches"],
-            }
-        )
-    return sorted(result, key=lambda r: (-r["handoffs"], -r["open_breaches"], str(r["label"])))
 
 
 def sla_metrics(filters: SlaFilters, *, now: dt.datetime | None = None) -> dict[str, Any]:
-    """Everything the dashboard and the metrics API show, as plain dicts and lists."""
+    """Everything the dashboard and the metrics API show, as plain dicts and lists: each of
+    the four reads once, then the team and rep names and the two open lists (ten queries)."""
     now = now or timezone.now()
+    cohort = _cohort_rows(filters)
+    outcomes = _outcome_rows(filters, now=now)
+    accepts, capped = _accept_rows(filters)
+    open_rows = _open_counts(now=now, team=filters.team)
     return {
         "filters": filters.as_dict(),
         "generated_at": now,
-        "funnel": funnel(filters),
-        "compliance": compliance(filters, now=now),
-        "weekly": weekly_compliance(filters, now=now),
-        "time_to_accept": accept_times(filters),
-        "open_now": open_now(now=now, team=filters.team),
-        "by_team": by_group("team", filters, now=now),
-        "by_rep": by_group("rep", filters, now=now),
-        "by_source": conversion_by_source(filters),
+        "funnel": _funnel_from(cohort),
+        "compliance": _compliance_from(outcomes),
+        "weekly": _weekly_from(outcomes, filters),
+        "time_to_accept": _accept_times_from(accepts, capped),
+        "open_now": _open_now_from(open_rows, now=now, team=filters.team, limit=OPEN_LIST_SIZE),
+        "by_team": _groups_from("team", cohort, outcomes, accepts, open_rows),
+        "by_rep": _groups_from("rep", cohort, outcomes, accepts, open_rows),
+        "by_source": _sources_from(cohort),
     }
 
 
@@ -613,26 +733,37 @@ def summary(qs: QuerySet[Handoff], *, now: dt.datetime) -> dict[str, Any]:
     """The admin changelist's SLA summary of any handoff queryset (the filtered list): its
     compliance (over all its handoffs with an outcome), open breaches and at risk now, median
     wall time to accept. One aggregate query on PostgreSQL, two elsewhere."""
-    qs = _with_outcome(qs.order_by(), now)
+    qs = qs.order_by()
     breach, risk = open_breach_q(now), at_risk_q(now)
-    has_outcome = Q(sla_outcome_at__isnull=False)
+    has_outcome = met_q() | missed_q(now)
     aggregates: dict[str, Any] = {
         "handoffs": Count("id"),
         "due": Count("id", filter=has_outcome),
-        "met": Count("id", filter=has_outcome & Q(sla_met=1)),
+        "met": Count("id", filter=met_q()),
         "breached": Count("id", filter=breach),
         "at_risk": Count("id", filter=risk),
         "accepted": Count("id", filter=Q(accepted_at__isnull=False)),
     }
     if has_percentile_cont():
-        medians = _percentile_aggregates()
-        aggregates["median"] = medians["median"]
-        aggregates["business_median"] = medians["business_median"]
+        was_accepted = Q(accepted_at__isnull=False)
+        aggregates["median"] = PercentileCont(_wall_minutes_expression(), 0.5, filter=was_accepted)
+        aggregates["business_median"] = PercentileCont(
+            F("accept_business_minutes"), 0.5, filter=was_accepted
+        )
     counts = qs.aggregate(**aggregates)
     if not has_percentile_cont():
-        by_group, _ = _percentiles_python(qs)
-        counts["median"] = by_group.get(None, {}).get("median")
-        counts["business_median"] = by_group.get(None, {}).get("business_median")
+        wall, business = [], []
+        for created, accepted, paused, minutes in (
+            qs.filter(accepted_at__isnull=False)
+            .order_by("-accepted_at")
+            .values_list("created_at", "accepted_at", "paused_seconds_total",
+                         "accept_business_minutes")[:ACCEPT_ROWS_LIMIT]
+        ):  # fmt: skip
+            wall.append(_wall_minutes(created, accepted, paused))
+            if minutes is not None:
+                business.append(minutes)
+        counts["median"] = _percentiles(wall)[0]
+        counts["business_median"] = _percentiles(business)[0]
     due, met = counts["due"] or 0, counts["met"] or 0
     return {
         "handoffs": counts["handoffs"] or 0,

@@ -7,7 +7,6 @@ import re
 
 import pytest
 import time_machine
-from django.db import connection
 from django.test import Client
 
 from handoff.selectors import calendar_for
@@ -143,10 +142,9 @@ def test_the_dashboard_costs_the_same_queries_with_5_or_50_more_handoffs(
     client = logged_in(world.manager)
     calendar_for(world.amer.calendar)  # the clocks' calendar, cached as in a running server
     client.get(URL, RANGE)
-    # session, user, groups; 10 metrics queries (12 on SQLite, see test_metrics); reason lookup
-    # and mix; the form's team options.
-    limit = 16 if connection.vendor == "postgresql" else 18
-    with django_assert_max_num_queries(limit):
+    # session, user, groups; 9 metrics queries (see test_metrics); reason lookup and mix; the
+    # form's team options.
+    with django_assert_max_num_queries(15):
         response = client.get(URL, RANGE)
     assert response.status_code == 200
     breached = response.context["data"]["open_now"]["breached"]
