@@ -1,4 +1,4 @@
-"""SLA and funnel metrics for sales managers: reads only, each figure a few SQL aggregates.
+"""SLA and funnel metrics for sales managers: four grouped reads, shaped into every figure.
 
 Definitions (the README's "Dashboard" section says the same in prose). A date range is two
 local dates, both inclusive, in the site's time zone (settings.TIME_ZONE); the default is the
@@ -26,8 +26,9 @@ last 8 ISO weeks: Monday seven weeks before this week's Monday, through today.
   minus the time paused waiting for marketing (`paused_seconds_total`); business time =
   `accept_business_minutes`, stored by handoff_accept (the business minutes the accept clock
   ran: window minus what was left, plus what it was late by; pauses excluded). Median and p90
-  are continuous percentiles: PostgreSQL's percentile_cont in the aggregate query; elsewhere
-  (SQLite) the same linear interpolation in Python over at most the latest 20,000 accepts.
+  are continuous percentiles (the linear interpolation of PostgreSQL's percentile_cont),
+  computed over the accepts in the range, or the latest 50,000 of them (the figures then say
+  "sample"). The admin summary, over any filtered list, uses percentile_cont in SQL.
 - Open breaches now: pending handoffs past their deadline (flagged or not yet). At risk now:
   pending, past the at-risk point, deadline ahead (handoff.filters).
 - Per team / per rep: handoffs = attempts assigned in the range (created in it, reassigned ones

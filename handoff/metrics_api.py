@@ -84,8 +84,7 @@ class PercentilesSerializer(serializers.Serializer):
     p90 = serializers.FloatField(allow_null=True)
     basis = serializers.ChoiceField(
         choices=["all", "sample"],
-        help_text="`sample`: over the latest 20,000 accepts only (databases without "
-        "percentile_cont, i.e. SQLite).",
+        help_text="`sample`: over the latest 50,000 accepts of the range only.",
     )
 
 
