@@ -19,7 +19,7 @@ from import_export import fields as ie_fields
 from import_export import resources, widgets
 from import_export.admin import ImportExportModelAdmin
 
-from leads import roles, services
+from leads import erasure, roles, services
 from leads.ingest import WRITABLE_FIELDS, clean_lead_row
 from leads.models import (
     Campaign,
@@ -87,6 +87,8 @@ class LeadResource(resources.ModelResource):
             raw, index=0, now=timezone.now(), blank_is_missing=True, allow_events=False
         )
         errors = dict(clean.errors)
+        if clean.email and erasure.is_erased(clean.email):
+            errors.setdefault("email", []).append(erasure.ERASED_EMAIL_MESSAGE)
         if clean.email in self._duplicates:
             errors.setdefault("email", []).append(
                 f"{clean.email} appears more than once in this file; keep one row per lead."
@@ -299,7 +301,15 @@ class LeadAdmin(ImportExportModelAdmin):
         return roles.can_write_leads(request.user) and super().has_add_permission(request)
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # An erased lead is read-only: its personal data must not come back through a form.
+        if obj is not None and obj.erased_at is not None:
+            return False
         return roles.can_write_leads(request.user) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Leads are not deleted (their handoffs and the reports keep them); a person's data is
+        # removed with the erase action instead.
+        return False
 
     def has_import_permission(self, request: HttpRequest) -> bool:
         return roles.can_write_leads(request.user) and super().has_import_permission(request)

@@ -16,7 +16,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from leads import roles, selectors
+from leads import erasure, roles, selectors
 from leads.bulksql import insert_rows, select_for_update_in, update_rows
 from leads.errors import (
     Conflict,
@@ -418,6 +418,10 @@ def lead_create(*, data: dict[str, Any], actor: Any = None, now: dt.datetime | N
         setattr(lead, name, value)
     try:
         with transaction.atomic():
+            if erasure.is_erased(lead.email):
+                raise ValidationFailed(
+                    erasure.ERASED_EMAIL_MESSAGE, code="erased_email", field="email"
+                )
             if Lead.objects.filter(email=lead.email).exists():
                 raise ValidationFailed(
                     f"A lead with the email {lead.email} already exists.",
@@ -439,7 +443,14 @@ def lead_update(
 ) -> Lead:
     """Change writable fields of a lead (never its stage, score or timestamps) and rescore."""
     now = now or timezone.now()
+    if lead.erased_at is not None:
+        raise RuleViolation(
+            "This lead's personal data was erased on request; it cannot be changed.",
+            code="lead_erased",
+        )
     new_email = normalise_email(data["email"]) if "email" in data else lead.email
+    if new_email != lead.email and erasure.is_erased(new_email):
+        raise ValidationFailed(erasure.ERASED_EMAIL_MESSAGE, code="erased_email", field="email")
     if new_email != lead.email and Lead.objects.filter(email=new_email).exists():
         raise ValidationFailed(
             "Another lead already has this email.", code="duplicate_email", field="email"
@@ -512,6 +523,11 @@ def event_record(
     with transaction.atomic():
         # One event at a time per lead, so two arrivals cannot both miss each other's event.
         locked = Lead.objects.select_for_update().get(pk=lead.pk)
+        if locked.erased_at is not None:
+            raise RuleViolation(
+                "This lead's personal data was erased on request; it takes no new events.",
+                code="lead_erased",
+            )
         if external_id:
             replay = EngagementEvent.objects.filter(lead=locked, external_id=external_id).first()
             if replay is not None:
@@ -664,8 +680,14 @@ def leads_bulk_upsert(
             lead.email: lead
             for lead in select_for_update_in(Lead, field="email", values=[r.email for r in good])
         }
+        # Checked under the locks: an erasure that held one of these rows has committed its
+        # blocklist entry by the time the lock is ours.
+        erased = erasure.erased_among(r.email for r in good)
         for row in good:
             lead = existing.get(row.email)
+            if row.email in erased:
+                row.error("email", erasure.ERASED_EMAIL_MESSAGE)
+                continue
             if "owner_id" in row.values:
                 problem = owner_change_problem(
                     actor=actor,
@@ -857,6 +879,10 @@ def events_bulk_record(
             if ref is not None and found is None:
                 name = "lead_id" if isinstance(ref, int) else "email"
                 errors[name] = [f"No lead {ref}."]
+            if found is not None and found.erased_at is not None:
+                errors["lead_id" if isinstance(ref, int) else "email"] = [
+                    "This lead's personal data was erased on request; it takes no new events."
+                ]
             if errors or row_event is None or found is None:
                 outcome.failed += 1
                 outcome.results.append({"row": i, "status": "error", "errors": errors})

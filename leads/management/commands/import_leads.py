@@ -23,7 +23,7 @@ from django.db.models import Q
 from django.utils import timezone
 from tqdm import tqdm
 
-from leads import roles, services
+from leads import erasure, roles, services
 from leads.ingest import WRITABLE_FIELDS, clean_lead_row
 from leads.models import Campaign
 
@@ -154,6 +154,7 @@ class Command(BaseCommand):
         campaign_lines: dict[int | str, list[int]] = defaultdict(list)
         owner_lines: dict[int | str, list[int]] = defaultdict(list)
         rows = 0
+        blocked = erasure.erased_hashes()
         for line, raw in tqdm(
             self._rows(path), total=total, unit="rows", desc="checking", disable=quiet,
             file=self.stderr,
@@ -164,6 +165,8 @@ class Command(BaseCommand):
                 continue
             row = clean_lead_row(raw, index=0, now=now, blank_is_missing=True, allow_events=False)
             problems = [f"{name}: {' '.join(msgs)}" for name, msgs in row.errors.items()]
+            if row.email and "email" not in row.errors and erasure.email_hash(row.email) in blocked:
+                problems.append(f"email: {erasure.ERASED_EMAIL_MESSAGE}")
             if row.email and "email" not in row.errors:
                 if row.email in first_line_of:
                     problems.append(
