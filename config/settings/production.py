@@ -5,7 +5,14 @@ from django.core.exceptions import ImproperlyConfigured
 from config.settings.base import *  # noqa: F403
 from config.settings.base import SECRET_KEY
 
-if not SECRET_KEY or len(SECRET_KEY) < 50 or SECRET_KEY.startswith(("local-", "test-")):
+# The same bar as Django's deploy check (security.W009), plus the throwaway keys of local and test
+# settings: a missing or weak key stops the process before it serves anything.
+if (
+    not SECRET_KEY
+    or len(SECRET_KEY) < 50
+    or len(set(SECRET_KEY)) < 5
+    or SECRET_KEY.startswith(("local-", "test-", "django-insecure-"))
+):
     raise ImproperlyConfigured(
         "DJANGO_SECRET_KEY must be set to a random value of at least 50 characters in production."
     )
@@ -21,3 +28,6 @@ SECURE_HSTS_PRELOAD = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# A persistent connection (DATABASE_CONN_MAX_AGE) is checked before reuse, so a database restart
+# costs one reconnect, not an error.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True  # noqa: F405
