@@ -9,12 +9,14 @@ handoff views, which this app may import) with the errors on the return form.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from feedback import charts, selectors, services
@@ -148,20 +150,25 @@ def feedback_acknowledge(request: HttpRequest, pk: int) -> HttpResponse:
 def feedback_report(request: HttpRequest) -> HttpResponse:
     """What sales did with marketing's leads: returns by reason, source and campaign, acceptance
     by score band and the suggested MQL threshold (feedback.selectors.feedback_metrics)."""
+    params = request.GET.copy()
+    everything = params.pop("all", None) is not None
+    if not everything and not params.get("date_from") and not params.get("date_to"):
+        # The last eight weeks by default, like the dashboard: each figure scans the range's
+        # handoffs, and a year of them is seconds on a busy desk ("All time" asks for that).
+        today = timezone.localdate()
+        params["date_from"] = (today - dt.timedelta(days=today.weekday(), weeks=7)).isoformat()
     form = ReportFilterForm(
-        request.GET or None,
+        params,
         teams=Team.objects.order_by("name").values_list("id", "name"),
         sources=Source.choices,
         campaigns=Campaign.objects.order_by("name").values_list("id", "name"),
     )
     metrics = None
     status = 200
-    if form.is_bound:
-        form.is_valid()
+    form.is_valid()
     try:
-        filters = selectors.MetricsFilters.from_params(request.GET)
+        filters = selectors.MetricsFilters.from_params(params)
     except ValidationFailed as exc:
-        form.is_valid()
         form.add_error(exc.field if exc.field in form.fields else None, exc.message)
         status = 400
     else:
@@ -172,7 +179,12 @@ def feedback_report(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "feedback/report.html",
-        {"form": form, "metrics": metrics, "charts": _charts(metrics)},
+        {
+            "form": form,
+            "metrics": metrics,
+            "charts": _charts(metrics),
+            "all_time": everything or not params.get("date_from"),
+        },
         status=status,
     )
 

@@ -21,6 +21,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Page, Paginator
 from django.db import OperationalError
+from django.db.models import Count, QuerySet, Window
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.utils.dateparse import parse_datetime
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -98,19 +99,90 @@ class Paged:
         return self.page.object_list
 
 
-def paginate(request: HttpRequest, items: Any, *, default: int = DEFAULT_PAGE_SIZE) -> Paged:
-    """A page of `items` (`?page=`, `?per=` one of PAGE_SIZES); out-of-range pages give the last
-    page rather than an error page."""
+def page_size(request: HttpRequest, default: int = DEFAULT_PAGE_SIZE) -> int:
     try:
         per = int(request.GET.get("per", default))
     except ValueError:
-        per = default
-    if per not in PAGE_SIZES and per != default:
-        per = default
+        return default
+    return per if per in PAGE_SIZES else default
+
+
+def page_slice(request: HttpRequest, default: int = DEFAULT_PAGE_SIZE) -> slice:
+    """The rows `paginate` will ask for on this request (when the page number is valid)."""
+    per = page_size(request, default)
+    raw = request.GET.get("page") or "1"
+    number = int(raw) if raw.isdigit() and int(raw) > 0 else 1
+    return slice((number - 1) * per, number * per)
+
+
+def paginate(request: HttpRequest, items: Any, *, default: int = DEFAULT_PAGE_SIZE) -> Paged:
+    """A page of `items` (`?page=`, `?per=` one of PAGE_SIZES); out-of-range pages give the last
+    page rather than an error page."""
+    per = page_size(request, default)
     page = Paginator(items, per).get_page(request.GET.get("page"))
     params = request.GET.copy()
     params.pop("page", None)
     return Paged(page=page, per_page=per, querystring=params.urlencode())
+
+
+class SortedIds:
+    """A list for the Paginator that sorts and slices ids only, then loads the page's rows with
+    their joins. PostgreSQL otherwise joins every row to its foreign keys before sorting: on
+    100,000 leads a deep page of the lead list sorted 60 MB of joined rows on disk (0.8 s);
+    sorting bare ids and loading 25 rows by id takes a small fraction of that.
+
+    With `window` (the slice the page will ask for), the count comes from the same scan as the
+    ids (`COUNT(*) OVER ()`): a search that must read every row reads them once, not twice."""
+
+    # Paginator warns about unordered lists by reading `.ordered`; the queryset is ordered.
+    ordered = True
+
+    def __init__(
+        self,
+        queryset: QuerySet[Any],
+        load: Callable[[list[Any]], Any],
+        *,
+        window: slice | None = None,
+    ) -> None:
+        self.queryset = queryset
+        self.load = load
+        self.window = window
+        self._count: int | None = None
+        self._window_ids: list[Any] | None = None
+
+    def count(self) -> int:
+        if self._count is None and self.window is not None:
+            rows = list(
+                self.queryset.annotate(_total=Window(Count("pk"))).values_list("pk", "_total")[
+                    self.window
+                ]
+            )
+            if rows:
+                self._window_ids = [pk for pk, _total in rows]
+                self._count = rows[0][1]
+            elif not self.window.start:
+                self._window_ids, self._count = [], 0  # nothing matched at all
+        if self._count is None:
+            self._count = self.queryset.count()
+        return self._count
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __getitem__(self, index: slice) -> list[Any]:
+        window = self.window
+        if (
+            self._window_ids is not None
+            and window is not None
+            and index.start == window.start
+            and (index.stop or 0) <= (window.stop or 0)
+        ):
+            # The Paginator trims the last page's slice to the count: a prefix of the window.
+            ids = self._window_ids[: (index.stop or 0) - (index.start or 0)]
+        else:
+            ids = list(self.queryset.values_list("pk", flat=True)[index])
+        rows = {row.pk: row for row in self.load(ids)}
+        return [rows[pk] for pk in ids if pk in rows]
 
 
 # --- the version a user acted on ----------------------------------------------------------------

@@ -111,6 +111,14 @@ def test_the_filter_form_sent_untouched_lists_everything(world):
     assert len(logged_in(world.marketer).get(f"/returned/?{blank}").context["rows"]) == 1
 
 
+def test_a_search_past_its_last_page_shows_the_last_page(world):
+    for i in range(12):
+        world.lead(email=f"s{i:02d}@search.com", score=60 + i)
+    response = logged_in(world.marketer).get("/leads/?q=search.com&per=10&page=9")
+    assert response.context["paged"].page.number == 2
+    assert len(_rows(response)) == 2
+
+
 def test_a_bad_filter_value_names_the_field_and_lists_nothing(world):
     world.lead()
     response = logged_in(world.marketer).get("/leads/?score_min=lots")
@@ -340,6 +348,19 @@ def test_the_feedback_report_shows_the_reason_mix_sources_and_the_advisor(world)
     assert "Not ready yet Timing 1 100%" in page
     assert "Webinar 1 0 1 100%" in page and "Event 1 1 0 0%" in page
     assert "Where should the MQL threshold sit?" in page
+
+
+def test_the_report_shows_the_last_eight_weeks_unless_asked_for_all_time(world):
+    world.promote(ago=dt.timedelta(days=70))
+    world.promote()
+    client = logged_in(world.marketer)
+    response = client.get("/feedback/")
+    monday = timezone.localdate() - dt.timedelta(days=timezone.localdate().weekday(), weeks=7)
+    assert response.context["form"]["date_from"].value() == monday.isoformat()
+    assert response.context["metrics"]["totals"]["handoffs"] == 1
+    everything = client.get("/feedback/?all=1")
+    assert everything.context["metrics"]["totals"]["handoffs"] == 2
+    assert "Last 8 weeks" in text(everything)
 
 
 def test_a_bad_report_date_names_the_field(world):

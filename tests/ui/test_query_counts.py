@@ -54,11 +54,13 @@ def unassigned(world: World, n: int) -> None:
     pending(world, n)
 
 
-# page, who looks, how to make n rows, the query budget (session, user, roles, count, rows, plus
+# page, who looks, how to make n rows, the query budget (session, user, roles, count, rows (the
+# lead list: the sorted ids, then their rows), plus
 # the filter option lists: campaigns and owners on the lead list, reasons and campaigns on the
 # returned queue, the reps to pick on the manager's queue)
 PAGES = [
-    ("/leads/", "marketer", leads, 7),
+    ("/leads/", "marketer", leads, 8),
+    ("/leads/?q=acme", "marketer", leads, 7),  # a search counts in the same scan
     ("/queue/", "rep", pending, 5),
     ("/queue/", "rep", waiting, 5),
     ("/accepted/", "rep", accepted, 5),
