@@ -172,7 +172,7 @@ def feedback_report(request: HttpRequest) -> HttpResponse:
         form.add_error(exc.field if exc.field in form.fields else None, exc.message)
         status = 400
     else:
-        metrics = selectors.feedback_metrics(filters)
+        metrics = _report_metrics(filters)
         categories = dict(RejectionReason.Category.choices)
         for row in metrics["reason_mix"]:
             row["category_label"] = categories.get(row["category"], "")
@@ -187,6 +187,21 @@ def feedback_report(request: HttpRequest) -> HttpResponse:
         },
         status=status,
     )
+
+
+def _report_metrics(filters: selectors.MetricsFilters) -> dict[str, Any]:
+    """The parts of feedback.selectors.feedback_metrics this page shows (not the per-team and
+    per-rep tables, which are the dashboard's): each is one scan of the range's handoffs."""
+    reasons = {r.code: r for r in RejectionReason.objects.all()}
+    by_band = selectors.outcomes_by("score_band", filters, reasons=reasons)
+    return {
+        "totals": selectors.outcome_totals(filters),
+        "reason_mix": selectors.reason_mix(filters, reasons=reasons),
+        "by_source": selectors.outcomes_by("source", filters, reasons=reasons),
+        "by_campaign": selectors.outcomes_by("campaign", filters, reasons=reasons),
+        "acceptance_by_score_band": selectors.acceptance_by_score_band(rows=by_band),
+        "threshold_advisor": selectors.threshold_advisor(filters),
+    }
 
 
 def _charts(metrics: dict[str, Any] | None) -> dict[str, charts.Chart]:
