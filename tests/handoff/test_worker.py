@@ -212,7 +212,20 @@ def test_a_sweep_started_while_another_holds_the_lock_returns_at_once(sweep_worl
     assert result.ran is False and result.flagged == 0
     assert elapsed < 1
     assert breached_count() == 0
+    # The holder's server process releases the lock when it notices the closed socket, a moment
+    # after close() returns (longer on a busy machine).
+    wait_until(lambda: not advisory_lock_held(), timeout=10, what="the holder's lock to go")
     assert sla_sweep().breached  # once the lock is free, the next sweep does the work
+
+
+def advisory_lock_held() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = %s "
+            "AND objid = %s AND objsubid = 1 AND granted",
+            [ADVISORY_LOCK_KEY >> 32, ADVISORY_LOCK_KEY & 0xFFFF_FFFF],
+        )
+        return cursor.fetchone() is not None
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
