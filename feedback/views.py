@@ -26,11 +26,13 @@ from feedback.models import RejectionReason, ReturnFeedback
 from handoff import views as handoff_views
 from handoff.models import Team
 from handoff.ui import (
+    SortedIds,
     check_seen,
     filled,
     form_invalid_message,
     marketing_or_manager,
     page_for,
+    page_slice,
     paginate,
     perform,
     safe_next,
@@ -84,7 +86,16 @@ def _queue_context(request: HttpRequest, bound: dict[int, AcknowledgeForm]) -> d
     queue = selectors.feedback_queue(user=request.user)
     review_filter = ReturnFeedbackFilter(filled(request.GET), queryset=queue)
     rows = review_filter.qs if review_filter.is_valid() else queue.none()
-    paged = paginate(request, rows)
+    # Sort and slice the ids on the feedback table alone (its queue-order index), then load the
+    # page's rows with their nine joins: a deep page no longer sorts joined rows.
+    paged = paginate(
+        request,
+        SortedIds(
+            rows.select_related(None),
+            lambda ids: selectors.feedback_visible_to(request.user).filter(pk__in=ids),
+            window=page_slice(request) if request.GET.get("q", "").strip() else None,
+        ),
+    )
     return {
         "paged": paged,
         "rows": [(fb, bound.get(fb.pk) or AcknowledgeForm()) for fb in paged.rows],

@@ -55,7 +55,7 @@ def unassigned(world: World, n: int) -> None:
 
 
 # page, who looks, how to make n rows, the query budget (session, user, roles, count, rows (the
-# lead list: the sorted ids, then their rows), plus
+# lead list and the returned queue: the sorted ids, then their rows), plus
 # the filter option lists: campaigns and owners on the lead list, reasons and campaigns on the
 # returned queue, the reps to pick on the manager's queue)
 PAGES = [
@@ -64,7 +64,7 @@ PAGES = [
     ("/queue/", "rep", pending, 5),
     ("/queue/", "rep", waiting, 5),
     ("/accepted/", "rep", accepted, 5),
-    ("/returned/", "marketer", returned, 7),
+    ("/returned/", "marketer", returned, 8),
     ("/questions/", "marketer", waiting, 5),
     ("/manager/queue/", "manager", unassigned, 6),
 ]
