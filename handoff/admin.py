@@ -13,6 +13,8 @@ from typing import Any
 import holidays
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
+from django.contrib.auth import get_user_model
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
@@ -33,7 +35,7 @@ from handoff.models import (
 )
 from leads.errors import DomainError
 from leads.models import Source
-from leads.roles import is_manager
+from leads.roles import SALES, is_manager
 
 
 class ManagersOnly:
@@ -87,6 +89,19 @@ class AtRiskFilter(admin.SimpleListFilter):
         return queryset
 
 
+class RepFilter(admin.RelatedFieldListFilter):
+    """The assigned rep, among the sales reps: the choices come from the users, not from a
+    DISTINCT over every handoff (which RelatedOnlyFieldListFilter runs on each page view)."""
+
+    def field_choices(self, field: Any, request: HttpRequest, model_admin: Any) -> list:
+        reps = (
+            get_user_model()
+            .objects.filter(groups__name=SALES)
+            .order_by("first_name", "last_name", "username")
+        )
+        return [(user.pk, user.get_full_name() or user.get_username()) for user in reps]
+
+
 EVENT_FIELDS = ("at", "kind", "from_status", "to_status", "actor", "reason", "note", "payload")
 
 
@@ -124,6 +139,19 @@ HANDOFF_FIELDSETS: list[tuple[str | None, tuple[str, ...]]] = [
 ]  # fmt: skip
 
 
+class HandoffChangeList(ChangeList):
+    """The list reads no packet JSON: those columns are most of a handoff row's bytes (routing,
+    snapshots), and parsing them for 50 rows the list never shows cost more than its queries."""
+
+    DEFERRED = (
+        "routing", "score_breakdown", "engagement_snapshot", "history_snapshot", "bant",
+        "context_note", "return_note", "info_question", "info_answer",
+    )  # fmt: skip
+
+    def get_queryset(self, request: HttpRequest, exclude_parameters: Any = None) -> QuerySet:
+        return super().get_queryset(request, exclude_parameters).defer(*self.DEFERRED)
+
+
 @admin.register(Handoff)
 class HandoffAdmin(ManagersOnly, admin.ModelAdmin):
     list_display = [
@@ -135,14 +163,18 @@ class HandoffAdmin(ManagersOnly, admin.ModelAdmin):
         BreachedFilter,
         AtRiskFilter,
         "accepted_late",
-        ("team", admin.RelatedOnlyFieldListFilter),
-        ("assigned_to", admin.RelatedOnlyFieldListFilter),
-        ("policy", admin.RelatedOnlyFieldListFilter),
+        ("team", admin.RelatedFieldListFilter),
+        ("assigned_to", RepFilter),
+        ("policy", admin.RelatedFieldListFilter),
+        # A list filter, not date_hierarchy: the hierarchy runs DISTINCT dates and MIN/MAX over
+        # the whole filtered set on every view (0.1-0.5 s at 100,000 handoffs).
+        ("created_at", admin.DateFieldListFilter),
     ]
     list_select_related = [
         "lead", "assigned_to", "team", "team__calendar", "policy", "calendar",
     ]  # fmt: skip
-    date_hierarchy = "created_at"
+    # The "(N total)" beside a filtered count costs a count of every handoff on each view.
+    show_full_result_count = False
     search_fields = ["lead__email", "lead__company", "lead__last_name", "=id"]
     ordering = ["-created_at", "-id"]
     inlines = [HandoffEventInline]
@@ -181,6 +213,9 @@ class HandoffAdmin(ManagersOnly, admin.ModelAdmin):
         return obj.breached_at is not None or bool(
             obj.status == "pending" and obj.due_at and obj.due_at <= timezone.now()
         )
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return HandoffChangeList
 
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
