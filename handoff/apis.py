@@ -73,17 +73,19 @@ ACTION_ERRORS = {400: E400, 401: E401, 403: E403, 404: E404, 409: E409}
 
 
 def _visible_handoff(request: Request, pk: int) -> Handoff:
-    handoff = selectors.handoff_list(user=request.user).filter(pk=pk).first()
+    handoff = selectors.handoff_for_action(user=request.user, pk=pk)
     if handoff is None:
         raise NotFound(f"No handoff #{pk} that you can see.")
     return handoff
 
 
 def _detail(request: Request, handoff: Handoff, code: int = status.HTTP_200_OK) -> Response:
-    fresh = selectors.handoff_detail_queryset(user=request.user).filter(pk=handoff.pk).first()
-    # The actor may no longer see it (a manager reassigning to a rep sees all; a rep who
-    # returned a handoff still sees it): fall back to the instance the service returned.
-    body = HandoffDetailSerializer(fresh or handoff, context={"now": timezone.now()}).data
+    """The answer to an action: the instance the service returned, which holds what it wrote
+    (the claim sets every changed column on it; the lead is the row it locked), with its events
+    read again. Re-reading the whole detail was a second 9-table join on every action; and the
+    actor may no longer see the handoff (a manager reassigning it to a rep)."""
+    selectors.handoff_with_fresh_events(handoff)
+    body = HandoffDetailSerializer(handoff, context={"now": timezone.now()}).data
     return Response(body, status=code)
 
 
@@ -98,7 +100,7 @@ class HandoffListApi(generics.ListAPIView):
     search_fields = ["lead__email", "lead__company", "lead__first_name", "lead__last_name"]
 
     def get_queryset(self) -> Any:
-        return selectors.handoff_list(user=self.request.user)
+        return selectors.handoff_list_rows(user=self.request.user)
 
     def get_serializer_context(self) -> dict[str, Any]:
         return {**super().get_serializer_context(), "now": timezone.now()}

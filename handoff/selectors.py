@@ -8,7 +8,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, QuerySet, prefetch_related_objects
 from django.utils import timezone
 
 from handoff import sla
@@ -99,14 +99,66 @@ def handoff_list(*, user: Any) -> QuerySet[Handoff]:
     )
 
 
+EVENTS = Prefetch("events", queryset=HandoffEvent.objects.select_related("actor").order_by("id"))
+
+
 def handoff_detail_queryset(*, user: Any) -> QuerySet[Handoff]:
-    return handoff_list(user=user).prefetch_related(
-        Prefetch("events", queryset=HandoffEvent.objects.select_related("actor").order_by("id"))
-    )
+    return handoff_list(user=user).prefetch_related(EVENTS)
 
 
 def handoff_get_visible(*, user: Any, pk: int) -> Handoff | None:
     return handoff_detail_queryset(user=user).filter(pk=pk).first()
+
+
+# What an API list row shows (handoff.serializers.HandoffListSerializer) and its clock needs:
+# the rep's queue is the busiest read, and a page of 50 rows with every column of 7 joined
+# tables (snapshot JSON included) cost more to build than to render.
+LIST_ROW_FIELDS = (
+    "id", "lead_id", "status", "attempt", "assigned_to_id", "promoted_by_id", "team_id",
+    "policy_id", "policy_snapshot", "calendar_id", "created_at", "due_at", "at_risk_at",
+    "at_risk_flagged_at", "breached_at", "responded_at", "accepted_at", "accepted_late",
+    "paused_at", "remaining_business_minutes", "first_touch_due_at", "first_touch_at",
+    "first_touch_breached_at", "closed_at",
+    "lead__email", "lead__first_name", "lead__last_name", "lead__company", "lead__stage",
+    "lead__score",
+    "assigned_to__username", "assigned_to__first_name", "assigned_to__last_name",
+    "promoted_by__username", "promoted_by__first_name", "promoted_by__last_name",
+    "team__name", "team__calendar_id",
+    "calendar__timezone", "calendar__holiday_country", "calendar__holiday_subdivision",
+    "calendar__updated_at",
+    "team__calendar__timezone", "team__calendar__holiday_country",
+    "team__calendar__holiday_subdivision", "team__calendar__updated_at",
+)  # fmt: skip
+
+
+def handoff_list_rows(*, user: Any) -> QuerySet[Handoff]:
+    """The API list: the rows a user may see, with only the columns a list row shows."""
+    return (
+        handoffs_visible_to(user)
+        .select_related("lead", "assigned_to", "promoted_by", "team", "calendar", "team__calendar")
+        .only(*LIST_ROW_FIELDS)
+    )
+
+
+def handoff_for_action(*, user: Any, pk: int) -> Handoff | None:
+    """A handoff the user may see, to act on: with what the services and the answer read (its
+    calendar, team, people and lead), by primary key (no list ordering to apply)."""
+    return (
+        handoffs_visible_to(user)
+        .select_related("lead", "assigned_to", "promoted_by", "team", "calendar")
+        .filter(pk=pk)
+        .order_by()
+        .first()
+    )
+
+
+def handoff_with_fresh_events(handoff: Handoff) -> Handoff:
+    """The handoff with its events (the detail's `events`, in order) read again: one query."""
+    cache = getattr(handoff, "_prefetched_objects_cache", None)
+    if cache:
+        cache.pop("events", None)
+    prefetch_related_objects([handoff], EVENTS)
+    return handoff
 
 
 def open_handoff_of(lead_id: int) -> Handoff | None:

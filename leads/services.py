@@ -141,7 +141,9 @@ def lead_change_stage(
             code="invalid_stage_change",
             field="stage",
         )
-    with transaction.atomic():
+    # No savepoint: nothing here is caught and retried, and inside a caller's transition (every
+    # accept and return) a savepoint was two more round trips on the busiest write path.
+    with transaction.atomic(savepoint=False):
         fields: dict[str, Any] = {"stage": to_stage, "updated_at": now}
         if to_stage not in READY_STAGES:
             fields.update(ready_for_sales=False, ready_since=None)
