@@ -269,6 +269,29 @@ def test_a_blank_answer_is_a_field_error_and_the_clock_stays_paused(world):
     assert handoff.status == Status.WAITING
 
 
+def test_a_question_from_a_manager_about_an_unassigned_handoff_is_listed(world):
+    from handoff.models import TeamMembership
+    from handoff.services import handoff_request_info
+
+    TeamMembership.objects.filter(team=world.team).update(is_away=True)
+    handoff = world.promote()
+    assert handoff.assigned_to is None
+    handoff_request_info(handoff=handoff, actor=world.manager, question="Budget owner?")
+    page = text(logged_in(world.marketer).get("/questions/"))
+    assert "Sales asked" in page and "Budget owner?" in page
+
+
+def test_a_return_acknowledged_by_a_deleted_account_still_lists(world):
+    from tests.factories import UserFactory
+
+    feedback = world.give_back(world.promote(), "not-ready")
+    colleague = UserFactory(username="gone.marketer", role="Marketing")
+    logged_in(colleague).post(f"/returned/{feedback.pk}/acknowledge/", {"reply": "ok"})
+    colleague.delete()
+    page = text(logged_in(world.marketer).get("/returned/"))
+    assert "Acknowledged by marketing" in page
+
+
 def test_a_marketer_sees_only_questions_on_leads_they_promoted_or_own(world):
     from tests.factories import UserFactory
 
