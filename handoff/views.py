@@ -154,7 +154,8 @@ PROMOTABLE = {Stage.LEAD, Stage.MQL, Stage.RECYCLED}
 
 
 def _search(qs: QuerySet[Lead], text: str) -> QuerySet[Lead]:
-    text = text.strip()
+    # PostgreSQL text cannot hold NUL: a pasted one would be a 500, not a search.
+    text = text.replace("\x00", "").strip()
     if not text:
         return qs
     return qs.filter(
@@ -172,7 +173,7 @@ def lead_list(request: HttpRequest) -> HttpResponse:
     base = lead_selectors.lead_list(user=request.user)
     lead_filter = LeadFilter(filled(request.GET), queryset=base)
     leads = lead_filter.qs if lead_filter.is_valid() else base.none()
-    text = request.GET.get("q", "").strip()
+    text = request.GET.get("q", "").replace("\x00", "").strip()
     leads = _search(leads, text)
     sort = request.GET.get("sort", "ready")
     if sort not in LEAD_SORTS:

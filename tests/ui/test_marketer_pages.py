@@ -399,3 +399,24 @@ def test_promotion_from_the_list_needs_a_marketer(world):
     assert response.status_code == 403
     assert not Handoff.objects.exists()
     assert Lead.objects.get(pk=lead.pk).stage == Stage.LEAD
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/leads/?q=%00",
+        "/leads/?page=99999999999999999999&per=abc",
+        "/leads/?campaign=99999999999999999999999&owner=-1",
+        "/leads/?q=" + "x" * 3000,
+        "/returned/?q=%00&campaign=99999999999999999999999",
+        "/feedback/?team=99999999999999999999999&source=nope",
+        "/leads/{lead}/promote/preview/?team=99999999999999999999999",
+        "/queue/?page=-1",
+        "/questions/?page=abc",
+    ],
+)
+def test_odd_query_parameters_never_break_a_page(world, url):
+    lead = world.lead()
+    world.give_back(world.promote(), "not-ready")
+    response = logged_in(world.manager).get(url.format(lead=lead.pk))
+    assert response.status_code in (200, 400)
