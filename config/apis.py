@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import authenticate
-from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.views import ObtainAuthToken
@@ -38,37 +38,33 @@ class LockoutSerializer(serializers.Serializer):
     retry_after = serializers.IntegerField(help_text="Seconds; also the Retry-After header.")
 
 
-@extend_schema(
-    tags=["auth"],
-    operation_id="auth_token_create",
-    auth=[],
-    request=TokenRequestSerializer,
-    responses={
-        200: TokenSerializer,
-        400: OpenApiResponse(
-            PolymorphicProxySerializer(
-                component_name="TokenBadRequest",
-                serializers=[ValidationErrorSerializer, ErrorSerializer],
-                resource_type_field_name=None,
-            ),
-            description="Missing fields, or `invalid_credentials` (the same answer for an "
-            "unknown username and a wrong password).",
-        ),
-        429: OpenApiResponse(
-            LockoutSerializer,
-            description="Too many failed attempts from this address (django-axes); wait for "
-            "the Retry-After header's seconds.",
-        ),
-        415: OpenApiResponse(ErrorSerializer, description="Send JSON or a form."),
-    },
-    description="Exchange a username and password for the user's API token (created on first "
-    "use). Failed attempts are counted per client address: after AXES_FAILURE_LIMIT failures "
-    "within the cool-off, every attempt (even with the right password) gets 429.",
-)
 class TokenObtainApi(ObtainAuthToken):
     authentication_classes: list[Any] = []
     parser_classes = (JSONParser, FormParser)  # type: ignore[assignment]
 
+    @extend_schema(
+        tags=["auth"],
+        operation_id="auth_token_create",
+        auth=[],
+        request=TokenRequestSerializer,
+        responses={
+            200: TokenSerializer,
+            400: OpenApiResponse(
+                ValidationErrorSerializer,
+                description="Missing fields, or `invalid_credentials` (the same answer for an "
+                "unknown username and a wrong password).",
+            ),
+            429: OpenApiResponse(
+                LockoutSerializer,
+                description="Too many failed attempts from this address (django-axes); wait for "
+                "the Retry-After header's seconds.",
+            ),
+            415: OpenApiResponse(ErrorSerializer, description="Send JSON or a form."),
+        },
+        description="Exchange a username and password for the user's API token (created on first "
+        "use). Failed attempts are counted per client address: after AXES_FAILURE_LIMIT failures "
+        "within the cool-off, every attempt (even with the right password) gets 429.",
+    )
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         body = TokenRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)

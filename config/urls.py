@@ -20,6 +20,10 @@ api_patterns = [
     path("", include((feedback_urls.api_urlpatterns, "feedback-api"))),
 ]
 
+# JSON for API clients, the HTML pages for people (config.errors).
+handler404 = "config.errors.not_found"
+handler500 = "config.errors.server_error"
+
 urlpatterns = [
     path("", views.home, name="home"),
     path("login/", serialized_login(auth_views.LoginView.as_view()), name="login"),

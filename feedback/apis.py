@@ -15,7 +15,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
-    PolymorphicProxySerializer,
     extend_schema,
 )
 from rest_framework import generics
@@ -50,11 +49,7 @@ def _error(description: str) -> OpenApiResponse:
     return OpenApiResponse(ErrorSerializer, description=description)
 
 
-BAD_REQUEST_BODY = PolymorphicProxySerializer(
-    component_name="FeedbackBadRequest",
-    serializers=[ErrorSerializer, ValidationErrorSerializer],
-    resource_type_field_name=None,
-)
+BAD_REQUEST_BODY = ValidationErrorSerializer
 
 
 def _bad_request(description: str) -> OpenApiResponse:

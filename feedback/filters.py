@@ -6,6 +6,7 @@ import django_filters
 from django.db.models import Q, QuerySet
 
 from feedback.models import RejectionReason, ReturnFeedback
+from leads.filters import IntegerFilter
 from leads.models import Source
 
 
@@ -18,9 +19,9 @@ class ReturnFeedbackFilter(django_filters.FilterSet):
         field_name="acknowledged_at", lookup_expr="isnull", exclude=True
     )
     source = django_filters.ChoiceFilter(field_name="lead__source", choices=Source.choices)
-    campaign = django_filters.NumberFilter(field_name="lead__campaign_id")
-    rep = django_filters.NumberFilter(field_name="returned_by_id", help_text="The rep's user id.")
-    team = django_filters.NumberFilter(field_name="handoff__team_id")
+    campaign = IntegerFilter(field_name="lead__campaign_id")
+    rep = IntegerFilter(field_name="returned_by_id", help_text="The rep's user id.")
+    team = IntegerFilter(field_name="handoff__team_id")
     # ?returned_after=2026-01-01&returned_before=2026-01-31 (whole days, inclusive)
     returned = django_filters.DateFromToRangeFilter(field_name="returned_at")
     follow_up = django_filters.ChoiceFilter(choices=ReturnFeedback.FollowUp.choices)

@@ -16,7 +16,9 @@ from handoff.serializers import HandoffDetailSerializer, UserRefSerializer
 class RejectionReasonSerializer(serializers.ModelSerializer):
     category_label = serializers.CharField(source="get_category_display", read_only=True)
     effect_label = serializers.CharField(source="get_effect_display", read_only=True)
-    contradicts_rule = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    contradicts_rule = serializers.SlugRelatedField(
+        slug_field="name", read_only=True, allow_null=True
+    )
 
     class Meta:
         model = RejectionReason

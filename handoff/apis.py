@@ -18,7 +18,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
-    PolymorphicProxySerializer,
     extend_schema,
 )
 from rest_framework import generics, serializers, status
@@ -47,11 +46,7 @@ from leads.selectors import leads_visible_to
 from leads.serializers import ErrorSerializer, ValidationErrorSerializer
 
 E400 = OpenApiResponse(
-    PolymorphicProxySerializer(
-        component_name="HandoffBadRequest",
-        serializers=[ValidationErrorSerializer, ErrorSerializer],
-        resource_type_field_name=None,
-    ),
+    ValidationErrorSerializer,
     description="Invalid fields (`invalid`, with `errors` per field), or a broken rule with its "
     "own code: `invalid_transition` (the move is not allowed from the current status), "
     "`reason_required`, `first_touch_logged`, `lead_disqualified`, `lead_in_cooldown`, "

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from handoff.models import Handoff
 from handoff.states import OPEN_STATUSES, Status
+from leads.filters import IntegerFilter
 
 
 def breached_q(now: Any) -> Q:
@@ -54,9 +55,9 @@ class HandoffFilter(django_filters.FilterSet):
     unassigned = django_filters.BooleanFilter(
         field_name="assigned_to", lookup_expr="isnull", help_text="In a manager's queue."
     )
-    team = django_filters.NumberFilter(field_name="team_id")
-    policy = django_filters.NumberFilter(field_name="policy_id")
-    lead = django_filters.NumberFilter(field_name="lead_id")
+    team = IntegerFilter(field_name="team_id")
+    policy = IntegerFilter(field_name="policy_id")
+    lead = IntegerFilter(field_name="lead_id")
     due_before = django_filters.IsoDateTimeFilter(field_name="due_at", lookup_expr="lt")
     due_after = django_filters.IsoDateTimeFilter(field_name="due_at", lookup_expr="gte")
     created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")

@@ -12,6 +12,7 @@ from rest_framework import serializers
 from handoff.models import Handoff, HandoffEvent, Team
 from handoff.selectors import accept_clock, first_touch_clock
 from handoff.services import BANT_MAX_LENGTH, FIRST_TOUCH_CHANNELS
+from handoff.states import Status
 
 User = get_user_model()
 
@@ -98,8 +99,14 @@ class HandoffListSerializer(serializers.ModelSerializer):
         return accept_clock(handoff, now=self._now()).as_dict()
 
 
+# An event's statuses: a handoff status, or "" (a promotion has no status before it).
+EVENT_STATUS_CHOICES = [("", "-"), *Status.choices]
+
+
 class HandoffEventSerializer(serializers.ModelSerializer):
     actor = UserRefSerializer(read_only=True, allow_null=True)
+    from_status = serializers.ChoiceField(choices=EVENT_STATUS_CHOICES, read_only=True)
+    to_status = serializers.ChoiceField(choices=EVENT_STATUS_CHOICES, read_only=True)
 
     class Meta:
         model = HandoffEvent

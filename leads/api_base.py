@@ -6,15 +6,18 @@ so the class named there must live in a module that does not itself import gener
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from django.db import OperationalError
+from django.db import DataError, OperationalError
 from rest_framework import exceptions, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from leads.errors import Conflict, DomainError
+from leads.errors import Conflict, DomainError, ValidationFailed
+
+logger = logging.getLogger(__name__)
 
 
 class Pagination(PageNumberPagination):
@@ -31,6 +34,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         "55P03",  # lock not available
     ):
         exc = Conflict("Another request changed the same rows at the same moment; retry.")
+    if isinstance(exc, DataError | OverflowError):
+        # A value the checks let through but the database cannot hold (a number past its
+        # range, a date past year 9999): the client's input, so a 400, never a 500. Logged,
+        # because the check that should have named the field is missing.
+        logger.warning("input reached the database out of range: %s", exc)
+        exc = ValidationFailed("A value in the request is out of range.", code="out_of_range")
     if isinstance(exc, DomainError):
         body: dict[str, Any] = {"code": exc.code, "detail": exc.message}
         if exc.field:
@@ -40,10 +49,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if response is None:
         return None
     if isinstance(exc, exceptions.ValidationError):
+        errors = response.data
+        if not isinstance(errors, dict):  # raised with a bare message, not per field
+            errors = {"non_field_errors": errors if isinstance(errors, list) else [errors]}
         response.data = {
             "code": "invalid",
             "detail": "The request has invalid fields.",
-            "errors": response.data,
+            "errors": errors,
         }
     elif isinstance(response.data, dict) and "detail" in response.data:
         detail = response.data["detail"]

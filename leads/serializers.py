@@ -37,12 +37,13 @@ class ErrorSerializer(serializers.Serializer):
     field = serializers.CharField(required=False, help_text="The input the error is about.")
 
 
-class ValidationErrorSerializer(serializers.Serializer):
-    code = serializers.CharField(default="invalid")
-    detail = serializers.CharField()
+class ValidationErrorSerializer(ErrorSerializer):
+    """A 400: a rule's error naming its `field`, a body that could not be read (`parse_error`),
+    or the shape check's `invalid` with `errors`: messages by field name (nested for nested
+    fields, e.g. {"bant": {"budget": ["..."]}})."""
+
     errors = serializers.DictField(  # type: ignore[assignment]
-        child=serializers.ListField(child=serializers.CharField()),
-        help_text="Messages by field name.",
+        required=False, help_text="With code `invalid`: messages by field name."
     )
 
 
@@ -70,8 +71,12 @@ class ScoreBreakdownSerializer(serializers.Serializer):
 
 class LeadSerializer(serializers.ModelSerializer):
     full_name = serializers.CharField(read_only=True)
-    campaign_name = serializers.CharField(source="campaign.name", read_only=True, default=None)
-    owner_username = serializers.CharField(source="owner.username", read_only=True, default=None)
+    campaign_name = serializers.CharField(
+        source="campaign.name", read_only=True, default=None, allow_null=True
+    )
+    owner_username = serializers.CharField(
+        source="owner.username", read_only=True, default=None, allow_null=True
+    )
     score_breakdown = serializers.SerializerMethodField()
 
     class Meta:

@@ -21,6 +21,7 @@ from handoff import services
 from handoff.models import Handoff, Team, TeamMembership
 from leads.models import EventKind, Lead
 from leads.roles import MARKETING, SALES, SALES_MANAGER
+from leads.services import scoring_rules_install_defaults
 from tests.factories import (
     BusinessCalendarFactory,
     CampaignFactory,
@@ -125,6 +126,7 @@ def owner_of(key: str) -> str | None:
 
 def make_security_world(*, handoffs: bool = True) -> SecurityWorld:
     ensure_roles_and_reasons()
+    scoring_rules_install_defaults()
     users = {
         "marketer": UserFactory(
             username="mia.marketer", first_name="Mia", role=MARKETING, is_staff=True
