@@ -52,6 +52,8 @@ def handoff_return(request: HttpRequest, pk: int) -> HttpResponse:
     if form.is_valid():
 
         def call() -> ReturnFeedback:
+            if "seen" in form.errors:
+                raise ValidationFailed("The page sent an unreadable version; reload it.")
             check_seen(handoff, form.cleaned_data.get("seen"))
             return services.feedback_return_handoff(
                 handoff=handoff,

@@ -208,7 +208,11 @@ def check_seen(handoff: Handoff, token: str | None) -> None:
         return
     status, _, rest = token.partition("|")
     due = rest.partition("|")[0]
-    if status not in Status.values or (due and parse_datetime(due) is None):
+    try:
+        readable = status in Status.values and (not due or parse_datetime(due) is not None)
+    except ValueError:  # well formed but impossible, e.g. month 13
+        readable = False
+    if not readable:
         raise ValidationFailed("The page sent an unreadable version; reload it.", field="seen")
     if token != seen_token(handoff):
         raise HandoffConflict("changed since the page was loaded")

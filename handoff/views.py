@@ -54,6 +54,7 @@ from handoff.ui import (
     seen_token,
 )
 from leads import selectors as lead_selectors
+from leads.errors import ValidationFailed
 from leads.filters import LeadFilter
 from leads.models import Campaign, Lead, Source, Stage
 from leads.roles import SALES, is_manager, is_marketer, marketer_q
@@ -543,6 +544,8 @@ def _act(
     form's fields, or as messages when the form has no fields to show them)."""
 
     def call() -> Any:
+        if "seen" in form.errors:
+            raise ValidationFailed("The page sent an unreadable version; reload it.")
         check_seen(handoff, form.cleaned_data.get("seen"))
         return service(handoff=handoff, actor=request.user, **kwargs)
 

@@ -332,3 +332,17 @@ def test_a_post_without_the_csrf_token_is_refused(world):
     assert response.status_code == 302
     handoff.refresh_from_db()
     assert handoff.status == Status.ACCEPTED
+
+
+@pytest.mark.parametrize(
+    "seen", ["garbage", "pending|2026-13-45T00:00:00+00:00|", "accepted||", "pending|x\x00|"]
+)
+def test_a_mangled_version_is_refused_with_a_message_and_nothing_changes(world, seen):
+    handoff = world.promote()
+    response = logged_in(world.rep).post(
+        f"/handoffs/{handoff.pk}/accept/", {"seen": seen}, follow=True
+    )
+    assert response.status_code == 200
+    handoff.refresh_from_db()
+    assert handoff.status == Status.PENDING
+    assert messages_of(response)[0].startswith(("The page sent an unreadable", "Someone else"))
