@@ -156,8 +156,11 @@ class SlaMetricsApi(APIView):
         responses={
             200: SlaMetricsSerializer,
             400: OpenApiResponse(ErrorSerializer, description="A bad filter (field named)."),
-            401: OpenApiResponse(ErrorSerializer, description="Not authenticated."),
-            403: OpenApiResponse(ErrorSerializer, description="Sales managers only."),
+            403: OpenApiResponse(
+                ErrorSerializer,
+                description="`permission_denied`: sales managers only; `not_authenticated`: "
+                "log in first (session authentication comes first, so never a 401).",
+            ),
         },
     )
     def get(self, request: Request) -> Response:
