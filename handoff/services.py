@@ -166,9 +166,13 @@ def _transition(
     )
 
 
-def _lock_lead(handoff: Handoff) -> Lead:
-    """The handoff's lead, row-locked and fresh (after the handoff claim: see the lock order)."""
-    lead = Lead.objects.select_for_update().get(pk=handoff.lead_id)
+def _lock_lead(handoff: Handoff, *, with_owner: bool = False) -> Lead:
+    """The handoff's lead, row-locked and fresh (after the handoff claim: see the lock order);
+    `with_owner` reads its owner in the same query (only the lead row is locked)."""
+    leads = Lead.objects.select_for_update(of=("self",))
+    if with_owner:
+        leads = leads.select_related("owner")
+    lead = leads.get(pk=handoff.lead_id)
     handoff.lead = lead
     return lead
 
@@ -835,7 +839,9 @@ def handoff_return(
     }
     if was_pending:
         fields["responded_at"] = now
-    with transaction.atomic():
+    # No savepoint: the feedback app calls this inside its own transaction and catches nothing,
+    # and on the busiest write path a savepoint is two more round trips.
+    with transaction.atomic(savepoint=False):
         event = _transition(
             handoff=handoff,
             to_status=Status.RETURNED,
@@ -851,7 +857,7 @@ def handoff_return(
             },
             fields=fields,
         )
-        lead = _lock_lead(handoff)
+        lead = _lock_lead(handoff, with_owner=True)
         to_stage = Stage.RECYCLED if lead_effect == "recycle" else Stage.DISQUALIFIED
         _move_lead(
             lead=lead,

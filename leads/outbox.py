@@ -2,11 +2,12 @@
 
 Nothing on a request path waits for the broker. `enqueue_task()` inserts an OutboxMessage in
 the caller's transaction (a rolled-back transaction queues nothing; a committed one never loses
-its task) and, once the transaction commits, makes one quick attempt to publish it
-(`publish_task()`): the rep hears of a new handoff at once. That attempt is bounded by the
-broker timeouts in settings (one connection try, no retry loop) and, after a failure, skipped
-for OUTBOX_BREAKER_SECONDS by every request of the process, so an outage costs one fast
-failure per process, not one per request. A row whose attempt failed (or never happened: the
+its task) and, once the transaction commits, makes one quick attempt to publish what the
+transaction queued (`PendingPublish`, one on-commit callback per transaction: one producer,
+one UPDATE marking the rows): the rep hears of a new handoff at once. That attempt is bounded
+by the broker timeouts in settings (one connection try, no retry loop) and, after a failure,
+skipped for OUTBOX_BREAKER_SECONDS by every request of the process, so an outage costs one
+fast failure per process, not one per request. A row whose attempt failed (or never happened: the
 process died between commit and publish) stays pending for the relay.
 
 `outbox_relay()` (the task `leads.tasks.outbox_relay`, every OUTBOX_RELAY_INTERVAL_SECONDS from
@@ -26,7 +27,6 @@ ever the one made after that row committed.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import hashlib
 import json
 import logging
@@ -109,38 +109,67 @@ def _insert(
     return int(row[0]) if row else None
 
 
-def _queued_in_this_transaction(task_name: str, kwargs: dict[str, Any]) -> bool:
-    """Whether the current transaction already queued this message (its callback is pending).
+Message = tuple[str, dict[str, Any], int | None]  # (task, kwargs, the row inserted or None)
 
-    A callback registered inside a savepoint that was rolled back is gone from the list, and so
-    is its row: the message is then queued again, as it should be.
+
+class PendingPublish:
+    """The on-commit callback of a transaction: publishes the messages it queued.
+
+    One per transaction and savepoint level, so that a transaction queueing several tasks
+    publishes them over one producer and marks their rows in one UPDATE; and so that a
+    savepoint rolled back takes its messages with it (Django drops the callbacks registered
+    inside it, as the rows are gone).
     """
-    for entry in connection.run_on_commit:
-        callback: Any = entry[1]
-        if getattr(callback, "func", None) is publish_task and callback.args == (task_name, kwargs):
-            return True
-    return False
+
+    def __init__(self, message: Message) -> None:
+        self.messages: list[Message] = [message]
+
+    def __call__(self) -> None:
+        publish_messages(self.messages)
+
+    def __repr__(self) -> str:
+        return f"PendingPublish({[(task, kwargs) for task, kwargs, _ in self.messages]})"
+
+
+def queued_messages(callbacks: Sequence[Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The (task, kwargs) that on-commit callbacks would publish (for tests capturing them)."""
+    return [
+        (task, kwargs)
+        for callback in callbacks
+        if isinstance(callback, PendingPublish)
+        for task, kwargs, _ in callback.messages
+    ]
 
 
 def enqueue_task(task_name: str, **kwargs: Any) -> None:
     """Queue a Celery task in the current transaction; it is published once that commits.
 
     Never blocks on, nor fails because of, the broker. Outside a transaction the row commits at
-    once and the publish follows immediately. The on-commit callback is a partial of
-    publish_task(task_name, kwargs), so a test capturing on-commit callbacks reads what would
-    be sent.
+    once and the publish follows immediately. An equal task (same name and arguments) already
+    queued by this transaction is not queued twice.
     """
-    if connection.in_atomic_block and _queued_in_this_transaction(task_name, kwargs):
-        return
+    batch: PendingPublish | None = None
+    if connection.in_atomic_block:
+        level = set(connection.savepoint_ids)
+        for entry in connection.run_on_commit:
+            savepoints, callback = entry[0], entry[1]
+            if not isinstance(callback, PendingPublish):
+                continue
+            if any(task == task_name and args == kwargs for task, args, _ in callback.messages):
+                return
+            if savepoints == level:
+                batch = callback
     publish_now = bool(settings.OUTBOX_PUBLISH_ON_COMMIT)
     # A row the committing process will publish itself is left to it for a few seconds, so
     # that a relay running meanwhile does not publish it a second time.
     delay = float(settings.OUTBOX_PUBLISH_GRACE_SECONDS) if publish_now else 0.0
     outbox_id = _insert(task_name, kwargs, now=timezone.now(), delay=delay)
-    if publish_now:
-        transaction.on_commit(
-            functools.partial(publish_task, task_name, kwargs, outbox_id=outbox_id), robust=True
-        )
+    if not publish_now:
+        return
+    if batch is not None:
+        batch.messages.append((task_name, kwargs, outbox_id))
+    else:
+        transaction.on_commit(PendingPublish((task_name, kwargs, outbox_id)), robust=True)
 
 
 def _send(task_name: str, kwargs: dict[str, Any], producer: Any = None) -> None:
@@ -150,31 +179,44 @@ def _send(task_name: str, kwargs: dict[str, Any], producer: Any = None) -> None:
     current_app.send_task(task_name, kwargs=kwargs, retry=False, producer=producer)
 
 
-def publish_task(task_name: str, kwargs: dict[str, Any], *, outbox_id: int | None = None) -> bool:
-    """Publish a committed message now, best effort; mark its row published when it went out.
+def publish_messages(messages: Sequence[Message]) -> int:
+    """Publish committed messages now, best effort; mark the rows of those that went out.
 
-    `outbox_id` is the row this transaction inserted, or None when the message collapsed into
-    an equal pending row. Returns whether the message was published. Never raises.
+    A message's row is the one its transaction inserted, or None when the message collapsed
+    into an equal pending row. Returns how many were published. Never raises: the transaction
+    has committed, and what was not published is left pending for the relay.
     """
+    sent: list[int] = []
+    published = 0
     try:
-        if breaker.is_open():
+        if not breaker.is_open():
+            from celery import current_app
+
+            try:
+                with current_app.producer_or_acquire() as producer:
+                    for task_name, kwargs, _ in messages:
+                        _send(task_name, kwargs, producer=producer)
+                        published += 1
+            except Exception as exc:  # the broker is down or hung: the relay will publish it
+                breaker.trip()
+                logger.warning(
+                    "could not publish %s now (%s); the outbox relay will",
+                    messages[published][0],
+                    exc,
+                )
+        sent = [outbox_id for _, _, outbox_id in messages[:published] if outbox_id is not None]
+        for task_name, kwargs, outbox_id in messages[published:]:
             if outbox_id is None:
                 _keep_pending(task_name, kwargs)
-            return False
-        try:
-            _send(task_name, kwargs)
-        except Exception as exc:  # the broker is down or hung: the relay will publish it
-            breaker.trip()
-            logger.warning("could not publish %s now (%s); the outbox relay will", task_name, exc)
-            if outbox_id is None:
-                _keep_pending(task_name, kwargs)
-            return False
-        if outbox_id is not None:
-            _mark_published([outbox_id], now=timezone.now())
-        return True
+        _mark_published(sent, now=timezone.now())
     except Exception:  # a failed bookkeeping query must not fail the committed request
-        logger.exception("outbox: publishing %s after commit failed", task_name)
-        return False
+        logger.exception("outbox: publishing after commit failed")
+    return published
+
+
+def publish_task(task_name: str, kwargs: dict[str, Any], *, outbox_id: int | None = None) -> bool:
+    """Publish one committed message now, best effort (see publish_messages)."""
+    return publish_messages([(task_name, kwargs, outbox_id)]) == 1
 
 
 def _keep_pending(task_name: str, kwargs: dict[str, Any]) -> None:
@@ -232,7 +274,6 @@ def outbox_relay(
     now: dt.datetime | None = None,
     batch_size: int | None = None,
     clock: Callable[[], dt.datetime] | None = None,
-    send: Callable[..., None] | None = None,
 ) -> RelayResult:
     """Publish every pending message that is due, in batches; stop at the first broker failure.
 
@@ -245,7 +286,6 @@ def outbox_relay(
         fixed = now
         clock = (lambda: fixed) if fixed is not None else timezone.now
     batch_size = batch_size or int(settings.OUTBOX_RELAY_BATCH_SIZE)
-    send = send or _send
     result = RelayResult()
     while True:
         moment = clock()
@@ -266,7 +306,7 @@ def outbox_relay(
 
                 with current_app.producer_or_acquire() as producer:
                     for row in rows:
-                        send(row.task, row.kwargs, producer=producer)
+                        _send(row.task, row.kwargs, producer=producer)
                         sent.append(row.pk)
             except Exception as exc:
                 failure = exc

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from django.contrib.auth.models import Permission
 
-from leads import services, tasks
+from leads import outbox, services, tasks
 from leads.models import EngagementRule, FitRule, Lead, ScoringConfig
 from tests.factories import LeadFactory, UserFactory
 
@@ -19,8 +19,8 @@ def version() -> int:
 
 
 def queued_tasks(callbacks) -> list[tuple[str, dict]]:
-    """What the captured on-commit callbacks would publish (leads.services.publish_task)."""
-    return [cb.args for cb in callbacks if getattr(cb, "func", None) is services.publish_task]
+    """What the captured on-commit callbacks would publish (the task outbox's messages)."""
+    return outbox.queued_messages(callbacks)
 
 
 # --- API -------------------------------------------------------------------------------------
