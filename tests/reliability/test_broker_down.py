@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import random
+import signal
 import statistics
 import threading
 import time
@@ -325,3 +326,56 @@ def test_with_redis_down_every_request_answers_and_everything_queued_is_delivere
     promoted = Handoff.objects.filter(lead__in=desk.promotable)
     assert promoted.count() == PROMOTIONS
     assert Notification.objects.filter(handoff__in=promoted, kind="assigned").count() == PROMOTIONS
+
+
+HUNG_BOUND_SECONDS = 4.0  # the socket timeout (2 s) once per gunicorn worker, plus the request
+
+
+def test_with_redis_hung_requests_wait_at_most_the_socket_timeout_and_nothing_is_lost(
+    desk, redis_server, tmp_path, figure
+):
+    """A broker that accepts connections and never answers (SIGSTOP) is worse than one that
+    refuses them: without socket timeouts a publish would wait forever. Each gunicorn worker
+    pays the socket timeout once, then its breaker leaves the rows to the relay."""
+    env = service_env(redis_server.url)
+    worker = WorkerGroup(tmp=tmp_path, env=env, queue="celery", url=redis_server.url)
+    server = Gunicorn(env=env, log_path=tmp_path / "gunicorn.log", workers=CLIENTS)
+    try:
+        worker.start()
+        worker.wait_for_log("Task handoff.tasks.sla_sweep[", timeout=90)
+        manager = desk.tokens[desk.manager.pk]
+        server.start(ready_path="/api/handoffs/?page_size=1",
+                     headers={"Authorization": f"Token {manager}"})  # fmt: skip
+        os.kill(redis_server.proc.pid, signal.SIGSTOP)
+        calls = requests_for(desk, uuid.uuid4().hex[:8])[:120]
+        send_all(server, calls)
+        os.kill(redis_server.proc.pid, signal.SIGCONT)
+        resumed = time.monotonic()
+        wait_until(
+            lambda: (
+                not OutboxMessage.objects.filter(published_at__isnull=True).exists()
+                and not Notification.objects.filter(sent_at__isnull=True).exists()
+            ),
+            timeout=180,
+            interval=0.1,
+            what="the outbox to drain after the broker answers again",
+        )
+        drain_seconds = time.monotonic() - resumed
+    finally:
+        if redis_server.proc is not None and redis_server.proc.poll() is None:
+            os.kill(redis_server.proc.pid, signal.SIGCONT)
+        server.stop()
+        worker.kill()
+
+    latencies = [c.seconds for c in calls]
+    failures = [(c.path, c.status, c.answer[:200]) for c in calls if not 200 <= c.status < 300]
+    slowest = [(round(c.seconds, 2), c.path) for c in sorted(calls, key=lambda c: -c.seconds)[:5]]
+    name = "1 broker hung (SIGSTOP)"
+    figure(
+        name, f"{len(calls)} requests, 2xx", "100%", f"{len(calls) - len(failures)}/{len(calls)}"
+    )
+    figure(name, "p95 / max latency", f"< {HUNG_BOUND_SECONDS} s each",
+           f"{percentile(latencies, 95) * 1000:.0f} ms / {max(latencies) * 1000:.0f} ms")  # fmt: skip
+    figure(name, "seconds to drain after SIGCONT", "-", f"{drain_seconds:.1f} s")
+    assert failures == []
+    assert max(latencies) < HUNG_BOUND_SECONDS, slowest
