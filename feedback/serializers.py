@@ -9,6 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from feedback.models import RejectionReason, ReturnFeedback
+from handoff.forms import TEXT_MAX  # the pages' bound on free text, the same for the API
 from handoff.models import Handoff
 from handoff.serializers import HandoffDetailSerializer, UserRefSerializer
 
@@ -123,18 +124,23 @@ class ReturnInputSerializer(serializers.Serializer):
     # Optional at the shape level so that the service answers with reason_required /
     # note_required / invalid_reason and the field, as every client expects.
     reason = serializers.CharField(
-        required=False, allow_blank=True, default="", help_text="An active reason's code."
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=50,
+        help_text="An active reason's code.",
     )
     note = serializers.CharField(
         required=False,
         allow_blank=True,
         default="",
+        max_length=TEXT_MAX,
         help_text="Required when the reason says note_required.",
     )
 
 
 class AcknowledgeInputSerializer(serializers.Serializer):
-    reply = serializers.CharField(required=False, allow_blank=True, default="")
+    reply = serializers.CharField(required=False, allow_blank=True, default="", max_length=TEXT_MAX)
     follow_up = serializers.ChoiceField(
         choices=ReturnFeedback.FollowUp.choices, required=False, allow_blank=True, default=""
     )
@@ -144,12 +150,18 @@ class ResolveDisputeInputSerializer(serializers.Serializer):
     upheld = serializers.BooleanField(
         help_text="true: the return stands; false: overturned, the lead is reopened."
     )
-    resolution = serializers.CharField(required=False, allow_blank=True, default="")
+    resolution = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=TEXT_MAX
+    )
 
 
 class ReopenInputSerializer(serializers.Serializer):
     reason = serializers.CharField(
-        required=False, allow_blank=True, default="", help_text="Why (kept in the stage history)."
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=TEXT_MAX,
+        help_text="Why (kept in the stage history).",
     )
 
 

@@ -7,6 +7,7 @@ from collections import Counter
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count, QuerySet
@@ -18,9 +19,12 @@ from django.utils.html import format_html, format_html_join
 from import_export import fields as ie_fields
 from import_export import resources, widgets
 from import_export.admin import ImportExportModelAdmin
+from import_export.formats import base_formats
+from import_export.forms import ImportForm
 
-from leads import erasure, roles, services
+from leads import csvfile, erasure, roles, services
 from leads.ingest import WRITABLE_FIELDS, clean_lead_row
+from leads.ingest import clean_email as ingest_clean_email
 from leads.models import (
     Campaign,
     EngagementEvent,
@@ -78,16 +82,23 @@ class LeadResource(resources.ModelResource):
             else []
         )
         self._duplicates = {e for e, n in Counter(emails).items() if e and n > 1}
+        self._erased = erasure.erased_among(emails)  # one query for the file
         self._imported: list[int] = []
+
+    def export_field(self, field: Any, instance: Any, **kwargs: Any) -> Any:
+        # A name like =HYPERLINK(...) must reach the spreadsheet as text, not as a formula.
+        return csvfile.escape_cell(super().export_field(field, instance, **kwargs))
 
     def before_import_row(self, row: Any, **kwargs: Any) -> None:
         user = kwargs.get("user")
+        for name in list(row.keys()):
+            row[name] = csvfile.unescape_cell(row[name])  # our own export, read back
         raw = {k: ("" if v is None else str(v)) for k, v in row.items() if k in WRITABLE_FIELDS}
         clean = clean_lead_row(
             raw, index=0, now=timezone.now(), blank_is_missing=True, allow_events=False
         )
         errors = dict(clean.errors)
-        if clean.email and erasure.is_erased(clean.email):
+        if clean.email in self._erased:
             errors.setdefault("email", []).append(erasure.ERASED_EMAIL_MESSAGE)
         if clean.email in self._duplicates:
             errors.setdefault("email", []).append(
@@ -118,6 +129,14 @@ class LeadResource(resources.ModelResource):
                 if problem:
                     errors.setdefault("owner", []).append(problem)
         if errors:
+            number = kwargs.get("row_number")
+            if number is not None:
+                # The preview numbers data rows from 1; people look for the file's line (the
+                # header is line 1).
+                errors = {
+                    name: [f"line {number + 1}: {message}" for message in messages]
+                    for name, messages in errors.items()
+                }
             raise ValidationError(errors)
         row["email"] = clean.email
         for name in WRITABLE_FIELDS:
@@ -147,6 +166,36 @@ class LeadResource(resources.ModelResource):
             return
         leads = list(Lead.objects.select_for_update().filter(pk__in=self._imported).order_by("pk"))
         services.leads_rescore(leads=leads)
+
+
+class LeadImportForm(ImportForm):
+    """The upload, refused before any parsing when it is too big, not UTF-8, has a quote that
+    never closes or no email column: each error names the line (leads.csvfile)."""
+
+    def clean_import_file(self) -> Any:
+        upload = self.cleaned_data["import_file"]
+        problem = csvfile.size_problem(
+            upload.size,
+            settings.LEAD_IMPORT_MAX_BYTES,
+            hint="import it with `manage.py import_leads`, or split it.",
+        )
+        if problem:
+            raise ValidationError(problem)
+        upload.seek(0)
+        try:
+            rows = csvfile.records(csvfile.decoded_lines(upload))
+            _, header = next(rows, (0, []))
+            if "email" not in [h.strip() for h in header]:
+                raise ValidationError(
+                    "line 1: the first line must be a header naming the columns, with 'email'."
+                )
+            for _ in rows:
+                pass
+        except csvfile.CsvFileError as exc:
+            raise ValidationError(str(exc)) from None
+        finally:
+            upload.seek(0)
+        return upload
 
 
 # --- leads ----------------------------------------------------------------------------------
@@ -198,7 +247,10 @@ class LeadAdminForm(forms.ModelForm):
         fields = list(WRITABLE_FIELDS)
 
     def clean_email(self) -> str:
-        return services.normalise_email(self.cleaned_data["email"])
+        email, problem = ingest_clean_email(self.cleaned_data["email"])
+        if problem:
+            raise ValidationError(problem)
+        return email
 
     def clean_owner(self) -> Any:
         owner = self.cleaned_data.get("owner")
@@ -218,6 +270,9 @@ class LeadAdminForm(forms.ModelForm):
 @admin.register(Lead)
 class LeadAdmin(ImportExportModelAdmin):
     resource_classes = [LeadResource]
+    # CSV only: the format whose rows are checked line by line and whose cells are escaped.
+    formats = [base_formats.CSV]
+    import_form_class = LeadImportForm
     form = LeadAdminForm
     list_display = [
         "email",

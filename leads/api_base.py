@@ -9,13 +9,15 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.db import DataError, OperationalError
 from rest_framework import exceptions, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from leads.errors import Conflict, DomainError, ValidationFailed
+from leads.errors import Conflict, DomainError, PayloadTooLarge, ValidationFailed
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +36,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         "55P03",  # lock not available
     ):
         exc = Conflict("Another request changed the same rows at the same moment; retry.")
+    if isinstance(exc, RecursionError):
+        # JSON nested thousands of levels deep: the parser gives up before any view code runs.
+        exc = ValidationFailed("The body nests too deeply to be read.", code="too_deep")
+    if isinstance(exc, RequestDataTooBig):
+        exc = PayloadTooLarge(
+            f"The body is over the limit of {settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} bytes."
+        )
     if isinstance(exc, DataError | OverflowError):
         # A value the checks let through but the database cannot hold (a number past its
         # range, a date past year 9999): the client's input, so a 400, never a 500. Logged,

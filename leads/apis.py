@@ -247,6 +247,8 @@ def _read_json_body(request: Request) -> tuple[bytes, Any]:
         raise ValidationFailed(
             f"The body is not valid JSON: {exc}.", code="malformed_json"
         ) from exc
+    except RecursionError:
+        raise ValidationFailed("The body nests too deeply to be read.", code="too_deep") from None
 
 
 def _rows(data: Any, key: str) -> list[Any]:

@@ -8,6 +8,7 @@ the same shape for the OpenAPI schema, and a test keeps both field lists in step
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,13 @@ from leads.models import EmployeeBand, EventKind, Lead, Seniority, Source
 
 MAX_EVENTS_PER_ROW = 100
 MAX_PAYLOAD_KEYS = 50
+# PostgreSQL text cannot hold NUL; a value with one is refused naming its field.
+NUL_MESSAGE = "Must not contain NUL (\\u0000) characters."
+ID_MAX = 2**63 - 1
+# An event's payload is a small note from the sending system, not a document store: bounded in
+# depth and in size, so one event cannot weigh a megabyte or nest past what JSON tools handle.
+MAX_PAYLOAD_DEPTH = 8
+MAX_PAYLOAD_BYTES = 16 * 1024
 # A sender's clock may run a little fast; an event further ahead than this is a mistake.
 FUTURE_TOLERANCE = dt.timedelta(hours=1)
 
@@ -157,6 +165,9 @@ def _clean_text(row: CleanRow, name: str, value: Any, *, blank_is_missing: bool)
     if not isinstance(value, str):
         row.error(name, "Must be a string.")
         return
+    if "\x00" in value:
+        row.error(name, NUL_MESSAGE)
+        return
     value = value.strip()
     if blank_is_missing and not value:
         return
@@ -193,9 +204,15 @@ def _clean_choice(row: CleanRow, name: str, value: Any, *, blank_is_missing: boo
 
 def _clean_reference(row: CleanRow, name: str, value: Any, *, blank_is_missing: bool) -> None:
     if isinstance(value, str):
+        if "\x00" in value:
+            row.error(name, NUL_MESSAGE)
+            return
         value = value.strip()
         if value.isdigit():
             value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and not 0 < value <= ID_MAX:
+        row.error(name, f"No {name} has the id {value}.")
+        return
     if value == "" or value is None:
         if blank_is_missing:
             return
@@ -225,6 +242,33 @@ def _clean_events(row: CleanRow, value: Any, now: dt.datetime) -> None:
                 row.errors.setdefault(f"events[{i}].{name}", []).extend(messages)
         else:
             row.events.append(event)
+
+
+def _depth(value: Any, limit: int) -> int:
+    """How deep a JSON value nests (stops counting past the limit)."""
+    if limit < 0 or not isinstance(value, dict | list):
+        return 0
+    items = value.values() if isinstance(value, dict) else value
+    return 1 + max((_depth(item, limit - 1) for item in items), default=0)
+
+
+def payload_problem(payload: Any) -> str | None:
+    """What is wrong with an event payload (an object, small and shallow), or None."""
+    if not isinstance(payload, dict):
+        return "Must be an object."
+    if not payload:
+        return None
+    if len(payload) > MAX_PAYLOAD_KEYS:
+        return f"At most {MAX_PAYLOAD_KEYS} keys."
+    if _depth(payload, MAX_PAYLOAD_DEPTH) > MAX_PAYLOAD_DEPTH:
+        return f"Nested at most {MAX_PAYLOAD_DEPTH} levels deep."
+    dumped = json.dumps(payload, ensure_ascii=False)
+    if "\\u0000" in dumped:
+        return NUL_MESSAGE
+    size = len(dumped.encode())
+    if size > MAX_PAYLOAD_BYTES:
+        return f"At most {MAX_PAYLOAD_BYTES // 1024} KB as JSON (got {size // 1024:,} KB)."
+    return None
 
 
 def clean_event(raw: Any, *, now: dt.datetime) -> CleanEvent | dict[str, list[str]]:
@@ -258,13 +302,14 @@ def clean_event(raw: Any, *, now: dt.datetime) -> CleanEvent | dict[str, list[st
     payload = raw.get("payload")
     if payload is None:
         payload = {}
-    if not isinstance(payload, dict):
-        errors["payload"] = ["Must be an object."]
-    elif len(payload) > MAX_PAYLOAD_KEYS:
-        errors["payload"] = [f"At most {MAX_PAYLOAD_KEYS} keys."]
+    problem = payload_problem(payload)
+    if problem:
+        errors["payload"] = [problem]
     external_id = raw.get("external_id") or ""
     if not isinstance(external_id, str) or len(external_id) > 100:
         errors["external_id"] = ["A string of at most 100 characters."]
+    elif "\x00" in external_id:
+        errors["external_id"] = [NUL_MESSAGE]
     if errors:
         return errors
     assert occurred_at is not None and isinstance(kind, str) and isinstance(payload, dict)

@@ -14,6 +14,8 @@ from leads.ingest import (
     PROTECTED_FIELDS,
     PROTECTED_MESSAGE,
     WRITABLE_FIELDS,
+    clean_email,
+    payload_problem,
 )
 from leads.models import (
     Campaign,
@@ -149,7 +151,11 @@ class LeadWriteSerializer(serializers.ModelSerializer):
         extra_kwargs: dict[str, Any] = {"email": {"validators": []}}
 
     def validate_email(self, value: str) -> str:
-        return value.strip().lower()
+        # The bulk path's rules (leads.ingest.clean_email): a lead is keyed by a real address.
+        email, problem = clean_email(value)
+        if problem:
+            raise serializers.ValidationError(problem)
+        return email
 
     def validate_country(self, value: str) -> str:
         value = value.strip()
@@ -200,6 +206,12 @@ class EventWriteSerializer(serializers.Serializer):
         default="",
         help_text="The sender's id for the event: a replay with the same id is not counted twice.",
     )
+
+    def validate_payload(self, value: Any) -> Any:
+        problem = payload_problem(value)
+        if problem:
+            raise serializers.ValidationError(problem)
+        return value
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         unknown = sorted(set(self.initial_data) - EVENT_FIELDS)

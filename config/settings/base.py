@@ -253,6 +253,9 @@ CELERY_BEAT_SCHEDULE: dict = {
 LEAD_BULK_MAX_ROWS = 1000
 LEAD_BULK_MAX_BYTES = env.int("LEAD_BULK_MAX_BYTES", default=5 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = LEAD_BULK_MAX_BYTES
+# CSV imports: the admin's upload (read whole, previewed), and `manage.py import_leads` (streamed).
+LEAD_IMPORT_MAX_BYTES = env.int("LEAD_IMPORT_MAX_BYTES", default=10 * 1024 * 1024)
+LEAD_IMPORT_FILE_MAX_BYTES = env.int("LEAD_IMPORT_FILE_MAX_BYTES", default=1024 * 1024 * 1024)
 IDEMPOTENCY_KEY_TTL_HOURS = 24
 # Leads: engagement points decay as days pass, so beat rescores every lead this often (a rule
 # change queues its own rescore at once); expired Idempotency-Key records are purged hourly.

@@ -9,13 +9,13 @@ set-based upserts inside ONE transaction, so a failure half-way leaves nothing b
 
 from __future__ import annotations
 
-import csv
 import time
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
@@ -23,7 +23,7 @@ from django.db.models import Q
 from django.utils import timezone
 from tqdm import tqdm
 
-from leads import erasure, roles, services
+from leads import csvfile, erasure, roles, services
 from leads.ingest import WRITABLE_FIELDS, clean_lead_row
 from leads.models import Campaign
 
@@ -45,11 +45,23 @@ class Command(BaseCommand):
         )
         parser.add_argument("--dry-run", action="store_true", help="Check the file, write nothing.")
         parser.add_argument("--no-progress", action="store_true", help="No progress bar.")
+        parser.add_argument(
+            "--max-bytes",
+            type=int,
+            default=None,
+            help="Refuse a bigger file (default: the LEAD_IMPORT_FILE_MAX_BYTES setting).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         path: Path = options["file"]
         if not path.is_file():
             raise CommandError(f"No such file: {path}")
+        limit = options["max_bytes"] or settings.LEAD_IMPORT_FILE_MAX_BYTES
+        too_big = csvfile.size_problem(
+            path.stat().st_size, limit, hint="split it, or raise --max-bytes. Nothing was imported."
+        )
+        if too_big:
+            raise CommandError(too_big)
         started = time.monotonic()
         quiet = options["no_progress"] or options["verbosity"] == 0
         total = self._count_rows(path)
@@ -108,24 +120,38 @@ class Command(BaseCommand):
     # --- reading ------------------------------------------------------------------------------
 
     def _rows(self, path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            headers = [h.strip() for h in reader.fieldnames or []]
-            if "email" not in headers:
-                raise CommandError(
-                    "The first line must be a header naming the columns, with 'email'."
-                )
-            unknown = sorted(set(headers) - set(WRITABLE_FIELDS) - IGNORED_COLUMNS)
-            if unknown:
-                raise CommandError(
-                    f"Unknown column(s): {', '.join(unknown)}. Known: {', '.join(WRITABLE_FIELDS)}."
-                )
-            reader.fieldnames = headers
-            for raw in reader:
-                if None in raw:
-                    yield reader.line_num, {"__extra__": raw[None]}
-                    continue
-                yield reader.line_num, {k: v for k, v in raw.items() if k in WRITABLE_FIELDS}
+        """(line, cells by column) per record. A file that is not UTF-8 or has a quote that
+        never closes stops the command at that line (leads.csvfile), before any write."""
+        with path.open("rb") as handle:
+            try:
+                rows = csvfile.records(csvfile.decoded_lines(handle))
+                _, header = next(rows, (0, []))
+                headers = [h.strip() for h in header]
+                if "email" not in headers:
+                    raise CommandError(
+                        "The first line must be a header naming the columns, with 'email'."
+                    )
+                unknown = sorted(set(headers) - set(WRITABLE_FIELDS) - IGNORED_COLUMNS)
+                if unknown:
+                    raise CommandError(
+                        f"Unknown column(s): {', '.join(unknown)}. "
+                        f"Known: {', '.join(WRITABLE_FIELDS)}."
+                    )
+                for line, cells in rows:
+                    if len(cells) > len(headers):
+                        yield line, {"__extra__": cells[len(headers) :]}
+                        continue
+                    # A cell our own export escaped (=, +, -, @ first) reads back as written.
+                    yield (
+                        line,
+                        {
+                            name: csvfile.unescape_cell(value)
+                            for name, value in zip(headers, cells, strict=False)
+                            if name in WRITABLE_FIELDS
+                        },
+                    )
+            except csvfile.CsvFileError as exc:
+                raise CommandError(f"{exc} Nothing was imported.") from None
 
     def _count_rows(self, path: Path) -> int:
         return sum(1 for _ in self._rows(path))
