@@ -40,7 +40,7 @@ class LockoutSerializer(serializers.Serializer):
 
 class TokenObtainApi(ObtainAuthToken):
     authentication_classes: list[Any] = []
-    parser_classes = (JSONParser, FormParser)  # type: ignore[assignment]
+    parser_classes = (JSONParser, FormParser)
 
     @extend_schema(
         tags=["auth"],

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, transaction
@@ -127,7 +128,7 @@ def erase_selected_leads(modeladmin: Any, request: HttpRequest, queryset: QueryS
                 "opts": modeladmin.model._meta,
                 "leads": leads,
                 "action": "erase_selected_leads",
-                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+                "action_checkbox_name": ACTION_CHECKBOX_NAME,
             },
         )
     for lead in leads:
@@ -144,7 +145,8 @@ def erase_selected_leads(modeladmin: Any, request: HttpRequest, queryset: QueryS
 def register_admin_action() -> None:
     """Add the action to the leads admin (leads cannot import config)."""
     model_admin = admin.site.get_model_admin(Lead)
-    if erase_selected_leads not in model_admin.actions:
-        model_admin.actions = [*model_admin.actions, erase_selected_leads]
+    actions: list[Any] = list(model_admin.actions or [])
+    if erase_selected_leads not in actions:
+        model_admin.actions = [*actions, erase_selected_leads]
     # What the action's permissions=["erase"] asks for.
     model_admin.has_erase_permission = lambda request: can_erase(request.user)  # type: ignore[attr-defined]

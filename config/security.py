@@ -64,7 +64,8 @@ def client_key(request: HttpRequest) -> str:
 @contextmanager
 def login_attempt_lock(request: HttpRequest) -> Iterator[None]:
     """One login attempt at a time per client address, inside one transaction (see above)."""
-    if not settings.AXES_ENABLED or not getattr(settings, "LOGIN_ATTEMPTS_SERIALIZED", True):
+    enabled = getattr(settings, "AXES_ENABLED", True)
+    if not enabled or not getattr(settings, "LOGIN_ATTEMPTS_SERIALIZED", True):
         yield
         return
     with transaction.atomic():

@@ -257,6 +257,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = LEAD_BULK_MAX_BYTES
 LEAD_IMPORT_MAX_BYTES = env.int("LEAD_IMPORT_MAX_BYTES", default=10 * 1024 * 1024)
 LEAD_IMPORT_FILE_MAX_BYTES = env.int("LEAD_IMPORT_FILE_MAX_BYTES", default=1024 * 1024 * 1024)
 IDEMPOTENCY_KEY_TTL_HOURS = 24
+# The key of the erased-emails blocklist's HMAC (config.erasure). Empty: SECRET_KEY. Keep it
+# stable: a new key forgets every erased email (set this before rotating SECRET_KEY).
+ERASURE_HASH_KEY = env("ERASURE_HASH_KEY", default="")
 # Leads: engagement points decay as days pass, so beat rescores every lead this often (a rule
 # change queues its own rescore at once); expired Idempotency-Key records are purged hourly.
 LEADS_RESCORE_INTERVAL_SECONDS = env.float("LEADS_RESCORE_INTERVAL_SECONDS", default=6 * 3600.0)
