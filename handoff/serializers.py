@@ -98,6 +98,75 @@ class HandoffListSerializer(serializers.ModelSerializer):
     def get_clock(self, handoff: Handoff) -> dict[str, Any]:
         return accept_clock(handoff, now=self._now()).as_dict()
 
+    def to_representation(self, instance: Handoff) -> dict[str, Any]:
+        # A rep's queue renders 50 of these per read, the API's busiest: built directly, the
+        # row costs a fifth of the field-by-field walk. The declared fields still describe it
+        # (the schema) and the subclasses (the detail) still walk them; a test holds the two
+        # outputs equal.
+        if type(self) is not HandoffListSerializer:
+            return super().to_representation(instance)
+        return list_row(instance, now=self._now())
+
+
+def _when(value: Any) -> str | None:
+    """A datetime as DRF's DateTimeField writes it (ISO 8601 in the current zone, Z for UTC)."""
+    if not value:
+        return None
+    text = timezone.localtime(value).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def _user_ref(user: Any) -> dict[str, Any] | None:
+    if user is None:
+        return None
+    return {
+        "id": user.pk,
+        "username": str(user.get_username()),
+        "full_name": str(user.get_full_name()),
+    }
+
+
+def list_row(handoff: Handoff, *, now: Any) -> dict[str, Any]:
+    """HandoffListSerializer's output for one handoff, field for field."""
+    lead = handoff.lead
+    team = handoff.team if handoff.team_id else None
+    snap = handoff.policy_snapshot or {}
+    return {
+        "id": handoff.pk,
+        "lead": {
+            "id": lead.pk,
+            "email": str(lead.email),
+            "full_name": str(lead.full_name),
+            "company": str(lead.company),
+            "stage": str(lead.stage),
+            "score": int(lead.score),
+        },
+        "status": handoff.status,
+        "attempt": handoff.attempt,
+        "assigned_to": _user_ref(handoff.assigned_to if handoff.assigned_to_id else None),
+        "promoted_by": _user_ref(handoff.promoted_by if handoff.promoted_by_id else None),
+        "team": {"id": team.pk, "name": str(team.name)} if team is not None else None,
+        "policy": {
+            "id": handoff.policy_id,
+            "name": snap.get("name", ""),
+            "version": snap.get("version"),
+        },
+        "created_at": _when(handoff.created_at),
+        "due_at": _when(handoff.due_at),
+        "at_risk_at": _when(handoff.at_risk_at),
+        "at_risk_flagged_at": _when(handoff.at_risk_flagged_at),
+        "breached_at": _when(handoff.breached_at),
+        "responded_at": _when(handoff.responded_at),
+        "accepted_at": _when(handoff.accepted_at),
+        "accepted_late": handoff.accepted_late,
+        "paused_at": _when(handoff.paused_at),
+        "first_touch_due_at": _when(handoff.first_touch_due_at),
+        "first_touch_at": _when(handoff.first_touch_at),
+        "first_touch_breached_at": _when(handoff.first_touch_breached_at),
+        "closed_at": _when(handoff.closed_at),
+        "clock": accept_clock(handoff, now=now).as_dict(),
+    }
+
 
 # An event's statuses: a handoff status, or "" (a promotion has no status before it).
 EVENT_STATUS_CHOICES = [("", "-"), *Status.choices]

@@ -1,0 +1,121 @@
+"""The shortcuts taken for the load test answer exactly what the long way answered.
+
+- A list row built directly (handoff.serializers.list_row) equals DRF's field-by-field walk of
+  HandoffListSerializer, for handoffs in every state and with missing relations.
+- An action's answer, built from the instance the service wrote plus its events, equals the
+  detail read back from the database afterwards (accept, request-info, first touch, reassign,
+  and a return through the feedback API).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+import time_machine
+from django.utils import timezone
+from rest_framework import serializers as drf
+
+from handoff import selectors, services
+from handoff.models import Handoff
+from handoff.serializers import HandoffListSerializer, list_row
+from handoff.states import Status
+from tests.factories import HandoffFactory, LeadFactory
+from tests.handoff.world import World, make_world
+
+NOW = dt.datetime(2025, 3, 4, 15, 30, 12, 345678, tzinfo=dt.UTC)  # a Tuesday, 10:30 in New York
+
+
+@pytest.fixture
+def world(db, marketer, rep, other_rep, manager) -> World:
+    return make_world(marketer=marketer, rep=rep, other_rep=other_rep, manager=manager)
+
+
+def field_walk(handoff: Handoff, now: Any) -> dict[str, Any]:
+    """What DRF's generic ModelSerializer.to_representation makes of the declared fields."""
+    serializer = HandoffListSerializer(handoff, context={"now": now})
+    return dict(drf.ModelSerializer.to_representation(serializer, handoff))
+
+
+def test_a_list_row_built_directly_equals_the_serializers_field_walk(world, manager):
+    with time_machine.travel(NOW - dt.timedelta(hours=1), tick=False):
+        pending = world.promote()
+        accepted = world.promote()
+        services.handoff_accept(handoff=accepted, actor=accepted.assigned_to)
+        waiting = world.promote()
+        services.handoff_request_info(handoff=waiting, actor=waiting.assigned_to, question="Size?")
+        returned = world.promote()
+        services.handoff_return(handoff=returned, actor=returned.assigned_to, reason_code="x")
+    late = world.promote(now=NOW - dt.timedelta(days=3))
+    services.handoff_accept(handoff=late, actor=late.assigned_to, now=NOW - dt.timedelta(days=1))
+    bare = HandoffFactory(lead=LeadFactory(first_name="", last_name=""), created_at=NOW)
+    unassigned = HandoffFactory(team=world.team, promoted_by=world.marketer, due_at=NOW)
+
+    rows = list(selectors.handoff_list_rows(user=manager).order_by("id"))
+
+    assert len(rows) == 7
+    for handoff in rows:
+        assert list_row(handoff, now=NOW) == field_walk(handoff, NOW), handoff.status
+    assert {bare.pk, unassigned.pk, pending.pk} <= {h.pk for h in rows}
+
+
+def test_the_api_list_answers_the_direct_rows(world, client_for):
+    with time_machine.travel(NOW, tick=False):
+        world.promote()
+        world.promote()
+        body = client_for(world.manager).get("/api/handoffs/").json()
+        expected = [
+            field_walk(h, timezone.now())
+            for h in selectors.handoff_list(user=world.manager).order_by("-created_at", "-id")
+        ]
+    # Through the renderer: datetimes in the clock are written the same way as the fields.
+    assert [row["id"] for row in body["results"]] == [row["id"] for row in expected]
+    assert body["results"][0]["clock"]["due_at"] == expected[0]["clock"][
+        "due_at"
+    ].isoformat().replace("+00:00", "Z")
+
+
+def detail_afterwards(client: Any, pk: int) -> dict[str, Any]:
+    response = client.get(f"/api/handoffs/{pk}/")
+    assert response.status_code == 200
+    return response.json()
+
+
+@pytest.mark.parametrize("action", ["accept", "request-info", "first-touch", "reassign"])
+def test_an_actions_answer_equals_the_detail_read_back_afterwards(world, client_for, action):
+    with time_machine.travel(NOW, tick=False):
+        handoff = world.promote()
+        rep, manager = client_for(handoff.assigned_to), client_for(world.manager)
+        if action == "first-touch":
+            assert rep.post(f"/api/handoffs/{handoff.pk}/accept/").status_code == 200
+        actor, body = {
+            "accept": (rep, {}),
+            "request-info": (rep, {"question": "Which region?"}),
+            "first-touch": (rep, {"channel": "call", "note": "Left a message."}),
+            "reassign": (manager, {"reason": "holiday"}),
+        }[action]
+        response = actor.post(f"/api/handoffs/{handoff.pk}/{action}/", body, format="json")
+        assert response.status_code in (200, 201), response.json()
+        answer = response.json()
+
+        assert answer == detail_afterwards(manager, answer["id"])
+
+
+def test_a_returns_answer_equals_the_detail_read_back_plus_its_feedback(world, client_for):
+    with time_machine.travel(NOW, tick=False):
+        handoff = world.promote()
+        rep = client_for(handoff.assigned_to)
+        response = rep.post(
+            f"/api/handoffs/{handoff.pk}/return/",
+            {"reason": "not-ready", "note": "Next quarter."},
+            format="json",
+        )
+        assert response.status_code == 200, response.json()
+        answer = response.json()
+        feedback = answer.pop("feedback")
+
+        assert answer == detail_afterwards(client_for(world.manager), handoff.pk)
+    assert feedback["reason"]["code"] == "not-ready"
+    assert feedback["lead"]["stage"] == "recycled" and feedback["lead"]["return_count"] == 1
+    assert feedback["handoff"]["status"] == Status.RETURNED
