@@ -4,6 +4,8 @@ leads.apis.exception_handler (400 bad input naming the field, 403, 404, 409 lost
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 from typing import Any
 
 from django.db.models import QuerySet
@@ -197,6 +199,11 @@ class FeedbackMetricsApi(APIView):
             OpenApiParameter("team", OpenApiTypes.INT),
             OpenApiParameter("source", OpenApiTypes.STR),
             OpenApiParameter("campaign", OpenApiTypes.INT),
+            OpenApiParameter(
+                "all_time",
+                OpenApiTypes.BOOL,
+                description="Without dates the range is the last 8 weeks; true counts all time.",
+            ),
         ],
         responses={
             200: FeedbackMetricsSerializer,
@@ -213,6 +220,13 @@ class FeedbackMetricsApi(APIView):
             "Only marketing and sales managers see the feedback metrics.",
         )
         filters = selectors.MetricsFilters.from_params(request.query_params)
+        all_time = request.query_params.get("all_time", "").lower() in ("1", "true", "yes")
+        if not (filters.date_from or filters.date_to or all_time):
+            # Like the report page: the recent weeks by default, since all time reads every
+            # handoff ever made.
+            filters = dataclasses.replace(
+                filters, date_from=timezone.localdate() - dt.timedelta(weeks=8)
+            )
         return Response(selectors.feedback_metrics(filters))
 
 

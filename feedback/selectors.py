@@ -197,7 +197,12 @@ def _filter_q(f: MetricsFilters, *, handoff: str = "") -> Q:
     at promotion (attribution at the time of handoff, and no join with leads)."""
     q = Q()
     if f.date_from:
-        q &= Q(**{f"{handoff}created_at__gte": _day_start(f.date_from)})
+        start = _day_start(f.date_from)
+        q &= Q(**{f"{handoff}created_at__gte": start})
+        if not handoff:
+            # Exact (every write stamps updated_at, so updated_at >= created_at), and it lets
+            # PostgreSQL range-scan the narrow handoff_metrics index instead of the wide rows.
+            q &= Q(updated_at__gte=start)
     if f.date_to:
         q &= Q(**{f"{handoff}created_at__lt": _day_start(f.date_to + dt.timedelta(days=1))})
     if f.team is not None:

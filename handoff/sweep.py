@@ -710,7 +710,9 @@ def sla_sweep(*, now: dt.datetime | None = None, batch_size: int | None = None) 
     `ran` False when another sweep was already running (PostgreSQL).
     """
     started = time.perf_counter()
-    now = now or timezone.now()
+    # In UTC: the claim compares `now` as a raw parameter, and SQLite compares datetimes as
+    # text in UTC, so a local aware `now` would find nothing due there.
+    now = (now or timezone.now()).astimezone(dt.UTC)
     batch_size = batch_size or settings.SLA_SWEEP_BATCH_SIZE
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")

@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from feedback.models import ReturnFeedback
 from feedback.selectors import (
@@ -252,7 +253,8 @@ def test_each_analytic_is_a_fixed_number_of_queries(fixture, django_assert_num_q
 
 def test_the_metrics_api_serves_every_table_to_marketing(fixture, client_for, marketer):
     response = client_for(marketer).get(
-        reverse("feedback-api:feedback-metrics"), {"team": fixture["teams"]["east"].pk}
+        reverse("feedback-api:feedback-metrics"),
+        {"team": fixture["teams"]["east"].pk, "all_time": "true"},
     )
     assert response.status_code == 200, response.content
     body = response.json()
@@ -269,6 +271,17 @@ def test_the_metrics_api_serves_every_table_to_marketing(fixture, client_for, ma
         "category_mix",
     } <= set(body)
     assert body["filters"]["team"] == fixture["teams"]["east"].pk
+
+
+def test_without_dates_the_metrics_api_counts_the_last_eight_weeks(fixture, client_for, marketer):
+    body = client_for(marketer).get(reverse("feedback-api:feedback-metrics")).json()
+    eight_weeks_ago = timezone.localdate() - dt.timedelta(weeks=8)
+    assert body["filters"]["date_from"] == eight_weeks_ago.isoformat()
+    all_time = (
+        client_for(marketer).get(reverse("feedback-api:feedback-metrics"), {"all_time": "1"}).json()
+    )
+    assert all_time["filters"]["date_from"] is None
+    assert all_time["totals"]["handoffs"] >= body["totals"]["handoffs"]
 
 
 def test_the_metrics_api_refuses_a_bad_date_naming_it(client_for, manager):
