@@ -12,6 +12,6 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 # Static files come from the finders (no collectstatic in tests).
-STATIC_ROOT = None
+STATIC_ROOT = None  # type: ignore[assignment]  # no collectstatic: the finders serve
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
