@@ -51,6 +51,12 @@ class Command(BaseCommand):
             start_new_session=True,
         )
         self.stdout.write(self.style.SUCCESS(f"Open http://{options['addrport']}/ (Ctrl-C stops)"))
+
+        def stop(signum: int, frame: Any) -> None:
+            raise KeyboardInterrupt
+
+        # A SIGTERM (a supervisor, `kill`) stops the children too, not just this process.
+        signal.signal(signal.SIGTERM, stop)
         try:
             while worker.poll() is None and web.poll() is None:
                 time.sleep(0.5)
