@@ -337,6 +337,10 @@ class Handoff(models.Model):
                     "return_reason_code",
                 ],
             ),
+            # "Open breaches / at risk now": pending rows by deadline, flagged ones included.
+            models.Index(
+                fields=["due_at"], name="handoff_pending_due", condition=Q(status=Status.PENDING)
+            ),
             models.Index(fields=["assigned_to", "status", "due_at"], name="handoff_rep_queue"),
             models.Index(fields=["team", "created_at"], name="handoff_team_created"),
             models.Index(fields=["created_at"], name="handoff_created"),
