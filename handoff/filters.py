@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from handoff.models import Handoff
 from handoff.states import OPEN_STATUSES, Status
-from leads.filters import IntegerFilter
+from leads.filters import IntegerFilter, IsoDateTimeFilter
 
 
 def breached_q(now: Any) -> Q:
@@ -58,10 +58,10 @@ class HandoffFilter(django_filters.FilterSet):
     team = IntegerFilter(field_name="team_id")
     policy = IntegerFilter(field_name="policy_id")
     lead = IntegerFilter(field_name="lead_id")
-    due_before = django_filters.IsoDateTimeFilter(field_name="due_at", lookup_expr="lt")
-    due_after = django_filters.IsoDateTimeFilter(field_name="due_at", lookup_expr="gte")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    due_before = IsoDateTimeFilter(field_name="due_at", lookup_expr="lt")
+    due_after = IsoDateTimeFilter(field_name="due_at", lookup_expr="gte")
+    created_after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = Handoff

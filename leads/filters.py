@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Any
+
 import django_filters as filters
 from django import forms
+from django.core.exceptions import ValidationError
+from django_filters.fields import IsoDateTimeField
 
 from leads.models import Lead, Source, Stage
 
@@ -24,6 +29,27 @@ class IntegerFilter(filters.NumberFilter):
         super().__init__(*args, **kwargs)
 
 
+class UtcIsoDateTimeField(IsoDateTimeField):
+    """An ISO 8601 moment, read in UTC: an offset Python accepts but PostgreSQL does not (it
+    stops at +-15:59, Python at +-23:59) or a moment past year 1 or 9999 in UTC is a 400 naming
+    the parameter, not a database error."""
+
+    def to_python(self, value: Any) -> dt.datetime | None:
+        moment = super().to_python(value)
+        if moment is None:
+            return None
+        try:
+            return moment.astimezone(dt.UTC)
+        except (OverflowError, ValueError):
+            raise ValidationError(
+                "Out of range: give a date-time between years 1 and 9999."
+            ) from None
+
+
+class IsoDateTimeFilter(filters.IsoDateTimeFilter):
+    field_class = UtcIsoDateTimeField
+
+
 class LeadFilter(filters.FilterSet):
     stage = filters.MultipleChoiceFilter(choices=Stage.choices, help_text="Repeat for several.")
     source = filters.MultipleChoiceFilter(choices=Source.choices, help_text="Repeat for several.")
@@ -32,8 +58,8 @@ class LeadFilter(filters.FilterSet):
     unowned = filters.BooleanFilter(field_name="owner", lookup_expr="isnull")
     score_min = IntegerFilter(field_name="score", lookup_expr="gte")
     score_max = IntegerFilter(field_name="score", lookup_expr="lte")
-    created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
     ready_for_sales = filters.BooleanFilter()
 
     class Meta:

@@ -469,3 +469,27 @@ def test_an_escaped_export_imports_back_unchanged(world, staff):
     lead = Lead.objects.get(email="formula@evil.example")
     assert lead.first_name == DANGEROUS["first_name"]
     assert lead.company == DANGEROUS["company"]
+
+
+@pytest.mark.parametrize(
+    ("url", "field"),
+    [
+        ("/api/handoffs/?lead=6.3e%2B44", "lead"),
+        ("/api/handoffs/?team=1.5", "team"),
+        ("/api/leads/?score_min=1e100", "score_min"),
+        ("/api/leads/?owner=99999999999999999999", "owner"),
+        ("/api/feedback/?rep=-99999999999999999999", "rep"),
+        ("/api/leads/?created_before=0001-01-01T00:00:00%2B01:00", "created_before"),
+        ("/api/handoffs/?due_before=9999-12-31T23:00:00-05:00", "due_before"),
+    ],
+)
+def test_filter_values_the_database_cannot_hold_are_a_400_naming_the_parameter(world, url, field):
+    response = api(world, "manager").get(url)
+    assert response.status_code == 400, response.content[:300]
+    assert field in response.json()["errors"]
+
+
+def test_a_time_zone_offset_postgresql_cannot_hold_is_read_in_utc(world):
+    # Python accepts offsets up to 23:59, PostgreSQL only up to 15:59: the filter converts.
+    response = api(world, "manager").get("/api/handoffs/?created_after=2020-01-01T00:00:00%2B22:50")
+    assert response.status_code == 200 and response.json()["count"] == 4
