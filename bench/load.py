@@ -450,7 +450,7 @@ def raw_baseline(url: str, *, threads: int, seconds: float) -> dict[str, float]:
                     "LEFT JOIN auth_user a ON a.id = h.assigned_to_id "
                     "LEFT JOIN handoff_team t ON t.id = h.team_id "
                     "WHERE h.assigned_to_id = %s AND h.status = 'pending' "
-                    "ORDER BY h.created_at DESC, h.id DESC LIMIT 50",
+                    "ORDER BY h.due_at LIMIT 50",
                     [rep],
                 ).fetchall()
                 conn.execute(
@@ -605,7 +605,7 @@ def main() -> int:
         plan.update(rate=args.rate)
         (work / "plan.json").write_text(json.dumps(plan))
         prefix = work / "locust"
-        kind = f"gthread {args.workers}x{args.threads}" if args.threads > 1 else "sync"
+        kind = f"gthread (x{args.threads} threads)" if args.threads > 1 else "sync"
         log(
             f"locust: {args.users} users ({REP_USERS} reps, {MARKETER_USERS} marketers) for "
             f"{args.duration:.0f} s against gunicorn ({args.workers} {kind} workers) on {port}"

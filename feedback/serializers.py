@@ -11,7 +11,7 @@ from rest_framework import serializers
 from feedback.models import RejectionReason, ReturnFeedback
 from handoff.forms import TEXT_MAX  # the pages' bound on free text, the same for the API
 from handoff.models import Handoff
-from handoff.serializers import HandoffDetailSerializer, UserRefSerializer
+from handoff.serializers import HandoffDetailSerializer, UserRefSerializer, detail_row
 
 
 class RejectionReasonSerializer(serializers.ModelSerializer):
@@ -179,6 +179,13 @@ class ReturnedHandoffSerializer(HandoffDetailSerializer):
     def get_feedback(self, obj: Handoff) -> dict[str, Any] | None:
         feedback = self.context.get("feedback")
         return ReturnFeedbackSerializer(feedback).data if feedback else None
+
+    def to_representation(self, instance: Handoff) -> dict[str, Any]:
+        # The answer to every return: the detail built directly (handoff.serializers), then
+        # the feedback row.
+        row = detail_row(instance, now=self._now())
+        row["feedback"] = self.get_feedback(instance)
+        return row
 
 
 class PreviousReturnSerializer(serializers.Serializer):

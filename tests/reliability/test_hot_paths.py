@@ -17,9 +17,12 @@ import time_machine
 from django.utils import timezone
 from rest_framework import serializers as drf
 
+from feedback import services as feedback_services
+from feedback.models import ReturnFeedback
+from feedback.serializers import ReturnedHandoffSerializer
 from handoff import selectors, services
 from handoff.models import Handoff
-from handoff.serializers import HandoffListSerializer, list_row
+from handoff.serializers import HandoffDetailSerializer, HandoffListSerializer, list_row
 from handoff.states import Status
 from tests.factories import HandoffFactory, LeadFactory
 from tests.handoff.world import World, make_world
@@ -74,6 +77,44 @@ def test_the_api_list_answers_the_direct_rows(world, client_for):
     assert body["results"][0]["clock"]["due_at"] == expected[0]["clock"][
         "due_at"
     ].isoformat().replace("+00:00", "Z")
+
+
+def test_a_detail_built_directly_equals_the_serializers_field_walk(world, manager):
+    with time_machine.travel(NOW - dt.timedelta(hours=1), tick=False):
+        waiting = world.promote()
+        services.handoff_request_info(handoff=waiting, actor=waiting.assigned_to, question="Q?")
+        touched = world.promote()
+        services.handoff_accept(handoff=touched, actor=touched.assigned_to)
+        services.handoff_log_first_touch(handoff=touched, actor=touched.assigned_to, channel="call")
+        old = world.promote()
+        new = services.handoff_reassign(handoff=old, actor=manager, reason="holiday")
+        qualified = world.promote()
+        services.handoff_accept(handoff=qualified, actor=qualified.assigned_to)
+        services.handoff_qualify(
+            handoff=qualified,
+            actor=qualified.assigned_to,
+            bant={"budget": "1", "authority": "2", "need": "3", "timeline": "4"},
+        )
+    HandoffFactory(lead=LeadFactory(first_name="", last_name=""), created_at=NOW)
+
+    for handoff in selectors.handoff_detail_queryset(user=manager).order_by("id"):
+        serializer = HandoffDetailSerializer(handoff, context={"now": NOW})
+        walked = dict(drf.ModelSerializer.to_representation(serializer, handoff))
+        assert serializer.data == walked, handoff.status
+    assert new.previous_id == old.pk
+
+
+def test_a_returned_handoff_built_directly_equals_the_field_walk(world):
+    with time_machine.travel(NOW, tick=False):
+        handoff = world.promote()
+        feedback_services.feedback_return_handoff(
+            handoff=handoff, actor=handoff.assigned_to, reason="not-ready", note="Later."
+        )
+    handoff = selectors.handoff_detail_queryset(user=world.manager).get(pk=handoff.pk)
+    context = {"now": NOW, "feedback": ReturnFeedback.objects.get(handoff=handoff)}
+    serializer = ReturnedHandoffSerializer(handoff, context=context)
+
+    assert serializer.data == dict(drf.ModelSerializer.to_representation(serializer, handoff))
 
 
 def detail_afterwards(client: Any, pk: int) -> dict[str, Any]:
