@@ -717,6 +717,15 @@ def summarise(
     )
     per_request = 1000 * (cpu["gunicorn"] + cpu["postgres"]) / max(total["requests"], 1)
     log(f"server CPU per request (gunicorn + PostgreSQL): {per_request:.1f} ms")
+    # What the same work would reach with the two cores to itself (less what locust needs):
+    # the machine is shared, so the measured rates are what was left over by other processes.
+    cores = 2 - cpu["locust"] / max(cpu["wall"], 1e-9)
+    capacity = 1000 * cores / max(per_request, 1e-9)
+    share = transitions / max(total["requests"], 1)
+    log(
+        f"on two idle cores at this CPU per request: ~{capacity:.0f} requests/s, "
+        f"~{capacity * share:.0f} transitions/s"
+    )
     for failure in failures[:10]:
         log(f"  failure: {failure}")
     return {
@@ -734,6 +743,8 @@ def summarise(
         "baseline": baseline,
         "cpu": cpu,
         "server_cpu_ms_per_request": per_request,
+        "idle_capacity_requests_per_second": capacity,
+        "idle_capacity_transitions_per_second": capacity * share,
     }
 
 
