@@ -340,13 +340,16 @@ def fit_rule_value_problem(field: str, operator: str, value: Any) -> str | None:
             return 'Give a non-empty list of strings, e.g. ["software", "fintech"].'
     elif operator in (FitRule.Operator.GTE, FitRule.Operator.LTE):
         if field == FitRule.Field.EMPLOYEE_BAND:
+            # (isinstance first: a list or an object is not a key of the table, and not hashable.)
             if isinstance(value, bool) or not (
-                isinstance(value, int | float) or value in EMPLOYEE_BAND_MIN
+                isinstance(value, int | float)
+                or (isinstance(value, str) and value in EMPLOYEE_BAND_MIN)
             ):
                 return 'Give a number of employees (e.g. 200) or a band (e.g. "201-500").'
         elif field == FitRule.Field.SENIORITY:
             if isinstance(value, bool) or not (
-                isinstance(value, int) or (value in SENIORITY_RANK and value != "")
+                isinstance(value, int)
+                or (isinstance(value, str) and value in SENIORITY_RANK and value != "")
             ):
                 return "Give a seniority (individual, manager, director, vp, c_level)."
         else:

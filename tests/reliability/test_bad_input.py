@@ -493,3 +493,30 @@ def test_a_time_zone_offset_postgresql_cannot_hold_is_read_in_utc(world):
     # Python accepts offsets up to 23:59, PostgreSQL only up to 15:59: the filter converts.
     response = api(world, "manager").get("/api/handoffs/?created_after=2020-01-01T00:00:00%2B22:50")
     assert response.status_code == 200 and response.json()["count"] == 4
+
+
+@pytest.mark.parametrize(
+    ("field", "operator", "value"),
+    [
+        ("seniority", "gte", ["director"]),
+        ("seniority", "lte", {"rank": 3}),
+        ("employee_band", "gte", ["201-500"]),
+        ("employee_band", "lte", {"min": 200}),
+    ],
+)
+def test_a_fit_rule_value_of_the_wrong_type_is_a_400_naming_value(world, field, operator, value):
+    """Found by the fuzzer: a list or an object compared against the ranks crashed (500)."""
+    from leads.models import FitRule
+
+    rule = FitRule.objects.create(
+        name="Matrix seniority", field=field, operator=operator, value=3, points=5
+    )
+    client = api(world)
+    response = client.patch(
+        f"/api/scoring/fit-rules/{rule.pk}/", json.dumps({"value": value}),
+        content_type="application/json",
+    )  # fmt: skip
+    assert response.status_code == 400, response.content[:300]
+    assert "value" in response.json()["errors"]
+    rule.refresh_from_db()
+    assert rule.value == 3
