@@ -83,7 +83,7 @@ class ReturnFeedbackAdmin(admin.ModelAdmin):
         "reason__category",
         "lead_effect",
     ]
-    search_fields = ["lead__email", "lead__company", "lead__last_name", "note", "reply"]
+    search_fields = ["lead__search_text", "note", "reply"]
     date_hierarchy = "returned_at"
     list_select_related = ["lead", "reason", "returned_by"]
     ordering = ["-returned_at", "-id"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import django_filters
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 
 from feedback.models import RejectionReason, ReturnFeedback
 from leads.filters import IntegerFilter
@@ -36,9 +36,4 @@ class ReturnFeedbackFilter(django_filters.FilterSet):
         value = value.strip()
         if not value:
             return queryset
-        return queryset.filter(
-            Q(lead__email__icontains=value)
-            | Q(lead__company__icontains=value)
-            | Q(lead__last_name__icontains=value)
-            | Q(lead__first_name__icontains=value)
-        )
+        return queryset.filter(lead__search_text__icontains=value)

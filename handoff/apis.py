@@ -92,7 +92,8 @@ class HandoffListApi(generics.ListAPIView):
     filterset_class = HandoffFilter
     ordering_fields = ["due_at", "created_at", "at_risk_at", "score_snapshot", "id"]
     ordering = ["-created_at", "-id"]
-    search_fields = ["lead__email", "lead__company", "lead__first_name", "lead__last_name"]
+    # The lead's names, email, company, domain (Lead.search_text, trigram-indexed).
+    search_fields = ["lead__search_text"]
 
     def get_queryset(self) -> Any:
         return selectors.handoff_list_rows(user=self.request.user)

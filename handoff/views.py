@@ -159,12 +159,8 @@ def _search(qs: QuerySet[Lead], text: str) -> QuerySet[Lead]:
     text = text.replace("\x00", "").strip()
     if not text:
         return qs
-    return qs.filter(
-        Q(email__icontains=text)
-        | Q(first_name__icontains=text)
-        | Q(last_name__icontains=text)
-        | Q(company__icontains=text)
-    )
+    # Names, email, company and domain in one indexed column (Lead.search_text).
+    return qs.filter(search_text__icontains=text)
 
 
 @page_for(marketing_or_manager, "marketing and sales managers")

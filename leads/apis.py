@@ -115,7 +115,8 @@ class LeadListCreateApi(generics.ListCreateAPIView):
 
     permission_classes = [IsAuthenticated, CanWriteLeads]
     filterset_class = LeadFilter
-    search_fields = ["first_name", "last_name", "email", "company"]
+    # Names, email, company, domain: one column with a trigram index (Lead.search_text).
+    search_fields = ["search_text"]
     ordering_fields = ["score", "created_at", "updated_at", "last_engaged_at", "email", "company"]
     ordering = ["-created_at", "-id"]
 

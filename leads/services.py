@@ -102,7 +102,10 @@ SCORE_COLUMNS = (
     "last_high_intent_at",
     "updated_at",
 )
-LEAD_INSERT_COLUMNS = tuple(f.attname for f in Lead._meta.concrete_fields if not f.primary_key)
+# (Generated columns are the database's to fill.)
+LEAD_INSERT_COLUMNS = tuple(
+    f.attname for f in Lead._meta.concrete_fields if not f.primary_key and not f.generated
+)
 EVENT_INSERT_COLUMNS = (
     "lead_id",
     "kind",
@@ -643,7 +646,11 @@ def _flag_duplicate_emails(rows: Sequence[CleanRow]) -> None:
 
 
 def _lead_defaults() -> dict[str, Any]:
-    return {f.attname: f.get_default() for f in Lead._meta.concrete_fields if not f.primary_key}
+    return {
+        f.attname: f.get_default()
+        for f in Lead._meta.concrete_fields
+        if not f.primary_key and not f.generated
+    }
 
 
 def leads_bulk_upsert(

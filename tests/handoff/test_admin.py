@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from django.test import Client
@@ -12,8 +13,9 @@ from handoff.admin import HandoffAdmin
 from handoff.models import BusinessCalendar, Handoff, SlaPolicy
 from handoff.selectors import calendar_for
 from handoff.states import Status
+from leads.models import Lead
 from leads.roles import SALES
-from tests.factories import HandoffFactory, UserFactory
+from tests.factories import HandoffFactory, LeadFactory, UserFactory
 from tests.handoff.world import World, make_world
 
 
@@ -55,6 +57,48 @@ def test_the_handoff_changelist_costs_the_same_queries_at_any_page_size(
     assert response.status_code == 200
     assert response.content.count(b'class="action-checkbox"') == per_page
     assert b"late by" in response.content or b"left" in response.content
+
+
+def _listed(response) -> set[int]:
+    return {
+        int(pk) for pk in re.findall(rb'name="_selected_action" value="(\d+)"', response.content)
+    }
+
+
+def test_the_changelist_search_matches_every_word_and_a_handoff_number(world, manager_client):
+    ada = HandoffFactory(
+        lead=LeadFactory(first_name="Ada", last_name="Lovelace", company="Analytical Engines",
+                         email="ada@engines.example", stage="mql"),
+        team=world.team, calendar=world.calendar, policy=world.policy,
+    )  # fmt: skip
+    grace = HandoffFactory(
+        lead=LeadFactory(first_name="Grace", last_name="Hopper", company="Compilers Inc",
+                         email="grace@navy.example", stage="mql"),
+        team=world.team, calendar=world.calendar, policy=world.policy,
+    )  # fmt: skip
+    url = "/admin/handoff/handoff/?q="
+    assert _listed(manager_client.get(url + "ada+engines")) == {ada.pk}
+    assert _listed(manager_client.get(url + "ENGINES+hopper")) == set()
+    assert _listed(manager_client.get(url + "navy.example")) == {grace.pk}
+    assert _listed(manager_client.get(url + f"%23{grace.pk}")) == {grace.pk}
+    assert _listed(manager_client.get(url + "%22Ada+Lovelace%22")) == {ada.pk}
+    # A number finds the handoff with that number, and leads whose text holds it.
+    numbered = LeadFactory(company=f"Company {ada.pk}", email="co@numbered.example", stage="mql")
+    other = HandoffFactory(lead=numbered, team=world.team, calendar=world.calendar)
+    assert _listed(manager_client.get(url + str(ada.pk))) == {ada.pk, other.pk}
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_search_reads_the_trigram_index_not_every_lead(world):
+    from django.db import connection
+
+    LeadFactory.create_batch(3)
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # a tiny table: make the plan choose
+        sql, params = Lead.objects.filter(search_text__icontains="lovelace").query.sql_with_params()
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "lead_search_trgm" in plan, plan
 
 
 def test_the_changelist_filters_breached_and_at_risk(world, manager_client):

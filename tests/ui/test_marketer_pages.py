@@ -102,6 +102,16 @@ def test_filters_and_search_narrow_the_list(world):
     assert "bo@globex.com" not in _rows(client.get("/leads/?ready_for_sales=true"))
 
 
+def test_the_search_box_finds_a_lead_by_full_name_domain_or_part_of_a_word(world):
+    world.lead(email="ada@engines.co.uk", first_name="Ada", last_name="Lovelace", company="AE")
+    world.lead(email="grace@navy.mil", first_name="Grace", last_name="Hopper", company="Navy")
+    client = logged_in(world.marketer)
+    assert _rows(client.get("/leads/?q=Ada+Lovelace")) == ["ada@engines.co.uk"]
+    assert _rows(client.get("/leads/?q=NAVY.MIL")) == ["grace@navy.mil"]
+    assert _rows(client.get("/leads/?q=ovela")) == ["ada@engines.co.uk"]
+    assert _rows(client.get("/leads/?q=nobody")) == []
+
+
 def test_the_filter_form_sent_untouched_lists_everything(world):
     world.lead(email="ana@acme.com")
     blank = "q=&stage=&source=&campaign=&owner=&score_min=&score_max=&sort=ready"
