@@ -180,7 +180,7 @@ def column_defaults(model: Any, overrides: dict[str, str]) -> tuple[list[str], l
 
     columns, values = [], []
     for field in model._meta.concrete_fields:
-        if field.primary_key:
+        if field.primary_key or field.generated:  # the database fills generated columns
             continue
         columns.append(field.column)
         if field.column in overrides:

@@ -89,7 +89,7 @@ def column_defaults(model: Any, overrides: dict[str, str]) -> tuple[list[str], l
 
     columns, values = [], []
     for f in model._meta.concrete_fields:
-        if f.primary_key:
+        if f.primary_key or f.generated:  # the database fills generated columns
             continue
         columns.append(f.column)
         if f.column in overrides:

@@ -62,7 +62,7 @@ def insert_select(model: Any, overrides: dict[str, str], count: int, start: int)
 
     columns, exprs, params = [], [], []
     for f in model._meta.concrete_fields:
-        if f.primary_key:
+        if f.primary_key or f.generated:  # the database fills generated columns
             continue
         columns.append(connection.ops.quote_name(f.column))
         if f.attname in overrides:
