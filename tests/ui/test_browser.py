@@ -104,6 +104,11 @@ class Person:
             self.page.set_viewport_size({"width": width, "height": 900})
             self.page.wait_for_timeout(150)
             self.page.screenshot(path=str(SHOTS / f"{label}-{width}.png"), full_page=True)
+            # Nothing may push the page wider than the screen (a wide table scrolls in its box).
+            overflow = self.page.evaluate(
+                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+            assert overflow <= 0, f"{label} at {width} px is {overflow} px wider than the screen"
         self.page.set_viewport_size({"width": WIDTHS[0], "height": 900})
 
     def flash(self) -> str:
