@@ -84,7 +84,8 @@ class PercentilesSerializer(serializers.Serializer):
     p90 = serializers.FloatField(allow_null=True)
     basis = serializers.ChoiceField(
         choices=["all", "sample"],
-        help_text="`sample`: over the latest 50,000 accepts of the range only.",
+        help_text="`sample`: over the latest 50,000 accepts of the range only (databases "
+        "without percentile_cont; PostgreSQL reads every accept).",
     )
 
 

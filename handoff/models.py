@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import Case, F, Q, Value, When
 
 from handoff.states import OPEN_STATUSES, Status
 from leads.models import Campaign, Lead, Source
@@ -182,6 +182,23 @@ class SlaPolicy(models.Model):
         return f"{self.name} v{self.version}"
 
 
+# The SLA outcome of a handoff as the database keeps it (handoff.metrics has the definitions):
+# met when answered at or before the deadline and never flagged; missed at the deadline when
+# flagged, answered late or reassigned after it. A pending handoff past its deadline that the
+# sweep has not flagged yet has no stored outcome (that depends on the moment of the read, so
+# the metrics read those rows apart); nor has a deadline still ahead or a paused clock.
+SLA_MET = Q(
+    responded_at__isnull=False,
+    due_at__isnull=False,
+    responded_at__lte=F("due_at"),
+    breached_at__isnull=True,
+)
+SLA_MISSED_UNFLAGGED = Q(breached_at__isnull=True, due_at__isnull=False) & (
+    Q(responded_at__gt=F("due_at"))
+    | Q(status=Status.REASSIGNED, responded_at__isnull=True, closed_at__gte=F("due_at"))
+)
+
+
 class Handoff(models.Model):
     """One promotion of a lead to sales, on an SLA clock."""
 
@@ -270,6 +287,25 @@ class Handoff(models.Model):
     closed_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    # When the SLA outcome became known and whether it was met (see SLA_MET above), computed
+    # and stored by the database on every write, so that compliance by week is a range scan of
+    # one index (handoff_sla_outcome) rather than a CASE over every row written in the range.
+    sla_outcome_at = models.GeneratedField(
+        expression=Case(
+            When(SLA_MET, then=F("responded_at")),
+            When(breached_at__isnull=False, then=F("breached_at")),
+            When(SLA_MISSED_UNFLAGGED, then=F("due_at")),
+            default=None,
+        ),
+        output_field=models.DateTimeField(null=True),
+        db_persist=True,
+    )
+    sla_met = models.GeneratedField(
+        expression=Case(When(SLA_MET, then=Value(True)), default=Value(False)),
+        output_field=models.BooleanField(),
+        db_persist=True,
+    )
+
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
@@ -336,6 +372,13 @@ class Handoff(models.Model):
                     "accept_business_minutes",
                     "return_reason_code",
                 ],
+            ),
+            # Compliance by week, team and rep: the outcomes dated in a range (index-only).
+            models.Index(
+                fields=["sla_outcome_at"],
+                name="handoff_sla_outcome",
+                include=["team", "assigned_to", "sla_met"],
+                condition=Q(sla_outcome_at__isnull=False),
             ),
             # "Open breaches / at risk now": pending rows by deadline, flagged ones included.
             models.Index(

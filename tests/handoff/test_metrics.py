@@ -234,3 +234,37 @@ def test_a_breach_the_sweep_has_not_flagged_counts_even_for_a_row_last_written_l
     weeks = metrics.weekly_compliance(amer_only(world), now=later)
     assert [(w["met"], w["missed"]) for w in weeks] == [(3, 2), (2, 1)]
     assert metrics.compliance(amer_only(world), now=later)["this_week"]["missed"] == 1
+
+
+def test_the_stored_outcome_agrees_with_its_definition_on_every_handoff(world):
+    """Handoff.sla_outcome_at and sla_met, kept by the database, against the definition as a
+    query (metrics.outcome_at at NOW), on every handoff of the fixture plus bare rows for the
+    cases it lacks; an unflagged breach (its outcome depends on the moment) stores none."""
+    from django.db.models import BooleanField, Case, Value, When
+
+    from handoff.models import Handoff
+    from tests.factories import HandoffFactory
+
+    due = ny(7, 14)
+    HandoffFactory(status="reassigned", due_at=due, closed_at=ny(7, 15))  # after its deadline
+    HandoffFactory(status="reassigned", due_at=due, closed_at=ny(7, 13))  # before it: none
+    HandoffFactory(status="returned", due_at=due, responded_at=ny(7, 16))  # answered late
+    HandoffFactory(status="waiting", due_at=None)  # paused: none
+    unflagged = HandoffFactory(status="pending", due_at=ny(7, 9))
+    rows = Handoff.objects.annotate(
+        defined_at=metrics.outcome_at(NOW),
+        defined_met=Case(
+            When(metrics.met_q(), then=Value(True)), default=Value(False),
+            output_field=BooleanField(),
+        ),
+    )  # fmt: skip
+    checked = outcomes = 0
+    for h in rows:
+        if h.pk == unflagged.pk:
+            assert h.defined_at == h.due_at and h.sla_outcome_at is None
+            continue
+        assert (h.sla_outcome_at, h.sla_met) == (h.defined_at, h.defined_met), h.pk
+        checked += 1
+        outcomes += h.sla_outcome_at is not None
+    # h1-h5, h7, h9, h10, the late reassignment and the late return
+    assert checked == Handoff.objects.count() - 1 and outcomes == 10
