@@ -217,25 +217,6 @@ def open_breach_q(now: dt.datetime) -> Q:
     return Q(status=Status.PENDING) & (Q(breached_at__isnull=False) | Q(due_at__lte=now))
 
 
-def met_in(low: dt.datetime, high: dt.datetime) -> Q:
-    """Met, with the answer in [low, high)."""
-    return met_q() & Q(responded_at__gte=low, responded_at__lt=high)
-
-
-def missed_in(low: dt.datetime, high: dt.datetime, now: dt.datetime) -> Q:
-    """Missed, with the deadline in [low, high)."""
-    return Q(breached_at__gte=low, breached_at__lt=high) | (
-        _missed_at_deadline_q(now) & Q(due_at__gte=low, due_at__lt=high)
-    )
-
-
-def outcome_in(low: dt.datetime, high: dt.datetime, now: dt.datetime) -> Q:
-    """The SLA outcome is dated in [low, high). Written as comparisons of columns rather than
-    as a filter on outcome_at(): PostgreSQL evaluates these cheaply from the metrics index
-    (an index-only scan) instead of computing a CASE per row and per aggregate."""
-    return met_in(low, high) | missed_in(low, high, now)
-
-
 def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
@@ -409,11 +390,6 @@ class _Accepts:
     medians: dict[str, dict[Any, tuple[float | None, float | None]]]
 
 
-def _accepts_query(filters: SlaFilters) -> QuerySet[Handoff]:
-    low, _ = filters.bounds()
-    return Handoff.objects.filter(_since(low), _accepted_in(filters), _team_q(filters))
-
-
 def _accept_rows(filters: SlaFilters) -> _Accepts:
     """Time to accept, overall and per team and rep. One query.
 
@@ -422,7 +398,8 @@ def _accept_rows(filters: SlaFilters) -> _Accepts:
     of every accept (36,000 at 100,000 handoffs a year) sorted and fetched into Python.
     Elsewhere the latest ACCEPT_ROWS_LIMIT accepts are fetched and the same interpolation is
     done in Python."""
-    qs = _accepts_query(filters)
+    low, _ = filters.bounds()
+    qs = Handoff.objects.filter(_since(low), _accepted_in(filters), _team_q(filters))
     if has_percentile_cont():
         inner, params = (
             qs.annotate(wall=_wall_minutes_expression())

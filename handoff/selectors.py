@@ -14,6 +14,7 @@ from django.utils import timezone
 from handoff import sla
 from handoff.models import BusinessCalendar, CalendarDate, Handoff, HandoffEvent
 from handoff.states import OPEN_STATUSES, Status
+from leads.models import Lead
 from leads.roles import is_manager, is_marketer, is_rep
 
 # --- calendars --------------------------------------------------------------------------------
@@ -89,6 +90,28 @@ def handoffs_visible_to(user: Any) -> QuerySet[Handoff]:
     if is_rep(user):
         return qs.filter(assigned_to=user)
     return qs.none()
+
+
+def handoffs_matching(handoffs: QuerySet[Handoff], *, words: list[str]) -> QuerySet[Handoff]:
+    """The handoffs whose lead's `search_text` holds every word (trigram-indexed on
+    PostgreSQL); a search of one number also finds the handoff with that number.
+
+    Written as `lead_id IN (the leads matching every word)`, so that PostgreSQL finds the leads
+    in the index first; an OR per word across the join (the admin's default, with
+    `UPPER(id::text)` for `=id`) joined every handoff to its lead before filtering: 1.1 s for a
+    two-word search at 100,000 handoffs. The number is a UNION rather than an OR, which would
+    scan every handoff."""
+    if not words:
+        return handoffs
+    leads = Lead.objects.all()
+    for word in words:
+        leads = leads.filter(search_text__icontains=word)
+    number = words[0].removeprefix("#")
+    if len(words) == 1 and number.isdigit() and len(number) < 19:
+        by_lead = Handoff.objects.filter(lead_id__in=leads.values("pk")).order_by().values("pk")
+        by_number = Handoff.objects.filter(pk=int(number)).order_by().values("pk")
+        return handoffs.filter(pk__in=by_lead.union(by_number))
+    return handoffs.filter(lead_id__in=leads.values("pk"))
 
 
 def handoff_list(*, user: Any) -> QuerySet[Handoff]:
