@@ -9,13 +9,13 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.views import ObtainAuthToken
-from rest_framework.parsers import FormParser, JSONParser
+from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from config.security import lockout_response, login_attempt_lock
 from leads.errors import ValidationFailed
-from leads.serializers import ErrorSerializer, ValidationErrorSerializer
+from leads.serializers import ValidationErrorSerializer
 
 # One message whether the user exists or not: the answer must not tell which usernames exist.
 BAD_CREDENTIALS = "Unable to log in with the given username and password."
@@ -40,7 +40,8 @@ class LockoutSerializer(serializers.Serializer):
 
 class TokenObtainApi(ObtainAuthToken):
     authentication_classes: list[Any] = []
-    parser_classes = (JSONParser, FormParser)
+    # JSON only, like the rest of the API (ObtainAuthToken also takes forms).
+    parser_classes = [JSONParser]
 
     @extend_schema(
         tags=["auth"],
@@ -59,7 +60,6 @@ class TokenObtainApi(ObtainAuthToken):
                 description="Too many failed attempts from this address (django-axes); wait for "
                 "the Retry-After header's seconds.",
             ),
-            415: OpenApiResponse(ErrorSerializer, description="Send JSON or a form."),
         },
         description="Exchange a username and password for the user's API token (created on first "
         "use). Failed attempts are counted per client address: after AXES_FAILURE_LIMIT failures "

@@ -136,10 +136,17 @@ EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="handoff-desk@localhost")
 
 REST_FRAMEWORK = {
+    # Token first: DRF answers a missing or bad credential with the first class's challenge, so
+    # an API client gets 401 with `WWW-Authenticate: Token` (session first made it a 403 that a
+    # client cannot tell from "not allowed"). Pages keep their login redirect.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
+    # The API speaks JSON only: the schema declares application/json for every body and any
+    # other content type is a 415.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",

@@ -243,7 +243,8 @@ def test_authorization_matrix_for_handoffs(world, client_for, role, action):
     client = client_for(actor_for(world, role))
     response = getattr(client, method)(f"/api/handoffs/{h.pk}/{suffix}", body, format="json")
     if role == "anonymous":
-        assert response.status_code in (401, 403)
+        assert response.status_code == 401
+        assert response["WWW-Authenticate"] == "Token"
         assert response.json()["code"] == "not_authenticated"
         return
     assert response.status_code == expected[role], response.json()

@@ -56,8 +56,8 @@ def test_reps_and_marketers_are_refused(world, client_for, who):
 
 def test_anonymous_callers_must_log_in(db, client_for):
     response = client_for(None).get(URL)
-    # 403, not 401: session authentication comes first and sends no WWW-Authenticate challenge
-    assert response.status_code == 403
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == "Token"
     assert response.json()["code"] == "not_authenticated"
 
 
