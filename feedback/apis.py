@@ -41,9 +41,9 @@ from feedback.serializers import (
 from handoff.selectors import handoff_for_action, handoff_with_fresh_events, handoffs_visible_to
 from handoff.services import lead_reopen
 from leads import roles
-from leads.api_base import Pagination
+from leads.api_base import Pagination, query_bool
 from leads.errors import Forbidden
-from leads.models import Lead
+from leads.models import Lead, Source
 from leads.serializers import ErrorSerializer, ValidationErrorSerializer
 
 
@@ -130,8 +130,8 @@ class DisputeListApi(generics.ListAPIView):
         if getattr(self, "swagger_fake_view", False):
             return self.queryset
         _require(roles.is_manager(self.request.user), "Only sales managers see disputes.")
-        include = self.request.query_params.get("include_resolved", "").lower()
-        return selectors.feedback_disputes(include_resolved=include in ("1", "true", "yes"))
+        include = query_bool(self.request.query_params, "include_resolved")
+        return selectors.feedback_disputes(include_resolved=bool(include))
 
 
 class FeedbackAcknowledgeApi(APIView):
@@ -197,7 +197,7 @@ class FeedbackMetricsApi(APIView):
             OpenApiParameter("date_from", OpenApiTypes.DATE, description="Promoted on or after."),
             OpenApiParameter("date_to", OpenApiTypes.DATE, description="Promoted on or before."),
             OpenApiParameter("team", OpenApiTypes.INT),
-            OpenApiParameter("source", OpenApiTypes.STR),
+            OpenApiParameter("source", OpenApiTypes.STR, enum=Source.values),
             OpenApiParameter("campaign", OpenApiTypes.INT),
             OpenApiParameter(
                 "all_time",
@@ -220,7 +220,7 @@ class FeedbackMetricsApi(APIView):
             "Only marketing and sales managers see the feedback metrics.",
         )
         filters = selectors.MetricsFilters.from_params(request.query_params)
-        all_time = request.query_params.get("all_time", "").lower() in ("1", "true", "yes")
+        all_time = bool(query_bool(request.query_params, "all_time"))
         if not (filters.date_from or filters.date_to or all_time):
             # Like the report page: the recent weeks by default, since all time reads every
             # handoff ever made.

@@ -6,7 +6,7 @@ import django_filters
 from django.db.models import QuerySet
 
 from feedback.models import RejectionReason, ReturnFeedback
-from leads.filters import IntegerFilter
+from leads.filters import BooleanFilter, IntegerFilter
 from leads.models import Source
 
 
@@ -15,9 +15,7 @@ class ReturnFeedbackFilter(django_filters.FilterSet):
     category = django_filters.ChoiceFilter(
         field_name="reason__category", choices=RejectionReason.Category.choices
     )
-    acknowledged = django_filters.BooleanFilter(
-        field_name="acknowledged_at", lookup_expr="isnull", exclude=True
-    )
+    acknowledged = BooleanFilter(field_name="acknowledged_at", lookup_expr="isnull", exclude=True)
     source = django_filters.ChoiceFilter(field_name="lead__source", choices=Source.choices)
     campaign = IntegerFilter(field_name="lead__campaign_id")
     rep = IntegerFilter(field_name="returned_by_id", help_text="The rep's user id.")

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from handoff.models import Handoff
 from handoff.states import OPEN_STATUSES, Status
-from leads.filters import IntegerFilter, IsoDateTimeFilter
+from leads.filters import BooleanFilter, IntegerFilter, IsoDateTimeFilter
 
 
 def breached_q(now: Any) -> Q:
@@ -38,13 +38,13 @@ class HandoffFilter(django_filters.FilterSet):
         distinct=False,
         help_text="One or more statuses (repeat the parameter).",
     )
-    open = django_filters.BooleanFilter(
+    open = BooleanFilter(
         method="filter_open", help_text="Still open: pending, waiting or accepted."
     )
-    breached = django_filters.BooleanFilter(
+    breached = BooleanFilter(
         method="filter_breached", help_text="Past the accept deadline (flagged or not yet)."
     )
-    at_risk = django_filters.BooleanFilter(
+    at_risk = BooleanFilter(
         method="filter_at_risk", help_text="Pending, past the at-risk point, not yet due."
     )
     assigned_to = django_filters.CharFilter(
@@ -52,7 +52,7 @@ class HandoffFilter(django_filters.FilterSet):
         help_text="A user id, or `me`.",
         validators=[RegexValidator(r"^(me|[0-9]+)$", "Give a user id or `me`.")],
     )
-    unassigned = django_filters.BooleanFilter(
+    unassigned = BooleanFilter(
         field_name="assigned_to", lookup_expr="isnull", help_text="In a manager's queue."
     )
     team = IntegerFilter(field_name="team_id")
@@ -67,27 +67,15 @@ class HandoffFilter(django_filters.FilterSet):
         model = Handoff
         fields: list[str] = []
 
-    def filter_open(
-        self, qs: QuerySet[Handoff], name: str, value: bool | None
-    ) -> QuerySet[Handoff]:
-        if value is None:
-            return qs
+    def filter_open(self, qs: QuerySet[Handoff], name: str, value: bool) -> QuerySet[Handoff]:
         q = Q(status__in=OPEN_STATUSES)
         return qs.filter(q) if value else qs.exclude(q)
 
-    def filter_breached(
-        self, qs: QuerySet[Handoff], name: str, value: bool | None
-    ) -> QuerySet[Handoff]:
-        if value is None:
-            return qs
+    def filter_breached(self, qs: QuerySet[Handoff], name: str, value: bool) -> QuerySet[Handoff]:
         q = breached_q(timezone.now())
         return qs.filter(q) if value else qs.exclude(q)
 
-    def filter_at_risk(
-        self, qs: QuerySet[Handoff], name: str, value: bool | None
-    ) -> QuerySet[Handoff]:
-        if value is None:
-            return qs
+    def filter_at_risk(self, qs: QuerySet[Handoff], name: str, value: bool) -> QuerySet[Handoff]:
         q = at_risk_q(timezone.now())
         return qs.filter(q) if value else qs.exclude(q)
 

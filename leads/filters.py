@@ -9,6 +9,7 @@ import django_filters as filters
 from django import forms
 from django.core.exceptions import ValidationError
 from django_filters.fields import IsoDateTimeField
+from drf_spectacular.utils import extend_schema_field
 
 from leads.models import Lead, Source, Stage
 
@@ -19,7 +20,8 @@ BIGINT_MAX = 2**63 - 1
 
 class IntegerFilter(filters.NumberFilter):
     """A whole number (an id, a score) within the database's range; 1.5 or 1e30 are refused
-    like any other bad value (django-filter's NumberFilter takes any decimal)."""
+    like any other bad value (django-filter's NumberFilter takes any decimal). Documented as an
+    integer (a NumberFilter is a `number` in the schema, and generated clients send floats)."""
 
     field_class = forms.IntegerField
 
@@ -27,6 +29,40 @@ class IntegerFilter(filters.NumberFilter):
         kwargs.setdefault("min_value", -BIGINT_MAX)
         kwargs.setdefault("max_value", BIGINT_MAX)
         super().__init__(*args, **kwargs)
+        schema: dict[str, Any] = {
+            "type": "integer",
+            "format": "int64",
+            "minimum": kwargs["min_value"],
+            "maximum": kwargs["max_value"],
+        }
+        if kwargs.get("help_text"):
+            schema["description"] = kwargs["help_text"]
+        extend_schema_field(schema)(self)
+
+
+class StrictBooleanField(forms.Field):
+    """`true` or `false` (also 1 / 0, any case). Anything else is an error naming the parameter;
+    django-filter's NullBooleanField reads `maybe` as "not given" and filters nothing."""
+
+    TRUE = frozenset({"true", "1"})
+    FALSE = frozenset({"false", "0"})
+    default_error_messages = {"invalid": "Give true or false."}
+
+    def to_python(self, value: Any) -> bool | None:
+        if value is None or isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if not text:
+            return None
+        if text in self.TRUE:
+            return True
+        if text in self.FALSE:
+            return False
+        raise ValidationError(self.error_messages["invalid"], code="invalid")
+
+
+class BooleanFilter(filters.BooleanFilter):
+    field_class = StrictBooleanField
 
 
 class UtcIsoDateTimeField(IsoDateTimeField):
@@ -55,12 +91,12 @@ class LeadFilter(filters.FilterSet):
     source = filters.MultipleChoiceFilter(choices=Source.choices, help_text="Repeat for several.")
     campaign = IntegerFilter(field_name="campaign_id")
     owner = IntegerFilter(field_name="owner_id")
-    unowned = filters.BooleanFilter(field_name="owner", lookup_expr="isnull")
+    unowned = BooleanFilter(field_name="owner", lookup_expr="isnull")
     score_min = IntegerFilter(field_name="score", lookup_expr="gte")
     score_max = IntegerFilter(field_name="score", lookup_expr="lte")
     created_after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
-    ready_for_sales = filters.BooleanFilter()
+    ready_for_sales = BooleanFilter()
 
     class Meta:
         model = Lead

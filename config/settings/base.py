@@ -151,7 +151,7 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.SearchFilter",
-        "rest_framework.filters.OrderingFilter",
+        "leads.api_base.OrderingFilter",
     ],
     "DEFAULT_PAGINATION_CLASS": "leads.api_base.Pagination",
     "PAGE_SIZE": 50,

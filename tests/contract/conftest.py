@@ -1,0 +1,41 @@
+"""Fixtures of the API contract tests: the security tests' world, a token client per role and
+the live schema."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from rest_framework.test import APIClient
+
+from tests.reliability.security_world import SecurityWorld, make_security_world
+
+
+@pytest.fixture
+def world(db) -> SecurityWorld:
+    world = make_security_world()
+    world.accepted("rep")
+    world.waiting("rep")
+    world.returned("rep")
+    return world
+
+
+@pytest.fixture
+def api(world):
+    """`api(role)`: a client sending `Authorization: Token ...` as that role (None: no header)."""
+
+    def make(role: str | None) -> APIClient:
+        client = APIClient()
+        if role is not None:
+            client.credentials(HTTP_AUTHORIZATION=f"Token {world.token(role)}")
+        return client
+
+    return make
+
+
+@pytest.fixture
+def schema(db) -> dict[str, Any]:
+    response = APIClient().get("/api/schema/?format=json")
+    assert response.status_code == 200
+    return json.loads(response.content)
