@@ -32,6 +32,7 @@ from feedback.serializers import (
     FeedbackMetricsSerializer,
     PreviousReturnSerializer,
     RejectionReasonSerializer,
+    ReopenedLeadSerializer,
     ReopenInputSerializer,
     ResolveDisputeInputSerializer,
     ReturnedHandoffSerializer,
@@ -238,7 +239,10 @@ class HandoffReturnApi(APIView):
             400: _bad_request("reason_required, invalid_reason or note_required, with the field."),
             403: _error("Only sales returns handoffs."),
             404: _error("No such handoff among the ones you may act on."),
-            409: _error("Someone else changed the handoff first (code conflict)."),
+            409: _error(
+                "The handoff's status does not allow a return (code invalid_transition), or "
+                "someone else changed it first (code conflict)."
+            ),
         },
     )
     def post(self, request: Request, pk: int) -> Response:
@@ -297,20 +301,11 @@ class LeadReopenApi(APIView):
     @extend_schema(
         request=ReopenInputSerializer,
         responses={
-            200: OpenApiResponse(
-                response={
-                    "type": "object",
-                    "properties": {
-                        "id": {"type": "integer"},
-                        "stage": {"type": "string"},
-                        "return_count": {"type": "integer"},
-                    },
-                },
-                description="The reopened lead.",
-            ),
+            200: OpenApiResponse(ReopenedLeadSerializer, description="The reopened lead."),
             400: _bad_request("The lead is not disqualified (code lead_not_disqualified)."),
             403: _error("Managers only."),
             404: _error("No such lead."),
+            409: _error("The lead's stage does not allow it (code invalid_transition)."),
         },
     )
     def post(self, request: Request, pk: int) -> Response:

@@ -11,7 +11,12 @@ from rest_framework import serializers
 from feedback.models import RejectionReason, ReturnFeedback
 from handoff.forms import TEXT_MAX  # the pages' bound on free text, the same for the API
 from handoff.models import Handoff
-from handoff.serializers import HandoffDetailSerializer, UserRefSerializer, detail_row
+from handoff.serializers import (
+    HandoffDetailSerializer,
+    TeamRefSerializer,
+    UserRefSerializer,
+    detail_row,
+)
 
 
 class RejectionReasonSerializer(serializers.ModelSerializer):
@@ -43,6 +48,11 @@ class ReasonRefSerializer(serializers.ModelSerializer):
         fields = ["code", "label", "category"]
 
 
+class CampaignRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
 class FeedbackLeadSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     email = serializers.CharField()
@@ -54,9 +64,7 @@ class FeedbackLeadSerializer(serializers.Serializer):
     return_count = serializers.IntegerField()
     recycle_until = serializers.DateTimeField(allow_null=True)
 
-    @extend_schema_field(
-        serializers.DictField(allow_null=True, help_text='{"id": int, "name": str}')
-    )
+    @extend_schema_field(CampaignRefSerializer(allow_null=True))
     def get_campaign(self, lead: Any) -> dict[str, Any] | None:
         if lead.campaign_id is None:
             return None
@@ -71,9 +79,7 @@ class FeedbackHandoffSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     team = serializers.SerializerMethodField()
 
-    @extend_schema_field(
-        serializers.DictField(allow_null=True, help_text='{"id": int, "name": str}')
-    )
+    @extend_schema_field(TeamRefSerializer(allow_null=True))
     def get_team(self, handoff: Any) -> dict[str, Any] | None:
         if handoff.team_id is None:
             return None
@@ -165,6 +171,12 @@ class ReopenInputSerializer(serializers.Serializer):
     )
 
 
+class ReopenedLeadSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    stage = serializers.CharField()
+    return_count = serializers.IntegerField()
+
+
 class ReturnedHandoffSerializer(HandoffDetailSerializer):
     """The handoff after its return, in the handoff API's detail shape, with the feedback row
     it produced (`context["feedback"]`)."""
@@ -242,8 +254,13 @@ class OutcomeTotalsSerializer(OutcomeCountsSerializer):
     disqualified = serializers.IntegerField()
 
 
+@extend_schema_field({"oneOf": [{"type": "string", "nullable": True}, {"type": "integer"}]})
+class GroupKeyField(serializers.JSONField):
+    """A group's key: a source code (a string) or an id or band index (an integer)."""
+
+
 class OutcomeRowSerializer(OutcomeCountsSerializer):
-    key = serializers.JSONField(help_text="Source code, campaign/team/rep id or band index.")
+    key = GroupKeyField(help_text="Source code, campaign/team/rep id (null: none) or band index.")
     label = serializers.CharField()
     min_score = serializers.IntegerField(required=False, help_text="Score bands only.")
     reasons = ReasonShareSerializer(many=True)

@@ -48,8 +48,7 @@ from leads.serializers import ErrorSerializer, ValidationErrorSerializer
 E400 = OpenApiResponse(
     ValidationErrorSerializer,
     description="Invalid fields (`invalid`, with `errors` per field), or a broken rule with its "
-    "own code: `invalid_transition` (the move is not allowed from the current status), "
-    "`reason_required`, `first_touch_logged`, `lead_disqualified`, `lead_in_cooldown`, "
+    "own code: `reason_required`, `first_touch_logged`, `lead_disqualified`, `lead_in_cooldown`, "
     "`lead_with_sales`, `no_matching_team`, `no_sla_policy`. Nothing is written.",
 )
 E401 = OpenApiResponse(ErrorSerializer, description="Not authenticated.")
@@ -61,8 +60,9 @@ E404 = OpenApiResponse(
 )
 E409 = OpenApiResponse(
     ErrorSerializer,
-    description="`conflict`: someone else changed the handoff first (or "
-    "`open_handoff_exists`: the lead already has an open handoff). Reload and retry.",
+    description="The handoff's current state refuses the request: `invalid_transition` (the move "
+    "is not allowed from its status), `conflict` (someone else changed it first) or "
+    "`open_handoff_exists` (the lead already has an open handoff). Reload and retry.",
 )
 ACTION_ERRORS = {400: E400, 401: E401, 403: E403, 404: E404, 409: E409}
 

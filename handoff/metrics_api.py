@@ -20,7 +20,7 @@ from rest_framework.views import APIView
 from handoff import metrics
 from leads.errors import Forbidden
 from leads.roles import is_manager
-from leads.serializers import ErrorSerializer
+from leads.serializers import ErrorSerializer, ValidationErrorSerializer
 
 
 def share_field(
@@ -156,11 +156,11 @@ class SlaMetricsApi(APIView):
         ],
         responses={
             200: SlaMetricsSerializer,
-            400: OpenApiResponse(ErrorSerializer, description="A bad filter (field named)."),
+            400: OpenApiResponse(
+                ValidationErrorSerializer, description="A bad filter (field named)."
+            ),
             403: OpenApiResponse(
-                ErrorSerializer,
-                description="`permission_denied`: sales managers only; `not_authenticated`: "
-                "log in first (session authentication comes first, so never a 401).",
+                ErrorSerializer, description="`permission_denied`: sales managers only."
             ),
         },
     )

@@ -13,6 +13,7 @@ from handoff.models import Handoff, HandoffEvent, Team
 from handoff.selectors import accept_clock, first_touch_clock
 from handoff.services import BANT_MAX_LENGTH, FIRST_TOUCH_CHANNELS
 from handoff.states import Status
+from leads.serializers import JsonObjectField, JsonObjectListField
 
 User = get_user_model()
 
@@ -176,6 +177,7 @@ class HandoffEventSerializer(serializers.ModelSerializer):
     actor = UserRefSerializer(read_only=True, allow_null=True)
     from_status = serializers.ChoiceField(choices=EVENT_STATUS_CHOICES, read_only=True)
     to_status = serializers.ChoiceField(choices=EVENT_STATUS_CHOICES, read_only=True)
+    payload = JsonObjectField(read_only=True)
 
     class Meta:
         model = HandoffEvent
@@ -189,6 +191,18 @@ class HandoffDetailSerializer(HandoffListSerializer):
     first_touch_clock = serializers.SerializerMethodField()
     previous: serializers.PrimaryKeyRelatedField[Handoff] = serializers.PrimaryKeyRelatedField(
         read_only=True, allow_null=True
+    )
+    score_breakdown = JsonObjectField(
+        read_only=True, help_text="The lead's score breakdown at promotion (as on the lead)."
+    )
+    engagement_snapshot = JsonObjectListField(read_only=True)
+    history_snapshot = JsonObjectListField(
+        read_only=True, help_text="Earlier handoffs of this lead and how they ended."
+    )
+    routing = JsonObjectField(read_only=True, help_text="Why this team and rep.")
+    policy_snapshot = JsonObjectField(read_only=True, help_text="The SLA policy in force.")
+    bant = JsonObjectField(
+        read_only=True, help_text="budget, authority, need, timeline once qualified; else {}."
     )
 
     class Meta(HandoffListSerializer.Meta):

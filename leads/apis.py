@@ -76,7 +76,7 @@ class CanEditScoring(BasePermission):
 
 E400 = OpenApiResponse(ValidationErrorSerializer, description="Invalid fields; nothing written.")
 E400_BODY = OpenApiResponse(
-    ErrorSerializer,
+    ValidationErrorSerializer,
     description="Malformed JSON, wrong shape, no rows or more than 1,000 rows; nothing written.",
 )
 E401 = OpenApiResponse(ErrorSerializer, description="Not authenticated.")
@@ -94,6 +94,15 @@ E422 = OpenApiResponse(
 )
 AUTH_ERRORS = {401: E401, 403: E403}
 
+IDEMPOTENT_REPLAYED = OpenApiParameter(
+    "Idempotent-Replayed",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    enum=["true"],
+    response=[200],
+    description="`true` when this is the stored answer to an earlier request with the same "
+    "Idempotency-Key and body (nothing was written again); absent otherwise.",
+)
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key",
     OpenApiTypes.STR,
@@ -356,7 +365,7 @@ class LeadBulkApi(APIView):
 
     @extend_schema(
         request=BulkLeadsRequestSerializer,
-        parameters=[IDEMPOTENCY_KEY],
+        parameters=[IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED],
         responses={200: BulkLeadsResponseSerializer, **BULK_ERRORS},
         description="Create or update up to 1,000 leads by normalised email, with their events, "
         "scored on the way in. Each row is answered: created, updated, or error with messages "
@@ -384,7 +393,7 @@ class EventBulkApi(APIView):
 
     @extend_schema(
         request=BulkEventsRequestSerializer,
-        parameters=[IDEMPOTENCY_KEY],
+        parameters=[IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED],
         responses={200: BulkEventsResponseSerializer, **BULK_ERRORS},
         description="Record up to 1,000 events for leads named by lead_id or email, then "
         "rescore those leads. Each row: recorded, duplicate (its external_id was already "

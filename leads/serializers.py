@@ -28,6 +28,20 @@ from leads.models import (
     fit_rule_value_problem,
 )
 
+# --- JSON documents -------------------------------------------------------------------------
+
+
+@extend_schema_field({"type": "object", "additionalProperties": {}})
+class JsonObjectField(serializers.JSONField):
+    """A JSON object whose keys vary (a payload, a snapshot): an object in the schema, not an
+    untyped value."""
+
+
+@extend_schema_field({"type": "array", "items": {"type": "object", "additionalProperties": {}}})
+class JsonObjectListField(serializers.JSONField):
+    """A JSON list of objects whose keys vary."""
+
+
 # --- errors (documented on every endpoint) -------------------------------------------------
 
 
@@ -180,6 +194,8 @@ class LeadWriteSerializer(serializers.ModelSerializer):
 
 
 class EventSerializer(serializers.ModelSerializer):
+    payload = JsonObjectField(read_only=True)
+
     class Meta:
         model = EngagementEvent
         fields = [

@@ -155,7 +155,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PAGINATION_CLASS": "leads.api_base.Pagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "config.schema.AutoSchema",
     "EXCEPTION_HANDLER": "leads.api_base.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
@@ -167,10 +167,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    # The errors every operation can answer whatever its view (401/403/400/404/415).
+    # The errors every operation can answer whatever its view (401/403/400/404/415), and
+    # nullable nested objects in the form OpenAPI 3.0 validators read (config.schema).
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "config.schema.add_standard_errors",
+        "config.schema.nullable_refs",
     ],
     "ENUM_NAME_OVERRIDES": {
         # feedback: a reason's effect and what a return did to the lead share one choice set.
