@@ -131,3 +131,10 @@ def test_a_page_size_that_is_not_a_positive_whole_number_is_a_400_naming_it(api,
 def test_a_page_size_over_the_limit_reads_as_the_limit(api):
     response = api("manager").get("/api/handoffs/", {"page_size": "100000"})
     assert response.status_code == 200
+
+
+def test_assigned_to_is_a_user_id_or_me_in_the_schema_and_in_the_answer(api, schema, world):
+    assert parameter(schema, "/api/handoffs/", "assigned_to")["pattern"] == r"^(me|[0-9]+)$"
+    named_in_400(api("manager").get("/api/handoffs/", {"assigned_to": "bob"}), "assigned_to")
+    mine = api("rep").get("/api/handoffs/", {"assigned_to": "me"}).json()["results"]
+    assert mine and {row["assigned_to"]["id"] for row in mine} == {world.users["rep"].pk}
