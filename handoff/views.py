@@ -396,7 +396,7 @@ def my_queue(request: HttpRequest) -> HttpResponse:
     )
     paged = paginate(request, qs)
     context = {"paged": paged, "rows": _rows(paged.rows, now=now), "now": now}
-    if getattr(request, "htmx", False):  # the 30-second refresh swaps the rows only
+    if getattr(request, "htmx", False):  # the 5-second refresh swaps the rows only
         return render(request, "handoff/_queue_rows.html", context)
     return render(request, "handoff/my_queue.html", context)
 
