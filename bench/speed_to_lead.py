@@ -35,6 +35,7 @@ import json
 import os
 import random
 import secrets
+import shutil
 import signal
 import statistics
 import subprocess
@@ -477,6 +478,7 @@ def main() -> int:
             except (ProcessLookupError, subprocess.TimeoutExpired):
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
+        shutil.rmtree(scratch, ignore_errors=True)
         if not args.keep_db:
             drop_database(url)
 
