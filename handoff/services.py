@@ -366,13 +366,17 @@ def _announce(*, handoff: Handoff, event: HandoffEvent, now: dt.datetime) -> Non
     """Tell the rep at once, or the manager when nobody could take the handoff."""
     routing = handoff.routing or {}
     if handoff.assigned_to is not None:
+        auto = handoff.auto_promotion
+        body = f"Why you: {routing.get('rule') or 'assigned'}."
+        if auto:
+            body = f'Promoted automatically (rule "{auto["name"]}") the moment it asked. {body}'
         notify(
             kind=Notification.Kind.ASSIGNED,
             handoff=handoff,
             recipients=[handoff.assigned_to],
             event=event,
             now=now,
-            body=f"Why you: {routing.get('rule') or 'assigned'}.",
+            body=body,
         )
         return
     skipped = routing.get("skipped") or []

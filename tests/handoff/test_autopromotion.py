@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import time_machine
+from django.test import Client
 
 from handoff import services
 from handoff.autopromotion import auto_promotions_release
@@ -90,6 +91,13 @@ def test_a_demo_request_posted_through_the_api_puts_a_handoff_in_the_reps_queue_
     assert firings(lead) == [AutoPromotion.Outcome.PROMOTED]
     told = Notification.objects.get(handoff=handoff)
     assert (told.kind, told.recipient) == (Notification.Kind.ASSIGNED, rep)
+    assert 'Promoted automatically (rule "Demo request")' in told.body
+    assert "Requested a demo 40 s ago" in told.body
+    browser = Client()
+    browser.force_login(rep)
+    page = browser.get(f"/handoffs/{handoff.pk}/").content.decode()
+    assert 'automatically, by the rule "Demo request"' in page
+    assert "Requested a demo 40 s ago" in page
 
 
 def test_a_marketers_list_shows_which_handoffs_were_promoted_automatically(world, client_for):
