@@ -396,7 +396,10 @@ def my_queue(request: HttpRequest) -> HttpResponse:
     )
     paged = paginate(request, qs)
     context = {"paged": paged, "rows": _rows(paged.rows, now=now), "now": now}
-    if getattr(request, "htmx", False):  # the 5-second refresh swaps the rows only
+    htmx = getattr(request, "htmx", None)
+    # The 5-second refresh swaps the rows only; an empty queue's refresh takes the whole page
+    # (it picks #queue-main out of it), so its first handoff appears without a reload.
+    if htmx and htmx.target != "queue-main":
         return render(request, "handoff/_queue_rows.html", context)
     return render(request, "handoff/my_queue.html", context)
 

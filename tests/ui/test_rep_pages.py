@@ -347,3 +347,14 @@ def test_a_mangled_version_is_refused_with_a_message_and_nothing_changes(world, 
     handoff.refresh_from_db()
     assert handoff.status == Status.PENDING
     assert messages_of(response)[0].startswith(("The page sent an unreadable", "Someone else"))
+
+
+def test_an_empty_queue_polls_for_its_first_handoff(world):
+    page = logged_in(world.rep).get("/queue/").content.decode()
+    assert 'hx-trigger="every 5s"' in page and 'hx-select="#queue-main"' in page
+    world.promote()
+    refresh = logged_in(world.rep).get(
+        "/queue/", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="queue-main"
+    )
+    html = refresh.content.decode()
+    assert '<div id="queue-main">' in html and 'id="queue-rows"' in html
