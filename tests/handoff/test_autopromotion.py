@@ -337,3 +337,34 @@ def test_reps_cannot_change_rules(world, client_for, rep):
     assert answer.status_code == 403
     rule.refresh_from_db()
     assert rule.active
+
+
+# --- the admin --------------------------------------------------------------------------------
+
+
+def test_a_marketer_adds_a_rule_in_the_admin_and_a_bad_kind_is_named(world):
+    world.marketer.is_staff = True  # marketers are staff in the demo
+    world.marketer.save(update_fields=["is_staff"])
+    browser = Client()
+    browser.force_login(world.marketer)
+    form = {
+        "name": "Pricing twice",
+        "active": "on",
+        "event_kinds": '["pricing_page_view"]',
+        "within_minutes": "30",
+        "sources": "[]",
+        "order": "5",
+    }
+    bad = browser.post("/admin/handoff/autopromotionrule/add/", {**form, "event_kinds": '["x"]'})
+    assert bad.status_code == 200 and "Unknown event kinds" in bad.content.decode()
+    assert not AutoPromotionRule.objects.exists()
+    good = browser.post("/admin/handoff/autopromotionrule/add/", form)
+    assert good.status_code == 302, good.content.decode()[:2000]
+    rule = AutoPromotionRule.objects.get()
+    assert (rule.name, rule.event_kinds, rule.active) == (
+        "Pricing twice",
+        ["pricing_page_view"],
+        True,
+    )
+    log = browser.get("/admin/handoff/autopromotion/")
+    assert log.status_code == 200
