@@ -257,6 +257,11 @@ def test_past_the_hourly_ceiling_the_lead_waits_for_a_marketer_flagged(world):
     assert Handoff.objects.count() == 2
     flagged = AutoPromotion.objects.get(lead=leads[2])
     assert (flagged.outcome, flagged.code) == (AutoPromotion.Outcome.OVER_CEILING, "over_ceiling")
+    browser = Client()
+    browser.force_login(world.marketer)
+    with time_machine.travel(TUESDAY_10 + dt.timedelta(minutes=3), tick=False):
+        listing = browser.get("/leads/").content.decode()
+    assert listing.count("Auto-promotion waits for you") == 1
     # The marketer can still promote it by hand.
     handoff = world.promote(leads[2], now=TUESDAY_10 + dt.timedelta(minutes=3))
     assert handoff.auto_promotion is None
