@@ -262,8 +262,9 @@ def _over_ceiling(rule: AutoPromotionRule, now: dt.datetime) -> bool:
     # The rule row is the ceiling's lock: two transactions firing the same rule take turns,
     # so neither counts past the other's promotion.
     AutoPromotionRule.objects.select_for_update().filter(pk=rule.pk).exists()
+    # Dated by when it was promoted (resolved_at): a held one counts in the hour it went out.
     done = AutoPromotion.objects.filter(
-        rule=rule, outcome=AutoPromotion.Outcome.PROMOTED, created_at__gt=now - HOUR
+        rule=rule, outcome=AutoPromotion.Outcome.PROMOTED, resolved_at__gt=now - HOUR
     ).count()
     return done >= rule.max_per_hour
 
@@ -308,7 +309,8 @@ def _promote(
     except DatabaseError as exc:
         # A deadlock with a marketer promoting the same lead at that instant: theirs stands.
         logger.warning("auto-promotion of lead %s lost a race: %s", lead.pk, exc)
-        return AutoPromotion.Outcome.ALREADY, "conflict", "Promoted by someone else.", None
+        detail = "Lost a race with another write to this lead (a marketer promoting it)."
+        return AutoPromotion.Outcome.ALREADY, "conflict", detail, None
     return AutoPromotion.Outcome.PROMOTED, "", "", handoff
 
 
@@ -400,7 +402,8 @@ def auto_promote_on_events(
 
 def auto_promotions_release(*, now: dt.datetime | None = None, batch_size: int = 100) -> int:
     """Promote the held leads whose team's working window has opened (beat runs this every
-    sweep interval). Each in its own transaction; a held row is claimed with SKIP LOCKED."""
+    sweep interval). One transaction per batch, each promotion in a savepoint; held rows are
+    claimed with SKIP LOCKED, so two runs never release the same one."""
     now = now or timezone.now()
     released = 0
     while True:
@@ -432,6 +435,14 @@ def _release(row: AutoPromotion, now: dt.datetime) -> None:
             AutoPromotion.Outcome.BLOCKED,
             "rule_off",
             "The rule was turned off while the promotion waited; a marketer decides.",
+            None,
+        )
+    elif _over_ceiling(rule, now):
+        outcome, code, detail, handoff = (
+            AutoPromotion.Outcome.OVER_CEILING,
+            "over_ceiling",
+            f"More than {rule.max_per_hour} promotions by this rule in the last hour when the "
+            "window opened; a marketer decides.",
             None,
         )
     else:

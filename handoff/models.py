@@ -589,7 +589,8 @@ class AutoPromotion(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["lead", "created_at"], name="autopromo_lead"),
-            models.Index(fields=["rule", "outcome", "created_at"], name="autopromo_rule_outcome"),
+            # The hourly ceiling: promotions by a rule, by when they went out.
+            models.Index(fields=["rule", "outcome", "resolved_at"], name="autopromo_rule_outcome"),
             models.Index(
                 fields=["release_at"],
                 name="autopromo_held",

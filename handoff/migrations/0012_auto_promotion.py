@@ -210,7 +210,7 @@ class Migration(migrations.Migration):
         migrations.AddIndex(
             model_name="autopromotion",
             index=models.Index(
-                fields=["rule", "outcome", "created_at"], name="autopromo_rule_outcome"
+                fields=["rule", "outcome", "resolved_at"], name="autopromo_rule_outcome"
             ),
         ),
         migrations.AddIndex(

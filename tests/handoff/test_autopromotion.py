@@ -242,6 +242,30 @@ def test_outside_working_hours_a_holding_rule_waits_for_the_window_to_open(world
     assert auto_promotions_release(now=opening + dt.timedelta(minutes=1)) == 0
 
 
+def test_a_held_promotion_whose_rule_was_turned_off_waits_for_a_marketer(world):
+    rule = make_rule(hold_outside_hours=True)
+    lead = world.lead()
+    demo(lead, now=dt.datetime(2025, 3, 4, 20, 0, tzinfo=NY))
+    rule.active = False
+    rule.save()
+    assert auto_promotions_release(now=dt.datetime(2025, 3, 5, 9, 1, tzinfo=NY)) == 1
+    held = AutoPromotion.objects.get(lead=lead)
+    assert (held.outcome, held.code) == (AutoPromotion.Outcome.BLOCKED, "rule_off")
+    assert not Handoff.objects.filter(lead=lead).exists()
+
+
+def test_held_promotions_released_together_keep_to_the_hourly_ceiling(world):
+    make_rule(hold_outside_hours=True, max_per_hour=2)
+    night = dt.datetime(2025, 3, 4, 22, 0, tzinfo=NY)
+    leads = [world.lead() for _ in range(3)]
+    for i, lead in enumerate(leads):
+        demo(lead, now=night + dt.timedelta(minutes=i))
+    assert auto_promotions_release(now=dt.datetime(2025, 3, 5, 9, 1, tzinfo=NY)) == 3
+    outcomes = [AutoPromotion.objects.get(lead=lead).outcome for lead in leads]
+    assert outcomes == ["promoted", "promoted", "over_ceiling"]
+    assert Handoff.objects.count() == 2
+
+
 def test_inside_working_hours_a_holding_rule_promotes_at_once(world):
     make_rule(hold_outside_hours=True)
     lead = world.lead()
