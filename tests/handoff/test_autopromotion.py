@@ -397,3 +397,36 @@ def test_a_marketer_adds_a_rule_in_the_admin_and_a_bad_kind_is_named(world):
     )
     log = browser.get("/admin/handoff/autopromotion/")
     assert log.status_code == 200
+
+
+@pytest.mark.parametrize("size", [2, 20])
+def test_the_rules_list_costs_the_same_queries_with_2_or_20_rules(
+    world, client_for, size, django_assert_max_num_queries
+):
+    campaign = CampaignFactory(name="Spring")
+    fit = FitRule.objects.create(name="VP", field="seniority", operator="gte", value="vp", points=1)
+    for n in range(size):
+        make_rule(name=f"Rule {n}", fit=[fit]).campaigns.set([campaign])
+    client = client_for(world.marketer)
+    client.get("/api/scoring/auto-promotion/")
+    # auth (token, user, groups), the rules, their campaigns, their fit rules
+    with django_assert_max_num_queries(6):
+        rows = client.get("/api/scoring/auto-promotion/").json()
+    assert len(rows) == size and rows[0]["campaigns"] == [campaign.pk]
+
+
+@pytest.mark.parametrize("size", [5, 50])
+def test_the_firing_log_in_the_admin_costs_the_same_queries_at_5_or_50_rows(
+    world, size, django_assert_max_num_queries
+):
+    make_rule()
+    for n in range(size):
+        demo(world.lead(), now=TUESDAY_10 + dt.timedelta(seconds=n))
+    world.marketer.is_staff = True
+    world.marketer.save(update_fields=["is_staff"])
+    browser = Client()
+    browser.force_login(world.marketer)
+    browser.get("/admin/handoff/autopromotion/")
+    with django_assert_max_num_queries(12):
+        page = browser.get("/admin/handoff/autopromotion/")
+    assert page.status_code == 200 and page.content.decode().count("Promoted") >= size
