@@ -25,7 +25,7 @@ from django.views.decorators.http import require_GET
 
 from feedback import charts
 from feedback.selectors import MetricsFilters, reason_mix
-from handoff import metrics
+from handoff import metrics, speed
 from handoff.models import Team
 from leads.errors import ValidationFailed
 from leads.roles import is_manager
@@ -216,6 +216,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
                 data["time_to_accept"]["business_minutes"]["p90"]
             ),
         },
+        "speed": speed.table_rows(speed.speed_to_lead(filters)),
         "admin_breached_url": _admin_list("breached", filters),
         "admin_at_risk_url": _admin_list("at_risk", filters),
     }

@@ -19,16 +19,19 @@ from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
     extend_schema,
+    extend_schema_view,
 )
-from rest_framework import generics, serializers, status
+from rest_framework import generics, serializers, status, viewsets
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from handoff import selectors, services
+from handoff import autopromotion, selectors, services
 from handoff.filters import HandoffFilter
-from handoff.models import Handoff, Team
+from handoff.models import AutoPromotionRule, Handoff, Team
 from handoff.serializers import (
+    AutoPromotionRuleSerializer,
     FirstTouchRequestSerializer,
     HandoffDetailSerializer,
     HandoffListSerializer,
@@ -39,6 +42,7 @@ from handoff.serializers import (
     ReassignRequestSerializer,
     RequestInfoRequestSerializer,
 )
+from leads.apis import CanEditScoring
 from leads.errors import Forbidden, NotFound, ValidationFailed
 from leads.models import Lead
 from leads.roles import is_manager, is_marketer
@@ -314,3 +318,55 @@ class LeadPromotionPreviewApi(APIView):
                 raise ValidationFailed(f"No team {raw_team!r}.", field="team")
         preview = services.promotion_preview(lead=lead, team=team)
         return Response(PromotionPreviewSerializer(preview).data)
+
+
+# --- auto-promotion rules ---------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(
+        tags=["scoring"], responses={200: AutoPromotionRuleSerializer(many=True), 401: E401}
+    ),
+    retrieve=extend_schema(
+        tags=["scoring"], responses={200: AutoPromotionRuleSerializer, 401: E401, 404: E404}
+    ),
+    create=extend_schema(
+        tags=["scoring"],
+        responses={201: AutoPromotionRuleSerializer, 400: E400, 401: E401, 403: E403},
+    ),
+    partial_update=extend_schema(
+        tags=["scoring"],
+        responses={200: AutoPromotionRuleSerializer, 400: E400, 401: E401, 403: E403, 404: E404},
+    ),
+    destroy=extend_schema(tags=["scoring"], responses={204: None, 401: E401, 403: E403, 404: E404}),
+)
+class AutoPromotionRuleViewSet(viewsets.ModelViewSet):
+    """Auto-promotion rules: everyone signed in reads them; marketing and managers change them.
+    A change applies to the next event that arrives (`active: false` stops a rule at once)."""
+
+    permission_classes = [IsAuthenticated, CanEditScoring]
+    serializer_class = AutoPromotionRuleSerializer
+    queryset = AutoPromotionRule.objects.prefetch_related("campaigns", "fit_rules")
+    pagination_class = None
+    filter_backends: list[Any] = []
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def _save(self, serializer: Any, rule: AutoPromotionRule) -> None:
+        data = dict(serializer.validated_data)
+        campaigns = data.pop("campaigns", None)
+        fit_rules = data.pop("fit_rules", None)
+        for name, value in data.items():
+            setattr(rule, name, value)
+        autopromotion.auto_promotion_rule_save(
+            rule=rule, actor=self.request.user, campaigns=campaigns, fit_rules=fit_rules
+        )
+        serializer.instance = rule
+
+    def perform_create(self, serializer: Any) -> None:
+        self._save(serializer, AutoPromotionRule())
+
+    def perform_update(self, serializer: Any) -> None:
+        self._save(serializer, serializer.instance)
+
+    def perform_destroy(self, instance: AutoPromotionRule) -> None:
+        autopromotion.auto_promotion_rule_delete(rule=instance, actor=self.request.user)

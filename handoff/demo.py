@@ -26,6 +26,7 @@ from django.db.models import F
 from handoff import services, sla
 from handoff.assignment import match_team
 from handoff.models import (
+    AutoPromotionRule,
     BusinessCalendar,
     CalendarDate,
     Handoff,
@@ -124,9 +125,12 @@ def seed(
         teams = _teams(calendars, users)
         policies = _policies()
         if Handoff.objects.exists():
+            _auto_rules()
             _say(stdout, f"Handoffs: {Handoff.objects.count()} already there; setup kept.")
             return
         made = _Story(rng=rng, now=now, users=users).play()
+        # After the story: its recorded events are history, not fresh signals to act on.
+        _auto_rules()
     by_status = {
         s: Handoff.objects.filter(status=s).count() for s in Status.values
     }  # fmt: skip
@@ -135,6 +139,22 @@ def seed(
         f"Handoffs: {made} made ({', '.join(f'{n} {s}' for s, n in by_status.items() if n)}); "
         f"{len(calendars)} calendars, {len(teams)} teams, {len(policies)} SLA policies.",
     )
+
+
+DEMO_AUTO_RULE = {
+    "name": "Demo request: straight to sales",
+    "active": True,
+    "event_kinds": ["demo_request", "contact_form"],
+    "within_minutes": 60,
+    "max_per_hour": 30,
+    "order": 10,
+}
+
+
+def _auto_rules() -> None:
+    """The one active auto-promotion rule the demo ships: a demo request or contact form sent
+    within the hour goes to a rep at once (at most 30 an hour)."""
+    AutoPromotionRule.objects.get_or_create(name=DEMO_AUTO_RULE["name"], defaults=DEMO_AUTO_RULE)
 
 
 def _say(stdout: Any, text: str) -> None:

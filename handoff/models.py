@@ -242,6 +242,20 @@ class Handoff(models.Model):
     )
     # Why this rep: rule, team, rotation position, who was skipped and why.
     routing = models.JSONField(default=dict, blank=True)
+    # Promoted by the system: the auto-promotion rule, and {"id", "name"} as it was then.
+    auto_rule = models.ForeignKey(
+        "AutoPromotionRule",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="handoffs",
+        db_index=False,
+    )
+    auto_promotion = models.JSONField(null=True, blank=True)
+    # Speed to lead: the buyer's signal (the triggering event, or for a marketer's promotion
+    # the lead's latest high-intent event) as it happened and as the desk received it.
+    signal_at = models.DateTimeField(null=True, blank=True)
+    signal_received_at = models.DateTimeField(null=True, blank=True)
 
     attempt = models.PositiveIntegerField(default=1)
     previous = models.ForeignKey(
@@ -388,6 +402,11 @@ class Handoff(models.Model):
             models.Index(fields=["team", "created_at"], name="handoff_team_created"),
             models.Index(fields=["created_at"], name="handoff_created"),
             models.Index(fields=["lead", "created_at"], name="handoff_lead_created"),
+            models.Index(
+                fields=["created_at"],
+                name="handoff_signal_created",
+                condition=Q(signal_at__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -487,3 +506,97 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} to {self.to_email}"
+
+
+class AutoPromotionRule(models.Model):
+    """When the system promotes a lead by itself, the moment a qualifying event arrives.
+
+    Data that marketing edits (admin, /api/scoring/auto-promotion/). A lead matches when an
+    event of one of `event_kinds` arrives within `within_minutes` of its `occurred_at`, and
+    every other condition set here holds (an empty list or a null bound matches anything).
+    """
+
+    name = models.CharField(max_length=100, unique=True)
+    active = models.BooleanField(default=True)
+    event_kinds = models.JSONField(
+        default=list, help_text='Any of these arriving triggers the rule, e.g. ["demo_request"].'
+    )
+    within_minutes = models.PositiveIntegerField(
+        default=60,
+        help_text="The event must have happened at most this many minutes before it arrived.",
+    )
+    min_score = models.IntegerField(null=True, blank=True)
+    sources = models.JSONField(default=list, blank=True, help_text=f"Any of {Source.values}")
+    campaigns = models.ManyToManyField(Campaign, blank=True, related_name="+")
+    fit_rules = models.ManyToManyField(
+        "leads.FitRule",
+        blank=True,
+        related_name="+",
+        help_text="Fit rules that must all match the lead (their points do not matter).",
+    )
+    hold_outside_hours = models.BooleanField(
+        default=False,
+        help_text="Outside the target team's working hours, wait for the next window to open.",
+    )
+    max_per_hour = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="At most this many promotions by this rule in any hour; the rest wait for "
+        "a marketer, flagged.",
+    )
+    order = models.PositiveIntegerField(default=100, help_text="Rules are tried lowest first.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["order", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({'on' if self.active else 'off'})"
+
+
+class AutoPromotion(models.Model):
+    """One firing of an auto-promotion rule for a lead, and what came of it (the log that
+    marketers read: promoted, already promoted, held for working hours, over the ceiling...)."""
+
+    class Outcome(models.TextChoices):
+        PROMOTED = "promoted", "Promoted"
+        ALREADY = "already_promoted", "Already promoted"
+        BLOCKED = "blocked", "Blocked by a promotion guard"
+        HELD = "held", "Held until working hours"
+        OVER_CEILING = "over_ceiling", "Over the hourly ceiling: waits for a marketer"
+        FAILED = "failed", "Could not be routed"
+
+    rule = models.ForeignKey(
+        AutoPromotionRule, null=True, on_delete=models.SET_NULL, related_name="firings"
+    )
+    rule_name = models.CharField(max_length=100)
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="+", db_index=False)
+    event_kind = models.CharField(max_length=32)
+    signal_at = models.DateTimeField(help_text="When the triggering event happened.")
+    received_at = models.DateTimeField(help_text="When the desk received it.")
+    created_at = models.DateTimeField()
+    outcome = models.CharField(max_length=20, choices=Outcome.choices)
+    code = models.CharField(max_length=50, blank=True)
+    detail = models.CharField(max_length=300, blank=True)
+    handoff = models.ForeignKey(
+        Handoff, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    release_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["lead", "created_at"], name="autopromo_lead"),
+            # The hourly ceiling: promotions by a rule, by when they went out.
+            models.Index(fields=["rule", "outcome", "resolved_at"], name="autopromo_rule_outcome"),
+            models.Index(
+                fields=["release_at"],
+                name="autopromo_held",
+                condition=Q(outcome="held", resolved_at__isnull=True),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rule_name}: lead {self.lead_id} {self.outcome}"

@@ -141,7 +141,7 @@ LIST_ROW_FIELDS = (
     "policy_id", "policy_snapshot", "calendar_id", "created_at", "due_at", "at_risk_at",
     "at_risk_flagged_at", "breached_at", "responded_at", "accepted_at", "accepted_late",
     "paused_at", "remaining_business_minutes", "first_touch_due_at", "first_touch_at",
-    "first_touch_breached_at", "closed_at",
+    "first_touch_breached_at", "closed_at", "auto_promotion", "signal_at",
     "lead__email", "lead__first_name", "lead__last_name", "lead__company", "lead__stage",
     "lead__score",
     "assigned_to__username", "assigned_to__first_name", "assigned_to__last_name",

@@ -9,10 +9,12 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from handoff.models import Handoff, HandoffEvent, Team
+from handoff.autopromotion import rule_problem
+from handoff.models import AutoPromotionRule, Handoff, HandoffEvent, Team
 from handoff.selectors import accept_clock, first_touch_clock
 from handoff.services import BANT_MAX_LENGTH, FIRST_TOUCH_CHANNELS
 from handoff.states import Status
+from leads.models import Campaign, EventKind, FitRule, Source
 from leads.serializers import JsonObjectField, JsonObjectListField
 
 User = get_user_model()
@@ -64,6 +66,18 @@ class ClockSerializer(serializers.Serializer):
     label = serializers.CharField(help_text='e.g. "1h 05m left", "late by 12m".')  # type: ignore[assignment]
 
 
+class AutoPromotionRefSerializer(serializers.Serializer):
+    """The rule that promoted the handoff by itself (null: a person promoted it)."""
+
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+def _auto_ref(handoff: Handoff) -> dict[str, Any] | None:
+    auto = handoff.auto_promotion
+    return {"id": auto.get("id"), "name": str(auto.get("name", ""))} if auto else None
+
+
 class HandoffListSerializer(serializers.ModelSerializer):
     lead = LeadRefSerializer(read_only=True)
     assigned_to = UserRefSerializer(read_only=True, allow_null=True)
@@ -71,6 +85,7 @@ class HandoffListSerializer(serializers.ModelSerializer):
     team = TeamRefSerializer(read_only=True, allow_null=True)
     policy = serializers.SerializerMethodField()
     clock = serializers.SerializerMethodField()
+    auto_promotion = serializers.SerializerMethodField()
 
     class Meta:
         model = Handoff
@@ -79,7 +94,7 @@ class HandoffListSerializer(serializers.ModelSerializer):
             "created_at", "due_at", "at_risk_at", "at_risk_flagged_at", "breached_at",
             "responded_at", "accepted_at", "accepted_late", "paused_at",
             "first_touch_due_at", "first_touch_at", "first_touch_breached_at", "closed_at",
-            "clock",
+            "clock", "auto_promotion", "signal_at",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -98,6 +113,10 @@ class HandoffListSerializer(serializers.ModelSerializer):
     @extend_schema_field(ClockSerializer)
     def get_clock(self, handoff: Handoff) -> dict[str, Any]:
         return accept_clock(handoff, now=self._now()).as_dict()
+
+    @extend_schema_field(AutoPromotionRefSerializer(allow_null=True))
+    def get_auto_promotion(self, handoff: Handoff) -> dict[str, Any] | None:
+        return _auto_ref(handoff)
 
     def to_representation(self, instance: Handoff) -> dict[str, Any]:
         # A rep's queue renders 50 of these per read, the API's busiest: built directly, the
@@ -166,6 +185,8 @@ def list_row(handoff: Handoff, *, now: Any) -> dict[str, Any]:
         "first_touch_breached_at": _when(handoff.first_touch_breached_at),
         "closed_at": _when(handoff.closed_at),
         "clock": accept_clock(handoff, now=now).as_dict(),
+        "auto_promotion": _auto_ref(handoff),
+        "signal_at": _when(handoff.signal_at),
     }
 
 
@@ -380,3 +401,57 @@ class PromotionPreviewSerializer(serializers.Serializer):
     due_at = serializers.DateTimeField(allow_null=True)
     at_risk_at = serializers.DateTimeField(allow_null=True)
     calendar = PreviewCalendarSerializer(allow_null=True)
+
+
+# --- auto-promotion rules ---------------------------------------------------------------------
+
+
+class AutoPromotionRuleSerializer(serializers.ModelSerializer):
+    event_kinds = serializers.ListField(
+        child=serializers.ChoiceField(choices=EventKind.choices),
+        allow_empty=False,
+        max_length=len(EventKind.values),
+        help_text="Any of these arriving triggers the rule.",
+    )
+    sources = serializers.ListField(
+        child=serializers.ChoiceField(choices=Source.choices),
+        required=False,
+        max_length=len(Source.values),
+        help_text="The lead's source is one of these (empty: any).",
+    )
+    campaigns = serializers.PrimaryKeyRelatedField(
+        many=True, queryset=Campaign.objects.all(), required=False
+    )
+    fit_rules = serializers.PrimaryKeyRelatedField(
+        many=True,
+        queryset=FitRule.objects.all(),
+        required=False,
+        help_text="Fit rules that must all match the lead.",
+    )
+    within_minutes = serializers.IntegerField(min_value=1, max_value=525_600, required=False)
+    max_per_hour = serializers.IntegerField(
+        min_value=1, max_value=1_000_000, required=False, allow_null=True
+    )
+    min_score = serializers.IntegerField(
+        min_value=-1_000_000, max_value=1_000_000, required=False, allow_null=True
+    )
+    order = serializers.IntegerField(min_value=0, max_value=1_000_000, required=False)
+
+    class Meta:
+        model = AutoPromotionRule
+        fields = [
+            "id", "name", "active", "event_kinds", "within_minutes", "min_score", "sources",
+            "campaigns", "fit_rules", "hold_outside_hours", "max_per_hour", "order",
+            "created_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = ["id", "created_at", "updated_at"]
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        current = self.instance
+        problem = rule_problem(
+            event_kinds=attrs.get("event_kinds", getattr(current, "event_kinds", [])),
+            sources=attrs.get("sources", getattr(current, "sources", [])),
+        )
+        if problem:
+            raise serializers.ValidationError({problem[0]: [problem[1]]})
+        return attrs

@@ -32,7 +32,15 @@ from handoff.assignment import (
     policy_snapshot,
     region_for_country,
 )
-from handoff.models import BusinessCalendar, Handoff, HandoffEvent, Notification, SlaPolicy, Team
+from handoff.models import (
+    AutoPromotionRule,
+    BusinessCalendar,
+    Handoff,
+    HandoffEvent,
+    Notification,
+    SlaPolicy,
+    Team,
+)
 from handoff.notifications import notify
 from handoff.selectors import calendar_for, handoff_calendar
 from handoff.states import OPEN_STATUSES, HandoffConflict, InvalidTransition, Status, check_move
@@ -264,6 +272,11 @@ def _lead_history(lead: Lead) -> list[Handoff]:
     )
 
 
+def promotion_block(*, lead: Lead, now: dt.datetime) -> DomainError | None:
+    """The guard that refuses promoting the lead now (with its code), or None. One query."""
+    return _promotion_block(lead, now, _lead_history(lead))
+
+
 def lead_promotion_block(*, lead: Lead, now: dt.datetime) -> str | None:
     """Why the lead cannot be promoted now, or None when it can. One query."""
     blocked = _promotion_block(lead, now, _lead_history(lead))
@@ -353,13 +366,17 @@ def _announce(*, handoff: Handoff, event: HandoffEvent, now: dt.datetime) -> Non
     """Tell the rep at once, or the manager when nobody could take the handoff."""
     routing = handoff.routing or {}
     if handoff.assigned_to is not None:
+        auto = handoff.auto_promotion
+        body = f"Why you: {routing.get('rule') or 'assigned'}."
+        if auto:
+            body = f'Promoted automatically (rule "{auto["name"]}") the moment it asked. {body}'
         notify(
             kind=Notification.Kind.ASSIGNED,
             handoff=handoff,
             recipients=[handoff.assigned_to],
             event=event,
             now=now,
-            body=f"Why you: {routing.get('rule') or 'assigned'}.",
+            body=body,
         )
         return
     skipped = routing.get("skipped") or []
@@ -374,6 +391,19 @@ def _announce(*, handoff: Handoff, event: HandoffEvent, now: dt.datetime) -> Non
     )
 
 
+def _latest_signal(lead: Lead, now: dt.datetime) -> tuple[dt.datetime, dt.datetime] | None:
+    """The lead's latest high-intent event before `now`: (occurred_at, received at)."""
+    if lead.last_high_intent_at is None:
+        return None
+    row = (
+        lead.events.filter(is_high_intent=True, occurred_at__lte=now)
+        .order_by("-occurred_at", "-id")
+        .values_list("occurred_at", "created_at")
+        .first()
+    )
+    return (row[0], row[1]) if row else None
+
+
 def handoff_promote(
     *,
     lead: Lead,
@@ -381,11 +411,17 @@ def handoff_promote(
     note: str = "",
     team: Team | None = None,
     now: dt.datetime | None = None,
+    auto_rule: AutoPromotionRule | None = None,
+    signal: tuple[dt.datetime, dt.datetime] | None = None,
 ) -> Handoff:
     """Marketing hands a lead to sales: snapshot the warm-handoff packet, start the SLA clock,
-    assign a rep by rotation and tell them at once."""
+    assign a rep by rotation and tell them at once.
+
+    With `auto_rule` the system promotes (no actor; handoff.autopromotion calls this), with
+    `signal` the triggering event's (occurred_at, received_at); every guard applies the same.
+    """
     now = now or timezone.now()
-    if not (is_marketer(actor) or is_manager(actor)):
+    if auto_rule is None and not (is_marketer(actor) or is_manager(actor)):
         raise Forbidden("Only marketing (or a sales manager) promotes leads to sales.")
     history = _lead_history(lead)
     blocked = _promotion_block(lead, now, history)
@@ -399,6 +435,9 @@ def handoff_promote(
         now, policy.accept_within_minutes, policy.at_risk_ratio, calendar_for(calendar_row)
     )
     engagement = _engagement_snapshot(lead, now)
+    if signal is None:
+        signal = _latest_signal(lead, now)
+    auto = {"id": auto_rule.pk, "name": auto_rule.name} if auto_rule is not None else None
 
     with transaction.atomic():
         try:
@@ -423,6 +462,10 @@ def handoff_promote(
                     created_at=now,
                     due_at=due_at,
                     at_risk_at=at_risk_at,
+                    auto_rule=auto_rule,
+                    auto_promotion=auto,
+                    signal_at=signal[0] if signal else None,
+                    signal_received_at=signal[1] if signal else None,
                 )
         except IntegrityError as exc:
             raise HandoffConflict(
@@ -454,7 +497,12 @@ def handoff_promote(
             lead=locked,
             to_stage=Stage.MQL,
             actor=actor,
-            reason=f"Promoted to sales (handoff #{handoff.pk})",
+            reason=(
+                f"Promoted to sales (handoff #{handoff.pk})"
+                if auto is None
+                else f"Promoted to sales automatically by rule {auto['name']} "
+                f"(handoff #{handoff.pk})"
+            ),
             now=now,
         )
         handoff.lead = locked
@@ -472,6 +520,7 @@ def handoff_promote(
                 "policy": handoff.routing["policy"],
                 "due_at": _iso(due_at),
                 "at_risk_at": _iso(at_risk_at),
+                **({"auto_promotion": auto} if auto else {}),
             },
         )
         _announce(handoff=handoff, event=event, now=now)
@@ -984,6 +1033,10 @@ def handoff_reassign(
                     created_at=now,
                     due_at=due_at,
                     at_risk_at=at_risk_at,
+                    auto_rule_id=handoff.auto_rule_id,
+                    auto_promotion=handoff.auto_promotion,
+                    signal_at=handoff.signal_at,
+                    signal_received_at=handoff.signal_received_at,
                 )
         except IntegrityError as exc:
             raise HandoffConflict("The lead got another open handoff at the same moment.") from exc

@@ -14,7 +14,7 @@ from typing import Any
 
 from celery import shared_task
 
-from handoff import notifications, sweep
+from handoff import autopromotion, notifications, sweep
 
 
 @shared_task(name="handoff.tasks.sla_sweep")
@@ -26,3 +26,8 @@ def sla_sweep() -> dict[str, Any]:
 def notifications_send() -> dict[str, int]:
     result = notifications.notifications_send()
     return {"sent": len(result.sent), "failed": len(result.failed), "gave_up": len(result.gave_up)}
+
+
+@shared_task(name="handoff.tasks.auto_promotions_release")
+def auto_promotions_release() -> int:
+    return autopromotion.auto_promotions_release()

@@ -1,6 +1,7 @@
 """Routes: `urlpatterns` are the pages (mounted at /), `api_urlpatterns` the API (at /api/)."""
 
 from django.urls import path
+from rest_framework.routers import SimpleRouter
 
 from handoff import apis, metrics_api, views
 
@@ -59,3 +60,9 @@ api_urlpatterns: list = [
     ),
     path("metrics/sla/", metrics_api.SlaMetricsApi.as_view(), name="metrics-sla"),
 ]
+
+router = SimpleRouter()
+router.register(
+    "scoring/auto-promotion", apis.AutoPromotionRuleViewSet, basename="auto-promotion-rule"
+)
+api_urlpatterns += router.urls

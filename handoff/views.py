@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -37,7 +37,7 @@ from handoff.forms import (
     ReassignForm,
     SeenForm,
 )
-from handoff.models import Handoff, Team
+from handoff.models import AutoPromotion, Handoff, Team
 from handoff.states import ALLOWED_MOVES, Status
 from handoff.ui import (
     SortedIds,
@@ -178,7 +178,7 @@ def lead_list(request: HttpRequest) -> HttpResponse:
     ordered = leads.select_related(None).order_by(*LEAD_SORTS[sort])
     rows = SortedIds(
         ordered,
-        lambda ids: base.filter(pk__in=ids),
+        lambda ids: base.filter(pk__in=ids).annotate(auto_waiting=_auto_waiting()),
         # A search reads every lead (no index serves `%text%`): count in the same scan.
         window=page_slice(request) if text else None,
     )
@@ -213,6 +213,21 @@ def lead_list(request: HttpRequest) -> HttpResponse:
             )
             or request.GET.get("ready_for_sales"),
         },
+    )
+
+
+def _auto_waiting() -> Subquery:
+    """A lead's latest automatic promotion that is waiting: "held" (for the team's working
+    hours) or "over_ceiling" (the rule's hourly ceiling: a marketer decides), this week."""
+    since = timezone.now() - dt.timedelta(days=7)
+    return Subquery(
+        AutoPromotion.objects.filter(
+            lead=OuterRef("pk"),
+            outcome__in=[AutoPromotion.Outcome.HELD, AutoPromotion.Outcome.OVER_CEILING],
+            created_at__gte=since,
+        )
+        .order_by("-created_at", "-id")
+        .values("outcome")[:1]
     )
 
 
@@ -396,7 +411,10 @@ def my_queue(request: HttpRequest) -> HttpResponse:
     )
     paged = paginate(request, qs)
     context = {"paged": paged, "rows": _rows(paged.rows, now=now), "now": now}
-    if getattr(request, "htmx", False):  # the 30-second refresh swaps the rows only
+    htmx = getattr(request, "htmx", None)
+    # The 5-second refresh swaps the rows only; an empty queue's refresh takes the whole page
+    # (it picks #queue-main out of it), so its first handoff appears without a reload.
+    if htmx and htmx.target != "queue-main":
         return render(request, "handoff/_queue_rows.html", context)
     return render(request, "handoff/my_queue.html", context)
 

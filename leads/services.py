@@ -16,7 +16,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from leads import erasure, roles, selectors
+from leads import erasure, hooks, roles, selectors
 from leads.bulksql import insert_rows, select_for_update_in, update_rows
 from leads.errors import (
     Conflict,
@@ -552,9 +552,20 @@ def event_record(
         Lead.objects.filter(pk=locked.pk).update(last_engaged_at=engaged, last_high_intent_at=high)
         locked.last_engaged_at, locked.last_high_intent_at = engaged, high
         lead_rescore(lead=locked, now=now)
+        hooks.events_recorded(
+            events=[hooks.RecordedEvent(locked.pk, kind, occurred_at, now)],
+            now=now,
+        )
     for name in ("last_engaged_at", "last_high_intent_at", *SCORE_COLUMNS):
         setattr(lead, name, getattr(locked, name))
     return event
+
+
+def _recorded(event_rows: Sequence[dict[str, Any]]) -> list[hooks.RecordedEvent]:
+    return [
+        hooks.RecordedEvent(r["lead_id"], r["kind"], r["occurred_at"], r["created_at"])
+        for r in event_rows
+    ]
 
 
 def _latest(a: dt.datetime | None, b: dt.datetime | None) -> dt.datetime | None:
@@ -797,6 +808,7 @@ def leads_bulk_upsert(
                     }
                 )
         insert_rows(EngagementEvent, event_rows, columns=EVENT_INSERT_COLUMNS)
+        hooks.events_recorded(events=_recorded(event_rows), now=now)
 
     for row in clean:
         if row.errors:
@@ -923,6 +935,7 @@ def events_bulk_record(
         insert_rows(EngagementEvent, event_rows, columns=EVENT_INSERT_COLUMNS)
         if touched:
             leads_rescore(leads=list(touched.values()), now=now)
+        hooks.events_recorded(events=_recorded(event_rows), now=now)
     return outcome
 
 

@@ -272,6 +272,12 @@ ERASURE_HASH_KEY = env("ERASURE_HASH_KEY", default="")
 # Leads: engagement points decay as days pass, so beat rescores every lead this often (a rule
 # change queues its own rescore at once); expired Idempotency-Key records are purged hourly.
 LEADS_RESCORE_INTERVAL_SECONDS = env.float("LEADS_RESCORE_INTERVAL_SECONDS", default=6 * 3600.0)
+# Auto-promotions held for a team's working hours are released by the same period as the sweep.
+CELERY_BEAT_SCHEDULE["auto-promotions-release"] = {
+    "task": "handoff.tasks.auto_promotions_release",
+    "schedule": SLA_SWEEP_INTERVAL_SECONDS,
+    "options": {"expires": SLA_SWEEP_INTERVAL_SECONDS},
+}
 CELERY_BEAT_SCHEDULE["leads-rescore-all"] = {
     "task": "leads.tasks.leads_rescore_all",
     "schedule": LEADS_RESCORE_INTERVAL_SECONDS,

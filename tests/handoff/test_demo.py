@@ -60,3 +60,26 @@ def test_the_demo_seed_is_idempotent(seeded):
     demo.seed(**{**context, "now": context["now"] + dt.timedelta(minutes=5)}, stdout=out)
     assert (Handoff.objects.count(), HandoffEvent.objects.count(), Team.objects.count()) == before
     assert "already there" in out.getvalue()
+
+
+def test_the_demo_ships_one_active_auto_promotion_rule_that_puts_a_demo_request_with_a_rep(
+    seeded,
+):
+    from handoff.models import AutoPromotion, AutoPromotionRule
+    from leads import services as lead_services
+    from leads.models import Lead
+
+    now, *_ = seeded
+    rule = AutoPromotionRule.objects.get(active=True)
+    assert "demo_request" in rule.event_kinds
+    # A fresh lead in the demo's catch-all reach asks for a demo: it is with a rep at once.
+    lead = Lead.objects.create(email="hot.buyer@fresh-example.com", country="US", stage="lead")
+    lead_services.event_record(
+        lead=lead, kind="demo_request", occurred_at=now - dt.timedelta(seconds=30), now=now
+    )
+    firing = AutoPromotion.objects.get(lead=lead)
+    assert firing.outcome == "promoted", (firing.code, firing.detail)
+    assert firing.handoff.auto_promotion == {"id": rule.pk, "name": rule.name}
+    assert firing.handoff.assigned_to is not None or firing.handoff.routing["queue"] == "manager"
+    demo.seed(**{**seeded[2], "now": now}, stdout=io.StringIO())
+    assert AutoPromotionRule.objects.count() == 1

@@ -32,7 +32,7 @@ from django.utils import timezone
 
 from feedback import services as feedback_services
 from feedback.models import RejectionReason, ReturnFeedback
-from handoff.models import Handoff
+from handoff.models import AutoPromotionRule, Handoff
 from leads.models import EngagementEvent, EngagementRule, FitRule, Lead, ScoringConfig
 from tests.reliability.security_world import (
     OWNERS,
@@ -102,6 +102,7 @@ def mw(db) -> MatrixWorld:
         )
         mw.handoffs[("disputed", owner)] = disputed
     mw.fresh_lead = world.lead()
+    AutoPromotionRule.objects.create(name="Trials", event_kinds=["trial_signup"])
     # Returned leads whose cooldown is over: promotable again (by marketing, not by a rep).
     Lead.objects.filter(stage="recycled").update(recycle_until=timezone.now())
     # One event kind without a rule, for creating one.
@@ -398,6 +399,35 @@ API: list[Action] = [
         expect=roles(marketer=OK, rep=DENY, manager=OK),
     ),
     Action("handoff-api:metrics-sla", expect=MANAGERS),
+    # auto-promotion rules: read by everyone signed in, written by marketing and managers
+    Action("handoff-api:auto-promotion-rule-list", expect=ALL_SIGNED_IN),
+    Action(
+        "handoff-api:auto-promotion-rule-list",
+        "POST",
+        body=lambda mw, o: {"name": "Matrix auto", "event_kinds": ["contact_form"]},
+        expect=WRITERS,
+        effect=lambda mw, o: AutoPromotionRule.objects.filter(name="Matrix auto").exists(),
+    ),
+    Action(
+        "handoff-api:auto-promotion-rule-detail",
+        target=lambda mw, o: AutoPromotionRule.objects.first(),
+        expect=ALL_SIGNED_IN,
+    ),
+    Action(
+        "handoff-api:auto-promotion-rule-detail",
+        "PATCH",
+        target=lambda mw, o: AutoPromotionRule.objects.first(),
+        body=lambda mw, o: {"active": False},
+        expect=WRITERS,
+        effect=lambda mw, o: AutoPromotionRule.objects.filter(pk=o.pk, active=False).exists(),
+    ),
+    Action(
+        "handoff-api:auto-promotion-rule-detail",
+        "DELETE",
+        target=lambda mw, o: AutoPromotionRule.objects.first(),
+        expect=WRITERS,
+        effect=lambda mw, o: not AutoPromotionRule.objects.filter(pk=o.pk).exists(),
+    ),
     # feedback
     Action("feedback-api:reason-list", expect=ALL_SIGNED_IN),
     Action("feedback-api:feedback-list", expect=ALL_SIGNED_IN),
@@ -686,6 +716,9 @@ ADMIN_VIEW: dict[str, set[str]] = {
     "handoff.SlaPolicy": MANAGERS_ADMIN,
     "handoff.Team": MANAGERS_ADMIN,
     "handoff.Notification": MANAGERS_ADMIN,
+    # Marketing's auto-promotion rules and the log of what they did.
+    "handoff.AutoPromotionRule": LEADS_ADMIN,
+    "handoff.AutoPromotion": LEADS_ADMIN,
     "feedback.RejectionReason": MANAGERS_ADMIN,
     # Marketing reviews and answers returns in the admin too (feedback migration 0002).
     "feedback.ReturnFeedback": LEADS_ADMIN,

@@ -448,3 +448,40 @@ def test_the_feedback_and_notifications_keep_their_shape(erased):
     assert messages.exists()
     assert all("erased" in m.body for m in messages)
     assert LeadStageChange.objects.filter(lead=feedback.lead).count() >= 4
+
+
+def test_an_auto_promoted_person_is_erased_and_the_speed_figures_stay(world):
+    from handoff.models import AutoPromotion, AutoPromotionRule
+
+    rule = AutoPromotionRule.objects.create(name="Demo", event_kinds=["demo_request"])
+    marketer = world.users["marketer"]
+    now = timezone.now()
+    created = post_json(
+        api(marketer),
+        "/api/leads/",
+        {"email": EMAIL, "first_name": FIRST, "last_name": LAST, "phone": PHONE, "country": "US"},
+    )
+    assert created.status_code == 201, created.content
+    lead = Lead.objects.get(email=EMAIL)
+    recorded = post_json(
+        api(marketer),
+        f"/api/leads/{lead.pk}/events/",
+        {
+            "kind": "demo_request",
+            "occurred_at": (now - dt.timedelta(seconds=20)).isoformat(),
+            "payload": {"form": f"{FIRST} {LAST} wants a demo, call {PHONE}"},
+        },
+    )
+    assert recorded.status_code == 201, recorded.content
+    handoff = Handoff.objects.get(lead=lead)
+    assert handoff.auto_promotion == {"id": rule.pk, "name": "Demo"}
+    assert personal_data_hits()
+
+    call_command("erase_lead", EMAIL, "--by", "max.manager", stdout=io.StringIO())
+
+    assert personal_data_hits() == {}
+    handoff.refresh_from_db()
+    assert handoff.auto_promotion == {"id": rule.pk, "name": "Demo"}
+    assert handoff.signal_at is not None and handoff.signal_received_at is not None
+    firing = AutoPromotion.objects.get(lead=lead)
+    assert (firing.outcome, firing.handoff_id) == ("promoted", handoff.pk)

@@ -332,3 +332,35 @@ def test_the_login_page_and_a_refused_page_read_well_on_a_phone(chromium, live_s
     expect(page.locator("h1")).to_have_text("Not for your role")
     person.shoot("17-rep-refused-403")
     person.context.close()
+
+
+def test_an_auto_promoted_lead_appears_in_the_open_queue_within_ten_seconds(
+    chromium, live_server, world
+):
+    import datetime as dt
+    import time
+
+    from playwright.sync_api import expect
+
+    from handoff.models import AutoPromotionRule
+    from leads import services as lead_services
+
+    AutoPromotionRule.objects.create(name="Demo request", event_kinds=["demo_request"])
+    lead = world.lead(first_name="Hedy", last_name="Lamarr", company="Frequency Hopping")
+    rob = Person(chromium, live_server.url, world.rep)
+    page = rob.go("/queue/")
+    expect(page.locator(".empty")).to_contain_text("Your queue is empty")
+    page.wait_for_timeout(1000)  # the page is open and idle: no reload from here on
+
+    signal = time.monotonic()
+    lead_services.event_record(
+        lead=lead,
+        kind=EventKind.DEMO_REQUEST,
+        occurred_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5),
+    )
+    row = page.locator("#queue-rows tr", has_text="Hedy Lamarr")
+    expect(row).to_be_visible(timeout=10_000)
+    assert time.monotonic() - signal < 10
+    expect(row).to_contain_text("Auto: Demo request")
+    rob.shoot("18-rep-queue-auto-promoted")
+    rob.context.close()

@@ -138,13 +138,15 @@ def test_the_dashboard_costs_the_same_queries_with_5_or_50_more_handoffs(
             else None,
             status="accepted" if n % 3 == 0 else "pending",
             return_reason_code="",
+            signal_at=NOW - dt.timedelta(hours=n, minutes=2),
+            auto_promotion={"id": 1, "name": "Demo"} if n % 2 else None,
         )
     client = logged_in(world.manager)
     calendar_for(world.amer.calendar)  # the clocks' calendar, cached as in a running server
     client.get(URL, RANGE)
     # session, user, groups; 9 metrics queries (see test_metrics); reason lookup and mix; the
-    # form's team options.
-    with django_assert_max_num_queries(15):
+    # form's team options; speed to lead (the handoffs, their calendars).
+    with django_assert_max_num_queries(17):
         response = client.get(URL, RANGE)
     assert response.status_code == 200
     breached = response.context["data"]["open_now"]["breached"]

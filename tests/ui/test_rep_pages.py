@@ -64,12 +64,13 @@ def test_at_risk_late_and_paused_clocks_are_told_apart(world):
     assert 'class="tone-late"' in html and 'class="tone-at-risk"' in html
 
 
-def test_the_thirty_second_refresh_returns_the_rows_only(world):
+def test_the_five_second_refresh_returns_the_rows_only(world):
     world.promote()
     response = logged_in(world.rep).get("/queue/", HTTP_HX_REQUEST="true")
     html = response.content.decode()
     assert html.lstrip().startswith('<tbody id="queue-rows"')
-    assert 'hx-trigger="every 30s' in html and "<html" not in html
+    # Every 5 s: a handoff promoted automatically shows up within 10 s of its signal.
+    assert 'hx-trigger="every 5s' in html and "<html" not in html
 
 
 def test_an_empty_queue_says_what_happens_next(world):
@@ -346,3 +347,14 @@ def test_a_mangled_version_is_refused_with_a_message_and_nothing_changes(world, 
     handoff.refresh_from_db()
     assert handoff.status == Status.PENDING
     assert messages_of(response)[0].startswith(("The page sent an unreadable", "Someone else"))
+
+
+def test_an_empty_queue_polls_for_its_first_handoff(world):
+    page = logged_in(world.rep).get("/queue/").content.decode()
+    assert 'hx-trigger="every 5s"' in page and 'hx-select="#queue-main"' in page
+    world.promote()
+    refresh = logged_in(world.rep).get(
+        "/queue/", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="queue-main"
+    )
+    html = refresh.content.decode()
+    assert '<div id="queue-main">' in html and 'id="queue-rows"' in html
