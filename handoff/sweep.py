@@ -38,7 +38,7 @@ from django.db import DatabaseError, connection, models, transaction
 from django.db.models import Model
 from django.utils import timezone
 
-from handoff import sla
+from handoff import clocks, sla
 from handoff.models import BusinessCalendar, Handoff, HandoffEvent, Notification, Team
 from handoff.notifications import About, ManagerDirectory, Person, message_values, zone_named
 from handoff.selectors import handoff_calendar
@@ -740,9 +740,14 @@ class LateBy:
     wall: dt.timedelta
     business_minutes: float
 
+    day_minutes: float = 24 * 60.0
+
     @property
     def label(self) -> str:
-        return f"late by {_span(self.wall.total_seconds() / 60)} ({_span(self.business_minutes)} business)"
+        """The same words as the pages (handoff.clocks): "late by 3 business days (5 days)"."""
+        return clocks.late_words(
+            self.business_minutes, self.wall.total_seconds(), self.day_minutes
+        ).text
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -752,19 +757,14 @@ class LateBy:
         }
 
 
-def _span(minutes: float) -> str:
-    hours, mins = divmod(round(abs(minutes)), 60)
-    if hours >= 72:
-        return f"{hours // 24}d {hours % 24}h"
-    return f"{hours}h {mins:02d}m" if hours else f"{mins}m"
-
-
 def late_by(*, due_at: dt.datetime, until: dt.datetime, calendar: sla.Calendar) -> LateBy | None:
     """Model-free: how far `until` is past `due_at`; None when it is not past."""
     if until <= due_at:
         return None
     return LateBy(
-        wall=until - due_at, business_minutes=sla.business_minutes_between(due_at, until, calendar)
+        wall=until - due_at,
+        business_minutes=sla.business_minutes_between(due_at, until, calendar),
+        day_minutes=clocks.working_day_minutes(calendar),
     )
 
 

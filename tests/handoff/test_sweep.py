@@ -311,7 +311,8 @@ def test_a_breached_handoff_shows_how_late_in_business_and_wall_time(sweep_world
     assert late is not None
     assert late.wall == monday - friday_due  # 64.5 h of wall time
     assert late.business_minutes == pytest.approx(30 + 60)
-    assert late.label == "late by 64h 30m (1h 30m business)"
+    # Business time first (the SLA counts it), the wall time beside.
+    assert late.label == "late by 1h 30m (65 hours)"
 
 
 def test_an_answer_before_the_deadline_is_not_late(sweep_world):
