@@ -311,16 +311,16 @@ def unassigned_reasons(handoffs: list[Handoff]) -> dict[int, list[str]]:
     nobody in its rotation, or a manager's choice). One query for the page's escalations."""
     ids = [h.pk for h in handoffs]
     escalations: dict[int, HandoffEvent] = {}
-    for event in HandoffEvent.objects.filter(
+    for escalation in HandoffEvent.objects.filter(
         handoff_id__in=ids, kind=HandoffEvent.Kind.ESCALATED
     ).order_by("id"):
-        escalations[event.handoff_id] = event
+        escalations[escalation.handoff_id] = escalation
     reasons: dict[int, list[str]] = {}
     for h in handoffs:
         routing = h.routing or {}
-        event = escalations.get(h.pk)
-        if event is not None:
-            reasons[h.pk] = [escalation_reason(event)]
+        found = escalations.get(h.pk)
+        if found is not None:
+            reasons[h.pk] = [escalation_reason(found)]
             continue
         skipped = routing.get("skipped") or []
         if skipped:
