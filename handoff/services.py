@@ -37,6 +37,7 @@ from handoff.models import BusinessCalendar, Handoff, HandoffEvent, Notification
 from handoff.notifications import notify
 from handoff.selectors import calendar_for, handoff_calendar
 from handoff.states import OPEN_STATUSES, HandoffConflict, InvalidTransition, Status, check_move
+from handoff.timezones import local_words
 from leads.errors import Conflict, DomainError, Forbidden, RuleViolation, ValidationFailed
 from leads.models import HIGH_INTENT_KINDS, Lead, Stage
 from leads.roles import SALES_MANAGER, is_manager, is_marketer, is_rep
@@ -1028,19 +1029,13 @@ def handoff_reassign(
     return new
 
 
-def _local_words(moment: dt.datetime) -> str:
-    """A moment in the active (viewer's) time zone, with its abbreviation."""
-    local = timezone.localtime(moment)
-    return f"{local:%a} {local.day} {local:%b %H:%M %Z}"
-
-
 def nobody_available_message(*, team: Team, now: dt.datetime, choice: RepChoice) -> str:
     """ "Nobody in Inside Sales can take it now. Rob Rep: outside working hours (US East),
     back Mon 8 Dec 09:00 EST; Olga Rep: marked away." """
     people = who_could_take_it(team=team, now=now, choice=choice)
     parts = []
     for person in people:
-        when = f", back {_local_words(person['from'])}" if person["from"] else ""
+        when = f", back {local_words(person['from'])}" if person["from"] else ""
         parts.append(f"{person['username']}: {person['detail']}{when}")
     who = "; ".join(parts) if parts else "the team has nobody in its rotation"
     return (

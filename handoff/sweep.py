@@ -40,9 +40,17 @@ from django.utils import timezone
 
 from handoff import clocks, sla
 from handoff.models import BusinessCalendar, Handoff, HandoffEvent, Notification, Team
-from handoff.notifications import About, ManagerDirectory, Person, message_values, zone_named
+from handoff.notifications import (
+    About,
+    ManagerDirectory,
+    Person,
+    message_values,
+    when_in,
+    zone_named,
+)
 from handoff.selectors import handoff_calendar
 from handoff.states import Status
+from handoff.timezones import ZoneBook
 from leads.models import Lead
 from leads.services import enqueue_task
 
@@ -475,6 +483,7 @@ class _Sweep:
         self.batch_size = batch_size
         self.result = SweepResult(now=now)
         self.managers = ManagerDirectory()
+        self.zones = ZoneBook()  # recipients' time zones, looked up once per run
         self.skip_locked = bool(connection.features.has_select_for_update_skip_locked)
 
     def run(self) -> None:
@@ -591,6 +600,7 @@ class _Sweep:
                 # A reminder for a handoff nobody holds goes to its managers.
                 recipients = self._managers(due)
             messages += message_values(
+                zones=self.zones,
                 kind=step.event_kind,
                 about=due.about,
                 recipients=recipients,
@@ -619,6 +629,7 @@ class _Sweep:
                         if notify_managers:
                             to = Person.of(new.assigned_to).display if new.assigned_to else "nobody"
                             messages += message_values(
+                                zones=self.zones,
                                 kind=Notification.Kind.BREACHED,
                                 about=due.about,
                                 recipients=managers,
@@ -634,13 +645,14 @@ class _Sweep:
                 escalation_id = self._escalate(due, reason=reason, limit=limit)
                 if escalation_id is not None:
                     messages += message_values(
+                        zones=self.zones,
                         kind=Notification.Kind.UNASSIGNED,
                         about=due.about,
                         recipients=managers,
                         event_id=escalation_id,
                         now=now,
                         message=(
-                            f"Its SLA was breached at {_iso(due.due_at)} after "
+                            f"Its SLA was breached at {when_in(due.due_at, due.about.zone)} after "
                             f"{due.attempt - 1} reassignment(s) (at most {limit}); "
                             "it now waits in your queue."
                             if reason == "max_reassignments"
@@ -650,6 +662,7 @@ class _Sweep:
                     continue
             if notify_managers:
                 messages += message_values(
+                    zones=self.zones,
                     kind=Notification.Kind.BREACHED,
                     about=due.about,
                     recipients=managers,
@@ -697,10 +710,6 @@ class _Sweep:
             },
         )
         return event.pk
-
-
-def _iso(moment: dt.datetime | None) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "-"
 
 
 def sla_sweep(*, now: dt.datetime | None = None, batch_size: int | None = None) -> SweepResult:

@@ -39,6 +39,7 @@ from handoff.forms import (
 )
 from handoff.models import Handoff, Team
 from handoff.states import ALLOWED_MOVES, Status
+from handoff.timezones import local_words
 from handoff.ui import (
     SortedIds,
     check_seen,
@@ -321,7 +322,7 @@ def lead_promote(request: HttpRequest, pk: int) -> HttpResponse:
             if handoff is not None:
                 who = handoff.assigned_to
                 clock = clock_view(handoff, now=now)
-                due = f"{clock.due_local:%a %H:%M} {clock.zone}" if clock.due_local else "-"
+                due = local_words(clock.due_local) if clock.due_local else "-"
                 if who is not None:
                     messages.success(
                         request,
@@ -582,9 +583,7 @@ def handoff_accept(request: HttpRequest, pk: int) -> HttpResponse:
     done = _act(request, handoff, form, services.handoff_accept, errors_on_form=False)
     if done is not None:
         touch = clock_view(done, now=timezone.now(), kind="first_touch")
-        due = (
-            f" First touch due {touch.due_local:%a %H:%M} {touch.zone}." if touch.due_local else ""
-        )
+        due = f" First touch due {local_words(touch.due_local)}." if touch.due_local else ""
         messages.success(request, f"Accepted: {done.lead} is yours now.{due}")
         return redirect(_detail_url(pk))
     return redirect(safe_next(request, _detail_url(pk)))

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from collections import Counter
 from typing import Any
+from zoneinfo import available_timezones
 
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
@@ -23,6 +24,7 @@ from import_export.formats import base_formats
 from import_export.forms import ImportForm
 
 from leads import csvfile, erasure, roles, services
+from leads.errors import DomainError
 from leads.ingest import WRITABLE_FIELDS, clean_lead_row
 from leads.ingest import clean_email as ingest_clean_email
 from leads.models import (
@@ -33,6 +35,7 @@ from leads.models import (
     Lead,
     LeadStageChange,
     ScoringConfig,
+    UserProfile,
 )
 
 RECENT_EVENTS_SHOWN = 20
@@ -521,3 +524,42 @@ class ScoringConfigAdmin(ScoringAdminMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class UserProfileForm(forms.ModelForm):
+    time_zone = forms.ChoiceField(
+        required=False,
+        help_text="Empty: automatic (the team calendar's zone, else the site's).",
+    )
+
+    class Meta:
+        model = UserProfile
+        fields = ["user", "time_zone"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["time_zone"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [("", "Automatic"), *((z, z) for z in sorted(available_timezones()))]
+
+
+@admin.register(UserProfile)
+class UserProfileAdmin(admin.ModelAdmin):
+    """Managers set a person's time zone (people set their own on the settings page)."""
+
+    form = UserProfileForm
+    list_display = ["user", "time_zone", "updated_at"]
+    search_fields = ["user__username", "user__first_name", "user__last_name"]
+    list_select_related = ["user"]
+
+    def get_readonly_fields(self, request: Any, obj: Any = None) -> list[str]:
+        return ["user"] if obj is not None else []
+
+    def save_model(self, request: Any, obj: Any, form: Any, change: bool) -> None:
+        try:
+            saved = services.user_time_zone_set(
+                user=obj.user, time_zone=form.cleaned_data["time_zone"], actor=request.user
+            )
+        except DomainError as exc:
+            raise PermissionDenied(exc.message) from exc
+        obj.pk = saved.pk

@@ -681,6 +681,7 @@ ADMIN_VIEW: dict[str, set[str]] = {
     "leads.FitRule": LEADS_ADMIN,
     "leads.EngagementRule": LEADS_ADMIN,
     "leads.ScoringConfig": LEADS_ADMIN,
+    "leads.UserProfile": MANAGERS_ADMIN,
     "handoff.Handoff": MANAGERS_ADMIN,
     "handoff.BusinessCalendar": MANAGERS_ADMIN,
     "handoff.SlaPolicy": MANAGERS_ADMIN,
