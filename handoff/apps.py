@@ -3,3 +3,12 @@ from django.apps import AppConfig
 
 class HandoffConfig(AppConfig):
     name = "handoff"
+
+    def ready(self) -> None:
+        from django.contrib.auth.signals import user_logged_in
+
+        from handoff.timezones import remember_at_login
+
+        # The viewer's zone is looked up once, at login, into the session that login saves
+        # anyway: a page then pays no query for it (handoff.timezones).
+        user_logged_in.connect(remember_at_login, dispatch_uid="handoff.timezones.login")

@@ -6,9 +6,9 @@ TIME_ZONE. Pages activate it per request (TimeZoneMiddleware), so Django's `date
 `timezone.localtime` show every time in it, with its abbreviation; emails are written in the
 recipient's zone (ZoneBook). The API keeps ISO 8601 with offsets, in UTC.
 
-The zone is resolved in one query and kept in the session for a few minutes, so a page does not
-pay for it on every request; choosing a zone on the settings page takes effect at once, a
-manager's change in the admin within SESSION_ZONE_SECONDS.
+The zone is resolved in one query at login and kept in the session, looked up again after
+SESSION_ZONE_SECONDS, so a page does not pay for it; choosing a zone on the settings page takes
+effect at once, a manager's change in the admin within SESSION_ZONE_SECONDS.
 """
 
 from __future__ import annotations
@@ -101,6 +101,12 @@ def default_zone_name_for(user: Any) -> str:
 def remember(request: HttpRequest, name: str) -> None:
     """Keep the viewer's zone in their session (the settings page calls this on a change)."""
     request.session[SESSION_KEY] = [name, time.time(), request.user.pk]
+
+
+def remember_at_login(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
+    """At login, keep the person's zone in the session (saved by the login anyway)."""
+    if request is not None and hasattr(request, "session"):
+        request.session[SESSION_KEY] = [zone_name_for(user), time.time(), user.pk]
 
 
 def _request_zone(request: HttpRequest) -> str | None:
