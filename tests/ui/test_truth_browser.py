@@ -18,6 +18,7 @@ from handoff.selectors import calendar_for
 from handoff.sweep import sla_sweep
 from leads.services import user_time_zone_set
 from tests.factories import BusinessCalendarFactory, TeamFactory, TeamMembershipFactory
+# The browser walk's fixtures and marks (Chromium, the live-server world), shared.
 from tests.ui.test_browser import Person, chromium, pytestmark, world  # noqa: F401
 
 MIN = dt.timedelta(minutes=1)
@@ -29,7 +30,9 @@ def _local(moment: dt.datetime, zone: str) -> str:
 
 
 def test_history_reasons_lateness_and_time_zones_tell_the_truth_in_a_browser(
-    chromium, live_server, world
+    chromium,  # noqa: F811
+    live_server,
+    world,  # noqa: F811
 ):
     from playwright.sync_api import expect
 
