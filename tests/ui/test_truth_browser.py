@@ -18,6 +18,7 @@ from handoff.selectors import calendar_for
 from handoff.sweep import sla_sweep
 from leads.services import user_time_zone_set
 from tests.factories import BusinessCalendarFactory, TeamFactory, TeamMembershipFactory
+
 # The browser walk's fixtures and marks (Chromium, the live-server world), shared.
 from tests.ui.test_browser import Person, chromium, pytestmark, world  # noqa: F401
 
@@ -116,9 +117,7 @@ def test_history_reasons_lateness_and_time_zones_tell_the_truth_in_a_browser(
     page.click("header .zone")
     page.select_option("#id_time_zone", "America/Los_Angeles")
     page.click("button:has-text('Save')")
-    expect(page.locator(".messages")).to_contain_text(
-        "Times are now shown in America/Los_Angeles"
-    )
+    expect(page.locator(".messages")).to_contain_text("Times are now shown in America/Los_Angeles")
     max_.shoot("t4-settings-time-zone")
     page = max_.go("/manager/queue/")
     expect(page.locator(f"#h-{escalated.pk} .due")).to_have_text(
