@@ -377,7 +377,9 @@ def _announce(*, handoff: Handoff, event: HandoffEvent, now: dt.datetime) -> Non
         )
         return
     skipped = routing.get("skipped") or []
-    why = "; ".join(f"{s['username']}: {s['detail']}" for s in skipped) or "the team has no reps"
+    why = "; ".join(f"{s['username']}: {s['detail']}" for s in skipped) or (
+        "nobody is in the team's rotation"
+    )
     notify(
         kind=Notification.Kind.UNASSIGNED,
         handoff=handoff,
