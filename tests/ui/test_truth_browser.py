@@ -41,9 +41,11 @@ def test_history_reasons_lateness_and_time_zones_tell_the_truth_in_a_browser(
     world.policy.reassign_on_breach = True
     world.policy.max_reassignments = 0
     world.policy.save()
-    escalated = world.promote(world.lead(first_name="Esme", last_name="Escalated"))
+    escalated = world.promote(
+        world.lead(first_name="Esme", last_name="Escalated"), ago=dt.timedelta(hours=2)
+    )
     assert escalated.assigned_to == world.rep
-    sla_sweep(now=escalated.due_at + MIN)
+    sla_sweep()  # an hour past its deadline: breached, no reassignment left, escalated
     world.policy.reassign_on_breach = False
     world.policy.save()
 
@@ -112,6 +114,9 @@ def test_history_reasons_lateness_and_time_zones_tell_the_truth_in_a_browser(
     # --- 4. ... in the manager's zone, which they change on the settings page ------------------
     due = page.locator(f"#h-{escalated.pk} .due")
     expect(due).to_have_text(f"due {_local(escalated.due_at, 'Europe/Paris')}")
+    expect(page.locator(f"#h-{escalated.pk} .clock-label")).to_have_text(
+        re.compile(r"^late by 1h 0\dm$|^late by 59m$")
+    )
     expect(page.locator("header .zone")).to_have_text(re.compile(r"^CES?T$"))
     max_.shoot("t2-manager-queue-why-and-zone")
     page.click("header .zone")
