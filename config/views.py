@@ -53,7 +53,9 @@ def account_settings(request: HttpRequest) -> HttpResponse:
     """The person's own settings: the time zone every time is shown in."""
     user = request.user
     automatic = timezones.default_zone_name_for(user)
-    current = UserProfile.objects.filter(user=user).values_list("time_zone", flat=True).first()
+    current = (
+        UserProfile.objects.filter(user_id=user.pk).values_list("time_zone", flat=True).first()
+    )
     form = TimeZoneForm(
         request.POST or None, automatic=automatic, initial={"time_zone": current or ""}
     )
