@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -51,7 +53,7 @@ class TimeZoneForm(forms.Form):
 @login_required
 def account_settings(request: HttpRequest) -> HttpResponse:
     """The person's own settings: the time zone every time is shown in."""
-    user = request.user
+    user: Any = request.user  # logged in (login_required)
     automatic = timezones.default_zone_name_for(user)
     current = (
         UserProfile.objects.filter(user_id=user.pk).values_list("time_zone", flat=True).first()
