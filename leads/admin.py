@@ -68,7 +68,13 @@ class LeadResource(resources.ModelResource):
     ready_for_sales = ie_fields.Field(
         attribute="ready_for_sales", column_name="ready_for_sales", readonly=True
     )
-    created_at = ie_fields.Field(attribute="created_at", column_name="created_at", readonly=True)
+    # Written in the exporter's zone, which the header names (get_export_headers).
+    created_at = ie_fields.Field(
+        attribute="created_at",
+        column_name="created_at",
+        readonly=True,
+        widget=widgets.DateTimeWidget(format="%Y-%m-%d %H:%M:%S"),
+    )
 
     class Meta:
         model = Lead
@@ -87,6 +93,15 @@ class LeadResource(resources.ModelResource):
         self._duplicates = {e for e, n in Counter(emails).items() if e and n > 1}
         self._erased = erasure.erased_among(emails)  # one query for the file
         self._imported: list[int] = []
+
+    def get_export_headers(self, selected_fields: Any = None) -> list[str]:
+        """The date column names the zone its times are written in (the exporter's: the
+        widget writes local times of the zone active for the request)."""
+        zone = timezone.get_current_timezone_name()
+        return [
+            csvfile.zoned_header(name, zone) if name in csvfile.ZONED_COLUMNS else name
+            for name in super().get_export_headers(selected_fields)
+        ]
 
     def export_field(self, field: Any, instance: Any, **kwargs: Any) -> Any:
         # A name like =HYPERLINK(...) must reach the spreadsheet as text, not as a formula.
