@@ -8,6 +8,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db.models import Prefetch, QuerySet, prefetch_related_objects
 from django.utils import timezone
 
@@ -230,14 +231,15 @@ def attempt_chain(handoff: Handoff) -> dict[str, Any]:
     """The whole story of a handoff's attempts, as every attempt tells it: the original
     promotion (who, when), each earlier attempt with its rep and how it ended (breach, a
     manager's reassignment with the reason typed, an automatic reassignment, an escalation), and
-    when this attempt began. Two queries (the lead's handoffs, the chain's events)."""
+    when this attempt began. Three queries (the lead's handoffs, the chain's events, the reps
+    each attempt began with)."""
     rows = {
         h.pk: h
         for h in Handoff.objects.filter(lead_id=handoff.lead_id, pk__lte=handoff.pk)
         .select_related("assigned_to", "promoted_by")
         .only(
             "id", "attempt", "previous_id", "created_at", "closed_at", "breached_at", "status",
-            "assigned_to__username", "assigned_to__first_name", "assigned_to__last_name",
+            "routing", "assigned_to__username", "assigned_to__first_name", "assigned_to__last_name",
             "promoted_by__username", "promoted_by__first_name", "promoted_by__last_name",
         )
     }  # fmt: skip
@@ -263,6 +265,15 @@ def attempt_chain(handoff: Handoff) -> dict[str, Any]:
         .order_by("at", "id")
     ):
         events[event.handoff_id].append(event)
+    # Who each attempt began with is what routing recorded: an escalation since has cleared
+    # `assigned_to` (the attempt now waits in the manager's queue), not who it began with.
+    began_with = {h.pk: ((h.routing or {}).get("rep") or {}).get("id") for h in chain}
+    people = {
+        u.pk: u
+        for u in get_user_model()
+        .objects.filter(pk__in=[pk for pk in began_with.values() if pk])
+        .only("id", "username", "first_name", "last_name")
+    }
     first = chain[0]
     attempts = []
     for h in chain:
@@ -271,7 +282,7 @@ def attempt_chain(handoff: Handoff) -> dict[str, Any]:
             {
                 "id": h.pk,
                 "attempt": h.attempt,
-                "rep": _person(h.assigned_to),
+                "rep": _person(people.get(began_with[h.pk] or 0) or h.assigned_to),
                 "began_at": h.created_at,
                 "breached_at": h.breached_at,
                 "escalated": escalation_reason(escalation) if escalation is not None else None,

@@ -108,6 +108,29 @@ def test_the_page_of_a_later_attempt_says_when_it_was_promoted_not_when_it_was_r
     assert f"SLA breached {local(second.breached_at)}" in page
 
 
+def test_an_attempt_escalated_to_the_manager_still_says_which_rep_it_began_with(world):
+    TeamMembership.objects.filter(team=world.team).update(is_away=False)
+    world.policy.reassign_on_breach = True
+    world.policy.max_reassignments = 1
+    world.policy.save()
+    first = world.promote()
+    sla_sweep(now=first.due_at + MIN)  # breached: reassigned automatically to Olga
+    second = Handoff.objects.get(previous=first)
+    assert second.assigned_to == world.other_rep
+    sla_sweep(now=second.due_at + MIN)  # breached again, no reassignment left: escalated
+    second.refresh_from_db()
+    assert second.assigned_to is None
+
+    chain = api(world.manager).get(f"/api/handoffs/{second.pk}/").json()["chain"]
+    page = text(logged_in(world.manager).get(f"/handoffs/{second.pk}/"))
+
+    assert [a["rep"]["username"] for a in chain["attempts"]] == ["rob.rep", "olga.rep"]
+    assert chain["attempts"][0]["ended"]["how"] == "automatic_reassign"
+    assert chain["attempts"][1]["escalated"].startswith("SLA breached after 1 reassignment")
+    assert "This attempt (2) began with Olga Rep" in page
+    assert "SLA breached after 1 reassignment (the policy allows 1)" in page
+
+
 # --- why unassigned ----------------------------------------------------------------------------
 
 
