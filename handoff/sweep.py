@@ -177,6 +177,9 @@ STEPS: tuple[_Step, ...] = (
     ),
 )
 
+# A breach flagged this long after its deadline says how late it is in its message.
+LATE_NOTE_AFTER = dt.timedelta(hours=1)
+
 # What the sweep reads of each flagged row, its lead, rep, team manager and calendar, as plain
 # tuples (no model instances: the sweep handles thousands per run).
 _DETAIL_FIELDS = (
@@ -606,8 +609,22 @@ class _Sweep:
                 recipients=recipients,
                 event_id=event_id,
                 now=self.now,
+                message=self._late_note(step, due),
             )
         return messages
+
+    def _late_note(self, step: _Step, due: _Due) -> str:
+        """For a breach flagged well after its deadline (the worker was down), how late it is,
+        in the words the pages use (handoff.clocks). A breach flagged on time says nothing more:
+        its deadline is in the message already. One query, for late flags only."""
+        return self._late_note_at(due, getattr(due, step.event_at)) if step.breach else ""
+
+    def _late_note_at(self, due: _Due, at: dt.datetime | None) -> str:
+        if at is None or self.now - at < LATE_NOTE_AFTER:
+            return ""
+        handoff = Handoff.objects.select_related("calendar", "team__calendar").get(pk=due.id)
+        late = late_by(due_at=at, until=self.now, calendar=handoff_calendar(handoff))
+        return f"It is {late.label} now." if late is not None else ""
 
     def _breach_actions(self, rows: list[_Due], event_ids: list[int]) -> list[dict[str, Any]]:
         """The policy's on-breach action, per row, inside the batch's transaction: flagged,
@@ -617,6 +634,7 @@ class _Sweep:
         for due, event_id in zip(rows, event_ids, strict=True):
             policy = due.policy
             managers = self._managers(due)
+            late = self._late_note_at(due, due.due_at)
             notify_managers = policy.get("notify_manager_on_breach", True)
             if policy.get("reassign_on_breach"):
                 limit = int(policy.get("max_reassignments", 0) or 0)
@@ -636,7 +654,7 @@ class _Sweep:
                                 event_id=event_id,
                                 now=now,
                                 message=f"Reassigned automatically to {to} "
-                                f"(attempt {new.attempt} of at most {limit + 1}).",
+                                f"(attempt {new.attempt} of at most {limit + 1}). {late}".strip(),
                             )
                         continue
                     reason = "reassign_failed"
@@ -652,11 +670,14 @@ class _Sweep:
                         event_id=escalation_id,
                         now=now,
                         message=(
-                            f"Its SLA was breached at {when_in(due.due_at, due.about.zone)} after "
-                            f"{due.attempt - 1} reassignment(s) (at most {limit}); "
-                            "it now waits in your queue."
-                            if reason == "max_reassignments"
-                            else "Its SLA was breached and no rep could take it over."
+                            (
+                                f"Its SLA was breached at {when_in(due.due_at, due.about.zone)} "
+                                f"after {due.attempt - 1} reassignment(s) (at most {limit}); "
+                                "it now waits in your queue."
+                                if reason == "max_reassignments"
+                                else "Its SLA was breached and no rep could take it over."
+                            )
+                            + (f" {late}" if late else "")
                         ),
                     )
                     continue
@@ -668,6 +689,7 @@ class _Sweep:
                     recipients=managers,
                     event_id=event_id,
                     now=now,
+                    message=late,
                 )
         return messages
 
