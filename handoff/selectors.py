@@ -209,10 +209,11 @@ def _person(user: Any) -> dict[str, Any] | None:
     }
 
 
+DEFAULT_REASSIGN_REASON = "reassigned by a manager"  # handoff.services.handoff_reassign's
 _MAX_CHAIN = 50  # attempts followed back; a chain is at most max_reassignments + 1 long
 
 
-def _ending(attempt: Handoff, events: list[HandoffEvent]) -> dict[str, Any] | None:
+def _ending(events: list[HandoffEvent]) -> dict[str, Any] | None:
     """How an attempt ended, from its own events: reassigned by a manager (with the reason they
     typed) or automatically on breach, returned, accepted, or escalated to the manager."""
     for event in reversed(events):
@@ -222,7 +223,10 @@ def _ending(attempt: Handoff, events: list[HandoffEvent]) -> dict[str, Any] | No
                 "how": "automatic_reassign" if automatic else "manager_reassign",
                 "at": event.at,
                 "by": _person(event.actor),
-                "reason": "" if automatic else event.reason,
+                # The service's default when the manager typed nothing is not a reason.
+                "reason": ""
+                if automatic or event.reason == DEFAULT_REASSIGN_REASON
+                else event.reason,
             }
     return None
 
@@ -286,7 +290,7 @@ def attempt_chain(handoff: Handoff) -> dict[str, Any]:
                 "began_at": h.created_at,
                 "breached_at": h.breached_at,
                 "escalated": escalation_reason(escalation) if escalation is not None else None,
-                "ended": _ending(h, events[h.pk]),
+                "ended": _ending(events[h.pk]),
                 "current": h.pk == handoff.pk,
             }
         )
@@ -296,6 +300,28 @@ def attempt_chain(handoff: Handoff) -> dict[str, Any]:
         "attempts": attempts,
         "this_attempt_began_at": handoff.created_at,
     }
+
+
+def reassignment_endings(handoff_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """How each reassigned handoff ended (by whom, the reason typed, or automatically), for a
+    list of handoffs: one query."""
+    events: dict[int, list[HandoffEvent]] = {}
+    for event in (
+        HandoffEvent.objects.filter(
+            handoff_id__in=handoff_ids,
+            kind=HandoffEvent.Kind.TRANSITION,
+            to_status=Status.REASSIGNED,
+        )
+        .select_related("actor")
+        .order_by("id")
+    ):
+        events.setdefault(event.handoff_id, []).append(event)
+    endings = {}
+    for pk, found in events.items():
+        ending = _ending(found)
+        if ending is not None:
+            endings[pk] = ending
+    return endings
 
 
 # --- why a handoff waits in the manager's queue ----------------------------------------------

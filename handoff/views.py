@@ -266,6 +266,11 @@ def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
         .order_by("-created_at", "-id")
     )
     open_handoff = next((h for h in handoffs if h.is_open), None)
+    endings = selectors.reassignment_endings(
+        [h.pk for h in handoffs if h.status == Status.REASSIGNED]
+    )
+    for h in handoffs:
+        h.ending = endings.get(h.pk)  # type: ignore[attr-defined]
     return render(
         request,
         "handoff/lead_detail.html",

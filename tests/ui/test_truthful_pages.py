@@ -108,6 +108,17 @@ def test_the_page_of_a_later_attempt_says_when_it_was_promoted_not_when_it_was_r
     assert f"SLA breached {local(second.breached_at)}" in page
 
 
+def test_the_lead_page_says_how_each_attempt_was_reassigned_and_when_it_began(world):
+    first, second, third = reassigned_twice(world)
+
+    page = text(logged_in(world.marketer).get(f"/leads/{first.lead_id}/"))
+
+    assert "reassigned by Max Manager: “Rob is on leave until Monday”" in page
+    assert "reassigned automatically on breach" in page
+    assert "attempt 3 began (reassigned)" in page
+    assert "handed to the next rep" not in page
+
+
 def test_an_attempt_escalated_to_the_manager_still_says_which_rep_it_began_with(world):
     TeamMembership.objects.filter(team=world.team).update(is_away=False)
     world.policy.reassign_on_breach = True
