@@ -109,7 +109,7 @@ def test_the_page_of_a_later_attempt_says_when_it_was_promoted_not_when_it_was_r
 
 
 def test_the_lead_page_says_how_each_attempt_was_reassigned_and_when_it_began(world):
-    first, second, third = reassigned_twice(world)
+    first, _, _ = reassigned_twice(world)
 
     page = text(logged_in(world.marketer).get(f"/leads/{first.lead_id}/"))
 
