@@ -60,7 +60,11 @@ class ClockSerializer(serializers.Serializer):
         allow_null=True, help_text="Negative when late (business time, the calendar's hours)."
     )
     late = serializers.BooleanField()
-    label = serializers.CharField(help_text='e.g. "1h 05m left", "late by 12m".')  # type: ignore[assignment]
+    label = serializers.CharField(  # type: ignore[assignment]
+        help_text="In business time of the handoff's calendar, in business days from one working "
+        'day on, the wall time beside when it says more: "1h 05m left", "late by 12m", '
+        '"late by 33 business days (7 weeks)".'
+    )
 
 
 class HandoffListSerializer(serializers.ModelSerializer):
