@@ -28,6 +28,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("login/", serialized_login(auth_views.LoginView.as_view()), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("settings/", views.account_settings, name="settings"),
     # Password reset: the same answer whether or not an account has the address.
     path("password-reset/", auth_views.PasswordResetView.as_view(), name="password_reset"),
     path(

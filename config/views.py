@@ -1,11 +1,20 @@
 from __future__ import annotations
 
+from typing import Any
+
+from django import forms
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 
+from handoff import timezones
+from leads.errors import DomainError
+from leads.models import UserProfile
 from leads.roles import is_manager, is_marketer, is_rep
+from leads.services import user_time_zone_set
 
 
 def manager_home() -> str:
@@ -28,3 +37,46 @@ def home(request: HttpRequest) -> HttpResponse:
     if is_marketer(user):
         return redirect("handoff:lead-list")
     return render(request, "home.html")
+
+
+class TimeZoneForm(forms.Form):
+    time_zone = forms.ChoiceField(label="Time zone", required=False)
+
+    def __init__(self, *args: object, automatic: str, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        zones = sorted(timezones.known_zones())
+        field = self.fields["time_zone"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [("", f"Automatic: {automatic}"), *((z, z) for z in zones)]
+
+
+@login_required
+def account_settings(request: HttpRequest) -> HttpResponse:
+    """The person's own settings: the time zone every time is shown in."""
+    user: Any = request.user  # logged in (login_required)
+    automatic = timezones.default_zone_name_for(user)
+    current = (
+        UserProfile.objects.filter(user_id=user.pk).values_list("time_zone", flat=True).first()
+    )
+    form = TimeZoneForm(
+        request.POST or None, automatic=automatic, initial={"time_zone": current or ""}
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            user_time_zone_set(user=user, time_zone=form.cleaned_data["time_zone"])
+        except DomainError as exc:
+            form.add_error("time_zone", exc.message)
+        else:
+            name = form.cleaned_data["time_zone"] or automatic
+            timezones.remember(request, name)
+            timezone.activate(timezones.zone(name))
+            now = timezones.local_words(timezone.now())
+            messages.success(request, f"Times are now shown in {name} (it is {now}).")
+            return redirect("settings")
+    status = 400 if form.errors else 200
+    return render(
+        request,
+        "settings.html",
+        {"form": form, "automatic": automatic, "current": timezone.get_current_timezone_name()},
+        status=status,
+    )

@@ -172,7 +172,9 @@ def _with_median_labels(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [
         {
             **row,
-            "median_label": metrics.minutes_label(row["median_business_minutes_to_accept"]),
+            "median_label": metrics.minutes_label(
+                row["median_business_minutes_to_accept"], business=True
+            ),
         }
         for row in rows
     ]
@@ -210,10 +212,10 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "wall_median": metrics.minutes_label(data["time_to_accept"]["wall_minutes"]["median"]),
             "wall_p90": metrics.minutes_label(data["time_to_accept"]["wall_minutes"]["p90"]),
             "business_median": metrics.minutes_label(
-                data["time_to_accept"]["business_minutes"]["median"]
+                data["time_to_accept"]["business_minutes"]["median"], business=True
             ),
             "business_p90": metrics.minutes_label(
-                data["time_to_accept"]["business_minutes"]["p90"]
+                data["time_to_accept"]["business_minutes"]["p90"], business=True
             ),
         },
         "speed": speed.table_rows(speed.speed_to_lead(filters)),

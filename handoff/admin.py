@@ -252,7 +252,7 @@ class HandoffAdmin(ManagersOnly, admin.ModelAdmin):
                 summary["median_minutes_to_accept"]
             )
             summary["business_median_label"] = metrics.minutes_label(
-                summary["median_business_minutes_to_accept"]
+                summary["median_business_minutes_to_accept"], business=True
             )
             summary["breached_url"] = cl.get_query_string({"breached": "yes"})
             summary["at_risk_url"] = cl.get_query_string({"at_risk": "yes"})

@@ -235,7 +235,8 @@ class HandoffReassignApi(_HandoffActionApi):
         ReassignRequestSerializer,
         "Managers only. The pending handoff becomes `reassigned` and a new attempt starts with a "
         "fresh deadline; the answer is the NEW handoff (201). Without `to_rep`, the next rep in "
-        "the team's rotation; nobody available: the manager's queue.",
+        "the team's rotation; when nobody in the team can take it now, 409 `nobody_available` "
+        "saying who could and from when, and nothing is changed (no attempt is created).",
         success=201,
     )
     def post(self, request: Request, pk: int) -> Response:

@@ -10,3 +10,11 @@ class HandoffConfig(AppConfig):
         from leads import hooks
 
         hooks.on_events_recorded(autopromotion.auto_promote_on_events)
+
+        from django.contrib.auth.signals import user_logged_in
+
+        from handoff.timezones import remember_at_login
+
+        # The viewer's zone is looked up once, at login, into the session that login saves
+        # anyway: a page then pays no query for it (handoff.timezones).
+        user_logged_in.connect(remember_at_login, dispatch_uid="handoff.timezones.login")

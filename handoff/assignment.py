@@ -335,3 +335,33 @@ def _ineligible(
         if not sla.is_business_time(now, calendar_for(calendar)):
             return ("off_hours", f"outside working hours ({calendar.name})")
     return None
+
+
+def available_from(*, skipped: dict[str, Any], team: Team, now: dt.datetime) -> dt.datetime | None:
+    """When a rep skipped for being off hours is next at work (their calendar's next working
+    window); None for any other reason (away, at capacity: nobody knows when that ends)."""
+    if skipped.get("reason") != "off_hours":
+        return None
+    membership = (
+        TeamMembership.objects.filter(team_id=team.pk, rep_id=skipped["rep_id"])
+        .select_related("calendar")
+        .first()
+    )
+    calendar = (membership.calendar if membership is not None else None) or team.calendar
+    try:
+        return sla.next_business_moment(now, calendar_for(calendar))
+    except ValueError:
+        return None
+
+
+def who_could_take_it(*, team: Team, now: dt.datetime, choice: RepChoice) -> list[dict[str, Any]]:
+    """When nobody can take a handoff now: each skipped rep, why, and when the off-hours ones
+    are back, soonest first (the others after them, in rotation order)."""
+    people = []
+    for skipped in choice.skipped:
+        if skipped.get("reason") in ("excluded", "no_turns", "inactive"):
+            continue
+        people.append({**skipped, "from": available_from(skipped=skipped, team=team, now=now)})
+    far = dt.datetime.max.replace(tzinfo=dt.UTC)
+    people.sort(key=lambda p: p["from"] or far)
+    return people

@@ -807,12 +807,14 @@ def summary(qs: QuerySet[Handoff], *, now: dt.datetime) -> dict[str, Any]:
     }
 
 
-def minutes_label(minutes: float | None) -> str:
-    """ "45m", "3h 05m", "2d 4h" for a duration in minutes; "-" when unknown."""
+def minutes_label(minutes: float | None, *, business: bool = False) -> str:
+    """ "45m", "3h 05m", "2d 4h" for a duration in wall minutes; "-" when unknown. Business
+    minutes never make "days" of 24 hours (a business day is a calendar's working day, and
+    these figures mix calendars): "52h 10m"."""
     if minutes is None:
         return "-"
     total = round(minutes)
     hours, mins = divmod(total, 60)
-    if hours >= 48:
+    if hours >= 48 and not business:
         return f"{hours // 24}d {hours % 24}h"
     return f"{hours}h {mins:02d}m" if hours else f"{mins}m"

@@ -106,7 +106,11 @@ class OpenHandoffSerializer(serializers.Serializer):
     at_risk_at = serializers.DateTimeField(allow_null=True)
     breached_at = serializers.DateTimeField(allow_null=True)
     business_minutes_left = serializers.FloatField(allow_null=True, help_text="Negative when late.")
-    label = serializers.CharField(help_text='e.g. "late by 1h 05m", "30m left".')  # type: ignore[assignment]
+    label = serializers.CharField(  # type: ignore[assignment]
+        help_text="In business time of the handoff's calendar, in business days from one working "
+        'day on, the wall time beside when it says more: "1h 05m left", "late by 12m", '
+        '"late by 33 business days (7 weeks)".'
+    )
 
 
 class OpenNowSerializer(serializers.Serializer):

@@ -32,6 +32,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from handoff.models import Handoff, HandoffEvent, Notification
+from handoff.timezones import ZoneBook
 from leads.roles import SALES_MANAGER
 from leads.services import enqueue_task
 
@@ -172,7 +173,7 @@ def zone_named(name: str) -> dt.tzinfo:
         return timezone.get_default_timezone()
 
 
-def _when(moment: dt.datetime | None, zone: dt.tzinfo) -> str:
+def when_in(moment: dt.datetime | None, zone: dt.tzinfo) -> str:
     return moment.astimezone(zone).strftime("%a %d %b %H:%M %Z") if moment else "-"
 
 
@@ -201,17 +202,25 @@ def handoff_link(handoff_id: int) -> str:
 
 
 def render(
-    *, kind: str, about: About, recipient: Person, message: str = "", link: str | None = None
+    *,
+    kind: str,
+    about: About,
+    recipient: Person,
+    message: str = "",
+    link: str | None = None,
+    zone: dt.tzinfo | None = None,
 ) -> tuple[str, str]:
-    """Subject and body of one message, from the kind's templates."""
+    """Subject and body of one message, from the kind's templates; times in `zone` (the
+    recipient's), else the handoff calendar's."""
     subject_template, body_template = TEMPLATES[kind]
     link = handoff_link(about.handoff_id) if link is None else link
+    zone = zone or about.zone
     context = {
         "lead": about.lead,
         "company": about.company or "company unknown",
         "score": about.score,
-        "due": _when(about.due_at, about.zone),
-        "first_touch_due": _when(about.first_touch_due_at, about.zone),
+        "due": when_in(about.due_at, zone),
+        "first_touch_due": when_in(about.first_touch_due_at, zone),
         "rep": about.rep or "nobody",
         "attempt": about.attempt,
         "greeting": f"Hello {recipient.first_name or recipient.username},",
@@ -230,13 +239,25 @@ def message_values(
     event_id: int | None,
     now: dt.datetime,
     message: str = "",
+    zones: ZoneBook | None = None,
 ) -> list[dict[str, Any]]:
     """Outbox rows as field values, one per distinct recipient with an email address: the
-    sweep inserts thousands of these in one statement."""
+    sweep inserts thousands of these in one statement. Times are in each recipient's zone
+    (`zones`: a book kept across calls, so each person is looked up once)."""
     link = handoff_link(about.handoff_id)
     rows = []
-    for person in {p.pk: p for p in recipients if p.email}.values():
-        subject, body = render(kind=kind, about=about, recipient=person, message=message, link=link)
+    people = {p.pk: p for p in recipients if p.email}
+    book = zones if zones is not None else ZoneBook()
+    book.prefetch(people)
+    for person in people.values():
+        subject, body = render(
+            kind=kind,
+            about=about,
+            recipient=person,
+            message=message,
+            link=link,
+            zone=book.zone_for(person.pk),
+        )
         rows.append(
             {
                 "kind": kind,

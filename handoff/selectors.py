@@ -8,10 +8,11 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db.models import Prefetch, QuerySet, prefetch_related_objects
 from django.utils import timezone
 
-from handoff import sla
+from handoff import clocks, sla
 from handoff.models import BusinessCalendar, CalendarDate, Handoff, HandoffEvent
 from handoff.states import OPEN_STATUSES, Status
 from leads.models import Lead
@@ -195,6 +196,181 @@ def manager_queue() -> QuerySet[Handoff]:
     )
 
 
+# --- the chain of attempts -------------------------------------------------------------------
+
+
+def _person(user: Any) -> dict[str, Any] | None:
+    if user is None:
+        return None
+    return {
+        "id": user.pk,
+        "username": str(user.get_username()),
+        "full_name": str(user.get_full_name() or user.get_username()),
+    }
+
+
+DEFAULT_REASSIGN_REASON = "reassigned by a manager"  # handoff.services.handoff_reassign's
+_MAX_CHAIN = 50  # attempts followed back; a chain is at most max_reassignments + 1 long
+
+
+def _ending(events: list[HandoffEvent]) -> dict[str, Any] | None:
+    """How an attempt ended, from its own events: reassigned by a manager (with the reason they
+    typed) or automatically on breach, returned, accepted, or escalated to the manager."""
+    for event in reversed(events):
+        if event.kind == HandoffEvent.Kind.TRANSITION and event.to_status == Status.REASSIGNED:
+            automatic = bool((event.payload or {}).get("automatic"))
+            return {
+                "how": "automatic_reassign" if automatic else "manager_reassign",
+                "at": event.at,
+                "by": _person(event.actor),
+                # The service's default when the manager typed nothing is not a reason.
+                "reason": ""
+                if automatic or event.reason == DEFAULT_REASSIGN_REASON
+                else event.reason,
+            }
+    return None
+
+
+def attempt_chain(handoff: Handoff) -> dict[str, Any]:
+    """The whole story of a handoff's attempts, as every attempt tells it: the original
+    promotion (who, when), each earlier attempt with its rep and how it ended (breach, a
+    manager's reassignment with the reason typed, an automatic reassignment, an escalation), and
+    when this attempt began. Three queries (the lead's handoffs, the chain's events, the reps
+    each attempt began with)."""
+    rows = {
+        h.pk: h
+        for h in Handoff.objects.filter(lead_id=handoff.lead_id, pk__lte=handoff.pk)
+        .select_related("assigned_to", "promoted_by")
+        .only(
+            "id", "attempt", "previous_id", "created_at", "closed_at", "breached_at", "status",
+            "routing", "assigned_to__username", "assigned_to__first_name", "assigned_to__last_name",
+            "promoted_by__username", "promoted_by__first_name", "promoted_by__last_name",
+        )
+    }  # fmt: skip
+    rows[handoff.pk] = rows.get(handoff.pk, handoff)
+    chain: list[Handoff] = []
+    current: Handoff | None = rows[handoff.pk]
+    while current is not None and len(chain) < _MAX_CHAIN:
+        chain.append(current)
+        current = rows.get(current.previous_id) if current.previous_id else None
+    chain.reverse()
+    ids = [h.pk for h in chain]
+    events: dict[int, list[HandoffEvent]] = {pk: [] for pk in ids}
+    for event in (
+        HandoffEvent.objects.filter(
+            handoff_id__in=ids,
+            kind__in=[
+                HandoffEvent.Kind.TRANSITION,
+                HandoffEvent.Kind.BREACHED,
+                HandoffEvent.Kind.ESCALATED,
+            ],
+        )
+        .select_related("actor")
+        .order_by("at", "id")
+    ):
+        events[event.handoff_id].append(event)
+    # Who each attempt began with is what routing recorded: an escalation since has cleared
+    # `assigned_to` (the attempt now waits in the manager's queue), not who it began with.
+    began_with = {h.pk: ((h.routing or {}).get("rep") or {}).get("id") for h in chain}
+    people = {
+        u.pk: u
+        for u in get_user_model()
+        .objects.filter(pk__in=[pk for pk in began_with.values() if pk])
+        .only("id", "username", "first_name", "last_name")
+    }
+    first = chain[0]
+    attempts = []
+    for h in chain:
+        escalation = next((e for e in events[h.pk] if e.kind == HandoffEvent.Kind.ESCALATED), None)
+        attempts.append(
+            {
+                "id": h.pk,
+                "attempt": h.attempt,
+                "rep": _person(people.get(began_with[h.pk] or 0) or h.assigned_to),
+                "began_at": h.created_at,
+                "breached_at": h.breached_at,
+                "escalated": escalation_reason(escalation) if escalation is not None else None,
+                "ended": _ending(events[h.pk]),
+                "current": h.pk == handoff.pk,
+            }
+        )
+    return {
+        "promoted_at": first.created_at,
+        "promoted_by": _person(first.promoted_by),
+        "attempts": attempts,
+        "this_attempt_began_at": handoff.created_at,
+    }
+
+
+def reassignment_endings(handoff_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """How each reassigned handoff ended (by whom, the reason typed, or automatically), for a
+    list of handoffs: one query."""
+    events: dict[int, list[HandoffEvent]] = {}
+    for event in (
+        HandoffEvent.objects.filter(
+            handoff_id__in=handoff_ids,
+            kind=HandoffEvent.Kind.TRANSITION,
+            to_status=Status.REASSIGNED,
+        )
+        .select_related("actor")
+        .order_by("id")
+    ):
+        events.setdefault(event.handoff_id, []).append(event)
+    endings = {}
+    for pk, found in events.items():
+        ending = _ending(found)
+        if ending is not None:
+            endings[pk] = ending
+    return endings
+
+
+# --- why a handoff waits in the manager's queue ----------------------------------------------
+
+
+def escalation_reason(event: HandoffEvent) -> str:
+    """The escalation event in words (the sweep records why and after how many reassignments)."""
+    payload = event.payload or {}
+    if event.reason == "max_reassignments":
+        done = payload.get("reassignments", 0)
+        limit = payload.get("max_reassignments", 0)
+        return (
+            f"SLA breached after {done} reassignment{'' if done == 1 else 's'} "
+            f"(the policy allows {limit}): escalated to the manager"
+        )
+    if event.reason == "reassign_failed":
+        return "SLA breached and no other rep could take it over: escalated to the manager"
+    return f"escalated to the manager ({event.reason or 'no reason recorded'})"
+
+
+def unassigned_reasons(handoffs: list[Handoff]) -> dict[int, list[str]]:
+    """Why each handoff has no rep, from what was recorded when it lost (or never had) one: the
+    latest escalation event, else the routing record (who was skipped and why, or a team with
+    nobody in its rotation, or a manager's choice). One query for the page's escalations."""
+    ids = [h.pk for h in handoffs]
+    escalations: dict[int, HandoffEvent] = {}
+    for escalation in HandoffEvent.objects.filter(
+        handoff_id__in=ids, kind=HandoffEvent.Kind.ESCALATED
+    ).order_by("id"):
+        escalations[escalation.handoff_id] = escalation
+    reasons: dict[int, list[str]] = {}
+    for h in handoffs:
+        routing = h.routing or {}
+        found = escalations.get(h.pk)
+        if found is not None:
+            reasons[h.pk] = [escalation_reason(found)]
+            continue
+        skipped = routing.get("skipped") or []
+        if skipped:
+            reasons[h.pk] = [f"{s['username']}: {s['detail']}" for s in skipped]
+        elif routing.get("team") is None:
+            reasons[h.pk] = ["no team matched the lead"]
+        elif routing.get("rotation") is not None and not (routing["rotation"] or {}).get("cycle"):
+            reasons[h.pk] = ["the team had nobody in its rotation at the time"]
+        else:
+            reasons[h.pk] = ["no reason was recorded"]
+    return reasons
+
+
 # --- clocks -----------------------------------------------------------------------------------
 
 
@@ -204,17 +380,24 @@ class Clock:
 
     state: "running" (counting down or overdue), "paused" (waiting for marketing), "met"
     (answered in time), "missed" (answered late), or "none". Minutes left are negative when late.
+    `day_minutes` is the length of a business day of the handoff's calendar, which the words
+    (handoff.clocks) count lateness and time left in.
     """
 
     state: str
     due_at: dt.datetime | None
     wall_seconds_left: float | None
     business_minutes_left: float | None
+    day_minutes: float = 24 * 60.0
 
     @property
     def late(self) -> bool:
         """Past the deadline (wall time: a deadline at 17:30 on Friday is late on Saturday)."""
         return self.wall_seconds_left is not None and self.wall_seconds_left < 0
+
+    @property
+    def words(self) -> clocks.Words:
+        return clock_words(self)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -233,7 +416,9 @@ def _running(due_at: dt.datetime, now: dt.datetime, calendar: sla.Calendar) -> C
         business = sla.business_minutes_between(now, due_at, calendar)
     else:
         business = -sla.business_minutes_between(due_at, now, calendar)
-    return Clock("running", due_at, round(wall, 1), round(business, 2))
+    return Clock(
+        "running", due_at, round(wall, 1), round(business, 2), clocks.working_day_minutes(calendar)
+    )
 
 
 def accept_clock(handoff: Handoff, *, now: dt.datetime | None = None) -> Clock:
@@ -242,7 +427,8 @@ def accept_clock(handoff: Handoff, *, now: dt.datetime | None = None) -> Clock:
     if handoff.status == Status.PENDING and handoff.due_at is not None:
         return _running(handoff.due_at, now, handoff_calendar(handoff))
     if handoff.status == Status.WAITING:
-        return Clock("paused", None, None, handoff.remaining_business_minutes)
+        day = clocks.working_day_minutes(handoff_calendar(handoff))
+        return Clock("paused", None, None, handoff.remaining_business_minutes, day)
     if handoff.responded_at is not None and handoff.due_at is not None:
         state = "missed" if handoff.responded_at > handoff.due_at else "met"
         return Clock(state, handoff.due_at, None, None)
@@ -261,23 +447,25 @@ def first_touch_clock(handoff: Handoff, *, now: dt.datetime | None = None) -> Cl
     return Clock("none", due, None, None)
 
 
-def _span(minutes: float) -> str:
-    minutes = abs(minutes)
-    hours, mins = divmod(round(minutes), 60)
-    if hours >= 24 * 3:
-        return f"{hours // 24}d {hours % 24}h"
-    return f"{hours}h {mins:02d}m" if hours else f"{mins}m"
+def clock_words(clock: Clock) -> clocks.Words:
+    """The clock in words (handoff.clocks): business days of the handoff's calendar, with the
+    wall time beside."""
+    if clock.state == "running" and clock.business_minutes_left is not None:
+        if clock.late:
+            return clocks.late_words(
+                clock.business_minutes_left, clock.wall_seconds_left, clock.day_minutes
+            )
+        return clocks.left_words(
+            clock.business_minutes_left, clock.wall_seconds_left, clock.day_minutes
+        )
+    if clock.state == "paused":
+        return clocks.paused_words(clock.business_minutes_left or 0, clock.day_minutes)
+    if clock.state in ("met", "missed"):
+        return clocks.Words("answered in time" if clock.state == "met" else "answered late")
+    return clocks.Words("")
 
 
 def clock_label(clock: Clock) -> str:
-    """ "1h 05m left", "late by 12m" (business time), "paused, 40m left", "met", "missed"."""
-    if clock.state == "running" and clock.business_minutes_left is not None:
-        if clock.late:
-            late_by = abs(clock.business_minutes_left)
-            return f"late by {_span(late_by)}" if late_by >= 1 else "overdue"
-        return f"{_span(clock.business_minutes_left)} left"
-    if clock.state == "paused":
-        return f"paused, {_span(clock.business_minutes_left or 0)} left"
-    if clock.state in ("met", "missed"):
-        return "answered in time" if clock.state == "met" else "answered late"
-    return ""
+    """ "1h 05m left", "late by 33 business days (7 weeks)", "paused, 40m left", "answered
+    late": the words every page, email and API answer shows."""
+    return clock_words(clock).text

@@ -11,7 +11,7 @@ from rest_framework import serializers
 
 from handoff.autopromotion import rule_problem
 from handoff.models import AutoPromotionRule, Handoff, HandoffEvent, Team
-from handoff.selectors import accept_clock, first_touch_clock
+from handoff.selectors import accept_clock, attempt_chain, first_touch_clock
 from handoff.services import BANT_MAX_LENGTH, FIRST_TOUCH_CHANNELS
 from handoff.states import Status
 from leads.models import Campaign, EventKind, FitRule, Source
@@ -63,7 +63,11 @@ class ClockSerializer(serializers.Serializer):
         allow_null=True, help_text="Negative when late (business time, the calendar's hours)."
     )
     late = serializers.BooleanField()
-    label = serializers.CharField(help_text='e.g. "1h 05m left", "late by 12m".')  # type: ignore[assignment]
+    label = serializers.CharField(  # type: ignore[assignment]
+        help_text="In business time of the handoff's calendar, in business days from one working "
+        'day on, the wall time beside when it says more: "1h 05m left", "late by 12m", '
+        '"late by 33 business days (7 weeks)".'
+    )
 
 
 class AutoPromotionRefSerializer(serializers.Serializer):
@@ -207,9 +211,64 @@ class HandoffEventSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class PersonRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    username = serializers.CharField()
+    full_name = serializers.CharField()
+
+
+class AttemptEndingSerializer(serializers.Serializer):
+    how = serializers.ChoiceField(choices=["manager_reassign", "automatic_reassign"])
+    at = serializers.DateTimeField()
+    by = PersonRefSerializer(allow_null=True)
+    reason = serializers.CharField(help_text="The reason the manager typed (empty when automatic).")
+
+
+class ChainAttemptSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    attempt = serializers.IntegerField()
+    rep = PersonRefSerializer(allow_null=True)
+    began_at = serializers.DateTimeField()
+    breached_at = serializers.DateTimeField(allow_null=True)
+    escalated = serializers.CharField(allow_null=True)
+    ended = AttemptEndingSerializer(allow_null=True)
+    current = serializers.BooleanField()
+
+
+class ChainSerializer(serializers.Serializer):
+    promoted_at = serializers.DateTimeField(help_text="When marketing first promoted the lead.")
+    promoted_by = PersonRefSerializer(allow_null=True)
+    attempts = ChainAttemptSerializer(many=True, help_text="Oldest first, this one last.")
+    this_attempt_began_at = serializers.DateTimeField()
+
+
+def chain_row(handoff: Handoff) -> dict[str, Any]:
+    """The attempt chain (handoff.selectors.attempt_chain) with its times as the API writes
+    them."""
+    chain = attempt_chain(handoff)
+    attempts = []
+    for a in chain["attempts"]:
+        ended = a["ended"]
+        attempts.append(
+            {
+                **a,
+                "began_at": _when(a["began_at"]),
+                "breached_at": _when(a["breached_at"]),
+                "ended": {**ended, "at": _when(ended["at"])} if ended else None,
+            }
+        )
+    return {
+        "promoted_at": _when(chain["promoted_at"]),
+        "promoted_by": chain["promoted_by"],
+        "attempts": attempts,
+        "this_attempt_began_at": _when(chain["this_attempt_began_at"]),
+    }
+
+
 class HandoffDetailSerializer(HandoffListSerializer):
     events = HandoffEventSerializer(many=True, read_only=True)
     first_touch_clock = serializers.SerializerMethodField()
+    chain = serializers.SerializerMethodField()
     previous: serializers.PrimaryKeyRelatedField[Handoff] = serializers.PrimaryKeyRelatedField(
         read_only=True, allow_null=True
     )
@@ -233,9 +292,13 @@ class HandoffDetailSerializer(HandoffListSerializer):
             "engagement_snapshot", "history_snapshot", "routing", "policy_snapshot", "previous",
             "remaining_business_minutes", "paused_seconds_total", "pause_count",
             "info_question", "info_answer", "first_touch_channel", "qualified_at", "bant",
-            "returned_at", "return_reason_code", "return_note", "events",
+            "returned_at", "return_reason_code", "return_note", "events", "chain",
         ]  # fmt: skip
         read_only_fields = fields
+
+    @extend_schema_field(ChainSerializer)
+    def get_chain(self, handoff: Handoff) -> dict[str, Any]:
+        return chain_row(handoff)
 
     @extend_schema_field(ClockSerializer)
     def get_first_touch_clock(self, handoff: Handoff) -> dict[str, Any]:
@@ -295,6 +358,7 @@ def detail_row(handoff: Handoff, *, now: Any) -> dict[str, Any]:
             "return_reason_code": _text(handoff.return_reason_code),
             "return_note": _text(handoff.return_note),
             "events": [event_row(event) for event in handoff.events.all()],
+            "chain": chain_row(handoff),
         }
     )
     return row

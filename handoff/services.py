@@ -31,6 +31,7 @@ from handoff.assignment import (
     pick_rep,
     policy_snapshot,
     region_for_country,
+    who_could_take_it,
 )
 from handoff.models import (
     AutoPromotionRule,
@@ -44,8 +45,9 @@ from handoff.models import (
 from handoff.notifications import notify
 from handoff.selectors import calendar_for, handoff_calendar
 from handoff.states import OPEN_STATUSES, HandoffConflict, InvalidTransition, Status, check_move
-from leads.errors import DomainError, Forbidden, RuleViolation, ValidationFailed
-from leads.models import Lead, Stage
+from handoff.timezones import local_words
+from leads.errors import Conflict, DomainError, Forbidden, RuleViolation, ValidationFailed
+from leads.models import HIGH_INTENT_KINDS, Lead, Stage
 from leads.roles import SALES_MANAGER, is_manager, is_marketer, is_rep
 from leads.services import lead_change_stage
 
@@ -301,7 +303,19 @@ def _history_snapshot(history: list[Handoff]) -> list[dict[str, Any]]:
 
 
 def _engagement_snapshot(lead: Lead, now: dt.datetime) -> list[dict[str, Any]]:
+    """The lead's latest events, plus the latest of each high-intent kind (contact form, demo,
+    pricing, trial) when a run of page views pushed it out: those drive the intent points the
+    rep sees in the score, so the activity beside the score must show them."""
     events = lead.events.filter(occurred_at__lte=now).order_by("-occurred_at", "-id")
+    latest = list(events[:ENGAGEMENT_SNAPSHOT_SIZE])
+    shown_kinds = {e.kind for e in latest}
+    missing = [kind for kind in HIGH_INTENT_KINDS if kind not in shown_kinds]
+    if missing:
+        for kind in sorted(missing):
+            found = events.filter(kind=kind).first()
+            if found is not None:
+                latest.append(found)
+        latest.sort(key=lambda e: (e.occurred_at, e.pk), reverse=True)
     return [
         {
             "kind": e.kind,
@@ -310,7 +324,7 @@ def _engagement_snapshot(lead: Lead, now: dt.datetime) -> list[dict[str, Any]]:
             "is_high_intent": e.is_high_intent,
             "payload": e.payload,
         }
-        for e in events[:ENGAGEMENT_SNAPSHOT_SIZE]
+        for e in latest
     ]
 
 
@@ -380,7 +394,9 @@ def _announce(*, handoff: Handoff, event: HandoffEvent, now: dt.datetime) -> Non
         )
         return
     skipped = routing.get("skipped") or []
-    why = "; ".join(f"{s['username']}: {s['detail']}" for s in skipped) or "the team has no reps"
+    why = "; ".join(f"{s['username']}: {s['detail']}" for s in skipped) or (
+        "nobody is in the team's rotation"
+    )
     notify(
         kind=Notification.Kind.UNASSIGNED,
         handoff=handoff,
@@ -988,6 +1004,14 @@ def handoff_reassign(
                 skip_off_hours=bool(snap.get("skip_reps_off_hours")),
                 exclude_rep_ids=exclude,
             )
+            if choice.rep is None and not automatic:
+                # A new attempt with nobody on it would go straight back to the manager's
+                # queue with a fresh clock: refuse, and say who could take it and when.
+                raise Conflict(
+                    nobody_available_message(team=team, now=now, choice=choice),
+                    code="nobody_available",
+                    field="to_rep",
+                )
             _advance_rotation(team, choice)
         by = actor.get_username() if actor is not None else "the SLA sweep"
         if to_rep is not None:
@@ -1058,6 +1082,46 @@ def handoff_reassign(
         )
         _announce(handoff=new, event=event, now=now)
     return new
+
+
+def nobody_available_message(*, team: Team, now: dt.datetime, choice: RepChoice) -> str:
+    """ "Nobody in Inside Sales can take it now. Rob Rep: outside working hours (US East),
+    back Mon 8 Dec 09:00 EST; Olga Rep: marked away." """
+    people = who_could_take_it(team=team, now=now, choice=choice)
+    parts = []
+    for person in people:
+        when = f", back {local_words(person['from'])}" if person["from"] else ""
+        parts.append(f"{person['username']}: {person['detail']}{when}")
+    who = "; ".join(parts) if parts else "the team has nobody in its rotation"
+    return (
+        f"Nobody in {team.name} can take it now ({who}). Nothing was changed: pick a rep, take "
+        "it yourself, or assign it when someone is back."
+    )
+
+
+def reassign_preview(*, handoff: Handoff, now: dt.datetime | None = None) -> dict[str, Any]:
+    """Who "next in rotation" would give the handoff to now, as the promotion preview does;
+    when nobody, who could take it and from when. Writes nothing."""
+    now = now or timezone.now()
+    team = handoff.team
+    if team is None:
+        return {"rep": None, "message": "No team: pick a rep.", "people": []}
+    skip_off_hours = bool((handoff.policy_snapshot or {}).get("skip_reps_off_hours"))
+    exclude = {handoff.assigned_to_id} if handoff.assigned_to_id else set()
+    choice = pick_rep(
+        team=team, now=now, skip_off_hours=skip_off_hours, lock=False, exclude_rep_ids=exclude
+    )
+    if choice.rep is not None:
+        return {"rep": _user_ref(choice.rep), "rep_name": _name(choice.rep), "people": []}
+    return {
+        "rep": None,
+        "message": nobody_available_message(team=team, now=now, choice=choice),
+        "people": who_could_take_it(team=team, now=now, choice=choice),
+    }
+
+
+def _name(user: Any) -> str:
+    return str(user.get_full_name() or user.get_username())
 
 
 def _business_minutes_or_zero(

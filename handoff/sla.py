@@ -31,6 +31,7 @@ __all__ = [
     "build_calendar",
     "business_minutes_between",
     "is_business_time",
+    "next_business_moment",
 ]
 
 US_PER_SECOND = 1_000_000
@@ -447,3 +448,12 @@ def is_business_time(moment: dt.datetime, calendar: Calendar) -> bool:
     block = calendar._blocks.get(index) or _block(calendar, index)
     i = bisect_right(block.starts, us) - 1
     return i >= 0 and us < block.ends[i]
+
+
+def next_business_moment(moment: dt.datetime, calendar: Calendar) -> dt.datetime:
+    """`moment` itself when it is business time, else the start of the next working window
+    (an aware UTC datetime). Raises ValueError as add_business_minutes does."""
+    if is_business_time(moment, calendar):
+        return moment.astimezone(_UTC)
+    # One microsecond of business time ends one microsecond after the window opens.
+    return add_business_minutes(moment, 1 / US_PER_MINUTE, calendar) - _ONE_US

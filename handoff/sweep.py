@@ -38,11 +38,19 @@ from django.db import DatabaseError, connection, models, transaction
 from django.db.models import Model
 from django.utils import timezone
 
-from handoff import sla
+from handoff import clocks, sla
 from handoff.models import BusinessCalendar, Handoff, HandoffEvent, Notification, Team
-from handoff.notifications import About, ManagerDirectory, Person, message_values, zone_named
+from handoff.notifications import (
+    About,
+    ManagerDirectory,
+    Person,
+    message_values,
+    when_in,
+    zone_named,
+)
 from handoff.selectors import handoff_calendar
 from handoff.states import Status
+from handoff.timezones import ZoneBook
 from leads.models import Lead
 from leads.services import enqueue_task
 
@@ -168,6 +176,9 @@ STEPS: tuple[_Step, ...] = (
         due_field="first_touch_due_at",
     ),
 )
+
+# A breach flagged this long after its deadline says how late it is in its message.
+LATE_NOTE_AFTER = dt.timedelta(hours=1)
 
 # What the sweep reads of each flagged row, its lead, rep, team manager and calendar, as plain
 # tuples (no model instances: the sweep handles thousands per run).
@@ -475,6 +486,7 @@ class _Sweep:
         self.batch_size = batch_size
         self.result = SweepResult(now=now)
         self.managers = ManagerDirectory()
+        self.zones = ZoneBook()  # recipients' time zones, looked up once per run
         self.skip_locked = bool(connection.features.has_select_for_update_skip_locked)
 
     def run(self) -> None:
@@ -591,13 +603,28 @@ class _Sweep:
                 # A reminder for a handoff nobody holds goes to its managers.
                 recipients = self._managers(due)
             messages += message_values(
+                zones=self.zones,
                 kind=step.event_kind,
                 about=due.about,
                 recipients=recipients,
                 event_id=event_id,
                 now=self.now,
+                message=self._late_note(step, due),
             )
         return messages
+
+    def _late_note(self, step: _Step, due: _Due) -> str:
+        """For a breach flagged well after its deadline (the worker was down), how late it is,
+        in the words the pages use (handoff.clocks). A breach flagged on time says nothing more:
+        its deadline is in the message already. One query, for late flags only."""
+        return self._late_note_at(due, getattr(due, step.event_at)) if step.breach else ""
+
+    def _late_note_at(self, due: _Due, at: dt.datetime | None) -> str:
+        if at is None or self.now - at < LATE_NOTE_AFTER:
+            return ""
+        handoff = Handoff.objects.select_related("calendar", "team__calendar").get(pk=due.id)
+        late = late_by(due_at=at, until=self.now, calendar=handoff_calendar(handoff))
+        return f"It is {late.label} now." if late is not None else ""
 
     def _breach_actions(self, rows: list[_Due], event_ids: list[int]) -> list[dict[str, Any]]:
         """The policy's on-breach action, per row, inside the batch's transaction: flagged,
@@ -607,6 +634,7 @@ class _Sweep:
         for due, event_id in zip(rows, event_ids, strict=True):
             policy = due.policy
             managers = self._managers(due)
+            late = self._late_note_at(due, due.due_at)
             notify_managers = policy.get("notify_manager_on_breach", True)
             if policy.get("reassign_on_breach"):
                 limit = int(policy.get("max_reassignments", 0) or 0)
@@ -619,13 +647,14 @@ class _Sweep:
                         if notify_managers:
                             to = Person.of(new.assigned_to).display if new.assigned_to else "nobody"
                             messages += message_values(
+                                zones=self.zones,
                                 kind=Notification.Kind.BREACHED,
                                 about=due.about,
                                 recipients=managers,
                                 event_id=event_id,
                                 now=now,
                                 message=f"Reassigned automatically to {to} "
-                                f"(attempt {new.attempt} of at most {limit + 1}).",
+                                f"(attempt {new.attempt} of at most {limit + 1}). {late}".strip(),
                             )
                         continue
                     reason = "reassign_failed"
@@ -634,27 +663,33 @@ class _Sweep:
                 escalation_id = self._escalate(due, reason=reason, limit=limit)
                 if escalation_id is not None:
                     messages += message_values(
+                        zones=self.zones,
                         kind=Notification.Kind.UNASSIGNED,
                         about=due.about,
                         recipients=managers,
                         event_id=escalation_id,
                         now=now,
                         message=(
-                            f"Its SLA was breached at {_iso(due.due_at)} after "
-                            f"{due.attempt - 1} reassignment(s) (at most {limit}); "
-                            "it now waits in your queue."
-                            if reason == "max_reassignments"
-                            else "Its SLA was breached and no rep could take it over."
+                            (
+                                f"Its SLA was breached at {when_in(due.due_at, due.about.zone)} "
+                                f"after {due.attempt - 1} reassignment(s) (at most {limit}); "
+                                "it now waits in your queue."
+                                if reason == "max_reassignments"
+                                else "Its SLA was breached and no rep could take it over."
+                            )
+                            + (f" {late}" if late else "")
                         ),
                     )
                     continue
             if notify_managers:
                 messages += message_values(
+                    zones=self.zones,
                     kind=Notification.Kind.BREACHED,
                     about=due.about,
                     recipients=managers,
                     event_id=event_id,
                     now=now,
+                    message=late,
                 )
         return messages
 
@@ -699,10 +734,6 @@ class _Sweep:
         return event.pk
 
 
-def _iso(moment: dt.datetime | None) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "-"
-
-
 def sla_sweep(*, now: dt.datetime | None = None, batch_size: int | None = None) -> SweepResult:
     """Run the escalation ladder once over every handoff that is due at `now`.
 
@@ -740,9 +771,14 @@ class LateBy:
     wall: dt.timedelta
     business_minutes: float
 
+    day_minutes: float = 24 * 60.0
+
     @property
     def label(self) -> str:
-        return f"late by {_span(self.wall.total_seconds() / 60)} ({_span(self.business_minutes)} business)"
+        """The same words as the pages (handoff.clocks): "late by 3 business days (5 days)"."""
+        return clocks.late_words(
+            self.business_minutes, self.wall.total_seconds(), self.day_minutes
+        ).text
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -752,19 +788,14 @@ class LateBy:
         }
 
 
-def _span(minutes: float) -> str:
-    hours, mins = divmod(round(abs(minutes)), 60)
-    if hours >= 72:
-        return f"{hours // 24}d {hours % 24}h"
-    return f"{hours}h {mins:02d}m" if hours else f"{mins}m"
-
-
 def late_by(*, due_at: dt.datetime, until: dt.datetime, calendar: sla.Calendar) -> LateBy | None:
     """Model-free: how far `until` is past `due_at`; None when it is not past."""
     if until <= due_at:
         return None
     return LateBy(
-        wall=until - due_at, business_minutes=sla.business_minutes_between(due_at, until, calendar)
+        wall=until - due_at,
+        business_minutes=sla.business_minutes_between(due_at, until, calendar),
+        day_minutes=clocks.working_day_minutes(calendar),
     )
 
 

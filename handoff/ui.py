@@ -230,6 +230,20 @@ VERB_FOR_STATUS: dict[str, str] = {
 
 def conflict_message(handoff_id: int, user: Any) -> str:
     """Who changed the handoff and what it is now, from its latest event (two small queries)."""
+    return conflict_notice(handoff_id, user)[1]
+
+
+def conflict_notice(handoff_id: int, user: Any) -> tuple[int, str]:
+    """The conflict message and its level: an error when someone else got there first,
+    information when the user's own earlier action already did it (a double click, a second
+    tab): nothing went wrong, the handoff is where they wanted it."""
+    level, text = messages.ERROR, _conflict_text(handoff_id, user)
+    if text.startswith("You already"):
+        level = messages.INFO
+    return level, text
+
+
+def _conflict_text(handoff_id: int, user: Any) -> str:
     current = Handoff.objects.filter(pk=handoff_id).select_related("lead").first()
     if current is None:
         return f"Handoff #{handoff_id} no longer exists."
@@ -285,7 +299,8 @@ def perform(
         return None
     except HandoffConflict as exc:
         if handoff_id is not None and exc.code == "conflict":
-            messages.error(request, conflict_message(handoff_id, request.user))
+            level, text = conflict_notice(handoff_id, request.user)
+            messages.add_message(request, level, text)
         else:
             messages.error(request, exc.message)
         return None

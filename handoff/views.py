@@ -39,6 +39,7 @@ from handoff.forms import (
 )
 from handoff.models import AutoPromotion, Handoff, Team
 from handoff.states import ALLOWED_MOVES, Status
+from handoff.timezones import local_words
 from handoff.ui import (
     SortedIds,
     check_seen,
@@ -70,7 +71,9 @@ class ClockView:
     kind: str  # "accept" or "first_touch"
     state: str  # running / paused / met / missed / none
     tone: str  # ok / at-risk / late / paused / met / missed / none
-    label: str
+    label: str  # business time: "3h 20m left", "late by 33 business days"
+    wall: str  # the wall time beside it, or "" ("7 weeks")
+    hours: bool  # the label is in hours and minutes: the ticking script may count it down
     business_seconds: float | None
     ticking: bool
     due_local: dt.datetime | None
@@ -79,6 +82,10 @@ class ClockView:
     @property
     def is_live(self) -> bool:
         return self.state in ("running", "paused")
+
+    @property
+    def text(self) -> str:
+        return f"{self.label} ({self.wall})" if self.wall else self.label
 
 
 def _zone(handoff: Handoff) -> str:
@@ -120,11 +127,14 @@ def clock_view(handoff: Handoff, *, now: dt.datetime, kind: str = "accept") -> C
     else:
         tone = clock.state
     minutes = clock.business_minutes_left
+    words = selectors.clock_words(clock)
     return ClockView(
         kind=kind,
         state=clock.state,
         tone=tone,
-        label=selectors.clock_label(clock),
+        label=words.main,
+        wall=words.wall,
+        hours=words.hours,
         business_seconds=round(minutes * 60, 1) if minutes is not None else None,
         ticking=ticking,
         due_local=_local(clock.due_at, zone),
@@ -137,6 +147,8 @@ class Row:
     handoff: Handoff
     clock: ClockView
     seen: str
+    why: list[str] | None = None  # the manager's queue: why nobody has it
+    next_rep: dict[str, Any] | None = None  # ... and what "Next in rotation" would do now
 
 
 def _rows(handoffs: Any, *, now: dt.datetime, kind: str = "accept") -> list[Row]:
@@ -269,6 +281,11 @@ def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
         .order_by("-created_at", "-id")
     )
     open_handoff = next((h for h in handoffs if h.is_open), None)
+    endings = selectors.reassignment_endings(
+        [h.pk for h in handoffs if h.status == Status.REASSIGNED]
+    )
+    for h in handoffs:
+        h.ending = endings.get(h.pk)  # type: ignore[attr-defined]
     return render(
         request,
         "handoff/lead_detail.html",
@@ -325,7 +342,7 @@ def lead_promote(request: HttpRequest, pk: int) -> HttpResponse:
             if handoff is not None:
                 who = handoff.assigned_to
                 clock = clock_view(handoff, now=now)
-                due = f"{clock.due_local:%a %H:%M} {clock.zone}" if clock.due_local else "-"
+                due = local_words(clock.due_local) if clock.due_local else "-"
                 if who is not None:
                     messages.success(
                         request,
@@ -372,11 +389,13 @@ def lead_promote_preview(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _questions_for(user: Any) -> QuerySet[Handoff]:
     """Waiting handoffs this user can answer: the ones they promoted or whose lead they own (the
-    rule of handoff.services.handoff_provide_info); a manager answers any."""
+    rule of handoff.services.handoff_provide_info); a manager answers any. Most urgent first."""
     qs = selectors.handoff_list(user=user).filter(status=Status.WAITING)
     if not is_manager(user):
         qs = qs.filter(Q(promoted_by=user) | Q(lead__owner=user))
-    return qs.order_by("paused_at", "id")
+    # Most urgent first: the least accept time the rep had left when they asked (the clock
+    # is paused with exactly that left), then the oldest question.
+    return qs.order_by(F("remaining_business_minutes").asc(nulls_last=True), "paused_at", "id")
 
 
 @page_for(marketing_or_manager, "marketing and sales managers")
@@ -456,10 +475,21 @@ def manager_queue(request: HttpRequest) -> HttpResponse:
         .objects.filter(is_active=True, groups__name=SALES)
         .order_by("first_name", "username")
     )
+    rows = _rows(paged.rows, now=now)
+    reasons = selectors.unassigned_reasons([row.handoff for row in rows])
+    # What "Next in rotation" would do, once per team and off-hours rule on the page.
+    previews: dict[tuple[int | None, bool], dict[str, Any]] = {}
+    for row in rows:
+        h = row.handoff
+        row.why = reasons.get(h.pk)
+        key = (h.team_id, bool((h.policy_snapshot or {}).get("skip_reps_off_hours")))
+        if key not in previews:
+            previews[key] = services.reassign_preview(handoff=h, now=now)
+        row.next_rep = previews[key]
     return render(
         request,
         "handoff/manager_queue.html",
-        {"paged": paged, "rows": _rows(paged.rows, now=now), "reps": reps},
+        {"paged": paged, "rows": rows, "reps": reps},
     )
 
 
@@ -514,6 +544,7 @@ def handoff_page_context(
         "qualify_form": forms.get("qualify_form") or QualifyForm(initial=initial),
         "reassign_form": forms.get("reassign_form") or ReassignForm(initial=initial),
         "next_attempts": list(handoff.next_attempts.select_related("assigned_to")),
+        "chain": selectors.attempt_chain(handoff),
     }
     if "return_form" in forms:
         context["return_form"] = forms["return_form"]
@@ -575,9 +606,7 @@ def handoff_accept(request: HttpRequest, pk: int) -> HttpResponse:
     done = _act(request, handoff, form, services.handoff_accept, errors_on_form=False)
     if done is not None:
         touch = clock_view(done, now=timezone.now(), kind="first_touch")
-        due = (
-            f" First touch due {touch.due_local:%a %H:%M} {touch.zone}." if touch.due_local else ""
-        )
+        due = f" First touch due {local_words(touch.due_local)}." if touch.due_local else ""
         messages.success(request, f"Accepted: {done.lead} is yours now.{due}")
         return redirect(_detail_url(pk))
     return redirect(safe_next(request, _detail_url(pk)))
@@ -628,7 +657,7 @@ def handoff_answer(request: HttpRequest, pk: int) -> HttpResponse:
             messages.success(
                 request,
                 f"Answer sent to {_who(done.assigned_to)}: their clock is running again "
-                f"({clock.label}).",
+                f"({clock.text}).",
             )
             return redirect(safe_next(request, _detail_url(pk)))
     if not form.errors:

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from collections import Counter
 from typing import Any
+from zoneinfo import available_timezones
 
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
@@ -23,6 +24,7 @@ from import_export.formats import base_formats
 from import_export.forms import ImportForm
 
 from leads import csvfile, erasure, roles, services
+from leads.errors import DomainError
 from leads.ingest import WRITABLE_FIELDS, clean_lead_row
 from leads.ingest import clean_email as ingest_clean_email
 from leads.models import (
@@ -33,6 +35,7 @@ from leads.models import (
     Lead,
     LeadStageChange,
     ScoringConfig,
+    UserProfile,
 )
 
 RECENT_EVENTS_SHOWN = 20
@@ -65,7 +68,13 @@ class LeadResource(resources.ModelResource):
     ready_for_sales = ie_fields.Field(
         attribute="ready_for_sales", column_name="ready_for_sales", readonly=True
     )
-    created_at = ie_fields.Field(attribute="created_at", column_name="created_at", readonly=True)
+    # Written in the exporter's zone, which the header names (get_export_headers).
+    created_at = ie_fields.Field(
+        attribute="created_at",
+        column_name="created_at",
+        readonly=True,
+        widget=widgets.DateTimeWidget(format="%Y-%m-%d %H:%M:%S"),
+    )
 
     class Meta:
         model = Lead
@@ -84,6 +93,15 @@ class LeadResource(resources.ModelResource):
         self._duplicates = {e for e, n in Counter(emails).items() if e and n > 1}
         self._erased = erasure.erased_among(emails)  # one query for the file
         self._imported: list[int] = []
+
+    def get_export_headers(self, selected_fields: Any = None) -> list[str]:
+        """The date column names the zone its times are written in (the exporter's: the
+        widget writes local times of the zone active for the request)."""
+        zone = timezone.get_current_timezone_name()
+        return [
+            csvfile.zoned_header(name, zone) if name in csvfile.ZONED_COLUMNS else name
+            for name in super().get_export_headers(selected_fields)
+        ]
 
     def export_field(self, field: Any, instance: Any, **kwargs: Any) -> Any:
         # A name like =HYPERLINK(...) must reach the spreadsheet as text, not as a formula.
@@ -521,3 +539,42 @@ class ScoringConfigAdmin(ScoringAdminMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class UserProfileForm(forms.ModelForm):
+    time_zone = forms.ChoiceField(
+        required=False,
+        help_text="Empty: automatic (the team calendar's zone, else the site's).",
+    )
+
+    class Meta:
+        model = UserProfile
+        fields = ["user", "time_zone"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["time_zone"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [("", "Automatic"), *((z, z) for z in sorted(available_timezones()))]
+
+
+@admin.register(UserProfile)
+class UserProfileAdmin(admin.ModelAdmin):
+    """Managers set a person's time zone (people set their own on the settings page)."""
+
+    form = UserProfileForm
+    list_display = ["user", "time_zone", "updated_at"]
+    search_fields = ["user__username", "user__first_name", "user__last_name"]
+    list_select_related = ["user"]
+
+    def get_readonly_fields(self, request: Any, obj: Any = None) -> list[str]:
+        return ["user"] if obj is not None else []
+
+    def save_model(self, request: Any, obj: Any, form: Any, change: bool) -> None:
+        try:
+            saved = services.user_time_zone_set(
+                user=obj.user, time_zone=form.cleaned_data["time_zone"], actor=request.user
+            )
+        except DomainError as exc:
+            raise PermissionDenied(exc.message) from exc
+        obj.pk = saved.pk

@@ -100,3 +100,22 @@ def unescape_cell(value: object) -> object:
     if isinstance(value, str) and value.startswith("'") and value[1:].startswith(FORMULA_TRIGGERS):
         return value[1:]
     return value
+
+
+# Date-time columns of our own export; their header names the zone of their times.
+ZONED_COLUMNS = frozenset({"created_at"})
+_ZONED_HEADER = re.compile(r"^(?P<name>[a-z_]+) \((?P<zone>[A-Za-z0-9_+\-/]+)\)$")
+
+
+def zoned_header(name: str, zone: str) -> str:
+    """ "created_at (Europe/Paris)": the export's header for a date-time column."""
+    return f"{name} ({zone})"
+
+
+def unzoned_header(header: str) -> str:
+    """The column a zoned export header stands for ("created_at (UTC)" -> "created_at");
+    any other header unchanged."""
+    found = _ZONED_HEADER.match(header)
+    if found and found["name"] in ZONED_COLUMNS:
+        return found["name"]
+    return header

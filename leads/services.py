@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import zoneinfo
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ from leads.models import (
     LeadStageChange,
     ScoringConfig,
     Stage,
+    UserProfile,
 )
 
 # The contract's enqueue_task and publish_task: Celery tasks go through the outbox.
@@ -1050,3 +1052,23 @@ def idempotency_purge(*, now: dt.datetime | None = None) -> int:
     now = now or timezone.now()
     deleted, _ = IdempotencyRecord.objects.filter(expires_at__lte=now).delete()
     return deleted
+
+
+# --- a person's time zone -----------------------------------------------------------------------
+
+
+def user_time_zone_set(*, user: Any, time_zone: str, actor: Any = None) -> UserProfile:
+    """Set the zone every time is shown to `user` in ("" for automatic: their team calendar's
+    zone). Anyone sets their own; a sales manager (or superuser) sets anyone's. An unknown zone
+    is a 400 naming `time_zone`, and nothing is written."""
+    actor = actor if actor is not None else user
+    if actor.pk != user.pk and not (roles.is_manager(actor) or actor.is_superuser):
+        raise Forbidden("Only a sales manager sets another person's time zone.")
+    name = (time_zone or "").strip()
+    if name and name not in zoneinfo.available_timezones():
+        raise ValidationFailed(
+            f"“{name[:64]}” is not a time zone (e.g. Europe/Paris, America/New_York).",
+            field="time_zone",
+        )
+    profile, _ = UserProfile.objects.update_or_create(user=user, defaults={"time_zone": name})
+    return profile

@@ -36,14 +36,13 @@ def points(value: Any) -> str:
 
 @register.filter
 def minutes(value: Any) -> str:
-    """Business minutes as "4h", "1h 30m", "15m", "2d 3h" (a policy's windows)."""
+    """Business minutes as "4h", "1h 30m", "15m", "51h" (a policy's windows): hours, never
+    days of 24 hours, which a business day is not."""
     try:
         total = round(float(value))
     except (TypeError, ValueError):
         return ""
     hours, mins = divmod(total, 60)
-    if hours >= 72:
-        return f"{hours // 24}d {hours % 24}h"
     if hours and mins:
         return f"{hours}h {mins:02d}m"
     return f"{hours}h" if hours else f"{mins}m"

@@ -311,7 +311,8 @@ def test_a_breached_handoff_shows_how_late_in_business_and_wall_time(sweep_world
     assert late is not None
     assert late.wall == monday - friday_due  # 64.5 h of wall time
     assert late.business_minutes == pytest.approx(30 + 60)
-    assert late.label == "late by 64h 30m (1h 30m business)"
+    # Business time first (the SLA counts it), the wall time beside.
+    assert late.label == "late by 1h 30m (65 hours)"
 
 
 def test_an_answer_before_the_deadline_is_not_late(sweep_world):
@@ -416,3 +417,25 @@ def test_the_sweep_task_runs_the_same_sweep(sweep_world, time_machine):
     summary = sweep_task.run()
 
     assert summary["breached"] == 1 and summary["ran"] is True
+
+
+def test_a_breach_flagged_days_late_says_how_late_in_business_days(sweep_world):
+    office = BusinessCalendarFactory(name="NY office")  # Mon-Fri 09:00-17:00, New York
+    friday_due = dt.datetime(2025, 3, 7, 21, 30, tzinfo=dt.UTC)  # 16:30 in New York
+    thursday = dt.datetime(2025, 3, 13, 16, 0, tzinfo=dt.UTC)  # 12:00 EDT, worker was down
+    handoff = sweep_world.make_handoff(due_at=friday_due, calendar=office)
+
+    sla_sweep(now=thursday)
+
+    to_rep = next(n for n in notes_of(handoff) if n.kind == "breached")
+    # 30 m on Friday, Monday to Wednesday, 3 h on Thursday: 3 business days 3.5 h.
+    assert "It is late by 3 business days (6 days) now." in to_rep.body
+
+
+def test_a_breach_flagged_on_time_says_nothing_more(sweep_world):
+    handoff = sweep_world.make_handoff(due_at=NOW)
+
+    sla_sweep(now=NOW + MIN)
+
+    to_rep = next(n for n in notes_of(handoff) if n.kind == "breached")
+    assert "late by" not in to_rep.body

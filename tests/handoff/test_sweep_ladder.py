@@ -141,7 +141,7 @@ def test_accepting_after_the_breach_shows_how_late_the_answer_was(world):
     assert late is not None
     assert late.wall == dt.timedelta(hours=19, minutes=30)
     assert late.business_minutes == pytest.approx(3 * 60 + 30)  # 14:00-17:00 and 09:00-09:30
-    assert late.label == "late by 19h 30m (3h 30m business)"
+    assert late.label == "late by 3h 30m (20 hours)"
 
 
 def test_the_sweep_skips_a_handoff_answered_before_it_ran(world):

@@ -178,6 +178,14 @@ def status_is(status: str) -> Callable[[MatrixWorld, Any], bool]:
     return lambda mw, obj: Handoff.objects.filter(pk=obj.pk, status=status).exists()
 
 
+def reassign_body(mw: Any, handoff: Any) -> dict[str, Any]:
+    """To a named rep other than the current one: "next in rotation" with nobody free (the
+    overflow team has no reps) is refused as a conflict, which is not what this row checks."""
+    users = mw.world.users
+    rep = users["rep_mate"] if handoff.assigned_to_id != users["rep_mate"].pk else users["rep"]
+    return {"reason": "Holiday", "to_rep": rep.pk}
+
+
 def new_attempt(mw: MatrixWorld, obj: Any) -> bool:
     return Handoff.objects.filter(previous=obj).exists()
 
@@ -368,7 +376,7 @@ API: list[Action] = [
         "handoff-api:handoff-reassign",
         "POST",
         target=handoff_in("pending"),
-        body=lambda mw, o: {"reason": "Holiday"},
+        body=lambda mw, o: reassign_body(mw, o),
         expect=roles(marketer=DENY, rep=REP_OWN_DENIED, manager=OK),
         effect=new_attempt,
     ),
@@ -485,6 +493,7 @@ SALES_PAGE = roles(marketer=DENY, rep=OK, manager=OK)
 
 PAGES: list[Action] = [
     Action("home", expect=everyone(OK), api=False),
+    Action("settings", expect=everyone(OK), api=False),
     Action("login", expect=everyone(OK, anonymous=OK), api=False),
     Action("logout", "POST", expect=everyone(OK, anonymous=OK), api=False),
     Action("password_reset", expect=everyone(OK, anonymous=OK), api=False),
@@ -521,7 +530,7 @@ PAGES: list[Action] = [
            body=lambda mw, o: dict(BANT), expect=SALES_WORK, effect=status_is("qualified"),
            api=False),
     Action("handoff:handoff-reassign", "POST", target=handoff_in("pending"),
-           body=lambda mw, o: {"reason": "Holiday"},
+           body=lambda mw, o: reassign_body(mw, o),
            expect=roles(marketer=DENY, rep=REP_OWN_DENIED, manager=OK), effect=new_attempt,
            api=False),
     Action("feedback:returned-queue", expect=MARKETING_PAGE, api=False),
@@ -711,6 +720,7 @@ ADMIN_VIEW: dict[str, set[str]] = {
     "leads.FitRule": LEADS_ADMIN,
     "leads.EngagementRule": LEADS_ADMIN,
     "leads.ScoringConfig": LEADS_ADMIN,
+    "leads.UserProfile": MANAGERS_ADMIN,
     "handoff.Handoff": MANAGERS_ADMIN,
     "handoff.BusinessCalendar": MANAGERS_ADMIN,
     "handoff.SlaPolicy": MANAGERS_ADMIN,

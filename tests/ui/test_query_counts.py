@@ -66,7 +66,8 @@ PAGES = [
     ("/accepted/", "rep", accepted, 5),
     ("/returned/", "marketer", returned, 8),
     ("/questions/", "marketer", waiting, 5),
-    ("/manager/queue/", "manager", unassigned, 6),
+    # + why each is unassigned (escalations), + what "next in rotation" would do (per team)
+    ("/manager/queue/", "manager", unassigned, 9),
 ]
 
 

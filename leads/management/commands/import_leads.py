@@ -131,7 +131,8 @@ class Command(BaseCommand):
                     raise CommandError(
                         "The first line must be a header naming the columns, with 'email'."
                     )
-                unknown = sorted(set(headers) - set(WRITABLE_FIELDS) - IGNORED_COLUMNS)
+                named = {csvfile.unzoned_header(h) for h in headers}  # "created_at (UTC)"
+                unknown = sorted(named - set(WRITABLE_FIELDS) - IGNORED_COLUMNS)
                 if unknown:
                     raise CommandError(
                         f"Unknown column(s): {', '.join(unknown)}. "

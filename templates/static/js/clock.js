@@ -5,8 +5,9 @@
  * and recomputes it (business hours, holidays, pauses) on every page load and on the HTMX
  * refresh every 30 seconds. This script only subtracts elapsed time while the server said
  * business time is passing now (data-ticking="1"), so it can never drift further than one
- * refresh. Labels follow handoff.selectors.clock_label ("1h 05m left", "late by 12m"), with
- * seconds added under an hour so a person sees it move.
+ * refresh. Labels follow handoff.clocks ("1h 05m left", "late by 12m"), with seconds added
+ * under an hour so a person sees it move. Words in business days ("late by 33 business days")
+ * need the calendar: the script leaves them to the server (data-hours="0").
  */
 (function () {
   "use strict";
@@ -16,9 +17,6 @@
     var minutes = Math.floor(s / 60);
     var hours = Math.floor(minutes / 60);
     var mins = minutes % 60;
-    if (hours >= 72) {
-      return Math.floor(hours / 24) + "d " + (hours % 24) + "h";
-    }
     if (hours) {
       return hours + "h " + String(mins).padStart(2, "0") + "m";
     }
@@ -48,7 +46,7 @@
       clock.dataset.businessSeconds = left.toFixed(1);
     }
     var text = clock.querySelector(".clock-label");
-    if (text) {
+    if (text && clock.dataset.hours === "1") {
       text.textContent = label(left);
     }
     if (left < 0 && !clock.classList.contains("late")) {
