@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from leads import erasure, roles, selectors
 from leads.bulksql import insert_rows, select_for_update_in, update_rows
+from leads.derivation import derive_fields
 from leads.errors import (
     Conflict,
     Forbidden,
@@ -31,8 +32,6 @@ from leads.ingest import (
     CleanRow,
     clean_event,
     clean_lead_row,
-    domain_from_email,
-    seniority_from_title,
 )
 from leads.models import (
     HIGH_INTENT_KINDS,
@@ -396,14 +395,13 @@ def _prepare_fields(lead: Lead, data: dict[str, Any], *, creating: bool) -> None
         setattr(lead, name, value.strip() if isinstance(value, str) else value)
     if creating or "email" in data:
         lead.email = normalise_email(lead.email)
-    if lead.domain:
-        lead.domain = lead.domain.lower()
-    elif lead.email:
-        lead.domain = domain_from_email(lead.email)
     if lead.country:
         lead.country = lead.country.upper()
-    if "title" in data and "seniority" not in data:
-        lead.seniority = seniority_from_title(lead.title)
+    if "email" in data and "domain" not in data and not creating:
+        lead.domain = ""  # a new email brings its own domain
+    values = {name: getattr(lead, name) for name in ("email", "title", "seniority", "domain")}
+    derive_fields(values, given=set(data))
+    lead.seniority, lead.domain = values["seniority"], values["domain"]
 
 
 def lead_create(*, data: dict[str, Any], actor: Any = None, now: dt.datetime | None = None) -> Lead:
@@ -473,8 +471,6 @@ def lead_update(
     with transaction.atomic():
         locked = Lead.objects.select_for_update().get(pk=lead.pk)
         _prepare_fields(locked, data, creating=False)
-        if "email" in data and "domain" not in data:
-            locked.domain = domain_from_email(locked.email)
         locked.updated_at = now
         try:
             with transaction.atomic():
@@ -734,8 +730,7 @@ def leads_bulk_upsert(
             else:
                 values = {**defaults, "email": row.email, "created_at": now}
             values.update(row.values)
-            if not values["domain"]:
-                values["domain"] = domain_from_email(row.email)
+            derive_fields(values, given=set(row.values))
             for event in events:
                 values["last_engaged_at"] = _latest(values["last_engaged_at"], event.occurred_at)
                 if event.kind in HIGH_INTENT_KINDS:
