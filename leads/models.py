@@ -605,3 +605,6 @@ class LeadImportChange(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["lead_import", "created"], name="import_change_kind")]
+
+    def __str__(self) -> str:
+        return f"{'created' if self.created else 'updated'} lead {self.lead_id}"

@@ -656,6 +656,7 @@ def leads_bulk_upsert(
     now: dt.datetime | None = None,
     blank_is_missing: bool = False,
     allow_events: bool = True,
+    keep_before: bool = False,
 ) -> BulkOutcome:
     """Create or update up to a batch of leads by normalised email, with their events, scored
     on the way in. Rows with errors are answered as such and not written; the others are.
@@ -663,6 +664,8 @@ def leads_bulk_upsert(
     The number of queries does not depend on the number of rows: rules (3), campaigns and
     owners (at most 2), the existing leads (locked), their events, their known external ids,
     one INSERT of new leads, one UPDATE of existing ones, one INSERT of events.
+    `keep_before`: each updated row's answer holds the stored values of the fields the row
+    wrote ("before"), which is what undoing an import puts back.
     """
     now = now or timezone.now()
     clean = [
@@ -729,6 +732,7 @@ def leads_bulk_upsert(
                 values = {name: getattr(lead, name) for name in LEAD_INSERT_COLUMNS}
             else:
                 values = {**defaults, "email": row.email, "created_at": now}
+            before = dict(values) if lead is not None and keep_before else None
             values.update(row.values)
             derive_fields(values, given=set(row.values))
             for event in events:
@@ -753,6 +757,12 @@ def leads_bulk_upsert(
                 "ready_for_sales": values["ready_for_sales"],
                 "events": len(events),
             }
+            if before is not None:
+                answer["before"] = {
+                    name: before[name]
+                    for name in LEAD_INSERT_COLUMNS
+                    if name in WRITABLE_COLUMNS and values[name] != before[name]
+                }
             answers[row.index] = answer
             if lead is not None:
                 updates.append({"id": lead.pk, **values})

@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from leads import outbox, services
+from leads.imports import services as imports
 from leads.models import Lead
 
 
@@ -37,3 +38,9 @@ def outbox_relay() -> dict[str, object]:
 @shared_task(name="leads.tasks.outbox_purge")
 def outbox_purge() -> int:
     return outbox.outbox_purge()
+
+
+@shared_task(name="leads.tasks.lead_import_run")
+def lead_import_run(lead_import_id: int) -> str:
+    """Write a confirmed import from the import page (leads.imports.services)."""
+    return imports.lead_import_run(lead_import_id=lead_import_id)

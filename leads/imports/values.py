@@ -46,7 +46,7 @@ _COUNTRY_VARIANTS = {
 
 @functools.lru_cache(maxsize=4096)
 def country_code(value: str) -> str | None:
-    """"Germany", "DE", "deu", "United States of America", "U.S.A." -> the ISO 3166-1 alpha-2
+    """ "Germany", "DE", "deu", "United States of America", "U.S.A." -> the ISO 3166-1 alpha-2
     code; None when the value names no country."""
     text = value.strip()
     if not text:
@@ -85,7 +85,7 @@ def _band_of(count: int) -> str | None:
 
 @functools.lru_cache(maxsize=4096)
 def employee_band(value: str) -> str | None:
-    """"250", "1,200", "12k", "5000+", "51-200" -> the desk's band; None when the value is not
+    """ "250", "1,200", "12k", "5000+", "51-200" -> the desk's band; None when the value is not
     a head count (or is 0)."""
     text = value.strip().replace(",", "").replace(" ", "")
     if not text:
