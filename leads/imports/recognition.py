@@ -171,7 +171,7 @@ def recognise(header: Sequence[str], *, chosen: Mapping[str, str] | None = None)
         if len({c.header for c in twins}) == 1:
             problems.append(
                 f'The column "{twins[0].header}" is named twice (columns '
-                f"{', '.join(str(c.number) for c in twins)}); keep one."
+                f"{' and '.join(str(c.number) for c in twins)}); keep one."
             )
         else:
             shown = " and ".join(f'"{c.header}" (column {c.number})' for c in twins)
