@@ -10,7 +10,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django_filters.fields import IsoDateTimeField
 
-from leads.models import Lead, Source, Stage
+from leads.models import Lead, LeadImportChange, Source, Stage
 
 # The range of the database's bigint: a bigger number is a 400 naming the parameter, never an
 # overflow in the query.
@@ -61,6 +61,9 @@ class LeadFilter(filters.FilterSet):
     created_after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
     ready_for_sales = filters.BooleanFilter()
+    lead_import = IntegerFilter(
+        method="in_import", help_text="The leads an import (the import page) created."
+    )
 
     class Meta:
         model = Lead
@@ -75,4 +78,9 @@ class LeadFilter(filters.FilterSet):
             "created_after",
             "created_before",
             "ready_for_sales",
+            "lead_import",
         ]
+
+    def in_import(self, queryset: Any, name: str, value: int) -> Any:
+        ids = LeadImportChange.objects.filter(lead_import_id=value, created=True).values("lead_id")
+        return queryset.filter(pk__in=ids)

@@ -255,6 +255,8 @@ LEAD_BULK_MAX_BYTES = env.int("LEAD_BULK_MAX_BYTES", default=5 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = LEAD_BULK_MAX_BYTES
 # CSV imports: the admin's upload (read whole, previewed), and `manage.py import_leads` (streamed).
 LEAD_IMPORT_MAX_BYTES = env.int("LEAD_IMPORT_MAX_BYTES", default=10 * 1024 * 1024)
+# The import page keeps the uploaded file in the database until the import is done.
+LEAD_IMPORT_PAGE_MAX_BYTES = env.int("LEAD_IMPORT_PAGE_MAX_BYTES", default=64 * 1024 * 1024)
 LEAD_IMPORT_FILE_MAX_BYTES = env.int("LEAD_IMPORT_FILE_MAX_BYTES", default=1024 * 1024 * 1024)
 IDEMPOTENCY_KEY_TTL_HOURS = 24
 # The key of the erased-emails blocklist's HMAC (config.erasure). Empty: SECRET_KEY. Keep it
