@@ -34,8 +34,8 @@ def admin_form(**values):
         "source": "other",
         "campaign": "",
         "owner": "",
-        "engagementevent_set-TOTAL_FORMS": "0",
-        "engagementevent_set-INITIAL_FORMS": "0",
+        "events-TOTAL_FORMS": "0",
+        "events-INITIAL_FORMS": "0",
         "stage_changes-TOTAL_FORMS": "0",
         "stage_changes-INITIAL_FORMS": "0",
     }
@@ -75,7 +75,9 @@ def test_changing_the_title_in_the_admin_derives_the_seniority_again(staff_clien
 
     response = staff_client.post(
         f"/admin/leads/lead/{lead.pk}/change/",
-        admin_form(email="ann@acme.example", title="Chief Technology Officer", seniority="individual"),
+        admin_form(
+            email="ann@acme.example", title="Chief Technology Officer", seniority="individual"
+        ),
     )
 
     assert response.status_code == 302, response.content[:2000]

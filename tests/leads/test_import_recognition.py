@@ -54,7 +54,10 @@ def test_a_hubspot_contacts_export_imports_unedited(tmp_path):
     out, _ = run(tmp_path, HUBSPOT)
 
     assert "Recognised: HubSpot contacts." in out
-    assert "Columns skipped (no lead field): Record ID, Lifecycle Stage, Lead Status, Create Date." in out
+    assert (
+        "Columns skipped (no lead field): Record ID, Lifecycle Stage, Lead Status, Create Date."
+        in out
+    )
     lead = Lead.objects.get(email="hana@acme.example")
     assert (lead.first_name, lead.company, lead.country, lead.employee_band) == (
         "Hana",
