@@ -43,7 +43,7 @@ def _own_import(request: HttpRequest, pk: int) -> LeadImport:
     """An import its author sees, and managers; anyone else gets a 404."""
     qs = LeadImport.objects.defer("content")
     if not roles.is_manager(request.user):
-        qs = qs.filter(created_by=request.user)
+        qs = qs.filter(created_by_id=request.user.pk)
     return get_object_or_404(qs, pk=pk)
 
 
@@ -74,7 +74,7 @@ def import_upload(request: HttpRequest) -> HttpResponse:
                     lead_import.columns = chosen
                     lead_import.save(update_fields=["columns"])
                 return redirect("leads:import-detail", pk=lead_import.pk)
-    recent = LeadImport.objects.defer("content").filter(created_by=request.user)[:10]
+    recent = LeadImport.objects.defer("content").filter(created_by_id=request.user.pk)[:10]
     return render(request, "leads/import_upload.html", {"form": form, "recent": recent})
 
 
@@ -163,7 +163,7 @@ class _Echo:
 
 @_marketing_or_manager
 @require_GET
-def import_rejected_csv(request: HttpRequest, pk: int) -> HttpResponse:
+def import_rejected_csv(request: HttpRequest, pk: int) -> StreamingHttpResponse:
     lead_import = LeadImport.objects.get(pk=_own_import(request, pk).pk)
     writer = csv.writer(_Echo())
     response = StreamingHttpResponse(

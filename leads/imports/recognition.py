@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 
 from leads.ingest import WRITABLE_FIELDS
 
@@ -93,7 +94,7 @@ class Column:
     header: str
     field: str  # a desk field, or SKIP
     how: str  # "recognised", "chosen", "system" or "unknown"
-    samples: list[str] = field(default_factory=list)
+    samples: list[str] = dataclass_field(default_factory=list)
 
     @property
     def number(self) -> int:

@@ -107,7 +107,7 @@ def mapped_rows(open_file: Opener, mapping: HeaderMapping) -> Iterator[MappedRow
                 if len(cells) > width:
                     yield MappedRow(line, {}, ["more cells than columns in the header"])
                     continue
-                raw = {name: cells[i] for i, name, _ in targets if i < len(cells)}
+                raw: dict[str, Any] = {name: cells[i] for i, name, _ in targets if i < len(cells)}
                 originals = dict(raw)
                 problems = [
                     f'column "{header_of[name]}": {message}'
