@@ -109,13 +109,11 @@ def mapped_rows(open_file: Opener, mapping: HeaderMapping) -> Iterator[MappedRow
                     continue
                 raw: dict[str, Any] = {name: cells[i] for i, name, _ in targets if i < len(cells)}
                 originals = dict(raw)
-                problems = [
-                    f'column "{header_of[name]}": {message}'
-                    for name, message in convert(raw).items()
-                ]
-                for name in list(raw):
-                    if any(p.startswith(f'column "{header_of[name]}"') for p in problems):
-                        del raw[name]  # reported; do not report it twice
+                converted = convert(raw)
+                problems = []
+                for name, message in converted.items():
+                    problems.append(f'column "{header_of[name]}": {message}')
+                    del raw[name]  # reported; do not report it twice
                 raw["__originals__"] = originals
                 yield MappedRow(line, raw, problems)
     except csvfile.CsvFileError as exc:

@@ -122,18 +122,22 @@ _MESSAGES = {
 }
 
 
+_CONVERTED = frozenset({"country", "employee_band", "source", "seniority"})
+_TRIGGER_STARTS = frozenset("'")  # our own export's escape of a formula cell
+
+
 def converter(sources: Mapping[str, str]) -> Callable[[dict[str, Any]], dict[str, str]]:
     """A function that converts one row (field -> cell text) in place to the desk's values and
     answers the problems by field (each message quotes the value)."""
 
     def convert(row: dict[str, Any]) -> dict[str, str]:
         problems: dict[str, str] = {}
-        for name, raw in list(row.items()):
-            value = csvfile.unescape_cell(raw)
-            if not isinstance(value, str):
-                continue
-            row[name] = value
-            if not value.strip():
+        for name, value in row.items():
+            if value and isinstance(value, str) and value[0] in _TRIGGER_STARTS:
+                row[name] = csvfile.unescape_cell(value)
+        for name in _CONVERTED.intersection(row):
+            value = row[name]
+            if not isinstance(value, str) or not value.strip():
                 continue
             mapped: str | None
             if name == "country":
@@ -142,10 +146,8 @@ def converter(sources: Mapping[str, str]) -> Callable[[dict[str, Any]], dict[str
                 mapped = employee_band(value)
             elif name == "source":
                 mapped = sources.get(normalise(value))
-            elif name == "seniority":
-                mapped = seniority_from_text(value)
             else:
-                continue
+                mapped = seniority_from_text(value)
             if mapped is None:
                 problems[name] = f'"{value.strip()}" {_MESSAGES[name]}.'
             else:
