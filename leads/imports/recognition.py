@@ -95,6 +95,7 @@ class Column:
     field: str  # a desk field, or SKIP
     how: str  # "recognised", "chosen", "system" or "unknown"
     samples: list[str] = dataclass_field(default_factory=list)
+    explicit: bool = False  # chosen by the user (mapping step, saved mapping)
 
     @property
     def number(self) -> int:
@@ -142,21 +143,24 @@ def recognise(header: Sequence[str], *, chosen: Mapping[str, str] | None = None)
     for index, raw in enumerate(header):
         text = raw.strip()
         key = normalise(text)
+        if text in SYSTEM_COLUMNS:
+            column = Column(index, text, SKIP, "system")
+        elif key in ALIASES:
+            column = Column(index, text, ALIASES[key], "recognised")
+        else:
+            column = Column(index, text, SKIP, "unknown")
         if key in chosen:
             target = chosen[key]
             if target and target not in FIELD_LABELS:
                 problems.append(f'Column {index + 1} "{text}": "{target}" is not a lead field.')
                 target = SKIP
-            columns.append(Column(index, text, target, "chosen"))
-        elif text in SYSTEM_COLUMNS:
-            columns.append(Column(index, text, SKIP, "system"))
-        elif key in ALIASES:
-            columns.append(Column(index, text, ALIASES[key], "recognised"))
-        else:
-            columns.append(Column(index, text, SKIP, "unknown"))
+            column.explicit = True
+            if target != column.field:
+                column.field, column.how = target, "chosen"
+        columns.append(column)
     recognised = [c for c in columns if c.how == "recognised"]
     strict = bool(recognised) and all(c.header in FIELD_LABELS for c in recognised)
-    unknown = [c for c in columns if c.how == "unknown"]
+    unknown = [c for c in columns if c.how == "unknown" and not c.explicit]
     if strict and unknown:
         shown = ", ".join(f'"{c.header}" (column {c.number})' for c in unknown)
         problems.append(

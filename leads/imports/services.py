@@ -343,7 +343,7 @@ def lead_import_start(*, actor: Any, file_name: str, content: bytes) -> LeadImpo
         file_name=file_name[:255],
         content=content,
         header=header,
-        columns=recognise(header).choices(),
+        columns={},  # nothing chosen yet: the mapping step shows the recognition
     )
 
 
