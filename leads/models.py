@@ -586,6 +586,10 @@ class LeadImport(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     undone_at = models.DateTimeField(null=True, blank=True)
+    # The file, the row errors (they quote cells) and the before values are personal data kept
+    # only for the undo window: purged after it (leads.imports.services.lead_imports_purge).
+    rejected_count = models.PositiveIntegerField(default=0)
+    purged_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

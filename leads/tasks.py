@@ -44,3 +44,8 @@ def outbox_purge() -> int:
 def lead_import_run(lead_import_id: int) -> str:
     """Write a confirmed import from the import page (leads.imports.services)."""
     return imports.lead_import_run(lead_import_id=lead_import_id)
+
+
+@shared_task(name="leads.tasks.lead_imports_purge")
+def lead_imports_purge() -> int:
+    return imports.lead_imports_purge()

@@ -270,6 +270,12 @@ CELERY_BEAT_SCHEDULE["leads-rescore-all"] = {
     "schedule": LEADS_RESCORE_INTERVAL_SECONDS,
     "options": {"expires": LEADS_RESCORE_INTERVAL_SECONDS},
 }
+# Imports from the import page keep their file and before values for the 24 hours of undo.
+CELERY_BEAT_SCHEDULE["leads-imports-purge"] = {
+    "task": "leads.tasks.lead_imports_purge",
+    "schedule": 3600.0,
+    "options": {"expires": 3600.0},
+}
 CELERY_BEAT_SCHEDULE["leads-idempotency-purge"] = {
     "task": "leads.tasks.idempotency_purge",
     "schedule": 3600.0,

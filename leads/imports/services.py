@@ -398,6 +398,7 @@ def lead_import_check(
     lead_import.to_create = result.to_create
     lead_import.to_update = result.to_update
     lead_import.errors = [[line, why] for line, why in result.bad.items()]
+    lead_import.rejected_count = len(result.bad)
     lead_import.status = ImportStatus.CHECKED
     lead_import.save()
     return result
@@ -596,6 +597,27 @@ def lead_import_undo(*, lead_import: LeadImport, actor: Any, now: dt.datetime | 
         locked.undone_at = now
         locked.save(update_fields=["status", "undone_at"])
     return touched
+
+
+def lead_imports_purge(*, now: dt.datetime | None = None) -> int:
+    """Past the undo window, an import keeps its counts only: the file, the row errors and the
+    before values go (personal data), and an upload never imported goes whole."""
+    now = now or timezone.now()
+    cutoff = now - UNDO_WINDOW
+    abandoned, _ = LeadImport.objects.filter(
+        created_at__lte=cutoff,
+        status__in=[ImportStatus.UPLOADED, ImportStatus.CHECKED],
+    ).delete()
+    old = LeadImport.objects.filter(
+        purged_at__isnull=True,
+        created_at__lte=cutoff,
+        status__in=[ImportStatus.DONE, ImportStatus.FAILED, ImportStatus.UNDONE],
+    ).filter(Q(finished_at__isnull=True) | Q(finished_at__lte=cutoff))
+    ids = list(old.values_list("pk", flat=True))
+    with transaction.atomic():
+        LeadImportChange.objects.filter(lead_import_id__in=ids).delete()
+        LeadImport.objects.filter(pk__in=ids).update(content=b"", errors=[], purged_at=now)
+    return len(ids) + abandoned
 
 
 def rejected_rows_csv(lead_import: LeadImport) -> Iterator[list[str]]:

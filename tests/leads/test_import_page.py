@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from leads import services, tasks
+from leads.imports import services as imports
 from leads.models import ImportMapping, ImportStatus, Lead, LeadImport
 from leads.roles import MARKETING
 from tests.factories import LeadFactory, UserFactory
@@ -219,3 +220,39 @@ def test_another_marketer_cannot_see_my_import(page, client):
     other = UserFactory(username="nia.marketer", role=MARKETING)
     client.force_login(other)
     assert client.get(f"/leads/import/{imp.pk}/").status_code == 404
+
+
+def test_past_the_undo_window_the_file_and_before_values_are_purged(page):
+    LeadFactory(email="hana@acme.example", company="Old Co")
+    fixed = BAD_ROW.replace("Atlantis", "Sweden").replace("Carrier Pigeon", "Referrals")
+    imp = _imported(page, HUBSPOT + fixed + GOOD_ROW)
+    abandoned = upload(page, HUBSPOT)  # uploaded, never imported
+    assert abandoned.status_code == 302
+    assert imports.lead_imports_purge() == 0  # within the 24 hours
+
+    later = timezone.now() + dt.timedelta(hours=25)
+    assert imports.lead_imports_purge(now=later) == 2
+
+    imp.refresh_from_db()
+    assert (bytes(imp.content), imp.errors, imp.changes.count()) == (b"", [], 0)
+    assert (imp.created_count, imp.updated_count, imp.purged_at) == (2, 1, later)
+    assert LeadImport.objects.count() == 1
+    assert Lead.objects.count() == 3  # the leads stay
+
+
+def test_the_summary_page_costs_the_same_queries_whatever_the_number_of_errors(
+    page, django_assert_max_num_queries
+):
+    small = _imported(page, HUBSPOT)
+    many = HUBSPOT + "".join(
+        BAD_ROW.replace("bo@", f"bo{i}@").replace("102,", f"{200 + i},") for i in range(150)
+    )
+    detail_url = upload(page, many)["Location"]
+    page.post(detail_url, {**mapping_form(page.get(detail_url)), "skip_bad_rows": "on"})
+    big = LeadImport.objects.latest("id")
+    page.post(f"/leads/import/{big.pk}/run/")
+    tasks.lead_import_run(big.pk)
+    for imp in (small, big):
+        with django_assert_max_num_queries(8):
+            response = page.get(f"/leads/import/{imp.pk}/")
+        assert response.status_code == 200
