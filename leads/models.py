@@ -550,6 +550,7 @@ class ImportMapping(models.Model):
 
 class ImportStatus(models.TextChoices):
     UPLOADED = "uploaded", "Uploaded"
+    CHECKING = "checking", "Checking"
     CHECKED = "checked", "Checked"
     QUEUED = "queued", "Queued"
     RUNNING = "running", "Importing"

@@ -46,6 +46,12 @@ def lead_import_run(lead_import_id: int) -> str:
     return imports.lead_import_run(lead_import_id=lead_import_id)
 
 
+@shared_task(name="leads.tasks.lead_import_check")
+def lead_import_check(lead_import_id: int) -> str:
+    """The dry run of a large file from the import page."""
+    return imports.lead_import_check_run(lead_import_id=lead_import_id)
+
+
 @shared_task(name="leads.tasks.lead_imports_purge")
 def lead_imports_purge() -> int:
     return imports.lead_imports_purge()

@@ -100,12 +100,15 @@ def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
                         name=form.cleaned_data["save_as"], columns=columns, actor=request.user
                     )
                     messages.success(request, f'Mapping saved as "{form.cleaned_data["save_as"]}".')
-                imports.lead_import_check(
-                    lead_import=full,
-                    columns=columns,
-                    skip_bad_rows=form.cleaned_data["skip_bad_rows"],
-                    actor=request.user,
-                )
+                skip = form.cleaned_data["skip_bad_rows"]
+                if len(full.content) > settings.LEAD_IMPORT_INLINE_CHECK_BYTES:
+                    imports.lead_import_check_queue(
+                        lead_import=full, columns=columns, skip_bad_rows=skip
+                    )
+                else:
+                    imports.lead_import_check(
+                        lead_import=full, columns=columns, skip_bad_rows=skip, actor=request.user
+                    )
             except DomainError as exc:
                 messages.error(request, exc.message)
             return redirect("leads:import-detail", pk=pk)
@@ -138,7 +141,7 @@ def import_progress(request: HttpRequest, pk: int) -> HttpResponse:
     reloads to show the summary."""
     lead_import = _own_import(request, pk)
     response = render(request, "leads/_import_progress.html", {"imp": lead_import})
-    if lead_import.status not in (ImportStatus.QUEUED, ImportStatus.RUNNING):
+    if lead_import.status not in (ImportStatus.CHECKING, ImportStatus.QUEUED, ImportStatus.RUNNING):
         response["HX-Refresh"] = "true"
     return response
 

@@ -257,6 +257,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = LEAD_BULK_MAX_BYTES
 LEAD_IMPORT_MAX_BYTES = env.int("LEAD_IMPORT_MAX_BYTES", default=10 * 1024 * 1024)
 # The import page keeps the uploaded file in the database until the import is done.
 LEAD_IMPORT_PAGE_MAX_BYTES = env.int("LEAD_IMPORT_PAGE_MAX_BYTES", default=64 * 1024 * 1024)
+# Bigger files are dry-run by a task the page polls, rather than in the request.
+LEAD_IMPORT_INLINE_CHECK_BYTES = env.int("LEAD_IMPORT_INLINE_CHECK_BYTES", default=1024 * 1024)
 LEAD_IMPORT_FILE_MAX_BYTES = env.int("LEAD_IMPORT_FILE_MAX_BYTES", default=1024 * 1024 * 1024)
 IDEMPOTENCY_KEY_TTL_HOURS = 24
 # The key of the erased-emails blocklist's HMAC (config.erasure). Empty: SECRET_KEY. Keep it

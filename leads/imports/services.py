@@ -381,25 +381,93 @@ def lead_import_mapping(lead_import: LeadImport) -> HeaderMapping:
     return mapping_for(_opener(lead_import), chosen=lead_import.columns)
 
 
-def lead_import_check(
-    *, lead_import: LeadImport, columns: Mapping[str, str], skip_bad_rows: bool, actor: Any
-) -> CheckResult:
-    """The dry run: the counts and the bad rows, kept on the import. Writes no lead."""
+def lead_import_map(
+    *, lead_import: LeadImport, columns: Mapping[str, str], skip_bad_rows: bool
+) -> HeaderMapping:
+    """Keep the mapping step's choices; a mapping with problems (a field filled twice) is
+    refused naming them."""
     if lead_import.status not in (ImportStatus.UPLOADED, ImportStatus.CHECKED):
-        raise Conflict(f"This import is already {lead_import.get_status_display().lower()}.")
+        raise Conflict(
+            f"This import is already {lead_import.get_status_display().lower()}.",
+            code="import_started",
+        )
     mapping = mapping_for(_opener(lead_import), chosen=columns)
     lead_import.columns = dict(columns)
     lead_import.skip_bad_rows = skip_bad_rows
+    lead_import.save(update_fields=["columns", "skip_bad_rows"])
     if not mapping.ok:
-        lead_import.save(update_fields=["columns", "skip_bad_rows"])
         raise ValidationFailed(" ".join(mapping.problems), field="columns")
-    result = import_check(open_file=_opener(lead_import), mapping=mapping, actor=actor)
+    return mapping
+
+
+def lead_import_check(
+    *, lead_import: LeadImport, columns: Mapping[str, str], skip_bad_rows: bool, actor: Any
+) -> CheckResult:
+    """The dry run, here and now (a small file): the counts and the bad rows, kept on the
+    import. Writes no lead."""
+    mapping = lead_import_map(lead_import=lead_import, columns=columns, skip_bad_rows=skip_bad_rows)
+    return _dry_run(lead_import, mapping, actor)
+
+
+def lead_import_check_queue(
+    *, lead_import: LeadImport, columns: Mapping[str, str], skip_bad_rows: bool
+) -> None:
+    """The dry run of a large file, as a task (leads.tasks.lead_import_check) the page polls."""
+    lead_import_map(lead_import=lead_import, columns=columns, skip_bad_rows=skip_bad_rows)
+    with transaction.atomic():
+        claimed = LeadImport.objects.filter(
+            pk=lead_import.pk, status__in=[ImportStatus.UPLOADED, ImportStatus.CHECKED]
+        ).update(
+            status=ImportStatus.CHECKING,
+            processed_rows=0,
+            # For the bar: the file's lines less the header (a quoted cell may span lines).
+            total_rows=max(bytes(lead_import.content).count(b"\n") - 1, 1),
+            message="",
+        )
+        if not claimed:
+            raise Conflict("This import was started already.", code="import_started")
+        services.enqueue_task("leads.tasks.lead_import_check", lead_import_id=lead_import.pk)
+    lead_import.refresh_from_db()
+
+
+def lead_import_check_run(*, lead_import_id: int) -> str:
+    """The queued dry run (safe to run twice: it only reads the file and counts)."""
+    lead_import = LeadImport.objects.filter(pk=lead_import_id, status=ImportStatus.CHECKING).first()
+    if lead_import is None:
+        return "not checking"
+
+    def progress(rows: int) -> None:
+        if rows % 2000 == 0:
+            LeadImport.objects.filter(pk=lead_import_id).update(processed_rows=rows)
+
+    try:
+        mapping = lead_import_mapping(lead_import)
+        _dry_run(lead_import, mapping, lead_import.created_by, on_row=progress)
+    except (ImportRefused, ValidationFailed) as exc:
+        LeadImport.objects.filter(pk=lead_import_id).update(
+            status=ImportStatus.UPLOADED, message=str(getattr(exc, "message", exc))
+        )
+        return "refused"
+    return "checked"
+
+
+def _dry_run(
+    lead_import: LeadImport,
+    mapping: HeaderMapping,
+    actor: Any,
+    on_row: Callable[[int], None] | None = None,
+) -> CheckResult:
+    result = import_check(
+        open_file=_opener(lead_import), mapping=mapping, actor=actor, on_row=on_row
+    )
     lead_import.total_rows = result.total
+    lead_import.processed_rows = result.total
     lead_import.to_create = result.to_create
     lead_import.to_update = result.to_update
     lead_import.errors = [[line, why] for line, why in result.bad.items()]
     lead_import.rejected_count = len(result.bad)
     lead_import.status = ImportStatus.CHECKED
+    lead_import.message = ""
     lead_import.save()
     return result
 

@@ -96,7 +96,7 @@ class Migration(migrations.Migration):
                 ('header', models.JSONField(default=list)),
                 ('columns', models.JSONField(default=dict)),
                 ('skip_bad_rows', models.BooleanField(default=False)),
-                ('status', models.CharField(choices=[('uploaded', 'Uploaded'), ('checked', 'Checked'), ('queued', 'Queued'), ('running', 'Importing'), ('done', 'Imported'), ('failed', 'Failed (nothing kept)'), ('undone', 'Undone')], default='uploaded', max_length=10)),
+                ('status', models.CharField(choices=[('uploaded', 'Uploaded'), ('checking', 'Checking'), ('checked', 'Checked'), ('queued', 'Queued'), ('running', 'Importing'), ('done', 'Imported'), ('failed', 'Failed (nothing kept)'), ('undone', 'Undone')], default='uploaded', max_length=10)),
                 ('total_rows', models.PositiveIntegerField(default=0)),
                 ('processed_rows', models.PositiveIntegerField(default=0)),
                 ('to_create', models.PositiveIntegerField(default=0)),

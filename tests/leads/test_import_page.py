@@ -256,3 +256,22 @@ def test_the_summary_page_costs_the_same_queries_whatever_the_number_of_errors(
         with django_assert_max_num_queries(8):
             response = page.get(f"/leads/import/{imp.pk}/")
         assert response.status_code == 200
+
+
+def test_a_large_file_is_dry_run_by_a_task_the_page_polls(page, settings):
+    settings.LEAD_IMPORT_INLINE_CHECK_BYTES = 100
+    detail_url = upload(page, HUBSPOT + GOOD_ROW + BAD_ROW)["Location"]
+    page.post(detail_url, mapping_form(page.get(detail_url)))
+    imp = LeadImport.objects.get()
+    assert (imp.status, imp.total_rows) == (ImportStatus.CHECKING, 3)
+    polled = page.get(f"/leads/import/{imp.pk}/progress/")
+    assert b"Checking the file (dry run)" in polled.content
+    assert "HX-Refresh" not in polled
+
+    assert tasks.lead_import_check(imp.pk) == "checked"  # what the worker runs
+
+    imp.refresh_from_db()
+    assert (imp.status, imp.to_create, imp.rejected_count) == (ImportStatus.CHECKED, 2, 1)
+    assert page.get(f"/leads/import/{imp.pk}/progress/")["HX-Refresh"] == "true"
+    assert b"Import 2 leads" not in page.get(detail_url).content  # a bad row, not skipped
+    assert Lead.objects.count() == 0
