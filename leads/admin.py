@@ -26,7 +26,7 @@ from import_export.forms import ImportForm
 from leads import csvfile, erasure, roles, services
 from leads.derivation import derive_fields
 from leads.imports import values as import_values
-from leads.imports.recognition import recognise
+from leads.imports.recognition import normalise, recognise
 from leads.imports.services import ImportRefused, read_header, source_alias_save
 from leads.ingest import WRITABLE_FIELDS, clean_lead_row
 from leads.ingest import clean_email as ingest_clean_email
@@ -557,11 +557,28 @@ class ScoringConfigAdmin(ScoringAdminMixin, admin.ModelAdmin):
 # --- imports: the source alias table and saved mappings ------------------------------------
 
 
+class SourceAliasForm(forms.ModelForm):
+    class Meta:
+        model = SourceAlias
+        fields = ["name", "source"]
+
+    def clean_name(self) -> str:
+        name = str(self.cleaned_data["name"]).strip()
+        twin = SourceAlias.objects.filter(key=normalise(name)).exclude(pk=self.instance.pk).first()
+        if twin is not None:
+            raise ValidationError(
+                f'"{twin.name}" already maps this name (case, spaces and punctuation are '
+                "ignored); edit that one."
+            )
+        return name
+
+
 @admin.register(SourceAlias)
 class SourceAliasAdmin(admin.ModelAdmin):
     """What other tools call a source, and the desk's source it means (imports read source
     cells through this table)."""
 
+    form = SourceAliasForm
     list_display = ["name", "source"]
     list_editable = ["source"]
     list_filter = ["source"]

@@ -9,7 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from leads import services
-from leads.models import EngagementEvent, Lead
+from leads.models import EngagementEvent, Lead, SourceAlias
 from tests.factories import CampaignFactory, EngagementEventFactory, LeadFactory, UserFactory
 from tests.leads.test_import_recognition import HUBSPOT
 
@@ -223,3 +223,17 @@ def test_the_admin_reads_a_hubspot_export_like_the_import_page(admin_client):
         "organic_search",
         "vp",
     )
+
+
+def test_a_source_alias_is_added_in_the_admin_and_a_twin_spelling_is_refused(admin_client):
+    response = admin_client.post(
+        "/admin/leads/sourcealias/add/", {"name": "Carrier Pigeon", "source": "other"}
+    )
+    assert response.status_code == 302
+    assert SourceAlias.objects.get(name="Carrier Pigeon").key == "carrierpigeon"
+
+    twin = admin_client.post(
+        "/admin/leads/sourcealias/add/", {"name": "carrier-pigeon", "source": "event"}
+    )
+    assert twin.status_code == 200
+    assert "&quot;Carrier Pigeon&quot; already maps this name" in twin.content.decode()
