@@ -183,7 +183,7 @@ def recognise(header: Sequence[str], *, chosen: Mapping[str, str] | None = None)
             problems.append(f"{shown} both fill {name}; skip one of them.")
     if "email" not in seen:
         problems.append(
-            "No column is matched to email (the first line must be a header naming the "
-            "columns, with an email column)."
+            "The first line must be a header naming the columns, with 'email' (or Email, "
+            "Email Address, E-mail); no column is matched to email."
         )
     return HeaderMapping(columns, detect_tool(keys), strict, problems)
