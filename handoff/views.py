@@ -221,7 +221,16 @@ def lead_list(request: HttpRequest) -> HttpResponse:
             "promotable": PROMOTABLE,
             "filtered": any(
                 request.GET.get(k)
-                for k in ("q", "stage", "source", "campaign", "owner", "score_min", "score_max")
+                for k in (
+                    "q",
+                    "stage",
+                    "source",
+                    "campaign",
+                    "owner",
+                    "score_min",
+                    "score_max",
+                    "lead_import",
+                )
             )
             or request.GET.get("ready_for_sales"),
         },

@@ -3,6 +3,7 @@ campaigns, and the scoring rules. Writes go through leads.services."""
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from typing import Any
 from zoneinfo import available_timezones
@@ -24,7 +25,11 @@ from import_export.formats import base_formats
 from import_export.forms import ImportForm
 
 from leads import csvfile, erasure, roles, services
+from leads.derivation import derive_fields
 from leads.errors import DomainError
+from leads.imports import values as import_values
+from leads.imports.recognition import normalise, recognise
+from leads.imports.services import ImportRefused, read_header, source_alias_save
 from leads.ingest import WRITABLE_FIELDS, clean_lead_row
 from leads.ingest import clean_email as ingest_clean_email
 from leads.models import (
@@ -32,9 +37,12 @@ from leads.models import (
     EngagementEvent,
     EngagementRule,
     FitRule,
+    ImportMapping,
     Lead,
+    LeadImport,
     LeadStageChange,
     ScoringConfig,
+    SourceAlias,
     UserProfile,
 )
 
@@ -85,6 +93,13 @@ class LeadResource(resources.ModelResource):
         clean_model_instances = True
 
     def before_import(self, dataset: Any, **kwargs: Any) -> None:
+        # The header read as the import page and import_leads read it (leads.imports): an
+        # export of another tool is renamed to the desk's columns; the upload form has already
+        # refused a header naming a column twice or an unknown desk column.
+        mapping = recognise([str(h or "") for h in (dataset.headers or [])])
+        self._headers = {c.field: c.header for c in mapping.columns if c.field}
+        dataset.headers = [c.field or f"skipped: {c.header}" for c in mapping.columns]
+        self._convert = import_values.converter(import_values.source_table())
         emails = (
             [services.normalise_email(str(e or "")) for e in dataset["email"]]
             if ("email" in (dataset.headers or []))
@@ -112,10 +127,22 @@ class LeadResource(resources.ModelResource):
         for name in list(row.keys()):
             row[name] = csvfile.unescape_cell(row[name])  # our own export, read back
         raw = {k: ("" if v is None else str(v)) for k, v in row.items() if k in WRITABLE_FIELDS}
+        originals = dict(raw)
+        converted = self._convert(raw)  # countries, head counts, sources, seniority
+        for name in converted:
+            del raw[name]
         clean = clean_lead_row(
             raw, index=0, now=timezone.now(), blank_is_missing=True, allow_events=False
         )
-        errors = dict(clean.errors)
+        errors = {
+            name: [f'column "{self._headers.get(name, name)}": {message}']
+            for name, message in converted.items()
+        }
+        for name, problems in clean.errors.items():
+            value = originals.get(name, "")
+            errors[name] = [
+                f'column "{self._headers.get(name, name)}" ("{value}"): {m}' for m in problems
+            ]
         if clean.email in self._erased:
             errors.setdefault("email", []).append(erasure.ERASED_EMAIL_MESSAGE)
         if clean.email in self._duplicates:
@@ -168,12 +195,13 @@ class LeadResource(resources.ModelResource):
                 row[name] = clean.values[name]
             else:
                 del row[name]  # empty cell: leave the stored value alone
-        if "seniority" in clean.values:
-            row["seniority"] = clean.values["seniority"]  # read from the title
 
     def before_save_instance(self, instance: Lead, row: Any, **kwargs: Any) -> None:
-        if not instance.domain:
-            instance.domain = instance.email.rsplit("@", 1)[-1]
+        values = {
+            name: getattr(instance, name) for name in ("email", "title", "seniority", "domain")
+        }
+        derive_fields(values, given={name for name in row if name in WRITABLE_FIELDS})
+        instance.seniority, instance.domain = values["seniority"], values["domain"]
 
     def after_save_instance(self, instance: Lead, row: Any, **kwargs: Any) -> None:
         self._imported.append(instance.pk)
@@ -201,14 +229,17 @@ class LeadImportForm(ImportForm):
             raise ValidationError(problem)
         upload.seek(0)
         try:
-            rows = csvfile.records(csvfile.decoded_lines(upload))
-            _, header = next(rows, (0, []))
-            if "email" not in [h.strip() for h in header]:
+            header, _ = read_header(lambda: contextlib.nullcontext(upload), samples=0)
+            mapping = recognise(header)
+            if not mapping.ok:
                 raise ValidationError(
-                    "line 1: the first line must be a header naming the columns, with 'email'."
+                    [f"line 1: {p}" for p in mapping.problems] + ["Nothing was imported."]
                 )
-            for _ in rows:
+            upload.seek(0)
+            for _ in csvfile.records(csvfile.decoded_lines(upload)):
                 pass
+        except ImportRefused as exc:
+            raise ValidationError(str(exc)) from None
         except csvfile.CsvFileError as exc:
             raise ValidationError(str(exc)) from None
         finally:
@@ -578,3 +609,106 @@ class UserProfileAdmin(admin.ModelAdmin):
         except DomainError as exc:
             raise PermissionDenied(exc.message) from exc
         obj.pk = saved.pk
+
+
+# --- imports: the source alias table and saved mappings ------------------------------------
+
+
+class SourceAliasForm(forms.ModelForm):
+    class Meta:
+        model = SourceAlias
+        fields = ["name", "source"]
+
+    def clean_name(self) -> str:
+        name = str(self.cleaned_data["name"]).strip()
+        twin = SourceAlias.objects.filter(key=normalise(name)).exclude(pk=self.instance.pk).first()
+        if twin is not None:
+            raise ValidationError(
+                f'"{twin.name}" already maps this name (case, spaces and punctuation are '
+                "ignored); edit that one."
+            )
+        return name
+
+
+@admin.register(SourceAlias)
+class SourceAliasAdmin(admin.ModelAdmin):
+    """What other tools call a source, and the desk's source it means (imports read source
+    cells through this table)."""
+
+    form = SourceAliasForm
+    list_display = ["name", "source"]
+    list_editable = ["source"]
+    list_filter = ["source"]
+    search_fields = ["name"]
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return roles.can_write_leads(request.user)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return roles.can_write_leads(request.user)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return roles.can_write_leads(request.user)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return roles.can_write_leads(request.user)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return roles.can_write_leads(request.user)
+
+    def save_model(self, request: HttpRequest, obj: SourceAlias, form: Any, change: bool) -> None:
+        source_alias_save(alias=obj)
+
+
+@admin.register(ImportMapping)
+class ImportMappingAdmin(admin.ModelAdmin):
+    """Mappings saved on the import page; renamed or deleted here."""
+
+    list_display = ["name", "created_by", "updated_at"]
+    fields = ["name", "columns"]
+    search_fields = ["name"]
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return roles.can_write_leads(request.user)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return roles.can_write_leads(request.user)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return roles.can_write_leads(request.user)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return roles.can_write_leads(request.user)
+
+
+@admin.register(LeadImport)
+class LeadImportAdmin(admin.ModelAdmin):
+    """Imports from the import page, read-only (undo is on the import's own page)."""
+
+    list_display = ["file_name", "status", "created_by", "created_at", "created_count",
+                    "updated_count"]  # fmt: skip
+    list_filter = ["status"]
+    fields = ["file_name", "status", "created_by", "created_at", "total_rows", "created_count",
+              "updated_count", "message", "finished_at", "undone_at"]  # fmt: skip
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[LeadImport]:
+        return super().get_queryset(request).defer("content", "errors")
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return roles.can_write_leads(request.user)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return roles.can_write_leads(request.user)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django_filters.fields import IsoDateTimeField
 from drf_spectacular.utils import extend_schema_field
 
-from leads.models import Lead, Source, Stage
+from leads.models import Lead, LeadImportChange, Source, Stage
 
 # The range of the database's bigint: a bigger number is a 400 naming the parameter, never an
 # overflow in the query.
@@ -97,6 +97,9 @@ class LeadFilter(filters.FilterSet):
     created_after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
     ready_for_sales = BooleanFilter()
+    lead_import = IntegerFilter(
+        method="in_import", help_text="The leads an import (the import page) created."
+    )
 
     class Meta:
         model = Lead
@@ -111,4 +114,9 @@ class LeadFilter(filters.FilterSet):
             "created_after",
             "created_before",
             "ready_for_sales",
+            "lead_import",
         ]
+
+    def in_import(self, queryset: Any, name: str, value: int) -> Any:
+        ids = LeadImportChange.objects.filter(lead_import_id=value, created=True).values("lead_id")
+        return queryset.filter(pk__in=ids)

@@ -17,6 +17,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 from django.utils.dateparse import parse_datetime
 
+from leads.derivation import domain_from_email as domain_from_email
+from leads.derivation import seniority_from_title as seniority_from_title
 from leads.models import EmployeeBand, EventKind, Lead, Seniority, Source
 
 MAX_EVENTS_PER_ROW = 100
@@ -108,29 +110,6 @@ def is_valid_email(value: str) -> bool:
 
 
 _country_re = re.compile(r"^[A-Za-z]{2}$")
-
-# Seniority read from a title when none is given; the first pattern that matches wins.
-_SENIORITY_FROM_TITLE = [
-    (re.compile(r"\b(chief|ceo|cto|cfo|cmo|coo|cio|ciso|cro|founder|(?<!vice[ -])president"
-                r"|owner)\b", re.I),
-     Seniority.C_LEVEL),
-    (re.compile(r"\b(vp|svp|evp|vice[ -]president)\b", re.I), Seniority.VP),
-    (re.compile(r"\b(director|head of)\b", re.I), Seniority.DIRECTOR),
-    (re.compile(r"\b(manager|lead|supervisor)\b", re.I), Seniority.MANAGER),
-]  # fmt: skip
-
-
-def seniority_from_title(title: str) -> str:
-    if not title:
-        return Seniority.UNKNOWN
-    for pattern, seniority in _SENIORITY_FROM_TITLE:
-        if pattern.search(title):
-            return seniority
-    return Seniority.INDIVIDUAL
-
-
-def domain_from_email(email: str) -> str:
-    return email.rsplit("@", 1)[1] if "@" in email else ""
 
 
 @dataclass
@@ -363,6 +342,6 @@ def clean_lead_row(
             row.error(name, PROTECTED_MESSAGE.get(name, "Read-only: set by the system."))
         else:
             row.error(name, "Unknown field.")
-    if "title" in row.values and "seniority" not in row.values:
-        row.values["seniority"] = seniority_from_title(row.values["title"])
+    # Seniority and domain are derived where the stored lead is known (leads.derivation,
+    # called by leads.services on every write).
     return row

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from leads import erasure, hooks, roles, selectors
 from leads.bulksql import insert_rows, select_for_update_in, update_rows
+from leads.derivation import derive_fields
 from leads.errors import (
     Conflict,
     Forbidden,
@@ -32,8 +33,6 @@ from leads.ingest import (
     CleanRow,
     clean_event,
     clean_lead_row,
-    domain_from_email,
-    seniority_from_title,
 )
 from leads.models import (
     HIGH_INTENT_KINDS,
@@ -398,14 +397,13 @@ def _prepare_fields(lead: Lead, data: dict[str, Any], *, creating: bool) -> None
         setattr(lead, name, value.strip() if isinstance(value, str) else value)
     if creating or "email" in data:
         lead.email = normalise_email(lead.email)
-    if lead.domain:
-        lead.domain = lead.domain.lower()
-    elif lead.email:
-        lead.domain = domain_from_email(lead.email)
     if lead.country:
         lead.country = lead.country.upper()
-    if "title" in data and "seniority" not in data:
-        lead.seniority = seniority_from_title(lead.title)
+    if "email" in data and "domain" not in data and not creating:
+        lead.domain = ""  # a new email brings its own domain
+    values = {name: getattr(lead, name) for name in ("email", "title", "seniority", "domain")}
+    derive_fields(values, given=set(data))
+    lead.seniority, lead.domain = values["seniority"], values["domain"]
 
 
 def lead_create(*, data: dict[str, Any], actor: Any = None, now: dt.datetime | None = None) -> Lead:
@@ -475,8 +473,6 @@ def lead_update(
     with transaction.atomic():
         locked = Lead.objects.select_for_update().get(pk=lead.pk)
         _prepare_fields(locked, data, creating=False)
-        if "email" in data and "domain" not in data:
-            locked.domain = domain_from_email(locked.email)
         locked.updated_at = now
         try:
             with transaction.atomic():
@@ -673,6 +669,7 @@ def leads_bulk_upsert(
     now: dt.datetime | None = None,
     blank_is_missing: bool = False,
     allow_events: bool = True,
+    keep_before: bool = False,
 ) -> BulkOutcome:
     """Create or update up to a batch of leads by normalised email, with their events, scored
     on the way in. Rows with errors are answered as such and not written; the others are.
@@ -680,6 +677,8 @@ def leads_bulk_upsert(
     The number of queries does not depend on the number of rows: rules (3), campaigns and
     owners (at most 2), the existing leads (locked), their events, their known external ids,
     one INSERT of new leads, one UPDATE of existing ones, one INSERT of events.
+    `keep_before`: each updated row's answer holds the stored values of the fields the row
+    wrote ("before"), which is what undoing an import puts back.
     """
     now = now or timezone.now()
     clean = [
@@ -746,9 +745,9 @@ def leads_bulk_upsert(
                 values = {name: getattr(lead, name) for name in LEAD_INSERT_COLUMNS}
             else:
                 values = {**defaults, "email": row.email, "created_at": now}
+            before = dict(values) if lead is not None and keep_before else None
             values.update(row.values)
-            if not values["domain"]:
-                values["domain"] = domain_from_email(row.email)
+            derive_fields(values, given=set(row.values))
             for event in events:
                 values["last_engaged_at"] = _latest(values["last_engaged_at"], event.occurred_at)
                 if event.kind in HIGH_INTENT_KINDS:
@@ -771,6 +770,12 @@ def leads_bulk_upsert(
                 "ready_for_sales": values["ready_for_sales"],
                 "events": len(events),
             }
+            if before is not None:
+                answer["before"] = {
+                    name: before[name]
+                    for name in LEAD_INSERT_COLUMNS
+                    if name in WRITABLE_COLUMNS and values[name] != before[name]
+                }
             answers[row.index] = answer
             if lead is not None:
                 updates.append({"id": lead.pk, **values})

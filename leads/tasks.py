@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from leads import outbox, services
+from leads.imports import services as imports
 from leads.models import Lead
 
 
@@ -37,3 +38,20 @@ def outbox_relay() -> dict[str, object]:
 @shared_task(name="leads.tasks.outbox_purge")
 def outbox_purge() -> int:
     return outbox.outbox_purge()
+
+
+@shared_task(name="leads.tasks.lead_import_run")
+def lead_import_run(lead_import_id: int) -> str:
+    """Write a confirmed import from the import page (leads.imports.services)."""
+    return imports.lead_import_run(lead_import_id=lead_import_id)
+
+
+@shared_task(name="leads.tasks.lead_import_check")
+def lead_import_check(lead_import_id: int) -> str:
+    """The dry run of a large file from the import page."""
+    return imports.lead_import_check_run(lead_import_id=lead_import_id)
+
+
+@shared_task(name="leads.tasks.lead_imports_purge")
+def lead_imports_purge() -> int:
+    return imports.lead_imports_purge()

@@ -3,11 +3,18 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from leads import apis
+from leads import apis, views
 
 app_name = "leads"
 
-urlpatterns: list = []
+urlpatterns: list = [
+    path("leads/import/", views.import_upload, name="import"),
+    path("leads/import/<int:pk>/", views.import_detail, name="import-detail"),
+    path("leads/import/<int:pk>/run/", views.import_run, name="import-run"),
+    path("leads/import/<int:pk>/progress/", views.import_progress, name="import-progress"),
+    path("leads/import/<int:pk>/undo/", views.import_undo, name="import-undo"),
+    path("leads/import/<int:pk>/rejected.csv", views.import_rejected_csv, name="import-rejected"),
+]
 
 router = SimpleRouter()
 router.register("scoring/fit-rules", apis.FitRuleViewSet, basename="fit-rule")

@@ -268,6 +268,10 @@ LEAD_BULK_MAX_BYTES = env.int("LEAD_BULK_MAX_BYTES", default=5 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = LEAD_BULK_MAX_BYTES
 # CSV imports: the admin's upload (read whole, previewed), and `manage.py import_leads` (streamed).
 LEAD_IMPORT_MAX_BYTES = env.int("LEAD_IMPORT_MAX_BYTES", default=10 * 1024 * 1024)
+# The import page keeps the uploaded file in the database until the import is done.
+LEAD_IMPORT_PAGE_MAX_BYTES = env.int("LEAD_IMPORT_PAGE_MAX_BYTES", default=64 * 1024 * 1024)
+# Bigger files are dry-run by a task the page polls, rather than in the request.
+LEAD_IMPORT_INLINE_CHECK_BYTES = env.int("LEAD_IMPORT_INLINE_CHECK_BYTES", default=1024 * 1024)
 LEAD_IMPORT_FILE_MAX_BYTES = env.int("LEAD_IMPORT_FILE_MAX_BYTES", default=1024 * 1024 * 1024)
 IDEMPOTENCY_KEY_TTL_HOURS = 24
 # The key of the erased-emails blocklist's HMAC (config.erasure). Empty: SECRET_KEY. Keep it
@@ -286,6 +290,12 @@ CELERY_BEAT_SCHEDULE["leads-rescore-all"] = {
     "task": "leads.tasks.leads_rescore_all",
     "schedule": LEADS_RESCORE_INTERVAL_SECONDS,
     "options": {"expires": LEADS_RESCORE_INTERVAL_SECONDS},
+}
+# Imports from the import page keep their file and before values for the 24 hours of undo.
+CELERY_BEAT_SCHEDULE["leads-imports-purge"] = {
+    "task": "leads.tasks.lead_imports_purge",
+    "schedule": 3600.0,
+    "options": {"expires": 3600.0},
 }
 CELERY_BEAT_SCHEDULE["leads-idempotency-purge"] = {
     "task": "leads.tasks.idempotency_purge",

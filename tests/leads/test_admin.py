@@ -9,8 +9,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from leads import services
-from leads.models import EngagementEvent, Lead
+from leads.models import EngagementEvent, Lead, SourceAlias
 from tests.factories import CampaignFactory, EngagementEventFactory, LeadFactory, UserFactory
+from tests.leads.test_import_recognition import HUBSPOT
 
 pytestmark = pytest.mark.usefixtures("default_rules")
 
@@ -97,7 +98,7 @@ def test_bad_rows_are_listed_with_their_errors_and_nothing_can_be_committed(admi
     text = response.content.decode()
     assert "Confirm import" not in text
     assert "is not a valid email address" in text
-    assert "&quot;huge&quot; is not one of" in text
+    assert "&quot;huge&quot; is not a number of employees" in text
     assert "appears more than once in this file" in text
     assert "No campaign &quot;Nope&quot;" in text
     assert Lead.objects.count() == 0
@@ -191,3 +192,48 @@ def test_a_sales_rep_has_no_lead_admin(client, rep):
     client.force_login(rep)
     assert client.get("/admin/leads/lead/").status_code == 403
     assert client.get("/admin/leads/lead/import/").status_code == 403
+
+
+def test_a_header_naming_a_column_twice_is_refused_in_the_admin_naming_it(admin_client):
+    response = upload(admin_client, "email,first_name,email\na@b.example,A,c@d.example\n")
+
+    assert response.status_code == 200
+    assert "The column &quot;email&quot; is named twice (columns 1 and 3)" in (
+        response.content.decode()
+    )
+    assert "Confirm import" not in response.content.decode()
+    assert Lead.objects.count() == 0
+
+
+def test_an_unknown_desk_column_is_refused_in_the_admin_naming_it(admin_client):
+    response = upload(admin_client, "email,shoe_size\na@b.example,44\n")
+    assert "Unknown column(s): &quot;shoe_size&quot; (column 2)" in response.content.decode()
+    assert Lead.objects.count() == 0
+
+
+def test_the_admin_reads_a_hubspot_export_like_the_import_page(admin_client):
+    preview = upload(admin_client, HUBSPOT)
+    assert b"Confirm import" in preview.content, preview.content[-3000:]
+    confirm(admin_client, preview)
+
+    lead = Lead.objects.get(email="hana@acme.example")
+    assert (lead.country, lead.employee_band, lead.source, lead.seniority) == (
+        "DE",
+        "201-500",
+        "organic_search",
+        "vp",
+    )
+
+
+def test_a_source_alias_is_added_in_the_admin_and_a_twin_spelling_is_refused(admin_client):
+    response = admin_client.post(
+        "/admin/leads/sourcealias/add/", {"name": "Carrier Pigeon", "source": "other"}
+    )
+    assert response.status_code == 302
+    assert SourceAlias.objects.get(name="Carrier Pigeon").key == "carrierpigeon"
+
+    twin = admin_client.post(
+        "/admin/leads/sourcealias/add/", {"name": "carrier-pigeon", "source": "event"}
+    )
+    assert twin.status_code == 200
+    assert "&quot;Carrier Pigeon&quot; already maps this name" in twin.content.decode()

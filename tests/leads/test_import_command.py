@@ -80,9 +80,11 @@ def test_bad_rows_are_reported_with_their_line_numbers(tmp_path):
         call_command("import_leads", str(path), "--no-progress", stdout=StringIO(), stderr=err)
 
     lines = err.getvalue().splitlines()
-    assert lines[0].startswith("line 3: email:")
-    assert lines[1].startswith('line 4: employee_band: "huge" is not one of')
-    assert "country: A two-letter ISO 3166-1 country code" in lines[1]
+    assert lines[0].startswith('line 3: column "email" ("not-an-email"): ')
+    assert lines[1] == (
+        'line 4: column "employee_band": "huge" is not a number of employees or a band '
+        "(1-10 ... 5001+)."
+    )  # and USA is read as the United States
     assert lines[2] == "line 5: email: good@corp.example is also on line 2"
 
 
@@ -94,14 +96,14 @@ def test_skip_bad_rows_imports_the_good_ones_and_lists_the_bad(tmp_path):
     )
     out, err = run(path, "--skip-bad-rows")
     assert "1 created, 0 updated, 1 bad rows skipped" in out
-    assert 'line 3: source: "carrier-pigeon" is not one of' in err
+    assert 'line 3: column "source": "carrier-pigeon" is not a known source' in err
     assert list(Lead.objects.values_list("email", flat=True)) == ["good@corp.example"]
 
 
 def test_a_dry_run_checks_and_writes_nothing(tmp_path):
     path = write(tmp_path, "good@corp.example,A,B,Corp,software,201-500,,US,email,\n")
     out, _ = run(path, "--dry-run")
-    assert "1 good rows, 0 bad; nothing written" in out
+    assert "1 good rows (1 to create, 0 to update), 0 bad; nothing written" in out
     assert Lead.objects.count() == 0
 
 

@@ -33,7 +33,15 @@ from django.utils import timezone
 from feedback import services as feedback_services
 from feedback.models import RejectionReason, ReturnFeedback
 from handoff.models import AutoPromotionRule, Handoff
-from leads.models import EngagementEvent, EngagementRule, FitRule, Lead, ScoringConfig
+from leads.imports import services as import_services
+from leads.models import (
+    EngagementEvent,
+    EngagementRule,
+    FitRule,
+    Lead,
+    LeadImport,
+    ScoringConfig,
+)
 from tests.reliability.security_world import (
     OWNERS,
     ROLES,
@@ -491,6 +499,32 @@ API: list[Action] = [
 MARKETING_PAGE = roles(marketer=OK, rep=DENY, manager=OK)
 SALES_PAGE = roles(marketer=DENY, rep=OK, manager=OK)
 
+
+def marketer_import(status: str = "uploaded") -> Target:
+    """An import of the matrix's marketer, in `status` (uploaded, checked or done)."""
+
+    def make(mw: MatrixWorld, owner: str) -> LeadImport:
+        actor = mw.world.users["marketer"]
+        imp = import_services.lead_import_start(
+            actor=actor, file_name="leads.csv", content=b"email\nimported@matrix.example\n"
+        )
+        if status in ("checked", "done"):
+            import_services.lead_import_check(
+                lead_import=imp, columns=imp.columns, skip_bad_rows=False, actor=actor
+            )
+        if status == "done":
+            import_services.lead_import_queue(lead_import=imp)
+            import_services.lead_import_run(lead_import_id=imp.pk)
+        imp.refresh_from_db()
+        return imp
+
+    return make
+
+
+def import_is(status: str) -> Callable[[MatrixWorld, Any], bool]:
+    return lambda mw, obj: LeadImport.objects.filter(pk=obj.pk, status=status).exists()
+
+
 PAGES: list[Action] = [
     Action("home", expect=everyone(OK), api=False),
     Action("settings", expect=everyone(OK), api=False),
@@ -509,6 +543,19 @@ PAGES: list[Action] = [
     Action("handoff:lead-promote-preview", target=lambda mw, o: mw.fresh_lead,
            expect=MARKETING_PAGE, api=False),
     Action("handoff:questions", expect=MARKETING_PAGE, api=False),
+    Action("leads:import", expect=MARKETING_PAGE, api=False),
+    Action("leads:import-detail", target=marketer_import(), expect=MARKETING_PAGE, api=False),
+    Action("leads:import-detail", "POST", target=marketer_import(),
+           body=lambda mw, o: {"col_0": "email"}, expect=MARKETING_PAGE,
+           effect=import_is("checked"), api=False),
+    Action("leads:import-run", "POST", target=marketer_import("checked"),
+           expect=MARKETING_PAGE, effect=import_is("queued"), api=False),
+    Action("leads:import-progress", target=marketer_import("checked"), expect=MARKETING_PAGE,
+           api=False),
+    Action("leads:import-undo", "POST", target=marketer_import("done"), expect=MARKETING_PAGE,
+           effect=import_is("undone"), api=False),
+    Action("leads:import-rejected", target=marketer_import("done"), expect=MARKETING_PAGE,
+           api=False),
     Action("handoff:my-queue", expect=SALES_PAGE, api=False),
     Action("handoff:my-accepted", expect=SALES_PAGE, api=False),
     Action("handoff:manager-queue", expect=MANAGERS, api=False),
@@ -721,6 +768,9 @@ ADMIN_VIEW: dict[str, set[str]] = {
     "leads.EngagementRule": LEADS_ADMIN,
     "leads.ScoringConfig": LEADS_ADMIN,
     "leads.UserProfile": MANAGERS_ADMIN,
+    "leads.SourceAlias": LEADS_ADMIN,
+    "leads.ImportMapping": LEADS_ADMIN,
+    "leads.LeadImport": LEADS_ADMIN,
     "handoff.Handoff": MANAGERS_ADMIN,
     "handoff.BusinessCalendar": MANAGERS_ADMIN,
     "handoff.SlaPolicy": MANAGERS_ADMIN,

@@ -1,0 +1,7 @@
+"""Lead imports from CSV files: recognising the columns of other tools' exports, turning their
+values into the desk's, checking a file, writing it, and undoing an import.
+
+One code path for the import page (/leads/import/), the admin import and `manage.py
+import_leads`: `recognition` matches the header, `values` converts cells, `reading` streams
+the file, and `services` checks, writes and undoes.
+"""
