@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 
+from leads.csvfile import unzoned_header
 from leads.ingest import WRITABLE_FIELDS
 
 SKIP = ""
@@ -143,7 +144,8 @@ def recognise(header: Sequence[str], *, chosen: Mapping[str, str] | None = None)
     for index, raw in enumerate(header):
         text = raw.strip()
         key = normalise(text)
-        if text in SYSTEM_COLUMNS:
+        # Our export names the zone of its times ("created_at (Europe/Paris)").
+        if unzoned_header(text) in SYSTEM_COLUMNS:
             column = Column(index, text, SKIP, "system")
         elif key in ALIASES:
             column = Column(index, text, ALIASES[key], "recognised")
