@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -14,7 +13,9 @@ from pipeline.services import LEAD_EFFECTS, clean_amount, clean_currency
 from pipeline.states import Stage
 
 
-@extend_schema_field(OpenApiTypes.DECIMAL)
+@extend_schema_field(
+    {"anyOf": [{"type": "string", "example": "1200.00"}, {"type": "number", "minimum": 0}]}
+)
 class AmountField(serializers.Field):
     """A money amount as a string or a number: >= 0, at most 2 decimals, finite."""
 
@@ -126,6 +127,8 @@ class OpportunitySerializer(serializers.ModelSerializer):
 
 class OpportunityEventSerializer(serializers.ModelSerializer):
     actor = _UserRef(allow_null=True)
+    from_stage = serializers.CharField(help_text="Empty for the opening event.")
+    to_stage = serializers.CharField()
     amount_before = AmountField(allow_null=True)
     amount_after = AmountField(allow_null=True)
 

@@ -19,6 +19,14 @@ LOST_REASONS = [
 ]
 
 
+def grant(apps, schema_editor):
+    from leads.roles import grant_permissions_in_migration
+
+    grant_permissions_in_migration(
+        apps, {"Sales Manager": {"pipeline": ["lostreason", "opportunity"]}}
+    )
+
+
 def seed_lost_reasons(apps, schema_editor):
     reason = apps.get_model("pipeline", "LostReason")
     existing = set(reason.objects.values_list("code", flat=True))
@@ -36,6 +44,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ('handoff', '0009_sla_outcome'),
         ('leads', '0007_lead_search_text'),
+        ('leads', '0002_roles'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
@@ -129,4 +138,5 @@ class Migration(migrations.Migration):
             index=models.Index(fields=['opportunity', 'id'], name='oppevent_opportunity_seq'),
         ),
         migrations.RunPython(seed_lost_reasons, migrations.RunPython.noop),
+        migrations.RunPython(grant, migrations.RunPython.noop),
     ]
