@@ -50,7 +50,7 @@ from handoff.models import Handoff, Team
 from handoff.states import Status
 from leads.errors import ValidationFailed
 from leads.models import Campaign, Source
-from pipeline.models import Opportunity
+from pipeline.models import LostReason, Opportunity
 from pipeline.states import Stage
 
 DIMENSIONS = ("source", "campaign", "score_band", "team", "rep", "cohort_week")
@@ -102,6 +102,8 @@ class RevenueFilters:
     date_from: dt.date
     date_to: dt.date
     team: int | None = None
+    source: str | None = None
+    campaign: int | None = None
 
     @classmethod
     def from_params(
@@ -147,6 +149,8 @@ class RevenueFilters:
             "date_from": self.date_from.isoformat(),
             "date_to": self.date_to.isoformat(),
             "team": self.team,
+            "source": self.source,
+            "campaign": self.campaign,
         }
 
 
@@ -158,12 +162,20 @@ def cohort_handoffs(filters: RevenueFilters) -> QuerySet[Handoff]:
     qs = Handoff.objects.exclude(status=Status.REASSIGNED).filter(
         created_at__gte=start, created_at__lt=end
     )
+    if filters.source:
+        qs = qs.filter(lead_source=filters.source)
+    if filters.campaign is not None:
+        qs = qs.filter(lead_campaign_id=filters.campaign)
     return qs.filter(team_id=filters.team) if filters.team is not None else qs
 
 
 def cohort_opportunities(filters: RevenueFilters) -> QuerySet[Opportunity]:
     start, end = filters.bounds()
     qs = Opportunity.objects.filter(promoted_at__gte=start, promoted_at__lt=end)
+    if filters.source:
+        qs = qs.filter(source=filters.source)
+    if filters.campaign is not None:
+        qs = qs.filter(campaign_id=filters.campaign)
     return qs.filter(team_id=filters.team) if filters.team is not None else qs
 
 
@@ -334,12 +346,18 @@ def _week_key(value: Any) -> str | None:
 NO_LABEL = {"campaign": "No campaign", "team": "No team", "rep": "Unassigned", "source": "Unknown"}
 
 
-def by_dimension(dimension: str, filters: RevenueFilters) -> list[dict[str, Any]]:
+def by_dimension(
+    dimension: str, filters: RevenueFilters, *, durations: bool = True
+) -> list[dict[str, Any]]:
+    """One row per group of the dimension (`totals`: one row), figures as the module says.
+    `durations=False` leaves the days out (None): two queries whatever the database."""
     handoffs = _grouped(
         cohort_handoffs(filters),
         _group(dimension, table="handoff"),
         HANDOFF_COUNTS,
-        {"to_sql": (_since("qualified_at", "created_at"), Q(status=Status.QUALIFIED))},
+        {"to_sql": (_since("qualified_at", "created_at"), Q(status=Status.QUALIFIED))}
+        if durations
+        else {},
     )
     opportunities = _grouped(
         cohort_opportunities(filters),
@@ -348,7 +366,9 @@ def by_dimension(dimension: str, filters: RevenueFilters) -> list[dict[str, Any]
         {
             "to_opportunity": (_since("opened_at", "promoted_at"), Q()),
             "to_won": (_since("won_at", "promoted_at"), Q(stage=Stage.WON)),
-        },
+        }
+        if durations
+        else {},
     )
     if dimension == "cohort_week":
         handoffs = {_week_key(k): v for k, v in handoffs.items()}
@@ -445,6 +465,78 @@ def open_pipeline() -> dict[str, Any]:
         pipeline_amount=Sum("amount", filter=Q(currency=settings.DEFAULT_CURRENCY)),
     )
     return {"open": row["open"], "pipeline_amount": _money(row["pipeline_amount"])}
+
+
+def lost_reasons_by(dimension: str, filters: RevenueFilters) -> list[dict[str, Any]]:
+    """Lost deals of the cohort by source or campaign, with their reason mix, most lost first:
+    one GROUP BY (dimension, reason) and the labels."""
+    group = _group(dimension, table="opportunity")
+    rows = (
+        cohort_opportunities(filters)
+        .filter(stage=Stage.LOST)
+        .annotate(k=group)
+        .values("k", "lost_reason_id")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    reasons = {r.pk: r for r in LostReason.objects.all()}
+    grouped: dict[Any, list[tuple[int | None, int]]] = defaultdict(list)
+    for row in rows:
+        grouped[row["k"]].append((row["lost_reason_id"], row["n"]))
+    labels = _labels(dimension, grouped)
+    result = []
+    for key, mix in grouped.items():
+        lost = sum(n for _, n in mix)
+        entries = []
+        for reason_id, n in sorted(mix, key=lambda item: -item[1]):
+            reason = reasons.get(reason_id) if reason_id is not None else None
+            entries.append(
+                {
+                    "code": reason.code if reason else "",
+                    "label": reason.label if reason else "No reason recorded",
+                    "category": reason.category if reason else "",
+                    "count": n,
+                    "share": _ratio(n, lost),
+                }
+            )
+        result.append(
+            {
+                "key": key,
+                "label": labels.get(key) or NO_LABEL.get(dimension, str(key)),
+                "lost": lost,
+                "reasons": entries,
+            }
+        )
+    return sorted(result, key=lambda r: (-r["lost"], str(r["label"])))
+
+
+def won_by_score_threshold(
+    *, start: dt.datetime | None, end: dt.datetime | None, thresholds: Sequence[int], **q: Any
+) -> dict[int, dict[str, Any]]:
+    """Won deals (company currency) by the highest candidate threshold their frozen score
+    reaches (-1: below every candidate): one GROUP BY. `q` filters on the attribution."""
+    bucket = Case(
+        *[When(score__gte=t, then=Value(t)) for t in sorted(thresholds, reverse=True)],
+        default=Value(-1),
+        output_field=IntegerField(),
+    )
+    qs = Opportunity.objects.filter(stage=Stage.WON, **q)
+    if start is not None:
+        qs = qs.filter(promoted_at__gte=start)
+    if end is not None:
+        qs = qs.filter(promoted_at__lt=end)
+    rows = (
+        qs.annotate(bucket=bucket)
+        .values("bucket")
+        .annotate(
+            won=Count("id"),
+            won_amount=Sum("amount", filter=Q(currency=settings.DEFAULT_CURRENCY)),
+        )
+        .order_by()
+    )
+    return {
+        r["bucket"]: {"won": r["won"], "won_amount": r["won_amount"] or Decimal(0)} for r in rows
+    }
 
 
 # --- the documented shape ---------------------------------------------------------------------
