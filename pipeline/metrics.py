@@ -229,38 +229,43 @@ def _grouped(
     counts: dict[str, Any],
     durations: dict[str, tuple[Any, Q]],
 ) -> dict[Any, dict[str, Any]]:
-    """key -> {count names..., `<duration>_median`, `<duration>_p90` in days}."""
+    """key -> {count names..., `<duration>_median`, `<duration>_p90` in days}.
+
+    The counts are one hashed GROUP BY; each duration is its own query over the rows it is
+    about (qualified handoffs, won deals): an ordered-set aggregate sorts its whole input, so
+    it only gets the rows it needs (on PostgreSQL `percentile_cont`; elsewhere the durations
+    are read and interpolated the same way in Python).
+    """
     keyed = qs.annotate(k=group if group is not None else Value(0, IntegerField()))
-    postgres = connection.vendor == "postgresql"
-    aggregates = dict(counts)
-    if postgres:
-        for name, (expr, cond) in durations.items():
-            only = Case(When(cond, then=expr), output_field=DurationField()) if cond else expr
-            aggregates[f"{name}_median"] = PercentileCont(
-                only, fraction=0.5, output_field=DurationField()
-            )
-            aggregates[f"{name}_p90"] = PercentileCont(
-                only, fraction=0.9, output_field=DurationField()
-            )
-    rows = keyed.values("k").annotate(**aggregates).order_by()
     result: dict[Any, dict[str, Any]] = {}
-    for row in rows:
+    for row in keyed.values("k").annotate(**counts).order_by():
         key = row.pop("k")
-        for name in durations:
-            if postgres:
-                row[f"{name}_median"] = _days(row[f"{name}_median"])
-                row[f"{name}_p90"] = _days(row[f"{name}_p90"])
         result[key] = row
-    if not postgres:
-        for name, (expr, cond) in durations.items():
+    postgres = connection.vendor == "postgresql"
+    for name, (expr, cond) in durations.items():
+        rows = keyed.filter(cond) if cond else keyed
+        found: dict[Any, tuple[float | None, float | None]] = {}
+        if postgres:
+            percentiles = (
+                rows.values("k")
+                .annotate(
+                    p50=PercentileCont(expr, fraction=0.5, output_field=DurationField()),
+                    p90=PercentileCont(expr, fraction=0.9, output_field=DurationField()),
+                )
+                .order_by()
+            )
+            found = {r["k"]: (_days(r["p50"]), _days(r["p90"])) for r in percentiles}
+        else:
             values: dict[Any, list[float]] = defaultdict(list)
-            for key, value in keyed.filter(cond).annotate(d=expr).values_list("k", "d"):
+            for key, value in rows.annotate(d=expr).values_list("k", "d"):
                 if value is not None:
                     values[key].append(value.total_seconds())
-            for key, row in result.items():
-                found = values.get(key, [])
-                row[f"{name}_median"] = _days(percentile(found, 0.5))
-                row[f"{name}_p90"] = _days(percentile(found, 0.9))
+            found = {
+                key: (_days(percentile(v, 0.5)), _days(percentile(v, 0.9)))
+                for key, v in values.items()
+            }
+        for key, row in result.items():
+            row[f"{name}_median"], row[f"{name}_p90"] = found.get(key, (None, None))
     return result
 
 
