@@ -246,3 +246,22 @@ def test_two_opens_of_the_same_lead_leave_one_opportunity_and_a_409(pw, client_f
     codes = sorted([_open(rep, handoff).status_code, _open(manager, other).status_code])
     assert codes == [201, 409]
     assert Opportunity.objects.filter(lead_id=handoff.lead_id).count() == 1
+
+
+def test_erasing_the_person_wipes_the_lost_note_and_keeps_the_deal(pw, client_for):
+    from config.erasure import erase_person
+
+    handoff = pw.qualified("rep")
+    client = client_for(pw.users["rep"])
+    pk = _open(client, handoff).json()["id"]
+    client.post(
+        f"/api/opportunities/{pk}/lose/",
+        {"reason": "price", "note": "Jane Doe said it was too dear", "lead_effect": "recycle"},
+        format="json",
+    )
+    erase_person(email=handoff.lead.email)
+    opportunity = Opportunity.objects.get(pk=pk)
+    assert "Jane" not in opportunity.lost_note
+    assert (opportunity.stage, str(opportunity.amount)) == ("lost", "12000.50")
+    event = OpportunityEvent.objects.get(opportunity_id=pk, kind="lost")
+    assert "Jane" not in event.payload["note"]
