@@ -265,3 +265,46 @@ def test_erasing_the_person_wipes_the_lost_note_and_keeps_the_deal(pw, client_fo
     assert (opportunity.stage, str(opportunity.amount)) == ("lost", "12000.50")
     event = OpportunityEvent.objects.get(opportunity_id=pk, kind="lost")
     assert "Jane" not in event.payload["note"]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_loser_of_a_race_to_open_gets_a_409_and_one_open_opportunity_stands(pw, client_for):
+    """The other writer inserted its open opportunity and has not committed when our request
+    arrives: our request waits on the same rows, and loses when the other commits."""
+    import threading
+
+    from django.db import connection, transaction
+
+    handoff = pw.qualified("rep")
+    inserted, done = threading.Event(), threading.Event()
+
+    def open_elsewhere():
+        try:
+            with transaction.atomic():
+                Opportunity.objects.create(
+                    lead_id=handoff.lead_id,
+                    handoff=handoff,
+                    currency="USD",
+                    amount=1,
+                    promoted_at=handoff.created_at,
+                    opened_at=handoff.created_at,
+                    updated_at=handoff.created_at,
+                )
+                inserted.set()
+                done.wait(timeout=0.7)  # our request blocks on the index meanwhile
+        finally:
+            connection.close()
+
+    other = threading.Thread(target=open_elsewhere)
+    other.start()
+    assert inserted.wait(timeout=5)
+    response = _open(client_for(pw.users["rep"]), handoff)
+    done.set()
+    other.join()
+    assert response.status_code == 409, response.content
+    # Either our check saw the winner once its row was committed, or the database stopped our
+    # wait on the same rows: both are a 409, and nothing of ours was written.
+    assert response.json()["code"] in ("open_opportunity_exists", "conflict"), response.json()
+    assert Opportunity.objects.filter(lead_id=handoff.lead_id).count() == 1
+    assert Lead.objects.get(pk=handoff.lead_id).stage == "sql"  # our stage move rolled back
