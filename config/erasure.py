@@ -35,6 +35,7 @@ from leads.errors import Conflict, Forbidden, ValidationFailed
 from leads.models import Erasure, Lead
 from leads.roles import is_manager
 from leads.services import normalise_email
+from pipeline.erasure import pipeline_erase_lead
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ def erase_person(
             data = PersonalData.of(lead)
             summary.update(handoffs_erase_lead(lead=lead, data=data, now=now))
             summary.update(feedback_erase_lead(lead=lead, data=data, now=now))
+            summary.update(pipeline_erase_lead(lead=lead, data=data, now=now))
             summary.update(lead_erase(lead=lead, data=data, now=now))
             summary["admin.logentry"] = _scrub_admin_log(lead, data)
         try:

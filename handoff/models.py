@@ -394,6 +394,21 @@ class Handoff(models.Model):
                 include=["team", "assigned_to", "sla_met"],
                 condition=Q(sla_outcome_at__isnull=False),
             ),
+            # The revenue metrics read the handoffs promoted in a range with their attribution
+            # snapshot (pipeline.metrics): an index-only scan instead of the wide rows.
+            models.Index(
+                fields=["created_at"],
+                name="handoff_revenue_cohort",
+                include=[
+                    "status",
+                    "lead_source",
+                    "lead_campaign",
+                    "score_snapshot",
+                    "team",
+                    "assigned_to",
+                    "qualified_at",
+                ],
+            ),
             # "Open breaches / at risk now": pending rows by deadline, flagged ones included.
             models.Index(
                 fields=["due_at"], name="handoff_pending_due", condition=Q(status=Status.PENDING)

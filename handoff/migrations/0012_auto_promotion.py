@@ -19,7 +19,7 @@ def grant(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("handoff", "0009_sla_outcome"),
+        ("handoff", "0011_revenue"),
         ("leads", "0007_lead_search_text"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

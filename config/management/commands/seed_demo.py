@@ -64,8 +64,9 @@ class Command(BaseCommand):
         with transaction.atomic():
             users = seed_users()
             context = {"rng": rng, "now": now, "users": users, "lead_count": options["leads"]}
-            # Each app seeds its own part, lowest layer first (leads -> handoff -> feedback).
-            for module in ("leads.demo", "handoff.demo", "feedback.demo"):
+            # Each app seeds its own part, lowest layer first (leads -> handoff -> feedback);
+            # the pipeline last: it grows opportunities from the SQLs the feedback history made.
+            for module in ("leads.demo", "handoff.demo", "feedback.demo", "pipeline.demo"):
                 try:
                     seeder = __import__(module, fromlist=["seed"])
                 except ModuleNotFoundError:
