@@ -960,7 +960,7 @@ def test_protected_fields_cannot_be_mass_assigned(mw, figure):
     attempts += 1
     response = marketer.post(
         f"/api/leads/{lead.pk}/promote/",
-        json.dumps({"note": "Go", "assigned_to": world.users["rep_other"].pk, **HANDOFF_PROTECTED,
+        json.dumps({"note": "Go: asked for pricing twice today.", "assigned_to": world.users["rep_other"].pk, **HANDOFF_PROTECTED,
                     "lead": mw.disqualified_lead.pk}),
         content_type="application/json",
     )  # fmt: skip

@@ -1,0 +1,51 @@
+"""Keep the worker's log for what an operator needs: work done at INFO, idle ticks at DEBUG.
+
+Beat runs a few housekeeping tasks every few seconds (the outbox relay every 2 s). Celery logs
+each one three times at INFO (beat sending it, the worker receiving it, its success), which
+buried everything else: about 80 lines a minute from a desk doing nothing. Those three lines
+are DEBUG for the tasks below; each task logs its own INFO line when it did something
+(`outbox relay: published ...`, `sla sweep: ...`, `notifications: sent ...`).
+"""
+
+from __future__ import annotations
+
+import logging
+
+QUIET_TASKS = frozenset(
+    {
+        "leads.tasks.outbox_relay",
+        "leads.tasks.outbox_purge",
+        "leads.tasks.idempotency_purge",
+        "handoff.tasks.sla_sweep",
+        "handoff.tasks.notifications_send",
+    }
+)
+# The loggers Celery writes those three lines to.
+TICK_LOGGERS = ("celery.beat", "celery.worker.strategy", "celery.app.trace")
+
+
+def _task_name(record: logging.LogRecord) -> str:
+    args = record.args
+    if isinstance(args, dict):  # worker: {"name": ..., "id": ...}
+        return str(args.get("name", ""))
+    if isinstance(args, tuple) and len(args) == 2:  # beat: (entry name, task name)
+        return str(args[1])
+    return ""
+
+
+class QuietTicks(logging.Filter):
+    """Demote the tick lines of QUIET_TASKS to DEBUG (dropped unless DEBUG is enabled)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.INFO or _task_name(record) not in QUIET_TASKS:
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+
+
+def install() -> None:
+    """Attach the filter to Celery's tick loggers (once; safe to call again)."""
+    for name in TICK_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, QuietTicks) for f in logger.filters):
+            logger.addFilter(QuietTicks())
