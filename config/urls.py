@@ -22,6 +22,7 @@ api_patterns = [
 
 # JSON for API clients, the HTML pages for people (config.errors).
 handler404 = "config.errors.not_found"
+handler403 = "config.errors.forbidden"
 handler500 = "config.errors.server_error"
 
 urlpatterns = [

@@ -50,6 +50,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Refusals (404/403) on pages render our own pages, DEBUG or not (config.errors).
+    "config.errors.RefusalPages",
     # Last, as django-axes asks: turns a locked-out login into its 429 (config.security).
     "axes.middleware.AxesMiddleware",
 ]
