@@ -89,6 +89,20 @@ def feedback_disputes(*, include_resolved: bool = False) -> QuerySet[ReturnFeedb
     return qs.filter(dispute_status=ReturnFeedback.DisputeStatus.OPEN).order_by("returned_at", "id")
 
 
+def feedback_disputes_resolved() -> QuerySet[ReturnFeedback]:
+    """Settled disputes, the latest decision first (the inbox shows the last few)."""
+    return (
+        feedback_queryset()
+        .filter(
+            dispute_status__in=(
+                ReturnFeedback.DisputeStatus.UPHELD,
+                ReturnFeedback.DisputeStatus.OVERTURNED,
+            )
+        )
+        .order_by("-dispute_resolved_at", "-id")
+    )
+
+
 def previous_returns(*, handoff: Handoff) -> list[dict[str, Any]]:
     """Earlier returns of this handoff's lead, newest first, with their reasons: what the rep
     of a re-promoted lead should read before calling (one query)."""

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from feedback import charts, selectors, services
 from feedback.filters import ReturnFeedbackFilter
-from feedback.forms import AcknowledgeForm, ReportFilterForm, ReturnForm
+from feedback.forms import AcknowledgeForm, ReportFilterForm, ResolveDisputeForm, ReturnForm
 from feedback.models import RejectionReason, ReturnFeedback
 from handoff import views as handoff_views
 from handoff.models import Team
@@ -39,7 +39,7 @@ from handoff.ui import (
 )
 from leads.errors import ValidationFailed
 from leads.models import Campaign, Source
-from leads.roles import is_marketer
+from leads.roles import is_manager, is_marketer
 
 # --- the rep returns a handoff --------------------------------------------------------------------
 
@@ -151,6 +151,64 @@ def feedback_acknowledge(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         "feedback/returned_queue.html",
         {**_queue_context(request, {feedback.pk: form}), "error_row": feedback.pk},
+        status=400,
+    )
+
+
+# --- the managers' dispute inbox ------------------------------------------------------------------
+
+RESOLVED_SHOWN = 10
+
+
+def _disputes_context(request: HttpRequest, bound: dict[int, ResolveDisputeForm]) -> dict[str, Any]:
+    paged = paginate(request, selectors.feedback_disputes())
+    return {
+        "paged": paged,
+        "rows": [(fb, bound.get(fb.pk) or ResolveDisputeForm()) for fb in paged.rows],
+        "resolved": list(selectors.feedback_disputes_resolved()[:RESOLVED_SHOWN]),
+    }
+
+
+@page_for(is_manager, "sales managers")
+@require_GET
+def dispute_inbox(request: HttpRequest) -> HttpResponse:
+    """Returns marketing disputed, oldest first: read both sides, uphold or overturn with a note
+    (feedback.services.feedback_resolve_dispute records it and tells marketing and the rep)."""
+    return render(request, "feedback/disputes.html", _disputes_context(request, {}))
+
+
+@page_for(is_manager, "sales managers")
+@require_POST
+def dispute_resolve(request: HttpRequest, pk: int) -> HttpResponse:
+    feedback = get_object_or_404(selectors.feedback_visible_to(request.user), pk=pk)
+    form = ResolveDisputeForm(request.POST)
+    back = safe_next(request, "/disputes/")
+    if form.is_valid():
+        upheld = form.cleaned_data["decision"] == "uphold"
+        done = perform(
+            request,
+            lambda: services.feedback_resolve_dispute(
+                feedback=feedback,
+                actor=request.user,
+                upheld=upheld,
+                resolution=form.cleaned_data["resolution"],
+            ),
+            form=form,
+        )
+        if done is not None:
+            what = "upheld: the return stands" if upheld else "overturned"
+            messages.success(
+                request,
+                f"Dispute on {done.lead} {what}. Marketing and the rep are told by email.",
+            )
+            return redirect(back)
+        if not form.errors:
+            return redirect(back)
+    form_invalid_message(request, "Your decision")
+    return render(
+        request,
+        "feedback/disputes.html",
+        {**_disputes_context(request, {feedback.pk: form}), "error_row": feedback.pk},
         status=400,
     )
 
