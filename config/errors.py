@@ -75,7 +75,7 @@ class RefusalPages:
             and not getattr(response, OURS, False)
             and not _is_api(request)
             and response.get("Content-Type", "").startswith("text/html")
-            and not request.path.startswith(settings.STATIC_URL or "/static/")
+            and not request.path.startswith("/" + (settings.STATIC_URL or "static/").lstrip("/"))
         ):
             return not_found(request)
         return response

@@ -50,6 +50,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # HTMX refreshes carry the navigation's counts (feedback.nav).
+    "feedback.nav.NavCountsMiddleware",
     # Refusals (404/403) on pages render our own pages, DEBUG or not (config.errors).
     "config.errors.RefusalPages",
     # Last, as django-axes asks: turns a locked-out login into its 429 (config.security).
@@ -70,6 +72,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "leads.roles.roles_context",
+                "feedback.nav.context",
             ],
         },
     },
