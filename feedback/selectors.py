@@ -19,6 +19,7 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from itertools import pairwise
 from typing import Any
 
 from django.conf import settings
@@ -259,7 +260,19 @@ def _with_rates(counts: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def score_bands() -> list[tuple[int, str]]:
-    return sorted((int(low), str(label)) for low, label in settings.FEEDBACK_SCORE_BANDS)
+    """(lower bound, label) of each band, from FEEDBACK_SCORE_BANDS (lower bounds; a
+    (bound, label) pair is read for its bound). The labels say what the bands hold: the first
+    takes every score below the second's bound ("under 40", penalties can go below zero) and the
+    last every score from its bound up ("100+": scores have no ceiling)."""
+    lows = sorted(
+        {int(b[0] if isinstance(b, list | tuple) else b) for b in settings.FEEDBACK_SCORE_BANDS}
+    )
+    if len(lows) == 1:
+        return [(lows[0], "all scores")]
+    bands = [(lows[0], f"under {lows[1]}")]
+    bands += [(low, f"{low}-{high - 1}") for low, high in pairwise(lows[1:])]
+    bands.append((lows[-1], f"{lows[-1]}+"))
+    return bands
 
 
 def score_band_expression(field: str = "score_snapshot") -> Case:

@@ -306,7 +306,9 @@ RECYCLE_CAP = env.int("RECYCLE_CAP", default=3)
 # Feedback analytics: score bands (lower bound, label) of the handoff's score snapshot; the
 # candidate MQL thresholds the advisor tries; the acceptance rate it looks for, and how many
 # decided handoffs (accepted or returned) a threshold needs before its rate is trusted.
-FEEDBACK_SCORE_BANDS = [(0, "0-39"), (40, "40-59"), (60, "60-79"), (80, "80-100")]
+# Lower bounds of the score bands; the labels are derived from them (feedback.selectors
+# .score_bands), so the first band says "under 40" and the last "100+": scores have no ceiling.
+FEEDBACK_SCORE_BANDS = [0, 40, 60, 80, 100]
 FEEDBACK_THRESHOLD_CANDIDATES = list(range(30, 100, 5))
 FEEDBACK_TARGET_ACCEPTANCE = env.float("FEEDBACK_TARGET_ACCEPTANCE", default=0.6)
 FEEDBACK_MIN_DECIDED = env.int("FEEDBACK_MIN_DECIDED", default=20)
