@@ -62,8 +62,7 @@ class InvalidTransition(HandoffConflict):
 def check_move(from_status: str, to_status: str) -> None:
     if to_status not in ALLOWED_MOVES.get(from_status, frozenset()):
         raise InvalidTransition(
-            f"This handoff is {Status(from_status).label.lower()} now: a "
-            f"{Status(from_status).label.lower()} handoff cannot become "
+            f"This handoff is {Status(from_status).label.lower()} now and cannot become "
             f"{Status(to_status).label.lower()}.",
             current_status=from_status,
         )

@@ -122,7 +122,7 @@ def test_an_illegal_move_is_a_409_with_code_invalid_transition(world, client_for
     again = rep.post(f"/api/handoffs/{h.pk}/accept/")
     assert again.status_code == 409
     assert (again.json()["code"], again.json()["status"]) == ("invalid_transition", "accepted")
-    assert "accepted handoff cannot become accepted" in again.json()["detail"]
+    assert "is accepted now and cannot become accepted" in again.json()["detail"]
 
 
 def test_promoting_a_lead_with_an_open_handoff_is_a_409(world, client_for):
