@@ -105,7 +105,7 @@ class RepFilter(admin.RelatedFieldListFilter):
         return [(user.pk, user.get_full_name() or user.get_username()) for user in reps]
 
 
-EVENT_FIELDS = ("at", "kind", "from_status", "to_status", "actor", "reason", "note", "payload")
+EVENT_FIELDS = ("at", "kind", "from_status", "to_status", "actor", "reason", "note", "details")
 
 
 class HandoffEventInline(admin.TabularInline):
@@ -118,6 +118,10 @@ class HandoffEventInline(admin.TabularInline):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).select_related("actor")
+
+    @admin.display(description="details")
+    def details(self, obj: HandoffEvent) -> str:
+        return json_table(obj.payload)
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -192,7 +196,7 @@ class HandoffAdmin(ReadOnlyRecord, ManagersOnly, admin.ModelAdmin):
     # get_search_results).
     search_fields = ["lead__search_text"]
     search_help_text = "Lead name, email, company or domain, or a handoff number."
-    ordering = ["-created_at", "-id"]
+    ordering = ["-created_at"]  # the changelist adds -pk as the tiebreak; one sort mark, not two
     inlines = [HandoffEventInline]
     actions = ["reassign_to_next_rep"]
     list_per_page = 50

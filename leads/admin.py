@@ -305,7 +305,7 @@ class LeadAdmin(ImportExportModelAdmin):
     # Names, email, company, domain: one column with a trigram index (Lead.search_text).
     search_fields = ["search_text"]
     list_select_related = ["campaign", "owner"]
-    ordering = ["-created_at", "-id"]
+    ordering = ["-created_at"]  # the changelist adds -pk as the tiebreak; one sort mark, not two
     show_full_result_count = False
     date_hierarchy = "created_at"
     autocomplete_fields = ["campaign"]
