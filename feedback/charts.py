@@ -97,6 +97,7 @@ def bar_chart(
     empty_text: str = "No data in this range.",
     axis_label: str = "",
     axis_format: Callable[[float], str] | None = None,
+    value_width: int = VALUE_WIDTH,
 ) -> Chart:
     """Horizontal bars, one per row, largest value (or `max_value`) scaled to the full width.
 
@@ -106,7 +107,7 @@ def bar_chart(
     height = max(len(bars), 1) * ROW + 10 + axis_height
     parts = _open_svg(chart_id, title, description, height)
     top = max([max_value or 0.0, *(b.value for b in bars)]) or 1.0
-    span = WIDTH - LABEL_WIDTH - VALUE_WIDTH
+    span = WIDTH - LABEL_WIDTH - value_width
     if axis_label:
         base = max(len(bars), 1) * ROW + 10
         parts.append(

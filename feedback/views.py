@@ -321,6 +321,7 @@ def _charts(metrics: dict[str, Any] | None) -> dict[str, charts.Chart]:
             colour=charts.PALETTE[2],
             axis_label="Accepted, % of decided handoffs",
             axis_format=charts.percent,
+            value_width=125,  # "100% of 12 decided" after a full bar
         ),
         "threshold": charts.line_chart(
             chart_id="fb-threshold",
@@ -343,6 +344,7 @@ def _charts(metrics: dict[str, Any] | None) -> dict[str, charts.Chart]:
             colour=charts.PALETTE[1],
             axis_label=returned,
             axis_format=charts.percent,
+            value_width=125,  # "100% of 12 decided" after a full bar
             empty_text="No handoffs in this range.",
         ),
         "by_campaign": charts.bar_chart(
@@ -355,6 +357,7 @@ def _charts(metrics: dict[str, Any] | None) -> dict[str, charts.Chart]:
             colour=charts.PALETTE[1],
             axis_label=returned,
             axis_format=charts.percent,
+            value_width=125,  # "100% of 12 decided" after a full bar
             empty_text="No handoffs in this range.",
         ),
     }

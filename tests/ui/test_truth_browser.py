@@ -92,6 +92,7 @@ def test_the_navigation_counts_follow_the_pages_own_refresh(chromium, live_serve
     )
     expect(badge).to_contain_text("3")
     expect(page.locator("#queue-rows tr")).to_have_count(3)
+    expect(page.locator("#pager")).to_contain_text("of 3")  # the pager refreshed with them
     rob.shoot("truth-03-nav-counts")
 
 
