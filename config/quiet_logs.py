@@ -20,24 +20,30 @@ QUIET_TASKS = frozenset(
         "handoff.tasks.notifications_send",
     }
 )
-# The loggers Celery writes those three lines to.
-TICK_LOGGERS = ("celery.beat", "celery.worker.strategy", "celery.app.trace")
+# The loggers Celery writes those lines to (and, for a tick that expired in the queue while
+# the worker was busy, "Discarding revoked task").
+TICK_LOGGERS = (
+    "celery.beat",
+    "celery.worker.strategy",
+    "celery.app.trace",
+    "celery.worker.request",
+)
 
 
-def _task_name(record: logging.LogRecord) -> str:
+def _is_tick(record: logging.LogRecord) -> bool:
     args = record.args
     if isinstance(args, dict):  # worker: {"name": ..., "id": ...}
-        return str(args.get("name", ""))
-    if isinstance(args, tuple) and len(args) == 2:  # beat: (entry name, task name)
-        return str(args[1])
-    return ""
+        return str(args.get("name", "")) in QUIET_TASKS
+    if isinstance(args, tuple):  # beat: (entry, task); request: (task, id)
+        return any(str(arg) in QUIET_TASKS for arg in args)
+    return False
 
 
 class QuietTicks(logging.Filter):
     """Demote the tick lines of QUIET_TASKS to DEBUG (dropped unless DEBUG is enabled)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno != logging.INFO or _task_name(record) not in QUIET_TASKS:
+        if record.levelno != logging.INFO or not _is_tick(record):
             return True
         record.levelno, record.levelname = logging.DEBUG, "DEBUG"
         return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
