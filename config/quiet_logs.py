@@ -39,11 +39,19 @@ def _is_tick(record: logging.LogRecord) -> bool:
     return False
 
 
+def _quiet() -> bool:
+    """LOG_QUIET_TICKS (default on); off, every tick is logged at INFO as Celery writes it
+    (the worker tests wait for a sweep's line)."""
+    from django.conf import settings
+
+    return not settings.configured or bool(getattr(settings, "LOG_QUIET_TICKS", True))
+
+
 class QuietTicks(logging.Filter):
     """Demote the tick lines of QUIET_TASKS to DEBUG (dropped unless DEBUG is enabled)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno != logging.INFO or not _is_tick(record):
+        if record.levelno != logging.INFO or not _is_tick(record) or not _quiet():
             return True
         record.levelno, record.levelname = logging.DEBUG, "DEBUG"
         return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)

@@ -313,6 +313,10 @@ FEEDBACK_THRESHOLD_CANDIDATES = list(range(30, 100, 5))
 FEEDBACK_TARGET_ACCEPTANCE = env.float("FEEDBACK_TARGET_ACCEPTANCE", default=0.6)
 FEEDBACK_MIN_DECIDED = env.int("FEEDBACK_MIN_DECIDED", default=20)
 
+# Housekeeping ticks (outbox relay, sweep, sender) log at DEBUG; false logs them at INFO
+# (config.quiet_logs).
+LOG_QUIET_TICKS = env.bool("LOG_QUIET_TICKS", default=True)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -51,6 +51,13 @@ def test_idle_ticks_are_still_there_at_debug(caplog):
     assert {r.levelname for r in caplog.records} == {"DEBUG"}
 
 
+def test_the_switch_turns_the_ticks_back_to_info(caplog, settings):
+    settings.LOG_QUIET_TICKS = False
+    caplog.set_level(logging.INFO)
+    tick_lines("handoff.tasks.sla_sweep")
+    assert [r.levelname for r in caplog.records] == ["INFO"] * 4
+
+
 def test_other_tasks_keep_their_info_lines(caplog):
     caplog.set_level(logging.INFO)
     tick_lines("leads.tasks.leads_rescore_all")
