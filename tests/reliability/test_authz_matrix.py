@@ -375,7 +375,7 @@ API: list[Action] = [
         "handoff-api:lead-promote",
         "POST",
         target=lambda mw, o: mw.fresh_lead,
-        body=lambda mw, o: {"note": "Go"},
+        body=lambda mw, o: {"note": "Go: asked for a demo this week."},
         expect=roles(marketer=OK, rep=HIDDEN, manager=OK),
         effect=promoted,
     ),
@@ -383,7 +383,7 @@ API: list[Action] = [
         "handoff-api:lead-promote",
         "POST",
         target=lead_of("returned"),
-        body=lambda mw, o: {"note": "Go"},
+        body=lambda mw, o: {"note": "Go: asked for a demo this week."},
         label="POST leads/{id}/promote (a rep's own lead)",
         expect=roles(
             marketer=OK,
@@ -466,7 +466,7 @@ PAGES: list[Action] = [
     Action("handoff:lead-promote", target=lambda mw, o: mw.fresh_lead, expect=MARKETING_PAGE,
            api=False),
     Action("handoff:lead-promote", "POST", target=lambda mw, o: mw.fresh_lead,
-           body=lambda mw, o: {"note": "Go"}, expect=MARKETING_PAGE, effect=promoted, api=False),
+           body=lambda mw, o: {"note": "Go: asked for a demo this week."}, expect=MARKETING_PAGE, effect=promoted, api=False),
     Action("handoff:lead-promote-preview", target=lambda mw, o: mw.fresh_lead,
            expect=MARKETING_PAGE, api=False),
     Action("handoff:questions", expect=MARKETING_PAGE, api=False),
@@ -502,6 +502,10 @@ PAGES: list[Action] = [
            body=lambda mw, o: {"reason": "not-ready"}, expect=SALES_WORK,
            effect=status_is("returned"), api=False),
     Action("feedback:report", expect=MARKETING_PAGE, api=False),
+    Action("feedback:dispute-inbox", expect=MANAGERS, api=False),
+    Action("feedback:dispute-resolve", "POST", target=feedback_of("disputed"),
+           body=lambda mw, o: {"decision": "uphold", "resolution": "Stands."},
+           expect=MANAGERS, effect=resolved, api=False),
     Action("feedback:dashboard", expect=MANAGERS, api=False),
 ]  # fmt: skip
 
