@@ -189,7 +189,9 @@ def one_real_handoff(cast: Cast) -> Any:
     )  # fmt: skip
     event_record(lead=lead, kind=EventKind.DEMO_REQUEST, occurred_at=lead.created_at)
     lead = Lead.objects.get(pk=lead.pk)
-    return services.handoff_promote(lead=lead, actor=cast.marketer, note="Template")
+    return services.handoff_promote(
+        lead=lead, actor=cast.marketer, note="Template: asked for a demo after the webinar."
+    )
 
 
 def load(n_leads: int, n_handoffs: int) -> None:

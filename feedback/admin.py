@@ -1,7 +1,7 @@
 """Admin for managers: the reason taxonomy, and the returns with marketing's answers.
 
 Writes that carry rules (acknowledge, resolve a dispute, reopen a lead) go through the services
-from admin actions; the change form shows a return read-only except marketing's fields."""
+from admin actions; the change form shows a return read-only, without a Save button."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from django.http import HttpRequest
 from feedback import services
 from feedback.models import RejectionReason, ReturnFeedback
 from handoff.services import lead_reopen
+from leads.admin_tools import ReadOnlyRecord
 from leads.errors import DomainError
 
 
@@ -63,7 +64,7 @@ class AcknowledgedFilter(admin.SimpleListFilter):
 
 
 @admin.register(ReturnFeedback)
-class ReturnFeedbackAdmin(admin.ModelAdmin):
+class ReturnFeedbackAdmin(ReadOnlyRecord, admin.ModelAdmin):
     list_display = [
         "returned_at",
         "lead",

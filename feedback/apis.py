@@ -1,6 +1,7 @@
 """Feedback API: thin views that check the role, find the object the user may see, call one
 service or selector and serialise the result. Domain errors become HTTP in
-leads.apis.exception_handler (400 bad input naming the field, 403, 404, 409 lost race)."""
+leads.api_base.exception_handler (400 bad input naming the field, 403, 404, 409 when the
+current state refuses the request)."""
 
 from __future__ import annotations
 
@@ -240,8 +241,9 @@ class HandoffReturnApi(APIView):
             403: _error("Only sales returns handoffs."),
             404: _error("No such handoff among the ones you may act on."),
             409: _error(
-                "The handoff's status does not allow a return (code invalid_transition), or "
-                "someone else changed it first (code conflict)."
+                "The handoff's current state refuses the return: someone else changed it first "
+                "(code conflict), or it is no longer pending or accepted (code "
+                "invalid_transition, with its `status`)."
             ),
         },
     )
@@ -302,10 +304,10 @@ class LeadReopenApi(APIView):
         request=ReopenInputSerializer,
         responses={
             200: OpenApiResponse(ReopenedLeadSerializer, description="The reopened lead."),
-            400: _bad_request("The lead is not disqualified (code lead_not_disqualified)."),
+            400: _bad_request("Malformed input."),
             403: _error("Managers only."),
             404: _error("No such lead."),
-            409: _error("The lead's stage does not allow it (code invalid_transition)."),
+            409: _error("The lead is not disqualified (code lead_not_disqualified)."),
         },
     )
     def post(self, request: Request, pk: int) -> Response:

@@ -95,12 +95,37 @@ def bar_chart(
     max_value: float | None = None,
     colour: str = PALETTE[0],
     empty_text: str = "No data in this range.",
+    axis_label: str = "",
+    axis_format: Callable[[float], str] | None = None,
+    value_width: int = VALUE_WIDTH,
 ) -> Chart:
-    """Horizontal bars, one per row, largest value scaled to the full width."""
-    height = max(len(bars), 1) * ROW + 10
+    """Horizontal bars, one per row, largest value (or `max_value`) scaled to the full width.
+
+    With `axis_label`, an axis under the bars names the measure, with five ticks formatted by
+    `axis_format` (e.g. percent with max_value=1.0): one chart, one measure, said on it."""
+    axis_height = 40 if axis_label else 0
+    height = max(len(bars), 1) * ROW + 10 + axis_height
     parts = _open_svg(chart_id, title, description, height)
     top = max([max_value or 0.0, *(b.value for b in bars)]) or 1.0
-    span = WIDTH - LABEL_WIDTH - VALUE_WIDTH
+    span = WIDTH - LABEL_WIDTH - value_width
+    if axis_label:
+        base = max(len(bars), 1) * ROW + 10
+        parts.append(
+            f'<line x1="{LABEL_WIDTH}" x2="{LABEL_WIDTH + span}" y1="{base}" y2="{base}" '
+            f'stroke="{MUTED}"/>'
+        )
+        fmt = axis_format or number
+        for k in range(5):
+            x = LABEL_WIDTH + span * k / 4
+            parts.append(
+                f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{base}" y2="{base + 4}" stroke="{MUTED}"/>'
+                f'<text x="{x:.1f}" y="{base + 16}" text-anchor="middle" fill="{MUTED}" '
+                f'font-size="11">{escape(fmt(top * k / 4))}</text>'
+            )
+        parts.append(
+            f'<text x="{LABEL_WIDTH + span / 2:.1f}" y="{base + 34}" text-anchor="middle" '
+            f'class="axis-label">{escape(axis_label)}</text>'
+        )
     if not bars:
         parts.append(f'<text x="{WIDTH / 2:.0f}" y="24" text-anchor="middle" fill="{MUTED}">')
         parts.append(f"{escape(empty_text)}</text>")
@@ -116,7 +141,9 @@ def bar_chart(
             f'<text x="{LABEL_WIDTH + w + 6:.1f}" y="{y + 19}">{escape(shown)}</text>'
         )
     rows = tuple((b.label, b.display or number(b.value)) for b in bars)
-    return Chart(chart_id, title, description, _finish(parts), ("", value_header), rows)
+    return Chart(
+        chart_id, title, description, _finish(parts), ("", axis_label or value_header), rows
+    )
 
 
 @dataclass(frozen=True)

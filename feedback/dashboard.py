@@ -119,10 +119,13 @@ def build_charts(data: dict[str, Any], reasons: list[dict[str, Any]]) -> dict[st
             series=["Met", "Missed"],
             rows=[
                 charts.StackedRow(
-                    row["label"], (row["met"], row["missed"]), charts.percent(row["compliance"])
+                    row["label"],
+                    (row["met"], row["missed"]),
+                    charts.percent(row["compliance"])
+                    if row["met"] or row["missed"]
+                    else "none due",
                 )
-                for row in data["by_team"]
-                if row["met"] or row["missed"]
+                for row in data["by_team"]  # every team its table lists, none due or not
             ],
             note_header="Compliance",
             colours=(charts.PALETTE[2], charts.PALETTE[1]),

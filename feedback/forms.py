@@ -60,6 +60,26 @@ class AcknowledgeForm(forms.Form):
     )
 
 
+class ResolveDisputeForm(forms.Form):
+    """A manager settles a dispute: the decision comes from the button pressed."""
+
+    decision = forms.ChoiceField(
+        choices=[("uphold", "Uphold the return"), ("overturn", "Overturn the return")],
+        error_messages={
+            "required": "Press Uphold or Overturn.",
+            "invalid_choice": "Press Uphold or Overturn.",
+        },
+    )
+    resolution = forms.CharField(
+        label="Your note to marketing and the rep",
+        required=False,
+        max_length=TEXT_MAX,
+        widget=forms.Textarea(
+            attrs={"rows": 2, "placeholder": "Why the return stands, or why it was wrong"}
+        ),
+    )
+
+
 class ReportFilterForm(forms.Form):
     """Rendered here, checked by feedback.selectors.MetricsFilters.from_params (its errors name
     these fields)."""

@@ -20,6 +20,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from decimal import Decimal
+from itertools import pairwise
 from typing import Any
 
 from django.conf import settings
@@ -89,6 +90,20 @@ def feedback_disputes(*, include_resolved: bool = False) -> QuerySet[ReturnFeedb
             "id",
         )
     return qs.filter(dispute_status=ReturnFeedback.DisputeStatus.OPEN).order_by("returned_at", "id")
+
+
+def feedback_disputes_resolved() -> QuerySet[ReturnFeedback]:
+    """Settled disputes, the latest decision first (the inbox shows the last few)."""
+    return (
+        feedback_queryset()
+        .filter(
+            dispute_status__in=(
+                ReturnFeedback.DisputeStatus.UPHELD,
+                ReturnFeedback.DisputeStatus.OVERTURNED,
+            )
+        )
+        .order_by("-dispute_resolved_at", "-id")
+    )
 
 
 def previous_returns(*, handoff: Handoff) -> list[dict[str, Any]]:
@@ -247,7 +262,19 @@ def _with_rates(counts: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def score_bands() -> list[tuple[int, str]]:
-    return sorted((int(low), str(label)) for low, label in settings.FEEDBACK_SCORE_BANDS)
+    """(lower bound, label) of each band, from FEEDBACK_SCORE_BANDS (lower bounds; a
+    (bound, label) pair is read for its bound). The labels say what the bands hold: the first
+    takes every score below the second's bound ("under 40", penalties can go below zero) and the
+    last every score from its bound up ("100+": scores have no ceiling)."""
+    lows = sorted(
+        {int(b[0] if isinstance(b, list | tuple) else b) for b in settings.FEEDBACK_SCORE_BANDS}
+    )
+    if len(lows) == 1:
+        return [(lows[0], "all scores")]
+    bands = [(lows[0], f"under {lows[1]}")]
+    bands += [(low, f"{low}-{high - 1}") for low, high in pairwise(lows[1:])]
+    bands.append((lows[-1], f"{lows[-1]}+"))
+    return bands
 
 
 def score_band_expression(field: str = "score_snapshot") -> Case:

@@ -13,6 +13,8 @@ urlpatterns: list = [
         views.feedback_acknowledge,
         name="feedback-acknowledge",
     ),
+    path("disputes/", views.dispute_inbox, name="dispute-inbox"),
+    path("disputes/<int:pk>/resolve/", views.dispute_resolve, name="dispute-resolve"),
     path("handoffs/<int:pk>/return/", views.handoff_return, name="handoff-return"),
     path("feedback/", views.feedback_report, name="report"),
     path("dashboard/", dashboard.dashboard, name="dashboard"),

@@ -23,7 +23,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from feedback import charts, selectors, services
 from feedback.filters import ReturnFeedbackFilter
-from feedback.forms import AcknowledgeForm, ReportFilterForm, ReturnForm
+from feedback.forms import AcknowledgeForm, ReportFilterForm, ResolveDisputeForm, ReturnForm
 from feedback.models import RejectionReason, ReturnFeedback
 from handoff import views as handoff_views
 from handoff.models import Team
@@ -42,7 +42,7 @@ from handoff.ui import (
 from leads.csvfile import escape_cell
 from leads.errors import ValidationFailed
 from leads.models import Campaign, Source
-from leads.roles import is_marketer
+from leads.roles import is_manager, is_marketer
 from pipeline import metrics as revenue_metrics
 
 # --- the rep returns a handoff --------------------------------------------------------------------
@@ -155,6 +155,64 @@ def feedback_acknowledge(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         "feedback/returned_queue.html",
         {**_queue_context(request, {feedback.pk: form}), "error_row": feedback.pk},
+        status=400,
+    )
+
+
+# --- the managers' dispute inbox ------------------------------------------------------------------
+
+RESOLVED_SHOWN = 10
+
+
+def _disputes_context(request: HttpRequest, bound: dict[int, ResolveDisputeForm]) -> dict[str, Any]:
+    paged = paginate(request, selectors.feedback_disputes())
+    return {
+        "paged": paged,
+        "rows": [(fb, bound.get(fb.pk) or ResolveDisputeForm()) for fb in paged.rows],
+        "resolved": list(selectors.feedback_disputes_resolved()[:RESOLVED_SHOWN]),
+    }
+
+
+@page_for(is_manager, "sales managers")
+@require_GET
+def dispute_inbox(request: HttpRequest) -> HttpResponse:
+    """Returns marketing disputed, oldest first: read both sides, uphold or overturn with a note
+    (feedback.services.feedback_resolve_dispute records it and tells marketing and the rep)."""
+    return render(request, "feedback/disputes.html", _disputes_context(request, {}))
+
+
+@page_for(is_manager, "sales managers")
+@require_POST
+def dispute_resolve(request: HttpRequest, pk: int) -> HttpResponse:
+    feedback = get_object_or_404(selectors.feedback_visible_to(request.user), pk=pk)
+    form = ResolveDisputeForm(request.POST)
+    back = safe_next(request, "/disputes/")
+    if form.is_valid():
+        upheld = form.cleaned_data["decision"] == "uphold"
+        done = perform(
+            request,
+            lambda: services.feedback_resolve_dispute(
+                feedback=feedback,
+                actor=request.user,
+                upheld=upheld,
+                resolution=form.cleaned_data["resolution"],
+            ),
+            form=form,
+        )
+        if done is not None:
+            what = "upheld: the return stands" if upheld else "overturned"
+            messages.success(
+                request,
+                f"Dispute on {done.lead} {what}. Marketing and the rep are told by email.",
+            )
+            return redirect(back)
+        if not form.errors:
+            return redirect(back)
+    form_invalid_message(request, "Your decision")
+    return render(
+        request,
+        "feedback/disputes.html",
+        {**_disputes_context(request, {feedback.pk: form}), "error_row": feedback.pk},
         status=400,
     )
 
@@ -296,28 +354,31 @@ def _export(metrics: dict[str, Any], table: str) -> HttpResponse:
 
 def _charts(metrics: dict[str, Any] | None) -> dict[str, charts.Chart]:
     """Server-side SVG charts of the report's figures (feedback.charts; no queries). Each is
-    shown beside the table of the same figures."""
+    shown above the table of the same figures, names its one measure in its title and on its
+    axis, and draws every row its table lists (a row with nothing decided says so)."""
     if metrics is None:
         return {}
 
-    def outcome_rows(rows: list[dict[str, Any]]) -> list[charts.StackedRow]:
+    def rate_bars(rows: list[dict[str, Any]], rate: str) -> list[charts.Bar]:
         return [
-            charts.StackedRow(
+            charts.Bar(
                 str(row["label"]),
-                (row["accepted"], row["returned"], row["open"]),
-                charts.percent(row["return_rate"]) if row["decided"] else "",
+                row[rate] or 0.0,
+                f"{charts.percent(row[rate])} of {row['decided']} decided"
+                if row["decided"]
+                else "none decided yet",
             )
-            for row in rows[:8]
-            if row["handoffs"]
+            for row in rows
         ]
 
-    outcome_series = ["Accepted", "Returned", "Open"]
+    returned = "Returned, % of decided handoffs"
     advisor = metrics["threshold_advisor"]
     return {
         "reason_mix": charts.bar_chart(
             chart_id="fb-reasons",
-            title="Why sales returned leads",
-            description="Returns by reason over the handoffs promoted in the range.",
+            title="Returns by reason",
+            description="Number of handoffs returned for each reason, over the handoffs "
+            "promoted in the range.",
             bars=[
                 charts.Bar(r["label"], r["count"], f"{r['count']} ({charts.percent(r['share'])})")
                 for r in metrics["reason_mix"]
@@ -325,47 +386,55 @@ def _charts(metrics: dict[str, Any] | None) -> dict[str, charts.Chart]:
             value_header="Returns",
             colour=charts.PALETTE[1],
             empty_text="Nothing was returned in this range.",
+            axis_label="Returns (number of handoffs)",
         ),
-        "score_bands": charts.stacked_bar_chart(
+        "score_bands": charts.bar_chart(
             chart_id="fb-bands",
-            title="Accepted and returned by score",
-            description="Decided handoffs per score band when promoted, with the acceptance rate.",
-            series=["Accepted", "Returned"],
-            rows=[
-                charts.StackedRow(
-                    str(b["label"]),
-                    (b["accepted"], b["returned"]),
-                    charts.percent(b["acceptance_rate"]) if b["decided"] else "",
-                )
-                for b in metrics["acceptance_by_score_band"]
-            ],
-            note_header="Acceptance",
+            title="Acceptance rate by score band",
+            description="Share of the decided handoffs in each score band (score when "
+            "promoted) that sales accepted.",
+            bars=rate_bars(metrics["acceptance_by_score_band"], "acceptance_rate"),
+            max_value=1.0,
+            colour=charts.PALETTE[2],
+            axis_label="Accepted, % of decided handoffs",
+            axis_format=charts.percent,
+            value_width=125,  # "100% of 12 decided" after a full bar
         ),
         "threshold": charts.line_chart(
             chart_id="fb-threshold",
-            title="Acceptance if only leads scoring at least this were sent",
+            title="Acceptance rate if only leads scoring at least this were sent",
             description="Share of decided handoffs that sales accepted, per candidate threshold.",
             points=[
                 charts.Point(str(r["threshold"]), r["acceptance_rate"], f"{r['decided']} decided")
                 for r in advisor["rows"]
             ],
-            value_header="Accepted",
+            value_header="Accepted, % of decided",
             detail_header="Decided",
         ),
-        "by_source": charts.stacked_bar_chart(
+        "by_source": charts.bar_chart(
             chart_id="fb-sources",
-            title="Outcomes by source",
-            description="Handoffs per lead source: accepted, returned and still open.",
-            series=outcome_series,
-            rows=outcome_rows(metrics["by_source"]),
-            note_header="Returned",
+            title="Return rate by source",
+            description="Share of the decided handoffs from each lead source that sales "
+            "returned; every source in the table below.",
+            bars=rate_bars(metrics["by_source"], "return_rate"),
+            max_value=1.0,
+            colour=charts.PALETTE[1],
+            axis_label=returned,
+            axis_format=charts.percent,
+            value_width=125,  # "100% of 12 decided" after a full bar
+            empty_text="No handoffs in this range.",
         ),
-        "by_campaign": charts.stacked_bar_chart(
+        "by_campaign": charts.bar_chart(
             chart_id="fb-campaigns",
-            title="Outcomes by campaign",
-            description="Handoffs per campaign (the eight largest): accepted, returned, open.",
-            series=outcome_series,
-            rows=outcome_rows(metrics["by_campaign"]),
-            note_header="Returned",
+            title="Return rate by campaign",
+            description="Share of the decided handoffs from each campaign that sales "
+            "returned; every campaign in the table below.",
+            bars=rate_bars(metrics["by_campaign"], "return_rate"),
+            max_value=1.0,
+            colour=charts.PALETTE[1],
+            axis_label=returned,
+            axis_format=charts.percent,
+            value_width=125,  # "100% of 12 decided" after a full bar
+            empty_text="No handoffs in this range.",
         ),
     }

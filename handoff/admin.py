@@ -18,6 +18,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.text import smart_split, unescape_string_literal
 
@@ -36,6 +37,7 @@ from handoff.models import (
     TeamMembership,
     WorkingWindow,
 )
+from leads.admin_tools import ReadOnlyRecord, json_table
 from leads.errors import DomainError
 from leads.models import Source
 from leads.roles import SALES, can_edit_scoring, is_manager
@@ -105,7 +107,7 @@ class RepFilter(admin.RelatedFieldListFilter):
         return [(user.pk, user.get_full_name() or user.get_username()) for user in reps]
 
 
-EVENT_FIELDS = ("at", "kind", "from_status", "to_status", "actor", "reason", "note", "payload")
+EVENT_FIELDS = ("at", "kind", "from_status", "to_status", "actor", "reason", "note", "details")
 
 
 class HandoffEventInline(admin.TabularInline):
@@ -119,6 +121,10 @@ class HandoffEventInline(admin.TabularInline):
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).select_related("actor")
 
+    @admin.display(description="details")
+    def details(self, obj: HandoffEvent) -> str:
+        return json_table(obj.payload)
+
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
@@ -129,17 +135,24 @@ class HandoffEventInline(admin.TabularInline):
 HANDOFF_FIELDSETS: list[tuple[str | None, tuple[str, ...]]] = [
     (None, ("lead", "status", "assigned_to", "team", "attempt", "previous", "promoted_by",
             "context_note")),
-    ("SLA", ("policy", "policy_snapshot", "calendar", "created_at", "due_at", "at_risk_at",
+    ("SLA", ("policy", "policy_table", "calendar", "created_at", "due_at", "at_risk_at",
              "at_risk_flagged_at", "breached_at", "time_left", "responded_at", "accepted_at",
              "accepted_late", "paused_at", "remaining_business_minutes", "paused_seconds_total",
              "pause_count")),
     ("First touch", ("first_touch_due_at", "first_touch_at_risk_at", "first_touch_breached_at",
                      "first_touch_at", "first_touch_channel")),
-    ("Outcome", ("info_question", "info_answer", "qualified_at", "bant", "returned_at",
+    ("Outcome", ("info_question", "info_answer", "qualified_at", "bant_table", "returned_at",
                  "return_reason_code", "return_note", "closed_at")),
-    ("Warm handoff packet", ("score_snapshot", "score_breakdown", "engagement_snapshot",
-                             "history_snapshot", "routing")),
+    ("Warm handoff packet", ("score_snapshot", "breakdown_table", "engagement_table",
+                             "history_table", "routing_table")),
 ]  # fmt: skip
+
+
+def _short(moment: Any) -> str:
+    """A changelist date in the site's zone, short enough for the column ("7 Dec 14:05")."""
+    if moment is None:
+        return "-"
+    return date_format(timezone.localtime(moment), "j M H:i")
 
 
 class HandoffChangeList(ChangeList):
@@ -156,10 +169,13 @@ class HandoffChangeList(ChangeList):
 
 
 @admin.register(Handoff)
-class HandoffAdmin(ManagersOnly, admin.ModelAdmin):
+class HandoffAdmin(ReadOnlyRecord, ManagersOnly, admin.ModelAdmin):
+    # Fits 1280 px beside the filters: the policy and attempt sit under the lead, the dates are
+    # short and the clock, breached and late columns stay in view (templates/admin/handoff/
+    # handoff/change_list.html keeps the cells compact).
     list_display = [
-        "id", "lead", "status", "assigned_to", "team", "policy_name", "attempt", "created_at",
-        "due_at", "time_left", "is_breached", "accepted_late",
+        "id", "lead_and_attempt", "status", "assigned_to", "team", "created_short",
+        "due_short", "time_left", "is_breached", "accepted_late",
     ]  # fmt: skip
     list_filter = [
         "status",
@@ -183,7 +199,7 @@ class HandoffAdmin(ManagersOnly, admin.ModelAdmin):
     # get_search_results).
     search_fields = ["lead__search_text"]
     search_help_text = "Lead name, email, company or domain, or a handoff number."
-    ordering = ["-created_at", "-id"]
+    ordering = ["-created_at"]  # the changelist adds -pk as the tiebreak; one sort mark, not two
     inlines = [HandoffEventInline]
     actions = ["reassign_to_next_rep"]
     list_per_page = 50
@@ -214,6 +230,47 @@ class HandoffAdmin(ManagersOnly, admin.ModelAdmin):
             if bit.strip():
                 words.append(bit.strip())
         return selectors.handoffs_matching(queryset, words=words), False
+
+    @admin.display(description="lead (policy, attempt)", ordering="lead__email")
+    def lead_and_attempt(self, obj: Handoff) -> str:
+        return format_html(
+            '{}<br><span class="quiet">{} · attempt {}</span>',
+            str(obj.lead),
+            self.policy_name(obj),
+            obj.attempt,
+        )
+
+    @admin.display(description="promoted", ordering="created_at")
+    def created_short(self, obj: Handoff) -> str:
+        return _short(obj.created_at)
+
+    @admin.display(description="deadline", ordering="due_at")
+    def due_short(self, obj: Handoff) -> str:
+        return _short(obj.due_at)
+
+    @admin.display(description="policy snapshot")
+    def policy_table(self, obj: Handoff) -> str:
+        return json_table(obj.policy_snapshot)
+
+    @admin.display(description="score breakdown")
+    def breakdown_table(self, obj: Handoff) -> str:
+        return json_table(obj.score_breakdown)
+
+    @admin.display(description="engagement as promoted")
+    def engagement_table(self, obj: Handoff) -> str:
+        return json_table(obj.engagement_snapshot)
+
+    @admin.display(description="earlier handoffs")
+    def history_table(self, obj: Handoff) -> str:
+        return json_table(obj.history_snapshot)
+
+    @admin.display(description="why this rep (routing)")
+    def routing_table(self, obj: Handoff) -> str:
+        return json_table(obj.routing)
+
+    @admin.display(description="BANT")
+    def bant_table(self, obj: Handoff) -> str:
+        return json_table(obj.bant)
 
     @admin.display(description="policy")
     def policy_name(self, obj: Handoff) -> str:
@@ -434,7 +491,7 @@ class TeamAdmin(ManagersOnly, admin.ModelAdmin):
 
 
 @admin.register(Notification)
-class NotificationAdmin(ManagersOnly, admin.ModelAdmin):
+class NotificationAdmin(ReadOnlyRecord, ManagersOnly, admin.ModelAdmin):
     list_display = ["created_at", "kind", "to_email", "subject", "attempts", "sent_at"]
     list_filter = ["kind", ("sent_at", admin.EmptyFieldListFilter)]
     search_fields = ["to_email", "subject"]

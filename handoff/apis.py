@@ -2,8 +2,10 @@
 
 Who sees what comes from handoff.selectors.handoffs_visible_to (a rep gets 404 for another rep's
 handoff); what each role may do is checked by the services (403 `permission_denied`). Domain
-errors become JSON with a stable `code` in leads.api_base.exception_handler: 409 `conflict` for
-a lost race, 400 `invalid_transition` or a rule's code, 403, 404.
+errors become JSON with a stable `code` in leads.api_base.exception_handler: 409 when the
+handoff's current state refuses the move (`conflict` for a claim lost at the instant of writing,
+`invalid_transition` with the current `status` for a move read after the winner committed), 400
+for malformed input or a rule's code, 403, 404.
 
 The return endpoint (POST /api/handoffs/{id}/return/) belongs to the feedback app.
 """
@@ -52,8 +54,8 @@ from leads.serializers import ErrorSerializer, ValidationErrorSerializer
 E400 = OpenApiResponse(
     ValidationErrorSerializer,
     description="Invalid fields (`invalid`, with `errors` per field), or a broken rule with its "
-    "own code: `reason_required`, `first_touch_logged`, `lead_disqualified`, `lead_in_cooldown`, "
-    "`lead_with_sales`, `no_matching_team`, `no_sla_policy`. Nothing is written.",
+    "own code: `reason_required`, `note_too_short`, `lead_disqualified`, `lead_in_cooldown`, "
+    "`no_matching_team`, `no_sla_policy`. Nothing is written.",
 )
 E401 = OpenApiResponse(ErrorSerializer, description="Not authenticated.")
 E403 = OpenApiResponse(
@@ -64,9 +66,10 @@ E404 = OpenApiResponse(
 )
 E409 = OpenApiResponse(
     ErrorSerializer,
-    description="The handoff's current state refuses the request: `invalid_transition` (the move "
-    "is not allowed from its status), `conflict` (someone else changed it first) or "
-    "`open_handoff_exists` (the lead already has an open handoff). Reload and retry.",
+    description="The current state refuses the request; nothing is written: `conflict` "
+    "(someone else changed the handoff first), `invalid_transition` (the move is not allowed "
+    "from the handoff's current `status`, which the body names), `first_touch_logged`, "
+    "`open_handoff_exists` or `lead_with_sales` (the lead already has an open handoff).",
 )
 ACTION_ERRORS = {400: E400, 401: E401, 403: E403, 404: E404, 409: E409}
 

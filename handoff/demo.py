@@ -104,7 +104,7 @@ NOTES = [
     "Visited pricing three times this week and asked for a demo.",
     "Webinar attendee, downloaded the ROI guide, strong fit.",
     "Came through a partner referral; wants a call before Friday.",
-    "",
+    "Downloaded the security whitepaper and asked about single sign-on.",
 ]
 
 Step = tuple[dt.datetime, Callable[[dt.datetime], Any]]

@@ -33,7 +33,8 @@ class PromoteForm(forms.Form):
         required=False,
         max_length=TEXT_MAX,
         widget=_textarea(4, "Why this lead, why now: what they asked for, who they are."),
-        help_text="The rep reads this first, with the score breakdown and the recent activity.",
+        help_text="Required, at least 20 characters. The rep reads this first, with the score "
+        "breakdown and the recent activity.",
     )
     team = forms.ModelChoiceField(
         label="Team",

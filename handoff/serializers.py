@@ -370,7 +370,8 @@ def detail_row(handoff: Handoff, *, now: Any) -> dict[str, Any]:
 class PromoteRequestSerializer(serializers.Serializer):
     note = serializers.CharField(
         required=False, allow_blank=True, max_length=5000, default="",
-        help_text="Context for the rep: why this lead, why now.",
+        help_text="Context for the rep: why this lead, why now. Required: at least 20 "
+        "characters after trimming (400 `note_too_short` naming `note`).",
     )  # fmt: skip
     team = serializers.PrimaryKeyRelatedField(
         queryset=Team.objects.filter(active=True),

@@ -223,7 +223,7 @@ def _last_return_at(lead: Lead, history: Iterable[Handoff]) -> dt.datetime | Non
 
 def _stage_block(
     lead: Lead, now: dt.datetime, last_return_at: dt.datetime | None
-) -> RuleViolation | None:
+) -> DomainError | None:
     if lead.erased_at is not None:
         return RuleViolation("The lead's personal data was erased.", code="lead_erased")
     if lead.stage == Stage.DISQUALIFIED:
@@ -246,7 +246,7 @@ def _stage_block(
             )
         return None
     if lead.stage not in PROMOTABLE_STAGES:
-        return RuleViolation(
+        return Conflict(
             f"The lead is already with sales (stage {Stage(lead.stage).label}).",
             code="lead_with_sales",
         )
@@ -420,6 +420,11 @@ def _latest_signal(lead: Lead, now: dt.datetime) -> tuple[dt.datetime, dt.dateti
     return (row[0], row[1]) if row else None
 
 
+# The context note is the warm handoff: a rep reads it first. A few words ("Hot one") tell them
+# nothing the score does not, so a promotion needs a sentence.
+CONTEXT_NOTE_MIN_CHARS = 20
+
+
 def handoff_promote(
     *,
     lead: Lead,
@@ -443,6 +448,14 @@ def handoff_promote(
     blocked = _promotion_block(lead, now, history)
     if blocked is not None:
         raise blocked
+    note = (note or "").strip()
+    if len(note) < CONTEXT_NOTE_MIN_CHARS:
+        raise ValidationFailed(
+            f"Write the context for the rep (at least {CONTEXT_NOTE_MIN_CHARS} characters): "
+            "why this lead, why now, what they asked for. It is the warm handoff.",
+            code="note_too_short",
+            field="note",
+        )
     chosen_team, match = match_team(lead=lead, team=team)
     policy = match_policy(lead=lead, team=chosen_team, now=now)
     calendar_row = policy.calendar or chosen_team.calendar
@@ -615,8 +628,10 @@ def lead_reopen(
     with transaction.atomic():
         locked = Lead.objects.select_for_update().get(pk=lead.pk)
         if locked.stage != Stage.DISQUALIFIED:
-            raise RuleViolation(
-                "Only a disqualified lead can be reopened.", code="lead_not_disqualified"
+            raise Conflict(
+                f"Only a disqualified lead can be reopened; this one is in stage "
+                f"{Stage(locked.stage).label}.",
+                code="lead_not_disqualified",
             )
         lead_change_stage(
             lead=locked,
@@ -1143,9 +1158,13 @@ def handoff_log_first_touch(
         )
     _require_worker(handoff, actor, "log a first touch on")
     if handoff.status != Status.ACCEPTED:
-        raise InvalidTransition("A first touch is logged on an accepted handoff only.")
+        raise InvalidTransition(
+            f"This handoff is {Status(handoff.status).label.lower()} now: a first touch is "
+            "logged on an accepted handoff only.",
+            current_status=handoff.status,
+        )
     if handoff.first_touch_at is not None:
-        raise RuleViolation(
+        raise Conflict(
             f"The first touch was already logged at {handoff.first_touch_at:%Y-%m-%d %H:%M} UTC.",
             code="first_touch_logged",
         )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.db import models
 
-from leads.errors import Conflict, RuleViolation
+from leads.errors import Conflict
 
 
 class Status(models.TextChoices):
@@ -38,12 +38,6 @@ CLOCK_RUNNING_STATUSES: frozenset[str] = frozenset({Status.PENDING})
 TERMINAL_STATUSES: frozenset[str] = frozenset(s for s, moves in ALLOWED_MOVES.items() if not moves)
 
 
-class InvalidTransition(RuleViolation):
-    """The move is not allowed from the handoff's current state (HTTP 400)."""
-
-    code = "invalid_transition"
-
-
 class HandoffConflict(Conflict):
     """Someone else changed the handoff first: the claim found it no longer in the expected
     state (HTTP 409)."""
@@ -51,9 +45,24 @@ class HandoffConflict(Conflict):
     code = "conflict"
 
 
+class InvalidTransition(HandoffConflict):
+    """The handoff's current state refuses the move (HTTP 409, code `invalid_transition`).
+
+    A conflict with the state, not bad input: a client that read the handoff after a colleague
+    moved it gets this, and one that read it before gets `conflict`; both lost the same race.
+    The API answer carries the current `status`."""
+
+    code = "invalid_transition"
+
+    def __init__(self, message: str, *, current_status: str, code: str | None = None):
+        super().__init__(message, code=code)
+        self.current_status = current_status
+
+
 def check_move(from_status: str, to_status: str) -> None:
     if to_status not in ALLOWED_MOVES.get(from_status, frozenset()):
         raise InvalidTransition(
-            f"A {Status(from_status).label.lower()} handoff cannot become "
-            f"{Status(to_status).label.lower()}."
+            f"This handoff is {Status(from_status).label.lower()} now and cannot become "
+            f"{Status(to_status).label.lower()}.",
+            current_status=from_status,
         )

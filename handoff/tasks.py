@@ -10,11 +10,14 @@ work it had not committed is simply done by the next run.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import shared_task
 
 from handoff import autopromotion, notifications, sweep
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name="handoff.tasks.sla_sweep")
@@ -25,7 +28,14 @@ def sla_sweep() -> dict[str, Any]:
 @shared_task(name="handoff.tasks.notifications_send")
 def notifications_send() -> dict[str, int]:
     result = notifications.notifications_send()
-    return {"sent": len(result.sent), "failed": len(result.failed), "gave_up": len(result.gave_up)}
+    counts = {
+        "sent": len(result.sent),
+        "failed": len(result.failed),
+        "gave_up": len(result.gave_up),
+    }
+    if any(counts.values()):  # idle runs are DEBUG (config.quiet_logs); work done is INFO
+        logger.info("notifications: sent %(sent)s, failed %(failed)s, gave up %(gave_up)s", counts)
+    return counts
 
 
 @shared_task(name="handoff.tasks.auto_promotions_release")

@@ -136,6 +136,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         body: dict[str, Any] = {"code": exc.code, "detail": exc.message}
         if exc.field:
             body["field"] = exc.field
+        current_status = getattr(exc, "current_status", None)
+        if current_status:
+            body["status"] = current_status
         return Response(body, status=exc.http_status)
     response = drf_exception_handler(exc, context)
     if response is None:

@@ -51,6 +51,11 @@ class ErrorSerializer(serializers.Serializer):
     code = serializers.CharField(help_text="Stable, machine-readable: e.g. conflict, not_found.")
     detail = serializers.CharField()
     field = serializers.CharField(required=False, help_text="The input the error is about.")
+    status = serializers.CharField(
+        required=False,
+        help_text="On a 409 `invalid_transition`: the handoff's current status, which refused "
+        "the move.",
+    )
 
 
 class ValidationErrorSerializer(ErrorSerializer):

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
 
 from leads import outbox, services
 from leads.imports import services as imports
 from leads.models import Lead
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name="leads.tasks.leads_rescore_all")
@@ -26,18 +30,27 @@ def lead_rescore(lead_id: int) -> int | None:
 
 @shared_task(name="leads.tasks.idempotency_purge")
 def idempotency_purge() -> int:
-    return services.idempotency_purge()
+    purged = services.idempotency_purge()
+    if purged:
+        logger.info("idempotency purge: %s expired keys removed", purged)
+    return purged
 
 
 @shared_task(name="leads.tasks.outbox_relay")
 def outbox_relay() -> dict[str, object]:
     """Publish the pending outbox rows (beat, every OUTBOX_RELAY_INTERVAL_SECONDS)."""
-    return outbox.outbox_relay().summary()
+    summary = outbox.outbox_relay().summary()
+    if summary["published"]:  # idle runs are DEBUG (config.quiet_logs); work done is INFO
+        logger.info("outbox relay: published %s task messages", summary["published"])
+    return summary
 
 
 @shared_task(name="leads.tasks.outbox_purge")
 def outbox_purge() -> int:
-    return outbox.outbox_purge()
+    purged = outbox.outbox_purge()
+    if purged:
+        logger.info("outbox purge: %s published messages removed", purged)
+    return purged
 
 
 @shared_task(name="leads.tasks.lead_import_run")

@@ -53,6 +53,10 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # HTMX refreshes carry the navigation's counts (feedback.nav).
+    "feedback.nav.NavCountsMiddleware",
+    # Refusals (404/403) on pages render our own pages, DEBUG or not (config.errors).
+    "config.errors.RefusalPages",
     # Last, as django-axes asks: turns a locked-out login into its 429 (config.security).
     "axes.middleware.AxesMiddleware",
 ]
@@ -71,6 +75,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "leads.roles.roles_context",
+                "feedback.nav.context",
             ],
         },
     },
@@ -331,10 +336,16 @@ RECYCLE_CAP = env.int("RECYCLE_CAP", default=3)
 # Feedback analytics: score bands (lower bound, label) of the handoff's score snapshot; the
 # candidate MQL thresholds the advisor tries; the acceptance rate it looks for, and how many
 # decided handoffs (accepted or returned) a threshold needs before its rate is trusted.
-FEEDBACK_SCORE_BANDS = [(0, "0-39"), (40, "40-59"), (60, "60-79"), (80, "80-100")]
+# Lower bounds of the score bands; the labels are derived from them (feedback.selectors
+# .score_bands), so the first band says "under 40" and the last "100+": scores have no ceiling.
+FEEDBACK_SCORE_BANDS = [0, 40, 60, 80, 100]
 FEEDBACK_THRESHOLD_CANDIDATES = list(range(30, 100, 5))
 FEEDBACK_TARGET_ACCEPTANCE = env.float("FEEDBACK_TARGET_ACCEPTANCE", default=0.6)
 FEEDBACK_MIN_DECIDED = env.int("FEEDBACK_MIN_DECIDED", default=20)
+
+# Housekeeping ticks (outbox relay, sweep, sender) log at DEBUG; false logs them at INFO
+# (config.quiet_logs).
+LOG_QUIET_TICKS = env.bool("LOG_QUIET_TICKS", default=True)
 
 LOGGING = {
     "version": 1,

@@ -122,20 +122,27 @@ def test_the_return_rate_and_reason_mix_by_source_match_hand_counts(fixture):
 
 def test_every_score_band_is_listed_in_order_with_its_acceptance_rate(fixture):
     bands = acceptance_by_score_band()
-    assert [b["label"] for b in bands] == ["0-39", "40-59", "60-79", "80-100"]
+    assert [b["label"] for b in bands] == ["under 40", "40-59", "60-79", "80-99", "100+"]
     assert [(b["handoffs"], b["decided"], b["accepted"], b["returned"]) for b in bands] == [
         (2, 1, 0, 1),
         (3, 2, 1, 1),
         (3, 3, 1, 2),
         (3, 3, 2, 1),
+        (0, 0, 0, 0),
     ]
-    assert [b["acceptance_rate"] for b in bands] == [0.0, 0.5, round(1 / 3, 4), round(2 / 3, 4)]
-    assert [b["sql_rate"] for b in bands] == [0.0, 0.5, 0.0, round(1 / 3, 4)]
+    assert [b["acceptance_rate"] for b in bands] == [
+        0.0,
+        0.5,
+        round(1 / 3, 4),
+        round(2 / 3, 4),
+        None,
+    ]
+    assert [b["sql_rate"] for b in bands] == [0.0, 0.5, 0.0, round(1 / 3, 4), None]
 
 
 def test_a_band_without_handoffs_shows_zeros_not_a_missing_row(fixture):
     bands = acceptance_by_score_band(MetricsFilters(team=fixture["teams"]["west"].pk))
-    assert [b["handoffs"] for b in bands] == [0, 3, 1, 1]
+    assert [b["handoffs"] for b in bands] == [0, 3, 1, 1, 0]
     assert bands[0]["acceptance_rate"] is None
 
 

@@ -22,13 +22,15 @@ from tests.factories import (
     UserFactory,
 )
 
+NOTE = "Asked for a demo after the pricing webinar."
+
 
 @pytest.fixture
 def handoff(db, rep, marketer):
     team = TeamFactory(name="Everyone")
     TeamMembershipFactory(team=team, rep=rep)
     SlaPolicyFactory(name="Default", precedence=1000)
-    return handoff_promote(lead=LeadFactory(stage=Stage.LEAD, score=72), actor=marketer)
+    return handoff_promote(lead=LeadFactory(stage=Stage.LEAD, score=72), actor=marketer, note=NOTE)
 
 
 def url(handoff):
@@ -168,7 +170,9 @@ def test_the_rep_of_a_re_promoted_lead_reads_the_previous_return(
     moment = handoff.created_at + dt.timedelta(days=1)
     event_record(lead=lead, kind="demo_request", occurred_at=moment, now=moment)
     lead.refresh_from_db()
-    second = handoff_promote(lead=lead, actor=marketer, now=moment + dt.timedelta(minutes=1))
+    second = handoff_promote(
+        lead=lead, actor=marketer, note=NOTE, now=moment + dt.timedelta(minutes=1)
+    )
     history = reverse("feedback-api:handoff-previous-returns", args=[second.pk])
     response = client_for(rep).get(history)
     assert response.status_code == 200, response.content

@@ -35,7 +35,9 @@ def desk(rep, marketer):
 
 
 def promote(lead, marketer, at):
-    return handoff_promote(lead=lead, actor=marketer, note="Hot one", now=at)
+    return handoff_promote(
+        lead=lead, actor=marketer, note="Hot one: asked for a demo today.", now=at
+    )
 
 
 def counts(lead):

@@ -282,7 +282,7 @@ def test_the_reopen_endpoint_is_for_managers_and_disqualified_leads(client_for, 
     assert ok.json() == {"id": lead.pk, "stage": "lead", "return_count": 3}
     assert LeadStageChange.objects.filter(lead=lead, to_stage="lead", actor=manager).exists()
     again = client_for(manager).post(url, {"reason": "Budget freed up."}, format="json")
-    assert (again.status_code, again.json()["code"]) == (400, "lead_not_disqualified")
+    assert (again.status_code, again.json()["code"]) == (409, "lead_not_disqualified")
 
 
 def test_the_reasons_endpoint_lists_active_reasons_in_display_order(client_for, rep):

@@ -179,7 +179,8 @@ class WorkerGroup:
 
     def __init__(self, *, tmp: Path, env: dict[str, str], queue: str, url: str) -> None:
         self.tmp = tmp
-        self.env = env
+        # The tests wait for the sweep's own log lines, which a normal run keeps at DEBUG.
+        self.env = {"LOG_QUIET_TICKS": "false", **env}
         self.queue = queue
         self.url = url
         self.proc: subprocess.Popen[bytes] | None = None

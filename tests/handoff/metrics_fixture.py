@@ -82,7 +82,11 @@ def build(*, manager: Any, marketer: Any) -> MetricsWorld:
         values: dict[str, Any] = {"stage": "lead", "score": 70, "owner": marketer}
         values.update(lead)
         h[name] = services.handoff_promote(
-            lead=LeadFactory(**values), actor=marketer, team=team, now=at
+            lead=LeadFactory(**values),
+            actor=marketer,
+            team=team,
+            now=at,
+            note="Asked for a demo after the pricing webinar.",
         )
         return h[name]
 

@@ -131,7 +131,7 @@ def test_the_reassign_action_calls_the_service_and_reports_refusals(world, manag
     assert new.events.get().actor == world.manager
     text = response.content.decode()
     assert "Reassigned 1 handoff(s)." in text
-    assert f"#{accepted.pk}: A" in text and "cannot become reassigned." in text
+    assert f"#{accepted.pk}: This handoff is accepted now and cannot become reassigned." in text
 
 
 def test_the_handoff_change_page_shows_events_and_is_read_only(world, manager_client):

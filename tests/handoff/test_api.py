@@ -25,6 +25,7 @@ def world(db, marketer, rep, other_rep, manager) -> World:
 
 
 def promote_now(w: World, **kw: Any) -> Handoff:
+    kw.setdefault("note", "Asked for a demo after the pricing webinar.")
     return services.handoff_promote(lead=w.lead(), actor=w.marketer, **kw)
 
 
@@ -34,13 +35,15 @@ def promote_now(w: World, **kw: Any) -> Handoff:
 def test_marketing_promotes_a_lead_and_the_rep_accepts_qualifies_it(world, client_for):
     lead = world.lead()
     response = client_for(world.marketer).post(
-        f"/api/leads/{lead.pk}/promote/", {"note": "Asked for pricing"}, format="json"
+        f"/api/leads/{lead.pk}/promote/",
+        {"note": "Asked for pricing twice this week"},
+        format="json",
     )
     assert response.status_code == 201, response.json()
     body = response.json()
     assert body["status"] == "pending"
     assert body["assigned_to"]["username"] == "rob.rep"
-    assert body["context_note"] == "Asked for pricing"
+    assert body["context_note"] == "Asked for pricing twice this week"
     assert body["clock"]["state"] == "running"
     assert body["events"][0]["kind"] == "created"
     assert body["routing"]["team"]["name"] == "AMER"
@@ -112,14 +115,14 @@ def test_the_preview_shows_team_rep_policy_and_deadline(world, client_for):
 # --- errors -----------------------------------------------------------------------------------
 
 
-def test_an_illegal_move_is_a_400_with_code_invalid_transition(world, client_for):
+def test_an_illegal_move_is_a_409_with_code_invalid_transition(world, client_for):
     h = promote_now(world)
     rep = client_for(world.rep)
     assert rep.post(f"/api/handoffs/{h.pk}/accept/").status_code == 200
     again = rep.post(f"/api/handoffs/{h.pk}/accept/")
-    assert again.status_code == 400
-    assert again.json()["code"] == "invalid_transition"
-    assert "accepted handoff cannot become accepted" in again.json()["detail"]
+    assert again.status_code == 409
+    assert (again.json()["code"], again.json()["status"]) == ("invalid_transition", "accepted")
+    assert "is accepted now and cannot become accepted" in again.json()["detail"]
 
 
 def test_promoting_a_lead_with_an_open_handoff_is_a_409(world, client_for):
@@ -261,7 +264,8 @@ def test_authorization_matrix_for_promotion(world, client_for, role, promote, pr
     client = client_for(actor_for(world, role))
     lead = world.lead()
     assert client.get(f"/api/leads/{lead.pk}/promotion-preview/").status_code == preview
-    assert client.post(f"/api/leads/{lead.pk}/promote/", {}, format="json").status_code == promote
+    body = {"note": "Asked for a demo after the pricing webinar."}
+    assert client.post(f"/api/leads/{lead.pk}/promote/", body, format="json").status_code == promote
 
 
 def test_a_rep_lists_only_their_own_handoffs(world, client_for):

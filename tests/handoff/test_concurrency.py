@@ -21,7 +21,7 @@ from handoff import services
 from handoff.models import Handoff, HandoffEvent, Team
 from handoff.states import OPEN_STATUSES, HandoffConflict, Status
 from leads.models import Stage
-from tests.handoff.world import World, make_world
+from tests.handoff.world import NOTE, World, make_world
 
 pytestmark = [
     pytest.mark.postgres,
@@ -180,7 +180,9 @@ def test_two_promotions_at_once_never_exceed_a_reps_capacity(world):
         results = race(
             lambda: Team.objects.select_for_update().get(pk=team_pk),
             [
-                lambda lead=lead: services.handoff_promote(lead=lead, actor=world.marketer)
+                lambda lead=lead: services.handoff_promote(
+                    lead=lead, actor=world.marketer, note=NOTE
+                )
                 for lead in leads
             ],
         )
@@ -200,8 +202,12 @@ def test_two_marketers_promoting_the_same_lead_at_once_make_one_handoff(world):
         results = race(
             lambda: Team.objects.select_for_update().get(pk=world.team.pk),
             [
-                lambda lead=lead: services.handoff_promote(lead=lead, actor=world.marketer),
-                lambda lead=lead: services.handoff_promote(lead=lead, actor=world.manager),
+                lambda lead=lead: services.handoff_promote(
+                    lead=lead, actor=world.marketer, note=NOTE
+                ),
+                lambda lead=lead: services.handoff_promote(
+                    lead=lead, actor=world.manager, note=NOTE
+                ),
             ],
         )
         assert sorted(outcome for outcome, _ in results) == ["conflict", "won"]

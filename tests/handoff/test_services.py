@@ -10,10 +10,10 @@ import pytest
 from handoff import services
 from handoff.models import Handoff, HandoffEvent, Notification
 from handoff.states import ALLOWED_MOVES, HandoffConflict, InvalidTransition, Status
-from leads.errors import Forbidden, RuleViolation, ValidationFailed
+from leads.errors import Conflict, Forbidden, RuleViolation, ValidationFailed
 from leads.models import LeadStageChange, Stage
 from tests.factories import BusinessCalendarFactory, TeamFactory, TeamMembershipFactory
-from tests.handoff.world import NY, TUESDAY_10, World, make_world
+from tests.handoff.world import NOTE, NY, TUESDAY_10, World, make_world
 
 UTC = dt.UTC
 
@@ -156,9 +156,11 @@ def test_editing_a_policy_later_does_not_rewrite_the_handoffs_snapshot(world):
 
 def test_only_marketing_or_a_manager_promotes(world):
     with pytest.raises(Forbidden):
-        services.handoff_promote(lead=world.lead(), actor=world.rep, now=TUESDAY_10)
+        services.handoff_promote(lead=world.lead(), actor=world.rep, now=TUESDAY_10, note=NOTE)
     assert Handoff.objects.count() == 0
-    assert services.handoff_promote(lead=world.lead(), actor=world.manager, now=TUESDAY_10)
+    assert services.handoff_promote(
+        lead=world.lead(), actor=world.manager, now=TUESDAY_10, note=NOTE
+    )
 
 
 def test_a_lead_with_an_open_handoff_cannot_be_promoted_again(world):
@@ -234,7 +236,7 @@ def test_a_new_high_intent_event_lifts_the_cooldown(world):
 
 def test_a_lead_already_with_sales_cannot_be_promoted(world):
     lead = world.lead(stage=Stage.SQL)
-    with pytest.raises(RuleViolation) as refused:
+    with pytest.raises(Conflict) as refused:
         world.promote(lead)
     assert refused.value.code == "lead_with_sales"
 
@@ -408,7 +410,7 @@ def test_the_first_touch_is_logged_once_on_an_accepted_handoff(world):
         "accepted",
         "accepted",
     )
-    with pytest.raises(RuleViolation):
+    with pytest.raises(Conflict):
         services.handoff_log_first_touch(handoff=h, actor=world.rep, channel="email")
     with pytest.raises(ValidationFailed) as refused:
         services.handoff_log_first_touch(
@@ -455,7 +457,7 @@ def test_a_marketer_cannot_accept_return_or_reassign(world):
 
 
 def test_a_reassignment_starts_a_new_attempt_with_a_fresh_deadline_and_the_same_packet(world):
-    h = world.promote(note="Wants pricing")
+    h = world.promote(note="Wants pricing for 50 seats")
     later = TUESDAY_10 + dt.timedelta(hours=3)
     new = services.handoff_reassign(handoff=h, actor=world.manager, reason="Rob is sick", now=later)
     h.refresh_from_db()
@@ -463,7 +465,7 @@ def test_a_reassignment_starts_a_new_attempt_with_a_fresh_deadline_and_the_same_
     assert h.closed_at == later
     assert (new.attempt, new.previous, new.status) == (2, h, Status.PENDING)
     assert new.assigned_to == world.other_rep
-    assert new.context_note == "Wants pricing"
+    assert new.context_note == "Wants pricing for 50 seats"
     assert new.score_breakdown == h.score_breakdown
     assert new.policy_snapshot == h.policy_snapshot
     assert new.created_at == later

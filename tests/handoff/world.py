@@ -28,6 +28,8 @@ from tests.factories import (
 NY = ZoneInfo("America/New_York")
 # A Tuesday morning in New York, inside working hours and far from holidays and DST.
 TUESDAY_10 = dt.datetime(2025, 3, 4, 10, 0, tzinfo=NY)
+# A promotion needs a context note of a sentence (services.CONTEXT_NOTE_MIN_CHARS).
+NOTE = "Asked for a demo after the pricing webinar."
 
 
 @dataclass
@@ -49,6 +51,7 @@ class World:
     def promote(
         self, lead: Lead | None = None, *, now: dt.datetime = TUESDAY_10, **kw: Any
     ) -> Handoff:
+        kw.setdefault("note", NOTE)
         return services.handoff_promote(
             lead=lead or self.lead(), actor=self.marketer, now=now, **kw
         )

@@ -75,7 +75,9 @@ class SecurityWorld:
         )
         return lead
 
-    def promote(self, to: str, lead: Lead | None = None, note: str = "Hot lead.") -> Handoff:
+    def promote(
+        self, to: str, lead: Lead | None = None, note: str = "Hot lead: asked for a demo this week."
+    ) -> Handoff:
         """A pending handoff assigned to `to`: rep, rep_mate, rep_other or None (unassigned)."""
         lead = lead or self.lead()
         team = {

@@ -145,7 +145,7 @@ def test_the_application_cannot_update_an_event(world):
             [timezone.now() - dt.timedelta(days=1), event.pk],
         )
     event.refresh_from_db()
-    assert (event.note, event.to_status) == ("Hot lead.", "pending")
+    assert (event.note, event.to_status) == ("Hot lead: asked for a demo this week.", "pending")
 
 
 @pytest.mark.postgres

@@ -432,7 +432,7 @@ API: list[Action] = [
         "handoff-api:lead-promote",
         "POST",
         target=lambda mw, o: mw.fresh_lead,
-        body=lambda mw, o: {"note": "Go"},
+        body=lambda mw, o: {"note": "Go: asked for a demo this week."},
         expect=roles(marketer=OK, rep=HIDDEN, manager=OK),
         effect=promoted,
     ),
@@ -440,7 +440,7 @@ API: list[Action] = [
         "handoff-api:lead-promote",
         "POST",
         target=lead_of("returned"),
-        body=lambda mw, o: {"note": "Go"},
+        body=lambda mw, o: {"note": "Go: asked for a demo this week."},
         label="POST leads/{id}/promote (a rep's own lead)",
         expect=roles(
             marketer=OK,
@@ -626,7 +626,7 @@ PAGES: list[Action] = [
     Action("handoff:lead-promote", target=lambda mw, o: mw.fresh_lead, expect=MARKETING_PAGE,
            api=False),
     Action("handoff:lead-promote", "POST", target=lambda mw, o: mw.fresh_lead,
-           body=lambda mw, o: {"note": "Go"}, expect=MARKETING_PAGE, effect=promoted, api=False),
+           body=lambda mw, o: {"note": "Go: asked for a demo this week."}, expect=MARKETING_PAGE, effect=promoted, api=False),
     Action("handoff:lead-promote-preview", target=lambda mw, o: mw.fresh_lead,
            expect=MARKETING_PAGE, api=False),
     Action("handoff:questions", expect=MARKETING_PAGE, api=False),
@@ -685,6 +685,10 @@ PAGES: list[Action] = [
     Action("pipeline:opportunity-lose", "POST", target=opportunity_of,
            body=lambda mw, o: dict(LOSE_BODY), expect=SALES_WORK, effect=stage_is("lost"),
            api=False),
+    Action("feedback:dispute-inbox", expect=MANAGERS, api=False),
+    Action("feedback:dispute-resolve", "POST", target=feedback_of("disputed"),
+           body=lambda mw, o: {"decision": "uphold", "resolution": "Stands."},
+           expect=MANAGERS, effect=resolved, api=False),
     Action("feedback:dashboard", expect=MANAGERS, api=False),
 ]  # fmt: skip
 
@@ -1152,7 +1156,7 @@ def test_protected_fields_cannot_be_mass_assigned(mw, figure):
     attempts += 1
     response = marketer.post(
         f"/api/leads/{lead.pk}/promote/",
-        json.dumps({"note": "Go", "assigned_to": world.users["rep_other"].pk, **HANDOFF_PROTECTED,
+        json.dumps({"note": "Go: asked for pricing twice today.", "assigned_to": world.users["rep_other"].pk, **HANDOFF_PROTECTED,
                     "lead": mw.disqualified_lead.pk}),
         content_type="application/json",
     )  # fmt: skip

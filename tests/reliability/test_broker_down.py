@@ -84,7 +84,9 @@ def desk(transactional_db, django_db_serialized_rollback, redis_server, app_on_b
         TeamMembershipFactory(team=team, rep=rep, position=position, capacity=1000)
     SlaPolicyFactory(name="Standard", accept_within_minutes=240, first_touch_within_minutes=480)
     pending = [
-        handoff_services.handoff_promote(lead=LeadFactory(owner=marketer), actor=marketer)
+        handoff_services.handoff_promote(
+            lead=LeadFactory(owner=marketer), actor=marketer, note="Asked for a demo this week."
+        )
         for _ in range(ACCEPTS + RETURNS)
     ]
     promotable = [LeadFactory(owner=marketer) for _ in range(PROMOTIONS)]
@@ -143,7 +145,14 @@ def requests_for(desk: Desk, run: str) -> list[Call]:
         body = {"reason": "not-ready", "note": "Budget next year."}
         calls.append(Call("POST", f"/api/handoffs/{handoff.pk}/return/", token, body))
     for lead in desk.promotable:
-        calls.append(Call("POST", f"/api/leads/{lead.pk}/promote/", marketer, {"note": "Hot."}))
+        calls.append(
+            Call(
+                "POST",
+                f"/api/leads/{lead.pk}/promote/",
+                marketer,
+                {"note": "Hot: asked for a demo this week."},
+            )
+        )
     random.Random(7).shuffle(calls)
     return calls
 
@@ -217,7 +226,7 @@ def test_with_redis_down_every_request_answers_and_everything_queued_is_delivere
         for _ in range(NOTIFY_SAMPLES):
             lead = LeadFactory(owner=desk.marketer)
             status, body = server.request(
-                "POST", f"/api/leads/{lead.pk}/promote/", body={"note": ""},
+                "POST", f"/api/leads/{lead.pk}/promote/", body={"note": "Asked for a demo after the pricing webinar."},
                 headers={"Authorization": f"Token {marketer}"},
             )  # fmt: skip
             assert status == 201, body
@@ -226,7 +235,9 @@ def test_with_redis_down_every_request_answers_and_everything_queued_is_delivere
         relay_only = []
         for _ in range(NOTIFY_SAMPLES):
             lead = LeadFactory(owner=desk.marketer)
-            handoff_services.handoff_promote(lead=lead, actor=desk.marketer)
+            handoff_services.handoff_promote(
+                lead=lead, actor=desk.marketer, note="Asked for a demo this week."
+            )
             relay_only.append(notification_latency(lead))
         settings.OUTBOX_PUBLISH_ON_COMMIT = True
 

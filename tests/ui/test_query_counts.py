@@ -54,20 +54,21 @@ def unassigned(world: World, n: int) -> None:
     pending(world, n)
 
 
-# page, who looks, how to make n rows, the query budget (session, user, roles, count, rows (the
-# lead list and the returned queue: the sorted ids, then their rows), plus
+# page, who looks, how to make n rows, the query budget (session, user, roles, the navigation's
+# counts (one query, feedback.nav), count, rows (the lead list and the returned queue: the
+# sorted ids, then their rows), plus
 # the filter option lists: campaigns and owners on the lead list, reasons and campaigns on the
 # returned queue, the reps to pick on the manager's queue)
 PAGES = [
-    ("/leads/", "marketer", leads, 8),
-    ("/leads/?q=acme", "marketer", leads, 7),  # a search counts in the same scan
-    ("/queue/", "rep", pending, 5),
-    ("/queue/", "rep", waiting, 5),
-    ("/accepted/", "rep", accepted, 5),
-    ("/returned/", "marketer", returned, 8),
-    ("/questions/", "marketer", waiting, 5),
+    ("/leads/", "marketer", leads, 9),
+    ("/leads/?q=acme", "marketer", leads, 8),  # a search counts in the same scan
+    ("/queue/", "rep", pending, 6),
+    ("/queue/", "rep", waiting, 6),
+    ("/accepted/", "rep", accepted, 6),
+    ("/returned/", "marketer", returned, 9),
+    ("/questions/", "marketer", waiting, 6),
     # + why each is unassigned (escalations), + what "next in rotation" would do (per team)
-    ("/manager/queue/", "manager", unassigned, 9),
+    ("/manager/queue/", "manager", unassigned, 10),
 ]
 
 
@@ -94,3 +95,17 @@ def test_a_list_page_does_a_constant_number_of_queries(
     with django_assert_max_num_queries(budget):
         large = count_queries(client, url, 50)
     assert small == large
+
+
+def test_the_queue_refresh_carries_the_navigation_counts_in_one_more_query(
+    world, django_assert_max_num_queries
+):
+    client = logged_in(world.rep)
+    pending(world, 5)
+    client.get("/queue/")
+    for extra in (0, 45):
+        pending(world, extra)
+        with django_assert_max_num_queries(6):
+            response = client.get("/queue/?per=100", headers={"HX-Request": "true"})
+        assert response.status_code == 200
+        assert '"navCounts"' in response["HX-Trigger"]

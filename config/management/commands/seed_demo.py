@@ -3,12 +3,14 @@ policies, handoffs in every state and the feedback they produced. Safe to run tw
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 from typing import Any
 
 from django.contrib.auth.models import Group, User
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from leads.roles import MARKETING, SALES, SALES_MANAGER
@@ -51,6 +53,27 @@ def seed_users() -> dict[str, User]:
     return users
 
 
+# Deadlines that passed this recently are left for the live sweep, so the first minute of a
+# demo shows a breach being flagged and its email sent; older ones are history.
+LIVE_MINUTES = 30
+
+
+def settle_history(*, now: Any, stdout: Any = None) -> None:
+    """The demo's past is past: deadlines that passed between the story's last step and a few
+    minutes ago are flagged now (dated at their deadlines, as a sweep back from an outage
+    would), and every email the story and this catch-up queued counts as sent when it was
+    written. Without it the worker's first sweep mails managers about weeks-old deadlines."""
+    from handoff.models import Notification
+    from handoff.sweep import sla_sweep
+
+    sla_sweep(now=now - dt.timedelta(minutes=LIVE_MINUTES))
+    settled = Notification.objects.filter(sent_at__isnull=True, created_at__lte=now).update(
+        sent_at=F("created_at"), attempts=1
+    )
+    if stdout is not None and settled:
+        stdout.write(f"History: {settled} past notifications marked as sent.")
+
+
 class Command(BaseCommand):
     help = "Seed demo users, leads, teams, policies, handoffs and feedback (idempotent)."
 
@@ -72,6 +95,7 @@ class Command(BaseCommand):
                 except ModuleNotFoundError:
                     continue
                 seeder.seed(**context, stdout=self.stdout)
+            settle_history(now=now, stdout=self.stdout)
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
         self.stdout.write(f"Demo users (password '{DEMO_PASSWORD}'):")
         for username, _first, _last, role, _staff in DEMO_USERS:

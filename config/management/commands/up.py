@@ -63,11 +63,15 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             pass
         finally:
+            # SIGTERM to each main process only: the worker then shuts down warm, stopping its
+            # pool and embedded beat itself. Signalling the whole group killed the pool's
+            # children under it, which the worker logs as an ERROR ("exited with signal 15").
             for proc in (web, worker):
                 if proc.poll() is None:
-                    os.killpg(proc.pid, signal.SIGTERM)
+                    proc.terminate()
             for proc in (web, worker):
                 try:
-                    proc.wait(timeout=15)
+                    proc.wait(timeout=30)
                 except subprocess.TimeoutExpired:
                     os.killpg(proc.pid, signal.SIGKILL)
+            self.stdout.write("Stopped.")
