@@ -9,16 +9,18 @@ never wait on each other in opposite orders.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.db.models import Count, Q
 
 from handoff import sla
-from handoff.models import Handoff, SlaPolicy, Team, TeamMembership
+from handoff.models import Handoff, SlaPolicy, Team, TeamMembership, TimeOff
 from handoff.selectors import calendar_for
 from handoff.states import Status
+from handoff.time_off import describe as describe_time_off
 from leads.errors import RuleViolation
 from leads.models import Lead
 
@@ -286,6 +288,16 @@ def pick_rep(
         .annotate(n=Count("id"))
         .values_list("assigned_to_id", "n")
     )
+    # Days off are read in each rep's own zone (their calendar, else the team's): fetch the
+    # ranges touching the day either side of UTC today, and decide per rep below.
+    utc_today = now.astimezone(dt.UTC).date()
+    time_off: dict[int, list[TimeOff]] = {}
+    for row in TimeOff.objects.filter(
+        rep_id__in=rep_ids,
+        starts_on__lte=utc_today + dt.timedelta(days=1),
+        ends_on__gte=utc_today - dt.timedelta(days=1),
+    ):
+        time_off.setdefault(row.rep_id, []).append(row)
     seen: set[int] = {m.rep_id for m in memberships if m.weight == 0}
     start = team.rotation_position % len(cycle)
     for step in range(len(cycle)):
@@ -294,7 +306,9 @@ def pick_rep(
         if m.rep_id in seen:
             continue
         seen.add(m.rep_id)
-        reason = _ineligible(m, team, now, skip_off_hours, exclude_rep_ids, open_counts)
+        reason = _ineligible(
+            m, team, now, skip_off_hours, exclude_rep_ids, open_counts, time_off.get(m.rep_id, [])
+        )
         if reason:
             choice.skipped.append(_skip(m, *reason))
             continue
@@ -320,11 +334,18 @@ def _ineligible(
     skip_off_hours: bool,
     exclude_rep_ids: Collection[int],
     open_counts: dict[int, int],
+    time_off: Sequence[TimeOff] = (),
 ) -> tuple[str, str] | None:
     if m.rep_id in exclude_rep_ids:
         return ("excluded", "already had this lead (reassignment)")
     if not m.active or not m.rep.is_active:
         return ("inactive", "membership or account inactive")
+    if time_off:
+        zone = (m.calendar or team.calendar).timezone or "UTC"
+        today = now.astimezone(ZoneInfo(zone)).date()
+        for row in time_off:
+            if row.covers(today):
+                return ("time_off", describe_time_off(row))
     if m.is_away:
         return ("away", "marked away")
     held = open_counts.get(m.rep_id, 0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Case, F, Q, Value, When
@@ -133,6 +135,38 @@ class TeamMembership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rep} in {self.team}"
+
+
+class TimeOff(models.Model):
+    """A rep's days off (both ends included): routing skips the rep on those days."""
+
+    rep = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="time_off"
+    )
+    starts_on = models.DateField()
+    ends_on = models.DateField()
+    note = models.CharField(max_length=200, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["starts_on", "id"]
+        verbose_name = "time off"
+        verbose_name_plural = "time off"
+        indexes = [models.Index(fields=["rep", "ends_on"], name="timeoff_rep_ends")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ends_on__gte=F("starts_on")), name="timeoff_ends_after_start"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rep} off {self.starts_on}..{self.ends_on}"
+
+    def covers(self, day: dt.date) -> bool:
+        return self.starts_on <= day <= self.ends_on
 
 
 class SlaPolicy(models.Model):

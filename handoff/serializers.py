@@ -330,7 +330,7 @@ class SkippedRepSerializer(serializers.Serializer):
     rep_id = serializers.IntegerField()
     username = serializers.CharField()
     reason = serializers.ChoiceField(
-        choices=["excluded", "inactive", "away", "at_capacity", "off_hours", "no_turns"]
+        choices=["excluded", "inactive", "time_off", "away", "at_capacity", "off_hours", "no_turns"]
     )
     detail = serializers.CharField()
 

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from handoff import apis, metrics_api, views
+from handoff import apis, metrics_api, time_off_api, time_off_views, views
 
 app_name = "handoff"
 
@@ -28,6 +28,8 @@ urlpatterns: list = [
     path("handoffs/<int:pk>/first-touch/", views.handoff_first_touch, name="handoff-first-touch"),
     path("handoffs/<int:pk>/qualify/", views.handoff_qualify, name="handoff-qualify"),
     path("handoffs/<int:pk>/reassign/", views.handoff_reassign, name="handoff-reassign"),
+    path("time-off/", time_off_views.time_off_page, name="time-off"),
+    path("time-off/<int:pk>/delete/", time_off_views.time_off_delete, name="time-off-delete"),
 ]
 
 api_urlpatterns: list = [
@@ -58,4 +60,6 @@ api_urlpatterns: list = [
         name="lead-promotion-preview",
     ),
     path("metrics/sla/", metrics_api.SlaMetricsApi.as_view(), name="metrics-sla"),
+    path("time-off/", time_off_api.TimeOffListApi.as_view(), name="time-off-list"),
+    path("time-off/<int:pk>/", time_off_api.TimeOffDetailApi.as_view(), name="time-off-detail"),
 ]

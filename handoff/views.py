@@ -27,7 +27,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from handoff import selectors, services, sla
+from handoff import selectors, services, sla, time_off
 from handoff.forms import (
     AnswerForm,
     AskForm,
@@ -441,7 +441,12 @@ def manager_queue(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "handoff/manager_queue.html",
-        {"paged": paged, "rows": _rows(paged.rows, now=now), "reps": reps},
+        {
+            "paged": paged,
+            "rows": _rows(paged.rows, now=now),
+            "reps": reps,
+            "off_today": time_off.reps_off_on(timezone.localdate(now)),
+        },
     )
 
 

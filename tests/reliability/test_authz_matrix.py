@@ -17,6 +17,7 @@ and mass assignment of protected fields through POST/PATCH (0).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from collections.abc import Callable
@@ -32,7 +33,7 @@ from django.utils import timezone
 
 from feedback import services as feedback_services
 from feedback.models import RejectionReason, ReturnFeedback
-from handoff.models import Handoff
+from handoff.models import Handoff, TimeOff
 from leads.models import EngagementEvent, EngagementRule, FitRule, Lead, ScoringConfig
 from tests.reliability.security_world import (
     OWNERS,
@@ -62,6 +63,7 @@ MANAGERS = roles(marketer=DENY, rep=DENY, manager=OK)
 MARKETING_ONLY = roles(marketer=OK, rep=DENY, manager=DENY)
 SALES_WORK = roles(marketer=DENY, rep=REP_OWN, manager=OK)  # accept, ask, qualify, touch, return
 READ_HANDOFF = roles(marketer=OK, rep=REP_OWN, manager=OK)
+SALES_SIDE = roles(marketer=DENY, rep=OK, manager=OK)  # time off: a rep's own, managers' all
 
 
 # --- the world of the matrix -------------------------------------------------------------------
@@ -73,6 +75,7 @@ class MatrixWorld:
     # (status, owner) -> handoff; "returned" ones carry a feedback row, "disputed" a dispute.
     handoffs: dict[tuple[str, str], Handoff] = field(default_factory=dict)
     fresh_lead: Lead | None = None
+    time_off: TimeOff | None = None
     disqualified_lead: Lead | None = None
 
     def handoff(self, status: str, owner: str) -> Handoff:
@@ -102,6 +105,9 @@ def mw(db) -> MatrixWorld:
         )
         mw.handoffs[("disputed", owner)] = disputed
     mw.fresh_lead = world.lead()
+    mw.time_off = TimeOff.objects.create(
+        rep=world.users["rep"], starts_on=dt.date(2031, 1, 1), ends_on=dt.date(2031, 1, 2)
+    )
     # Returned leads whose cooldown is over: promotable again (by marketing, not by a rep).
     Lead.objects.filter(stage="recycled").update(recycle_until=timezone.now())
     # One event kind without a rule, for creating one.
@@ -398,6 +404,25 @@ API: list[Action] = [
         expect=roles(marketer=OK, rep=DENY, manager=OK),
     ),
     Action("handoff-api:metrics-sla", expect=MANAGERS),
+    Action("handoff-api:time-off-list", expect=SALES_SIDE),
+    Action(
+        "handoff-api:time-off-list",
+        "POST",
+        body=lambda mw, o: {
+            "rep": mw.world.users["rep"].pk,
+            "starts_on": "2032-05-04",
+            "ends_on": "2032-05-05",
+        },
+        expect=SALES_SIDE,
+        effect=lambda mw, o: TimeOff.objects.filter(starts_on=dt.date(2032, 5, 4)).exists(),
+    ),
+    Action(
+        "handoff-api:time-off-detail",
+        "DELETE",
+        target=lambda mw, o: mw.time_off,
+        expect=SALES_SIDE,
+        effect=lambda mw, o: not TimeOff.objects.filter(pk=o.pk).exists(),
+    ),
     # feedback
     Action("feedback-api:reason-list", expect=ALL_SIGNED_IN),
     Action("feedback-api:feedback-list", expect=ALL_SIGNED_IN),
@@ -473,6 +498,15 @@ PAGES: list[Action] = [
     Action("handoff:my-queue", expect=SALES_PAGE, api=False),
     Action("handoff:my-accepted", expect=SALES_PAGE, api=False),
     Action("handoff:manager-queue", expect=MANAGERS, api=False),
+    Action("handoff:time-off", expect=SALES_SIDE, api=False),
+    Action("handoff:time-off", "POST",
+           body=lambda mw, o: {"rep": mw.world.users["rep"].pk, "starts_on": "2032-05-04",
+                               "ends_on": "2032-05-05"},
+           expect=SALES_SIDE, api=False,
+           effect=lambda mw, o: TimeOff.objects.filter(starts_on=dt.date(2032, 5, 4)).exists()),
+    Action("handoff:time-off-delete", "POST", target=lambda mw, o: mw.time_off,
+           expect=SALES_SIDE, api=False,
+           effect=lambda mw, o: not TimeOff.objects.filter(pk=o.pk).exists()),
     Action("handoff:handoff-detail", target=handoff_in("pending"), expect=READ_HANDOFF,
            api=False),
     Action("handoff:handoff-accept", "POST", target=handoff_in("pending"), expect=SALES_WORK,
@@ -686,6 +720,7 @@ ADMIN_VIEW: dict[str, set[str]] = {
     "handoff.SlaPolicy": MANAGERS_ADMIN,
     "handoff.Team": MANAGERS_ADMIN,
     "handoff.Notification": MANAGERS_ADMIN,
+    "handoff.TimeOff": MANAGERS_ADMIN,
     "feedback.RejectionReason": MANAGERS_ADMIN,
     # Marketing reviews and answers returns in the admin too (feedback migration 0002).
     "feedback.ReturnFeedback": LEADS_ADMIN,

@@ -14,6 +14,7 @@ draws new examples each run (by default the draw is fixed, so CI is repeatable).
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import sys
 import time
@@ -41,6 +42,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from feedback.models import ReturnFeedback
+from handoff.models import TimeOff
 from leads.models import EngagementRule, FitRule
 from tests.reliability.security_world import SecurityWorld, make_security_world
 
@@ -102,6 +104,12 @@ def world(db) -> SecurityWorld:
     world.accepted("rep")
     world.waiting("rep")
     world.returned("rep")
+    for who in ("rep", "rep_mate"):
+        TimeOff.objects.create(
+            rep=world.users[who],
+            starts_on=dt.date(2031, 1, 1),
+            ends_on=dt.date(2031, 1, 2),
+        )
     return world
 
 
@@ -132,6 +140,8 @@ def path_ids(world: SecurityWorld, path: str) -> list[int]:
         ids = list(EngagementRule.objects.values_list("pk", flat=True))
     elif path.startswith("/api/feedback/") and "/leads/" not in path:
         ids = list(ReturnFeedback.objects.values_list("pk", flat=True))
+    elif path.startswith("/api/time-off/"):
+        ids = list(TimeOff.objects.values_list("pk", flat=True))
     elif path.startswith("/api/handoffs/"):
         from handoff.models import Handoff
 
