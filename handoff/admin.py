@@ -453,13 +453,12 @@ class TimeOffAdminForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if "rep" in self.fields:
-            self.fields["rep"].queryset = get_user_model().objects.filter(
-                is_active=True, groups__name=SALES
-            )
+        rep_field = self.fields.get("rep")
+        if isinstance(rep_field, forms.ModelChoiceField):
+            rep_field.queryset = get_user_model().objects.filter(is_active=True, groups__name=SALES)
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         if self.errors or not all(data.get(f) for f in ("rep", "starts_on", "ends_on")):
             return data
         try:

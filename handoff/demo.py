@@ -22,6 +22,7 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import F
+from django.utils import timezone
 
 from handoff import services, sla
 from handoff.assignment import match_team
@@ -33,6 +34,7 @@ from handoff.models import (
     SlaPolicy,
     Team,
     TeamMembership,
+    TimeOff,
     WorkingWindow,
 )
 from handoff.selectors import calendar_for
@@ -127,6 +129,7 @@ def seed(
             _say(stdout, f"Handoffs: {Handoff.objects.count()} already there; setup kept.")
             return
         made = _Story(rng=rng, now=now, users=users).play()
+        _time_off(users, now)
     by_status = {
         s: Handoff.objects.filter(status=s).count() for s in Status.values
     }  # fmt: skip
@@ -134,6 +137,17 @@ def seed(
         stdout,
         f"Handoffs: {made} made ({', '.join(f'{n} {s}' for s, n in by_status.items() if n)}); "
         f"{len(calendars)} calendars, {len(teams)} teams, {len(policies)} SLA policies.",
+    )
+
+
+def _time_off(users: dict[str, Any], now: dt.datetime) -> None:
+    """Tom is at a conference this week: routing skips him, the manager queue lists him."""
+    tom = users.get("tom")
+    if tom is None or TimeOff.objects.filter(rep=tom).exists():
+        return
+    today = timezone.localdate(now)
+    TimeOff.objects.create(
+        rep=tom, starts_on=today, ends_on=today + dt.timedelta(days=4), note="Sales conference"
     )
 
 

@@ -29,13 +29,14 @@ class TimeOffForm(forms.Form):
 
     def __init__(self, *args: Any, manager: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if manager:
-            self.fields["rep"].queryset = (
+        rep_field = self.fields["rep"]
+        if manager and isinstance(rep_field, forms.ModelChoiceField):
+            rep_field.queryset = (
                 get_user_model()
                 .objects.filter(is_active=True, groups__name=SALES)
                 .order_by("first_name", "username")
             )
-            self.fields["rep"].required = True
+            rep_field.required = True
         else:
             del self.fields["rep"]
 
@@ -81,8 +82,10 @@ def time_off_page(request: HttpRequest) -> HttpResponse:
 @page_for(sales_or_manager, "sales reps and managers")
 @require_POST
 def time_off_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    if perform(
-        request, lambda: time_off.time_off_delete(actor=request.user, time_off_id=pk) or True
-    ):
+    def delete() -> bool:
+        time_off.time_off_delete(actor=request.user, time_off_id=pk)
+        return True
+
+    if perform(request, delete):
         messages.success(request, "Time off removed.")
     return redirect("handoff:time-off")

@@ -60,3 +60,12 @@ def test_the_demo_seed_is_idempotent(seeded):
     demo.seed(**{**context, "now": context["now"] + dt.timedelta(minutes=5)}, stdout=out)
     assert (Handoff.objects.count(), HandoffEvent.objects.count(), Team.objects.count()) == before
     assert "already there" in out.getvalue()
+
+
+def test_the_demo_has_a_rep_on_time_off_this_week(seeded):
+    from handoff.time_off import reps_off_on
+
+    now, users, _context, _out = seeded
+    off = reps_off_on(timezone.localdate(now))
+    assert [t.rep.username for t in off] == ["tom"]
+    assert off[0].note == "Sales conference"
