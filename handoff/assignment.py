@@ -206,6 +206,8 @@ class RepChoice:
     position_chosen: int | None
     cycle: list[str]
     skipped: list[dict[str, Any]] = field(default_factory=list)
+    # Account-based routing, when the team prefers the account's owner: who, and the outcome.
+    account_owner: dict[str, Any] | None = None
 
     @property
     def rep(self) -> Any:
@@ -229,6 +231,7 @@ class RepChoice:
             "rep": {"id": rep.pk, "username": rep.get_username()} if rep else None,
             "skipped": self.skipped,
             "queue": "rep" if rep else "manager",
+            "account_owner": self.account_owner,
         }
 
 
@@ -249,6 +252,7 @@ def pick_rep(
     skip_off_hours: bool,
     exclude_rep_ids: Collection[int] = (),
     lock: bool = True,
+    account_owner_id: int | None = None,
 ) -> RepChoice:
     """The next eligible rep of the team in its weighted rotation, and who was skipped and why.
 
@@ -298,6 +302,36 @@ def pick_rep(
         ends_on__gte=utc_today - dt.timedelta(days=1),
     ):
         time_off.setdefault(row.rep_id, []).append(row)
+    if account_owner_id is not None and team.route_to_account_owner:
+        owner = next((m for m in memberships if m.rep_id == account_owner_id), None)
+        if owner is None:
+            choice.account_owner = {
+                "rep_id": account_owner_id,
+                "outcome": "not_in_team",
+                "detail": "the account's owner is not in this team: rotation",
+            }
+        else:
+            reason = _ineligible(
+                owner,
+                team,
+                now,
+                skip_off_hours,
+                exclude_rep_ids,
+                open_counts,
+                time_off.get(owner.rep_id, []),
+            )
+            choice.account_owner = {
+                "rep_id": owner.rep_id,
+                "username": owner.rep.get_username(),
+                "outcome": reason[0] if reason else "chosen",
+                "detail": (
+                    f"account owner {reason[1]}: rotation" if reason else "owns the account"
+                ),
+            }
+            if reason is None:
+                # The owner's turn is not a rotation turn: the rotation stays where it was.
+                choice.membership = owner
+                return choice
     seen: set[int] = {m.rep_id for m in memberships if m.weight == 0}
     start = team.rotation_position % len(cycle)
     for step in range(len(cycle)):

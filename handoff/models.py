@@ -102,6 +102,11 @@ class Team(models.Model):
         default=100, help_text="Teams are tried in this order (lowest first)."
     )
     active = models.BooleanField(default=True)
+    route_to_account_owner = models.BooleanField(
+        default=False,
+        help_text="A lead whose account has an owner in this team goes to that owner first "
+        "(when they are in, not on time off and below capacity), before the rotation.",
+    )
     # The rotation state: row-locked while a promotion picks the next rep.
     rotation_position = models.PositiveIntegerField(default=0)
 

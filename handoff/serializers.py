@@ -354,6 +354,32 @@ class PreviewRepSerializer(serializers.Serializer):
     username = serializers.CharField()
 
 
+class PreviewAccountHandoffSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    lead_id = serializers.IntegerField()
+    assigned_to = PreviewRepSerializer(allow_null=True)
+
+
+class PreviewAccountSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    domain = serializers.CharField()
+    owner_id = serializers.IntegerField(allow_null=True)
+    owner = PreviewRepSerializer(allow_null=True)
+    open_handoffs = PreviewAccountHandoffSerializer(
+        many=True, help_text="Open handoffs of the account's other leads."
+    )
+
+
+class PreviewAccountOwnerSerializer(serializers.Serializer):
+    rep_id = serializers.IntegerField()
+    username = serializers.CharField(required=False)
+    outcome = serializers.CharField(
+        help_text="`chosen`, `not_in_team`, or why the owner was passed over (`time_off`, ...)."
+    )
+    detail = serializers.CharField()
+
+
 class PromotionPreviewSerializer(serializers.Serializer):
     eligible = serializers.BooleanField()
     block = PreviewBlockSerializer(allow_null=True)
@@ -366,3 +392,9 @@ class PromotionPreviewSerializer(serializers.Serializer):
     due_at = serializers.DateTimeField(allow_null=True)
     at_risk_at = serializers.DateTimeField(allow_null=True)
     calendar = PreviewCalendarSerializer(allow_null=True)
+    account = PreviewAccountSerializer(
+        allow_null=True, help_text="The lead's account: its owner and open handoffs."
+    )
+    account_owner = PreviewAccountOwnerSerializer(
+        allow_null=True, help_text="Account-based routing, when the team uses it."
+    )

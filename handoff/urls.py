@@ -2,7 +2,15 @@
 
 from django.urls import path
 
-from handoff import apis, metrics_api, time_off_api, time_off_views, views
+from handoff import (
+    accounts_api,
+    accounts_views,
+    apis,
+    metrics_api,
+    time_off_api,
+    time_off_views,
+    views,
+)
 
 app_name = "handoff"
 
@@ -29,6 +37,8 @@ urlpatterns: list = [
     path("handoffs/<int:pk>/qualify/", views.handoff_qualify, name="handoff-qualify"),
     path("handoffs/<int:pk>/reassign/", views.handoff_reassign, name="handoff-reassign"),
     path("time-off/", time_off_views.time_off_page, name="time-off"),
+    path("accounts/", accounts_views.account_list, name="account-list"),
+    path("accounts/<int:pk>/", accounts_views.account_detail, name="account-detail"),
     path("time-off/<int:pk>/delete/", time_off_views.time_off_delete, name="time-off-delete"),
 ]
 
@@ -61,5 +71,7 @@ api_urlpatterns: list = [
     ),
     path("metrics/sla/", metrics_api.SlaMetricsApi.as_view(), name="metrics-sla"),
     path("time-off/", time_off_api.TimeOffListApi.as_view(), name="time-off-list"),
+    path("accounts/", accounts_api.AccountListApi.as_view(), name="account-list"),
+    path("accounts/<int:pk>/", accounts_api.AccountDetailApi.as_view(), name="account-detail"),
     path("time-off/<int:pk>/", time_off_api.TimeOffDetailApi.as_view(), name="time-off-detail"),
 ]

@@ -134,6 +134,35 @@ class Campaign(models.Model):
         return self.name
 
 
+class Account(models.Model):
+    """A company: the leads sharing a company domain (matched by leads.accounts)."""
+
+    # Normalised by leads.accounts.account_domain: lower-case, no "www.", never free mail.
+    domain = models.CharField(max_length=253)
+    name = models.CharField(max_length=200, blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="owned_accounts",
+        help_text="The sales rep who owns the relationship (routing can prefer them).",
+    )
+    # A duplicate merged away: its domain stays as an alias of the surviving account.
+    merged_into = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="aliases"
+    )
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [models.UniqueConstraint(fields=["domain"], name="account_unique_domain")]
+
+    def __str__(self) -> str:
+        return f"{self.name or self.domain} ({self.domain})"
+
+
 def _joined(*names: str) -> list[Any]:
     """The fields, with a space between each two."""
     parts: list[Any] = []
@@ -179,6 +208,11 @@ class Lead(models.Model):
         on_delete=models.SET_NULL,
         related_name="owned_leads",
         help_text="The marketer responsible for this lead.",
+    )
+    # The company's account, matched by domain on the way in (leads.accounts); none for
+    # free-mail addresses.
+    account = models.ForeignKey(
+        Account, null=True, blank=True, on_delete=models.SET_NULL, related_name="leads"
     )
 
     stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.LEAD)

@@ -102,6 +102,7 @@ class LeadSerializer(serializers.ModelSerializer):
             "campaign_name",
             "owner",
             "owner_username",
+            "account",
             "stage",
             "score",
             "score_breakdown",

@@ -17,6 +17,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from leads import erasure, roles, selectors
+from leads.accounts import account_domain, account_id_for, account_ids_for_domains
 from leads.bulksql import insert_rows, select_for_update_in, update_rows
 from leads.errors import (
     Conflict,
@@ -423,6 +424,7 @@ def lead_create(*, data: dict[str, Any], actor: Any = None, now: dt.datetime | N
         setattr(lead, name, value)
     try:
         with transaction.atomic():
+            lead.account_id = account_id_for(lead.domain, lead.company)
             if erasure.is_erased(lead.email):
                 raise ValidationFailed(
                     erasure.ERASED_EMAIL_MESSAGE, code="erased_email", field="email"
@@ -475,6 +477,7 @@ def lead_update(
         _prepare_fields(locked, data, creating=False)
         if "email" in data and "domain" not in data:
             locked.domain = domain_from_email(locked.email)
+        locked.account_id = account_id_for(locked.domain, locked.company)
         locked.updated_at = now
         try:
             with transaction.atomic():
@@ -764,6 +767,7 @@ def leads_bulk_upsert(
             else:
                 inserts.append(values)
 
+        _match_accounts([*inserts, *updates])
         inserted = dict(
             (email, pk)
             for pk, email in insert_rows(
@@ -777,7 +781,7 @@ def leads_bulk_upsert(
                 "send the batch again (it will update them).",
                 code="concurrent_upsert",
             )
-        update_rows(Lead, updates, columns=(*WRITABLE_COLUMNS, *SCORE_COLUMNS))
+        update_rows(Lead, updates, columns=(*WRITABLE_COLUMNS, *SCORE_COLUMNS, "account_id"))
 
         event_rows: list[dict[str, Any]] = []
         for row in good:
@@ -813,6 +817,18 @@ def leads_bulk_upsert(
             outcome.events += answer["events"]
             outcome.results.append(answer)
     return outcome
+
+
+def _match_accounts(rows: list[dict[str, Any]]) -> None:
+    """Set each row's account_id from its domain: two queries for the whole batch."""
+    keys = [account_domain(values["domain"]) for values in rows]
+    names: dict[str, str] = {}
+    for key, values in zip(keys, rows, strict=True):
+        if key and not names.get(key):
+            names[key] = values.get("company") or ""
+    ids = account_ids_for_domains(names)
+    for key, values in zip(keys, rows, strict=True):
+        values["account_id"] = ids.get(key) if key else None
 
 
 def _new_events(

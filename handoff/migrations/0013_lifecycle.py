@@ -39,5 +39,10 @@ class Migration(migrations.Migration):
                 'constraints': [models.CheckConstraint(condition=models.Q(('ends_on__gte', models.F('starts_on'))), name='timeoff_ends_after_start')],
             },
         ),
+        migrations.AddField(
+            model_name='team',
+            name='route_to_account_owner',
+            field=models.BooleanField(default=False, help_text="A lead whose account has an owner in this team goes to that owner first (when they are in, not on time off and below capacity), before the rotation."),
+        ),
         migrations.RunPython(grant, migrations.RunPython.noop),
     ]
