@@ -65,7 +65,7 @@ def test_the_demo_seed_is_idempotent(seeded):
 def test_the_demo_has_a_rep_on_time_off_this_week(seeded):
     from handoff.time_off import reps_off_on
 
-    now, users, _context, _out = seeded
+    now, _users, _context, _out = seeded
     off = reps_off_on(timezone.localdate(now))
     assert [t.rep.username for t in off] == ["tom"]
     assert off[0].note == "Sales conference"
