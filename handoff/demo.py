@@ -21,7 +21,7 @@ from collections.abc import Callable, Generator
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Count, F
 from django.utils import timezone
 
 from handoff import services, sla
@@ -40,7 +40,7 @@ from handoff.models import (
 from handoff.selectors import calendar_for
 from handoff.states import OPEN_STATUSES, Status
 from leads.errors import RuleViolation
-from leads.models import Lead, Stage
+from leads.models import Account, Lead, Stage
 
 CALENDARS = {
     # name: (time zone, holiday country, subdivision, windows per working day)
@@ -130,6 +130,7 @@ def seed(
             return
         made = _Story(rng=rng, now=now, users=users).play()
         _time_off(users, now)
+        _account_owners(users)
     by_status = {
         s: Handoff.objects.filter(status=s).count() for s in Status.values
     }  # fmt: skip
@@ -149,6 +150,22 @@ def _time_off(users: dict[str, Any], now: dt.datetime) -> None:
     TimeOff.objects.create(
         rep=tom, starts_on=today, ends_on=today + dt.timedelta(days=4), note="Sales conference"
     )
+
+
+def _account_owners(users: dict[str, Any]) -> None:
+    """The three biggest accounts get an owner rep, and every team prefers account owners from
+    now on (set after the story, so the story's rotation stays as it was)."""
+    if Account.objects.filter(owner__isnull=False).exists():
+        return
+    reps = [users[name] for name in ("sam", "rita", "raj") if name in users]
+    biggest = (
+        Account.objects.filter(merged_into__isnull=True)
+        .annotate(n=Count("leads"))
+        .order_by("-n", "domain")[: len(reps)]
+    )
+    for account, rep in zip(list(biggest), reps, strict=False):
+        Account.objects.filter(pk=account.pk).update(owner=rep)
+    Team.objects.update(route_to_account_owner=True)
 
 
 def _say(stdout: Any, text: str) -> None:

@@ -7,6 +7,7 @@ import io
 import random
 
 import pytest
+from django.db.models import Count
 from django.utils import timezone
 
 from config.management.commands.seed_demo import seed_users
@@ -69,3 +70,12 @@ def test_the_demo_has_a_rep_on_time_off_this_week(seeded):
     off = reps_off_on(timezone.localdate(now))
     assert [t.rep.username for t in off] == ["tom"]
     assert off[0].note == "Sales conference"
+
+
+def test_the_demo_has_accounts_with_several_leads_and_owners(seeded):
+    from leads.models import Account
+
+    biggest = Account.objects.annotate(n=Count("leads")).order_by("-n").first()
+    assert biggest.n >= 3
+    assert biggest.owner is not None
+    assert Team.objects.filter(route_to_account_owner=True).exists()

@@ -34,7 +34,7 @@ from django.utils import timezone
 from feedback import services as feedback_services
 from feedback.models import RejectionReason, ReturnFeedback
 from handoff.models import Handoff, TimeOff
-from leads.models import EngagementEvent, EngagementRule, FitRule, Lead, ScoringConfig
+from leads.models import Account, EngagementEvent, EngagementRule, FitRule, Lead, ScoringConfig
 from tests.reliability.security_world import (
     OWNERS,
     ROLES,
@@ -105,6 +105,12 @@ def mw(db) -> MatrixWorld:
         )
         mw.handoffs[("disputed", owner)] = disputed
     mw.fresh_lead = world.lead()
+    for owner in OWNERS:
+        lead = mw.handoff("pending", owner).lead
+        lead.account = Account.objects.create(
+            domain=f"{owner}.matrix.example", created_at=NOW(), updated_at=NOW()
+        )
+        lead.save(update_fields=["account"])
     mw.time_off = TimeOff.objects.create(
         rep=world.users["rep"], starts_on=dt.date(2031, 1, 1), ends_on=dt.date(2031, 1, 2)
     )
@@ -155,6 +161,10 @@ def handoff_in(status: str) -> Target:
 
 def lead_of(status: str = "pending") -> Target:
     return lambda mw, owner: mw.handoff(status, owner).lead
+
+
+def account_of(mw: MatrixWorld, owner: str) -> Any:
+    return mw.handoff("pending", owner).lead.account
 
 
 def feedback_of(status: str) -> Target:
@@ -404,6 +414,8 @@ API: list[Action] = [
         expect=roles(marketer=OK, rep=DENY, manager=OK),
     ),
     Action("handoff-api:metrics-sla", expect=MANAGERS),
+    Action("handoff-api:account-list", expect=ALL_SIGNED_IN),
+    Action("handoff-api:account-detail", target=account_of, expect=READ_HANDOFF),
     Action("handoff-api:time-off-list", expect=SALES_SIDE),
     Action(
         "handoff-api:time-off-list",
@@ -498,6 +510,8 @@ PAGES: list[Action] = [
     Action("handoff:my-queue", expect=SALES_PAGE, api=False),
     Action("handoff:my-accepted", expect=SALES_PAGE, api=False),
     Action("handoff:manager-queue", expect=MANAGERS, api=False),
+    Action("handoff:account-list", expect=ALL_SIGNED_IN, api=False),
+    Action("handoff:account-detail", target=account_of, expect=READ_HANDOFF, api=False),
     Action("handoff:time-off", expect=SALES_SIDE, api=False),
     Action("handoff:time-off", "POST",
            body=lambda mw, o: {"rep": mw.world.users["rep"].pk, "starts_on": "2032-05-04",
@@ -631,7 +645,9 @@ def owners_of(action: Action) -> tuple[str, ...]:
 
 def _owner_target(action: Action) -> bool:
     # Targets built from a (status, owner) pair vary with the owner.
-    return action.target.__qualname__.startswith(("handoff_in", "lead_of", "feedback_of"))
+    return action.target.__qualname__.startswith(
+        ("handoff_in", "lead_of", "feedback_of", "account_of")
+    )
 
 
 def test_every_route_has_a_declared_expectation():
@@ -715,6 +731,7 @@ ADMIN_VIEW: dict[str, set[str]] = {
     "leads.FitRule": LEADS_ADMIN,
     "leads.EngagementRule": LEADS_ADMIN,
     "leads.ScoringConfig": LEADS_ADMIN,
+    "leads.Account": LEADS_ADMIN,
     "handoff.Handoff": MANAGERS_ADMIN,
     "handoff.BusinessCalendar": MANAGERS_ADMIN,
     "handoff.SlaPolicy": MANAGERS_ADMIN,

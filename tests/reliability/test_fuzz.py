@@ -43,7 +43,8 @@ from schemathesis.specs.openapi.checks import (
 
 from feedback.models import ReturnFeedback
 from handoff.models import TimeOff
-from leads.models import EngagementRule, FitRule
+from leads.accounts import accounts_backfill
+from leads.models import Account, EngagementRule, FitRule
 from tests.reliability.security_world import SecurityWorld, make_security_world
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "60"))
@@ -104,6 +105,7 @@ def world(db) -> SecurityWorld:
     world.accepted("rep")
     world.waiting("rep")
     world.returned("rep")
+    accounts_backfill()
     for who in ("rep", "rep_mate"):
         TimeOff.objects.create(
             rep=world.users[who],
@@ -140,6 +142,8 @@ def path_ids(world: SecurityWorld, path: str) -> list[int]:
         ids = list(EngagementRule.objects.values_list("pk", flat=True))
     elif path.startswith("/api/feedback/") and "/leads/" not in path:
         ids = list(ReturnFeedback.objects.values_list("pk", flat=True))
+    elif path.startswith("/api/accounts/"):
+        ids = list(Account.objects.values_list("pk", flat=True))
     elif path.startswith("/api/time-off/"):
         ids = list(TimeOff.objects.values_list("pk", flat=True))
     elif path.startswith("/api/handoffs/"):
