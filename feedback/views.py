@@ -16,10 +16,11 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from feedback import charts, selectors, services
+from feedback import charts, contradictions, selectors, services
 from feedback.filters import ReturnFeedbackFilter
 from feedback.forms import AcknowledgeForm, ReportFilterForm, ReturnForm
 from feedback.models import RejectionReason, ReturnFeedback
@@ -197,6 +198,7 @@ def feedback_report(request: HttpRequest) -> HttpResponse:
             "metrics": metrics,
             "charts": _charts(metrics),
             "all_time": everything or not params.get("date_from"),
+            "min_returns": contradictions.MIN_RETURNS,
         },
         status=status,
     )
@@ -214,6 +216,8 @@ def _report_metrics(filters: selectors.MetricsFilters) -> dict[str, Any]:
         "by_campaign": selectors.outcomes_by("campaign", filters, reasons=reasons),
         "acceptance_by_score_band": selectors.acceptance_by_score_band(rows=by_band),
         "threshold_advisor": selectors.threshold_advisor(filters),
+        "by_qualification": selectors.outcomes_by("qualification", filters, reasons=reasons),
+        "contradicted_rules": contradictions.contradicted_rules(filters),
     }
 
 
@@ -292,3 +296,26 @@ def _charts(metrics: dict[str, Any] | None) -> dict[str, charts.Chart]:
             note_header="Returned",
         ),
     }
+
+
+@page_for(marketing_or_manager, "marketing and sales managers")
+@require_POST
+def contradicted_rule_apply(request: HttpRequest) -> HttpResponse:
+    """Apply a contradicted rule's suggested points in one step (from the feedback report)."""
+
+    def number(name: str) -> int | None:
+        raw = request.POST.get(name, "").strip()
+        return int(raw) if raw.lstrip("-").isdigit() else None
+
+    rule = perform(
+        request,
+        lambda: contradictions.contradicted_rule_apply(
+            rule_id=number("rule"), points=number("points"), actor=request.user
+        ),
+    )
+    if rule is not None:
+        messages.success(
+            request,
+            f"{rule.name} now gives {rule.points:+d} points; every lead is being re-scored.",
+        )
+    return redirect(reverse("feedback:report") + "#contradicted-rules")

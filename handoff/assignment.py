@@ -155,6 +155,8 @@ def policy_matches(policy: SlaPolicy, *, lead: Lead, team: Team, now: dt.datetim
         return False
     if policy.sources and lead.source not in policy.sources:
         return False
+    if policy.requires_pql and not lead.pql:
+        return False
     return not (policy.requires_high_intent and not has_recent_high_intent(lead, now))
 
 
@@ -190,6 +192,7 @@ def policy_snapshot(policy: SlaPolicy, calendar_id: int, calendar_name: str, tz:
         "max_reassignments": policy.max_reassignments,
         "skip_reps_off_hours": policy.skip_reps_off_hours,
         "requires_high_intent": policy.requires_high_intent,
+        "requires_pql": policy.requires_pql,
         "calendar_id": calendar_id,
         "calendar_name": calendar_name,
         "timezone": tz,

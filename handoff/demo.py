@@ -39,7 +39,9 @@ from handoff.models import (
 )
 from handoff.selectors import calendar_for
 from handoff.states import OPEN_STATUSES, Status
+from leads import services as lead_services
 from leads.errors import RuleViolation
+from leads.lifecycle import READY_RE_ENGAGED
 from leads.models import Account, Lead, Stage
 
 CALENDARS = {
@@ -131,6 +133,7 @@ def seed(
         made = _Story(rng=rng, now=now, users=users).play()
         _time_off(users, now)
         _account_owners(users)
+        _re_engage_one(now)
     by_status = {
         s: Handoff.objects.filter(status=s).count() for s in Status.values
     }  # fmt: skip
@@ -166,6 +169,27 @@ def _account_owners(users: dict[str, Any]) -> None:
     for account, rep in zip(list(biggest), reps, strict=False):
         Account.objects.filter(pk=account.pk).update(owner=rep)
     Team.objects.update(route_to_account_owner=True)
+
+
+def _re_engage_one(now: dt.datetime) -> None:
+    """One returned lead, still in its cooldown, asks for a demo again: re-engaged after
+    return, first in the marketers' ready list."""
+    if Lead.objects.filter(ready_reason=READY_RE_ENGAGED).exists():
+        return
+    lead = (
+        Lead.objects.filter(stage=Stage.RECYCLED, recycle_until__gt=now)
+        .order_by("-recycled_at", "id")
+        .first()
+    )
+    if lead is not None:
+        lead_services.event_record(
+            lead=lead,
+            kind="demo_request",
+            occurred_at=now - dt.timedelta(minutes=20),
+            payload={"demo": True},
+            external_id="demo-re-engaged",
+            now=now,
+        )
 
 
 def _say(stdout: Any, text: str) -> None:

@@ -190,6 +190,9 @@ class SlaPolicy(models.Model):
     requires_high_intent = models.BooleanField(
         default=False, help_text="Covers only leads with a recent high-intent event (demo...)."
     )
+    requires_pql = models.BooleanField(
+        default=False, help_text="Covers only product-qualified leads (PQLs)."
+    )
     precedence = models.PositiveIntegerField(
         default=100, help_text="When several policies match, the lowest precedence wins."
     )
@@ -276,6 +279,8 @@ class Handoff(models.Model):
     )
     score_breakdown = models.JSONField(default=dict, blank=True)
     engagement_snapshot = models.JSONField(default=list, blank=True)
+    # The PQL criteria the lead met when promoted ([] for an MQL by score only).
+    pql_criteria = models.JSONField(default=list, blank=True)
     history_snapshot = models.JSONField(
         default=list, blank=True, help_text="Earlier handoffs of this lead and how they ended."
     )

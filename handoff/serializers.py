@@ -195,7 +195,8 @@ class HandoffDetailSerializer(HandoffListSerializer):
         fields = [
             *HandoffListSerializer.Meta.fields,
             "first_touch_clock", "context_note", "score_snapshot", "score_breakdown",
-            "engagement_snapshot", "history_snapshot", "routing", "policy_snapshot", "previous",
+            "engagement_snapshot", "pql_criteria", "history_snapshot", "routing",
+            "policy_snapshot", "previous",
             "remaining_business_minutes", "paused_seconds_total", "pause_count",
             "info_question", "info_answer", "first_touch_channel", "qualified_at", "bant",
             "returned_at", "return_reason_code", "return_note", "events",
@@ -244,6 +245,7 @@ def detail_row(handoff: Handoff, *, now: Any) -> dict[str, Any]:
             "score_snapshot": int(handoff.score_snapshot),
             "score_breakdown": handoff.score_breakdown,
             "engagement_snapshot": handoff.engagement_snapshot,
+            "pql_criteria": handoff.pql_criteria,
             "history_snapshot": handoff.history_snapshot,
             "routing": handoff.routing,
             "policy_snapshot": handoff.policy_snapshot,

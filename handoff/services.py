@@ -419,6 +419,7 @@ def handoff_promote(
                     lead_campaign_id=lead.campaign_id,
                     score_breakdown=lead.score_breakdown or {},
                     engagement_snapshot=engagement,
+                    pql_criteria=lead.pql_criteria if lead.pql else [],
                     history_snapshot=_history_snapshot(history),
                     created_at=now,
                     due_at=due_at,

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
-from django.db.models import F, Q, QuerySet
+from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -56,6 +56,7 @@ from handoff.ui import (
 from leads import selectors as lead_selectors
 from leads.errors import ValidationFailed
 from leads.filters import LeadFilter
+from leads.lifecycle import READY_RE_ENGAGED
 from leads.models import Campaign, Lead, Source, Stage
 from leads.roles import SALES, is_manager, is_marketer, marketer_q
 
@@ -146,7 +147,13 @@ def _rows(handoffs: Any, *, now: dt.datetime, kind: str = "accept") -> list[Row]
 # --- leads (marketing) ----------------------------------------------------------------------------
 
 LEAD_SORTS = {
-    "ready": ("-ready_for_sales", "-score", "-id"),
+    # Ready first; among them, re-engaged leads (back from a return with new intent) first.
+    "ready": (
+        "-ready_for_sales",
+        Case(When(ready_reason=READY_RE_ENGAGED, then=Value(0)), default=Value(1)),
+        "-score",
+        "-id",
+    ),
     "score": ("-score", "-id"),
     "newest": ("-created_at", "-id"),
     "engaged": (F("last_engaged_at").desc(nulls_last=True), "-id"),

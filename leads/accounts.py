@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Case, Count, Min, OuterRef, Q, QuerySet, Subquery, When
 from django.db.models.functions import Coalesce, Lower, Substr
 from django.utils import timezone
@@ -87,16 +87,63 @@ def _sql_account_domain() -> Any:
 
 
 def accounts_backfill(*, batch: int = 50_000) -> dict[str, int]:
-    """Match every lead without an account, in bulk: one INSERT of the missing accounts (a name
-    from the leads' companies), then UPDATEs joining leads to accounts by domain, in id batches
-    so that no single statement holds every row lock. Returns counts."""
+    """Match every lead without an account, in bulk: one INSERT of the missing accounts (named
+    after a company of their leads), then UPDATEs joining leads to accounts by domain, by id
+    range so that no single statement holds every row lock. Returns counts."""
+    if connection.vendor == "postgresql":
+        return _backfill_postgresql(batch)
+    return _backfill_portable(batch)
+
+
+# The account key of leads_lead.domain (stored lower-cased already), in SQL.
+_SQL_KEY = "CASE WHEN {t}domain LIKE 'www.%%' THEN substr({t}domain, 5) ELSE {t}domain END"
+
+
+def _backfill_postgresql(batch: int) -> dict[str, int]:
+    now = timezone.now()
+    free = sorted(FREE_MAIL_DOMAINS)
+    key, lead_key = _SQL_KEY.format(t=""), _SQL_KEY.format(t="l.")
+    with connection.cursor() as cursor:
+        with transaction.atomic():
+            cursor.execute(
+                f"""
+                INSERT INTO leads_account (domain, name, created_at, updated_at)
+                SELECT key, COALESCE(min(NULLIF(company, '')), key), %s, %s
+                FROM (SELECT {key} AS key, company FROM leads_lead
+                      WHERE account_id IS NULL AND domain <> '') AS pending
+                WHERE key <> ALL(%s) AND key LIKE '%%.%%'
+                GROUP BY key
+                ON CONFLICT (domain) DO NOTHING
+                """,
+                [now, now, free],
+            )
+            created = cursor.rowcount
+        cursor.execute("SELECT min(id), max(id) FROM leads_lead WHERE account_id IS NULL")
+        low, high = cursor.fetchone()
+        matched = 0
+        while low is not None and low <= high:
+            with transaction.atomic():
+                cursor.execute(
+                    f"""
+                    UPDATE leads_lead AS l SET account_id = COALESCE(a.merged_into_id, a.id)
+                    FROM leads_account AS a
+                    WHERE l.id BETWEEN %s AND %s AND l.account_id IS NULL
+                      AND l.domain <> '' AND a.domain = {lead_key}
+                    """,
+                    [low, low + batch - 1],
+                )
+                matched += cursor.rowcount
+            low += batch
+    return {"accounts_created": created, "leads_matched": matched}
+
+
+def _backfill_portable(batch: int) -> dict[str, int]:
     key = _sql_account_domain()
-    free = list(FREE_MAIL_DOMAINS)
     pending = (
         Lead.objects.filter(account__isnull=True)
         .exclude(domain="")
         .annotate(key=key)
-        .exclude(key__in=free)
+        .exclude(key__in=list(FREE_MAIL_DOMAINS))
         .filter(key__contains=".")
     )
     now = timezone.now()
@@ -112,14 +159,13 @@ def accounts_backfill(*, batch: int = 50_000) -> dict[str, int]:
             ignore_conflicts=True,
             batch_size=5000,
         )  # fmt: skip
-    matched = 0
     target = Subquery(
         Account.objects.filter(domain=OuterRef("key"))
         .annotate(to=Coalesce("merged_into_id", "id"))
         .values("to")[:1]
     )
-    bounds = pending.order_by().aggregate(low=Min("id"))
-    low = bounds["low"]
+    matched = 0
+    low = pending.order_by().aggregate(low=Min("id"))["low"]
     while low is not None:
         with transaction.atomic():
             ids = list(

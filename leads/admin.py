@@ -34,6 +34,7 @@ from leads.models import (
     FitRule,
     Lead,
     LeadStageChange,
+    PqlCriterion,
     ScoringConfig,
 )
 
@@ -504,6 +505,16 @@ class EngagementRuleAdmin(ScoringAdminMixin, admin.ModelAdmin):
     ]
     list_editable = ["points", "max_events", "intent_points", "intent_window_days", "active"]
     list_filter = ["active"]
+
+
+@admin.register(PqlCriterion)
+class PqlCriterionAdmin(ScoringAdminMixin, admin.ModelAdmin):
+    """Product-usage signals that make a lead product-qualified (any active one suffices)."""
+
+    list_display = ["name", "kind", "min_days", "feature", "within_days", "active", "order"]
+    list_editable = ["active", "order"]
+    list_filter = ["kind", "active"]
+    search_fields = ["name", "feature"]
 
 
 @admin.register(ScoringConfig)

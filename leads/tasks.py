@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import smtplib
+
 from celery import shared_task
 
 from leads import outbox, services
@@ -37,3 +39,14 @@ def outbox_relay() -> dict[str, object]:
 @shared_task(name="leads.tasks.outbox_purge")
 def outbox_purge() -> int:
     return outbox.outbox_purge()
+
+
+@shared_task(
+    name="leads.tasks.lead_re_engaged_notify",
+    autoretry_for=(OSError, smtplib.SMTPException),
+    retry_backoff=True,
+    max_retries=8,
+)
+def lead_re_engaged_notify(lead_id: int) -> bool:
+    """Email the owner of a recycled lead that came back with new intent (once per comeback)."""
+    return services.lead_re_engaged_notify(lead_id=lead_id)

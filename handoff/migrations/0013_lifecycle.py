@@ -44,5 +44,15 @@ class Migration(migrations.Migration):
             name='route_to_account_owner',
             field=models.BooleanField(default=False, help_text="A lead whose account has an owner in this team goes to that owner first (when they are in, not on time off and below capacity), before the rotation."),
         ),
+        migrations.AddField(
+            model_name='handoff',
+            name='pql_criteria',
+            field=models.JSONField(blank=True, default=list),
+        ),
+        migrations.AddField(
+            model_name='slapolicy',
+            name='requires_pql',
+            field=models.BooleanField(default=False, help_text='Covers only product-qualified leads (PQLs).'),
+        ),
         migrations.RunPython(grant, migrations.RunPython.noop),
     ]

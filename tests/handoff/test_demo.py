@@ -79,3 +79,11 @@ def test_the_demo_has_accounts_with_several_leads_and_owners(seeded):
     assert biggest.n >= 3
     assert biggest.owner is not None
     assert Team.objects.filter(route_to_account_owner=True).exists()
+
+
+def test_the_demo_has_a_pql_and_a_re_engaged_lead(seeded):
+    from leads.models import Lead
+
+    assert Lead.objects.filter(pql=True).exists()
+    re_engaged = Lead.objects.get(ready_reason="re_engaged")
+    assert re_engaged.stage == "recycled" and re_engaged.ready_for_sales

@@ -34,7 +34,15 @@ from django.utils import timezone
 from feedback import services as feedback_services
 from feedback.models import RejectionReason, ReturnFeedback
 from handoff.models import Handoff, TimeOff
-from leads.models import Account, EngagementEvent, EngagementRule, FitRule, Lead, ScoringConfig
+from leads.models import (
+    Account,
+    EngagementEvent,
+    EngagementRule,
+    FitRule,
+    Lead,
+    PqlCriterion,
+    ScoringConfig,
+)
 from tests.reliability.security_world import (
     OWNERS,
     ROLES,
@@ -111,6 +119,7 @@ def mw(db) -> MatrixWorld:
             domain=f"{owner}.matrix.example", created_at=NOW(), updated_at=NOW()
         )
         lead.save(update_fields=["account"])
+    PqlCriterion.objects.create(name="Trial in a week", kind="trial", within_days=7)
     mw.time_off = TimeOff.objects.create(
         rep=world.users["rep"], starts_on=dt.date(2031, 1, 1), ends_on=dt.date(2031, 1, 2)
     )
@@ -308,6 +317,34 @@ API: list[Action] = [
         target=lambda mw, o: FitRule.objects.first(),
         expect=WRITERS,
         effect=lambda mw, o: not FitRule.objects.filter(pk=o.pk).exists(),
+    ),
+    Action("leads-api:pql-criterion-list", expect=ALL_SIGNED_IN),
+    Action(
+        "leads-api:pql-criterion-list",
+        "POST",
+        body=lambda mw, o: {"name": "Matrix PQL", "kind": "trial", "within_days": 7},
+        expect=WRITERS,
+        effect=lambda mw, o: PqlCriterion.objects.filter(name="Matrix PQL").exists(),
+    ),
+    Action(
+        "leads-api:pql-criterion-detail",
+        target=lambda mw, o: PqlCriterion.objects.first(),
+        expect=ALL_SIGNED_IN,
+    ),
+    Action(
+        "leads-api:pql-criterion-detail",
+        "PATCH",
+        target=lambda mw, o: PqlCriterion.objects.first(),
+        body=lambda mw, o: {"within_days": 21},
+        expect=WRITERS,
+        effect=lambda mw, o: PqlCriterion.objects.filter(pk=o.pk, within_days=21).exists(),
+    ),
+    Action(
+        "leads-api:pql-criterion-detail",
+        "DELETE",
+        target=lambda mw, o: PqlCriterion.objects.first(),
+        expect=WRITERS,
+        effect=lambda mw, o: not PqlCriterion.objects.filter(pk=o.pk).exists(),
     ),
     Action("leads-api:engagement-rule-list", expect=ALL_SIGNED_IN),
     Action(
@@ -732,6 +769,7 @@ ADMIN_VIEW: dict[str, set[str]] = {
     "leads.EngagementRule": LEADS_ADMIN,
     "leads.ScoringConfig": LEADS_ADMIN,
     "leads.Account": LEADS_ADMIN,
+    "leads.PqlCriterion": LEADS_ADMIN,
     "handoff.Handoff": MANAGERS_ADMIN,
     "handoff.BusinessCalendar": MANAGERS_ADMIN,
     "handoff.SlaPolicy": MANAGERS_ADMIN,

@@ -44,7 +44,7 @@ from schemathesis.specs.openapi.checks import (
 from feedback.models import ReturnFeedback
 from handoff.models import TimeOff
 from leads.accounts import accounts_backfill
-from leads.models import Account, EngagementRule, FitRule
+from leads.models import Account, EngagementRule, FitRule, PqlCriterion
 from tests.reliability.security_world import SecurityWorld, make_security_world
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "60"))
@@ -106,6 +106,7 @@ def world(db) -> SecurityWorld:
     world.waiting("rep")
     world.returned("rep")
     accounts_backfill()
+    PqlCriterion.objects.create(name="Trial in a week", kind="trial", within_days=7)
     for who in ("rep", "rep_mate"):
         TimeOff.objects.create(
             rep=world.users[who],
@@ -142,6 +143,8 @@ def path_ids(world: SecurityWorld, path: str) -> list[int]:
         ids = list(EngagementRule.objects.values_list("pk", flat=True))
     elif path.startswith("/api/feedback/") and "/leads/" not in path:
         ids = list(ReturnFeedback.objects.values_list("pk", flat=True))
+    elif path.startswith("/api/scoring/pql-criteria/"):
+        ids = list(PqlCriterion.objects.values_list("pk", flat=True))
     elif path.startswith("/api/accounts/"):
         ids = list(Account.objects.values_list("pk", flat=True))
     elif path.startswith("/api/time-off/"):
