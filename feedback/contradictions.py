@@ -58,7 +58,7 @@ def reasons_contradicting(handoff: Handoff) -> list[dict[str, Any]]:
             "rule": r.contradicts_rule.name,  # type: ignore[union-attr]
             "points": matched[r.contradicts_rule.name]["points"],  # type: ignore[union-attr]
         }
-        for r in rows.order_by("order", "label")
+        for r in rows.order_by("display_order", "label")
     ]
 
 

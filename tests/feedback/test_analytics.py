@@ -246,8 +246,8 @@ def test_each_analytic_is_a_fixed_number_of_queries(fixture, django_assert_num_q
         outcomes_by("rep")
     with django_assert_num_queries(2):  # the bucketed counts, the current threshold
         threshold_advisor()
-    # reasons (1) + 5 dimensions (5) + mix (1) + totals (2) + advisor (2)
-    with django_assert_num_queries(11):
+    # reasons (1) + 5 dimensions (5) + PQL/MQL (1) + mix (1) + totals (2) + advisor (2)
+    with django_assert_num_queries(12):
         feedback_metrics()
 
 
