@@ -46,7 +46,7 @@ def copy_leads(url: str, count: int, seed: int) -> int:
         columns = (
             "email, first_name, last_name, phone, title, seniority, company, domain, industry, "
             "employee_band, country, source, stage, score, score_breakdown, ready_for_sales, "
-            "return_count, created_at, updated_at"
+            "return_count, created_at, updated_at, ready_reason, pql, pql_criteria"
         )
         with cur.copy(f"COPY leads_lead ({columns}) FROM STDIN") as copy:
             for n in range(count):
@@ -58,7 +58,7 @@ def copy_leads(url: str, count: int, seed: int) -> int:
                     company = f"Company {c}"
                 copy.write_row(
                     (f"p{n}@{domain}", "Pat", f"N{n}", "", "", "", company, domain, "", "",
-                     "US", "other", "lead", 0, "{}", False, 0, now, now)
+                     "US", "other", "lead", 0, "{}", False, 0, now, now, "", False, "[]")
                 )  # fmt: skip
         conn.commit()
         cur.execute("ANALYZE leads_lead")

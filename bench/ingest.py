@@ -267,7 +267,7 @@ def copy_baseline(url: str, rows: list[dict], now: dt.datetime) -> tuple[float, 
     lead_cols = (
         "id, email, first_name, last_name, phone, title, seniority, company, domain, industry, "
         "employee_band, country, source, stage, score, score_breakdown, ready_for_sales, "
-        "return_count, created_at, updated_at"
+        "return_count, created_at, updated_at, ready_reason, pql, pql_criteria"
     )
     event_cols = "lead_id, kind, occurred_at, payload, is_high_intent, external_id, created_at"
     leads_buf = io.StringIO()
@@ -278,7 +278,8 @@ def copy_baseline(url: str, rows: list[dict], now: dt.datetime) -> tuple[float, 
         fields = [
             str(pk), email, row["first_name"], row["last_name"], "", row["title"], "",
             row["company"], email.rsplit("@", 1)[1], row["industry"], row["employee_band"],
-            row["country"], row["source"], "lead", "0", "{}", "f", "0", stamp, stamp,
+            row["country"], row["source"], "lead", "0", "{}", "f", "0", stamp, stamp, "", "f",
+            "[]",
         ]  # fmt: skip
         leads_buf.write("\t".join(fields) + "\n")
         for event in row["events"]:

@@ -15,6 +15,7 @@ urlpatterns: list = [
     ),
     path("handoffs/<int:pk>/return/", views.handoff_return, name="handoff-return"),
     path("feedback/", views.feedback_report, name="report"),
+    path("digest/", views.digest_page, name="digest"),
     path(
         "feedback/contradicted-rules/apply/",
         views.contradicted_rule_apply,

@@ -20,7 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from feedback import charts, contradictions, selectors, services
+from feedback import charts, contradictions, digest, selectors, services
 from feedback.filters import ReturnFeedbackFilter
 from feedback.forms import AcknowledgeForm, ReportFilterForm, ReturnForm
 from feedback.models import RejectionReason, ReturnFeedback
@@ -319,3 +319,18 @@ def contradicted_rule_apply(request: HttpRequest) -> HttpResponse:
             f"{rule.name} now gives {rule.points:+d} points; every lead is being re-scored.",
         )
     return redirect(reverse("feedback:report") + "#contradicted-rules")
+
+
+@page_for(marketing_or_manager, "marketing and sales managers")
+@require_GET
+def digest_page(request: HttpRequest) -> HttpResponse:
+    """The alignment digest of any past week (`?week=YYYY-Www`, default last week)."""
+    text = request.GET.get("week", "").strip()
+    today = timezone.now().astimezone(digest.digest_zone()).date()
+    try:
+        week = digest.parse_week(text, today=today)
+    except ValidationFailed as exc:
+        context = {"d": None, "week_text": text, "error": exc.message}
+        return render(request, "feedback/digest.html", context, status=400)
+    context = {"d": digest.digest_build(week), "week_text": week.label, "error": ""}
+    return render(request, "feedback/digest.html", context)

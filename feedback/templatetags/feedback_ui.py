@@ -49,3 +49,11 @@ def lead_returns(lead: Lead) -> dict[str, Any]:
         .order_by("-returned_at", "-id")
     )
     return {"returns": list(rows)}
+
+
+@register.filter
+def signed(value: Any) -> str:
+    """A change with its sign (+3, -2, 0); a dash when unknown."""
+    if value is None:
+        return "n/a"
+    return f"{value:+d}" if isinstance(value, int) else f"{value:+.1%}"

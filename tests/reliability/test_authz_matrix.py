@@ -512,6 +512,13 @@ API: list[Action] = [
         "feedback-api:handoff-previous-returns", target=handoff_in("pending"), expect=READ_HANDOFF
     ),
     Action("feedback-api:feedback-metrics", expect=roles(marketer=OK, rep=DENY, manager=OK)),
+    Action(
+        "feedback-api:contradicted-rule-apply",
+        "POST",
+        body=lambda mw, o: {"rule": FitRule.objects.order_by("id").first().pk, "points": 3},
+        expect=WRITERS,
+        effect=lambda mw, o: FitRule.objects.filter(points=3).exists(),
+    ),
     # project-wide: the schema and its docs are public; the token endpoint is the way in
     Action("schema", expect=everyone(OK, anonymous=OK)),
     Action("api-docs", expect=everyone(OK, anonymous=OK)),
@@ -587,6 +594,10 @@ PAGES: list[Action] = [
            body=lambda mw, o: {"reason": "not-ready"}, expect=SALES_WORK,
            effect=status_is("returned"), api=False),
     Action("feedback:report", expect=MARKETING_PAGE, api=False),
+    Action("feedback:contradicted-rule-apply", "POST",
+           body=lambda mw, o: {"rule": FitRule.objects.order_by("id").first().pk, "points": 3},
+           expect=MARKETING_PAGE, effect=lambda mw, o: FitRule.objects.filter(points=3).exists(),
+           api=False),
     Action("feedback:dashboard", expect=MANAGERS, api=False),
 ]  # fmt: skip
 
