@@ -101,8 +101,8 @@ def contradicted_rules(filters: MetricsFilters | None = None) -> list[dict[str, 
     promoted = _promoted_counts(handoffs, rules)
     rows = []
     for rule_id, rule in rules.items():
-        returns, scored = contradicting[rule_id], promoted.get(rule_id, 0)
-        share = round(returns / scored, 4) if scored else None
+        returns, promoted_count = contradicting[rule_id], promoted.get(rule_id, 0)
+        share = round(returns / promoted_count, 4) if promoted_count else None
         suggestion = suggested_points(rule.points, share, returns)
         rows.append(
             {
@@ -112,7 +112,7 @@ def contradicted_rules(filters: MetricsFilters | None = None) -> list[dict[str, 
                 "active": rule.active,
                 "reasons": sorted(codes_by_rule[rule_id]),
                 "returns": returns,
-                "promoted": scored,
+                "promoted": promoted_count,
                 "share": share,
                 "suggested_points": suggestion,
                 "change": (suggestion - rule.points) if suggestion is not None else None,

@@ -330,7 +330,7 @@ def digest_page(request: HttpRequest) -> HttpResponse:
     try:
         week = digest.parse_week(text, today=today)
     except ValidationFailed as exc:
-        context = {"d": None, "week_text": text, "error": exc.message}
+        context: dict[str, Any] = {"d": None, "week_text": text, "error": exc.message}
         return render(request, "feedback/digest.html", context, status=400)
     context = {"d": digest.digest_build(week), "week_text": week.label, "error": ""}
     return render(request, "feedback/digest.html", context)

@@ -594,6 +594,7 @@ PAGES: list[Action] = [
            body=lambda mw, o: {"reason": "not-ready"}, expect=SALES_WORK,
            effect=status_is("returned"), api=False),
     Action("feedback:report", expect=MARKETING_PAGE, api=False),
+    Action("feedback:digest", expect=MARKETING_PAGE, api=False),
     Action("feedback:contradicted-rule-apply", "POST",
            body=lambda mw, o: {"rule": FitRule.objects.order_by("id").first().pk, "points": 3},
            expect=MARKETING_PAGE, effect=lambda mw, o: FitRule.objects.filter(points=3).exists(),
@@ -790,6 +791,7 @@ ADMIN_VIEW: dict[str, set[str]] = {
     "feedback.RejectionReason": MANAGERS_ADMIN,
     # Marketing reviews and answers returns in the admin too (feedback migration 0002).
     "feedback.ReturnFeedback": LEADS_ADMIN,
+    "feedback.DigestDelivery": MANAGERS_ADMIN,
 }
 ADMIN_ROLES = ("anonymous", "marketer", "rep", "staff_rep", "manager", "admin")
 
