@@ -156,6 +156,10 @@ from rest_framework.authtoken.models import Token
 from leads import services
 from leads.models import Campaign
 services.scoring_rules_install_defaults()
+# PQL criteria on, as a live desk has them (accounts are always matched).
+from leads.models import PqlCriterion
+PqlCriterion.objects.get_or_create(name="3 days in 14", kind="usage_days", min_days=3, within_days=14)
+PqlCriterion.objects.get_or_create(name="Trial", kind="trial", within_days=14)
 for name in {campaigns!r}:
     Campaign.objects.get_or_create(name=name)
 user, _ = User.objects.get_or_create(username="bench.marketer")

@@ -21,6 +21,7 @@ from django.db.models import Case, Count, Min, OuterRef, Q, QuerySet, Subquery, 
 from django.db.models.functions import Coalesce, Lower, Substr
 from django.utils import timezone
 
+from leads.bulksql import insert_rows
 from leads.errors import Forbidden, RuleViolation, ValidationFailed
 from leads.models import Account, Lead
 from leads.roles import is_manager, is_marketer, is_rep
@@ -49,15 +50,21 @@ def account_ids_for_domains(names_by_domain: dict[str, str]) -> dict[str, int]:
     missing = sorted(d for d in names_by_domain if d not in found)
     if missing:
         now = timezone.now()
-        Account.objects.bulk_create(
+        # One INSERT ... ON CONFLICT DO NOTHING RETURNING: a domain another batch inserted
+        # meanwhile comes back from the second read below.
+        inserted = insert_rows(
+            Account,
             [
-                Account(domain=d, name=names_by_domain[d] or d, created_at=now, updated_at=now)
+                {"domain": d, "name": names_by_domain[d] or d, "created_at": now, "updated_at": now}
                 for d in missing
             ],
-            ignore_conflicts=True,
-            batch_size=2000,
+            columns=("domain", "name", "created_at", "updated_at"),
+            returning=("domain", "id"),
         )
-        found.update(_existing({d: "" for d in missing}))
+        found.update({domain: pk for domain, pk in inserted})
+        lost = [d for d in missing if d not in found]
+        if lost:
+            found.update(_existing(lost))
     return found
 
 
