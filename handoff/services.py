@@ -434,7 +434,9 @@ def handoff_promote(
             team=chosen_team,
             now=now,
             skip_off_hours=policy.skip_reps_off_hours,
-            account_owner_id=_account_owner_id(lead),
+            account_owner_id=(
+                _account_owner_id(lead) if chosen_team.route_to_account_owner else None
+            ),
         )
         _advance_rotation(chosen_team, choice)
         handoff.routing = _routing(

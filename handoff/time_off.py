@@ -74,7 +74,12 @@ def time_off_check(*, rep: Any, starts_on: dt.date, ends_on: dt.date, note: str 
 def time_off_delete(*, actor: Any, time_off_id: int) -> None:
     """Remove a range (a rep: their own; a manager: anyone's). Another rep's range is a 404."""
     with transaction.atomic():
-        row = time_off_visible_to(actor).select_for_update().filter(pk=time_off_id).first()
+        row = (
+            time_off_visible_to(actor)
+            .select_for_update(of=("self",))
+            .filter(pk=time_off_id)
+            .first()
+        )
         if row is None:
             raise NotFound(f"No time off #{time_off_id} that you can see.")
         _check_actor(actor=actor, rep=row.rep)
