@@ -57,7 +57,7 @@ def unassigned(world: World, n: int) -> None:
 # page, who looks, how to make n rows, the query budget (session, user, roles, count, rows (the
 # lead list and the returned queue: the sorted ids, then their rows), plus
 # the filter option lists: campaigns and owners on the lead list, reasons and campaigns on the
-# returned queue, the reps to pick on the manager's queue)
+# returned queue, the reps to pick and who is off today on the manager's queue)
 PAGES = [
     ("/leads/", "marketer", leads, 8),
     ("/leads/?q=acme", "marketer", leads, 7),  # a search counts in the same scan
@@ -66,7 +66,7 @@ PAGES = [
     ("/accepted/", "rep", accepted, 5),
     ("/returned/", "marketer", returned, 8),
     ("/questions/", "marketer", waiting, 5),
-    ("/manager/queue/", "manager", unassigned, 6),
+    ("/manager/queue/", "manager", unassigned, 7),  # + who is off today
 ]
 
 
