@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Q, Value
+from django.db.models import JSONField, Q, Value
 from django.db.models.functions import Concat
 
 
@@ -226,13 +226,14 @@ class Lead(models.Model):
     ready_since = models.DateTimeField(null=True, blank=True)
     # Why it is ready: "score" (over the MQL threshold), "pql" (product-qualified), or
     # "re_engaged" (recycled, in its cooldown, and new high intent since the return).
-    ready_reason = models.CharField(max_length=16, blank=True)
+    # (Database defaults on the lifecycle columns: raw INSERTs that predate them keep working.)
+    ready_reason = models.CharField(max_length=16, blank=True, default="", db_default="")
     last_engaged_at = models.DateTimeField(null=True, blank=True)
     last_high_intent_at = models.DateTimeField(null=True, blank=True)
     # Product-qualified: meets a PQL criterion (leads.lifecycle); the matched ones with details.
-    pql = models.BooleanField(default=False)
+    pql = models.BooleanField(default=False, db_default=False)
     pql_since = models.DateTimeField(null=True, blank=True)
-    pql_criteria = models.JSONField(default=list, blank=True)
+    pql_criteria = models.JSONField(default=list, blank=True, db_default=Value([], JSONField()))
 
     # When the lead first reached each stage (see STAGE_REACHED_FIELD).
     mql_at = models.DateTimeField(null=True, blank=True)
