@@ -156,6 +156,10 @@ from rest_framework.authtoken.models import Token
 from leads import services
 from leads.models import Campaign
 services.scoring_rules_install_defaults()
+# PQL criteria on, as a live desk has them (accounts are always matched).
+from leads.models import PqlCriterion
+PqlCriterion.objects.get_or_create(name="3 days in 14", kind="usage_days", min_days=3, within_days=14)
+PqlCriterion.objects.get_or_create(name="Trial", kind="trial", within_days=14)
 for name in {campaigns!r}:
     Campaign.objects.get_or_create(name=name)
 user, _ = User.objects.get_or_create(username="bench.marketer")
@@ -267,7 +271,7 @@ def copy_baseline(url: str, rows: list[dict], now: dt.datetime) -> tuple[float, 
     lead_cols = (
         "id, email, first_name, last_name, phone, title, seniority, company, domain, industry, "
         "employee_band, country, source, stage, score, score_breakdown, ready_for_sales, "
-        "return_count, created_at, updated_at"
+        "return_count, created_at, updated_at, ready_reason, pql, pql_criteria"
     )
     event_cols = "lead_id, kind, occurred_at, payload, is_high_intent, external_id, created_at"
     leads_buf = io.StringIO()
@@ -278,7 +282,8 @@ def copy_baseline(url: str, rows: list[dict], now: dt.datetime) -> tuple[float, 
         fields = [
             str(pk), email, row["first_name"], row["last_name"], "", row["title"], "",
             row["company"], email.rsplit("@", 1)[1], row["industry"], row["employee_band"],
-            row["country"], row["source"], "lead", "0", "{}", "f", "0", stamp, stamp,
+            row["country"], row["source"], "lead", "0", "{}", "f", "0", stamp, stamp, "", "f",
+            "[]",
         ]  # fmt: skip
         leads_buf.write("\t".join(fields) + "\n")
         for event in row["events"]:

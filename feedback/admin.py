@@ -12,7 +12,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from feedback import services
-from feedback.models import RejectionReason, ReturnFeedback
+from feedback.models import DigestDelivery, RejectionReason, ReturnFeedback
 from handoff.services import lead_reopen
 from leads.admin_tools import ReadOnlyRecord
 from leads.errors import DomainError
@@ -169,3 +169,18 @@ class ReturnFeedbackAdmin(ReadOnlyRecord, admin.ModelAdmin):
                 lead=fb.lead, actor=request.user, reason="Reopened in the admin."
             ),
         )
+
+
+@admin.register(DigestDelivery)
+class DigestDeliveryAdmin(admin.ModelAdmin):
+    """Who got which week's alignment digest, and what failed (read-only: beat sends)."""
+
+    list_display = ["week", "email", "sent_at", "attempts", "last_error"]
+    list_filter = ["week", ("sent_at", admin.EmptyFieldListFilter)]
+    search_fields = ["email", "week"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -20,12 +20,12 @@ from drf_spectacular.utils import (
     OpenApiResponse,
     extend_schema,
 )
-from rest_framework import generics
+from rest_framework import generics, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from feedback import selectors, services
+from feedback import contradictions, selectors, services
 from feedback.filters import ReturnFeedbackFilter
 from feedback.models import ReturnFeedback
 from feedback.serializers import (
@@ -45,7 +45,7 @@ from handoff.services import lead_reopen
 from leads import roles
 from leads.api_base import Pagination, query_bool
 from leads.errors import Forbidden
-from leads.models import Lead, Source
+from leads.models import Lead, ScoringConfig, Source
 from leads.serializers import ErrorSerializer, ValidationErrorSerializer
 
 
@@ -229,7 +229,59 @@ class FeedbackMetricsApi(APIView):
             filters = dataclasses.replace(
                 filters, date_from=timezone.localdate() - dt.timedelta(weeks=8)
             )
-        return Response(selectors.feedback_metrics(filters))
+        return Response(
+            {
+                **selectors.feedback_metrics(filters),
+                "contradicted_rules": contradictions.contradicted_rules(filters),
+            }
+        )
+
+
+class ContradictedRuleApplySerializer(serializers.Serializer):
+    rule = serializers.IntegerField(help_text="The fit rule's id (`rule_id` in the report).")
+    points = serializers.IntegerField(
+        min_value=-contradictions.MAX_POINTS,
+        max_value=contradictions.MAX_POINTS,
+        help_text="Its new points (the report's `suggested_points`, or your own figure).",
+    )
+
+
+class ContradictedRuleAppliedSerializer(serializers.Serializer):
+    rule = serializers.IntegerField()
+    name = serializers.CharField()
+    points = serializers.IntegerField()
+    version = serializers.IntegerField(help_text="The scoring rules' version now.")
+
+
+class ContradictedRuleApplyApi(APIView):
+    @extend_schema(
+        tags=["feedback"],
+        operation_id="feedback_contradicted_rule_apply",
+        request=ContradictedRuleApplySerializer,
+        responses={
+            200: ContradictedRuleAppliedSerializer,
+            400: _bad_request("Unknown rule (`rule`) or points out of range (`points`)."),
+            403: _error("Marketing and managers only."),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        """Apply a suggested points change to a rule sales contradicts: a scoring-rule change
+        (the rules' version goes up, every lead is re-scored in the background)."""
+        _require(
+            roles.can_edit_scoring(request.user),
+            "Only marketing and sales managers change the scoring rules.",
+        )
+        body = ContradictedRuleApplySerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        rule = contradictions.contradicted_rule_apply(
+            rule_id=body.validated_data["rule"],
+            points=body.validated_data["points"],
+            actor=request.user,
+        )
+        version = ScoringConfig.objects.values_list("version", flat=True).first() or 1
+        return Response(
+            {"rule": rule.pk, "name": rule.name, "points": rule.points, "version": version}
+        )
 
 
 class HandoffReturnApi(APIView):

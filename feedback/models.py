@@ -116,3 +116,37 @@ class ReturnFeedback(models.Model):
 
     def __str__(self) -> str:
         return f"{self.reason} on handoff #{self.handoff_id}"
+
+
+class DigestDelivery(models.Model):
+    """One week's alignment digest to one recipient: written once (unique), sent at most once
+    (claimed before sending, marked after), retried with backoff when the mail server fails."""
+
+    week = models.CharField(max_length=8, help_text="ISO week, e.g. 2026-W49")
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    email = models.EmailField()
+    created_at = models.DateTimeField()
+    # When it may be tried (again); a claim moves it forward by the lease.
+    next_attempt_at = models.DateTimeField()
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-week", "id"]
+        verbose_name_plural = "digest deliveries"
+        constraints = [
+            models.UniqueConstraint(fields=["week", "recipient"], name="digest_week_recipient")
+        ]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                name="digest_unsent",
+                condition=models.Q(sent_at__isnull=True),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Digest {self.week} to {self.email} ({'sent' if self.sent_at else 'unsent'})"

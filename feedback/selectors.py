@@ -308,7 +308,15 @@ def _group_fields(dimension: str, prefix: str = "") -> tuple[dict[str, Any], lis
         ]
     if dimension == "score_band":
         return {"band": score_band_expression(f"{prefix}score_snapshot")}, ["band"]
+    if dimension == "qualification":
+        # A handoff of a product-qualified lead keeps the PQL criteria it met; an MQL by
+        # score keeps none.
+        path = Case(When(**{f"{prefix}pql_criteria": []}, then=Value("mql")), default=Value("pql"))
+        return {"qualification": path}, ["qualification"]
     raise ValueError(f"unknown dimension {dimension!r}")
+
+
+QUALIFICATION_LABELS = {"mql": "MQL (score)", "pql": "PQL (product usage)"}
 
 
 def _key_and_label(dimension: str, row: Mapping[str, Any], prefix: str = "") -> tuple[Any, str]:
@@ -334,6 +342,8 @@ def _key_and_label(dimension: str, row: Mapping[str, Any], prefix: str = "") -> 
         return key, full or row[f"{prefix}assigned_to__username"] or "Unassigned"
     if dimension == "score_band":
         return row["band"], score_bands()[row["band"]][1]
+    if dimension == "qualification":
+        return row["qualification"], QUALIFICATION_LABELS[row["qualification"]]
     raise ValueError(f"unknown dimension {dimension!r}")
 
 
@@ -401,6 +411,10 @@ def outcomes_by(
         entry["reasons"] = [_reason_entry(code, n, entry["returned"], reasons) for code, n in mix]
     if dimension == "score_band":
         return [result[i] for i in sorted(result)]
+    if dimension == "qualification":
+        for key, label in QUALIFICATION_LABELS.items():
+            result.setdefault(key, {"key": key, "label": label, **_with_rates({}), "reasons": []})
+        return [result[key] for key in QUALIFICATION_LABELS]
     return sorted(result.values(), key=lambda e: (-e["handoffs"], str(e["label"])))
 
 
@@ -627,6 +641,7 @@ def feedback_metrics(filters: MetricsFilters | None = None) -> dict[str, Any]:
         "by_score_band": by["score_band"],
         "by_team": by["team"],
         "by_rep": by["rep"],
+        "by_qualification": outcomes_by("qualification", filters, reasons=reasons),
         "acceptance_by_score_band": acceptance_by_score_band(rows=by["score_band"]),
         "threshold_advisor": threshold_advisor(filters),
     }

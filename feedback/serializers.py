@@ -309,6 +309,19 @@ class BandSerializer(serializers.Serializer):
     min_score = serializers.IntegerField()
 
 
+class ContradictedRuleSerializer(serializers.Serializer):
+    rule_id = serializers.IntegerField()
+    rule = serializers.CharField(help_text="The fit rule's name.")
+    points = serializers.IntegerField(help_text="Its points today.")
+    active = serializers.BooleanField()
+    reasons = serializers.ListField(child=serializers.CharField(), help_text="Reason codes.")
+    returns = serializers.IntegerField(help_text="Returns with such a reason of leads it scored.")
+    promoted = serializers.IntegerField(help_text="Handoffs of leads it scored.")
+    share = serializers.FloatField(allow_null=True)
+    suggested_points = serializers.IntegerField(allow_null=True)
+    change = serializers.IntegerField(allow_null=True)
+
+
 class FeedbackMetricsSerializer(serializers.Serializer):
     filters = MetricsFiltersSerializer()
     bands = BandSerializer(many=True)
@@ -320,5 +333,11 @@ class FeedbackMetricsSerializer(serializers.Serializer):
     by_score_band = OutcomeRowSerializer(many=True)
     by_team = OutcomeRowSerializer(many=True)
     by_rep = OutcomeRowSerializer(many=True)
+    by_qualification = OutcomeRowSerializer(
+        many=True, help_text="MQLs (by score) and PQLs (product usage) side by side."
+    )
+    contradicted_rules = ContradictedRuleSerializer(
+        many=True, help_text="Fit rules sales contradicts, most contradicted first."
+    )
     acceptance_by_score_band = BandAcceptanceSerializer(many=True)
     threshold_advisor = ThresholdAdvisorSerializer()

@@ -17,6 +17,12 @@ urlpatterns: list = [
     path("disputes/<int:pk>/resolve/", views.dispute_resolve, name="dispute-resolve"),
     path("handoffs/<int:pk>/return/", views.handoff_return, name="handoff-return"),
     path("feedback/", views.feedback_report, name="report"),
+    path("digest/", views.digest_page, name="digest"),
+    path(
+        "feedback/contradicted-rules/apply/",
+        views.contradicted_rule_apply,
+        name="contradicted-rule-apply",
+    ),
     path("dashboard/", dashboard.dashboard, name="dashboard"),
 ]
 
@@ -36,6 +42,11 @@ api_urlpatterns: list = [
     ),
     path("feedback/leads/<int:pk>/reopen/", apis.LeadReopenApi.as_view(), name="lead-reopen"),
     path("metrics/feedback/", apis.FeedbackMetricsApi.as_view(), name="feedback-metrics"),
+    path(
+        "feedback/contradicted-rules/apply/",
+        apis.ContradictedRuleApplyApi.as_view(),
+        name="contradicted-rule-apply",
+    ),
     # Served here, not by the handoff app: a return needs the reasons (feedback -> handoff).
     path("handoffs/<int:pk>/return/", apis.HandoffReturnApi.as_view(), name="handoff-return"),
     path(

@@ -18,10 +18,11 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from feedback import charts, selectors, services
+from feedback import charts, contradictions, digest, selectors, services
 from feedback.filters import ReturnFeedbackFilter
 from feedback.forms import AcknowledgeForm, ReportFilterForm, ResolveDisputeForm, ReturnForm
 from feedback.models import RejectionReason, ReturnFeedback
@@ -263,6 +264,7 @@ def feedback_report(request: HttpRequest) -> HttpResponse:
             "charts": _charts(metrics),
             "all_time": everything or not params.get("date_from"),
             "export_base": f"?{params.urlencode()}&export=",
+            "min_returns": contradictions.MIN_RETURNS,
         },
         status=status,
     )
@@ -281,6 +283,8 @@ def _report_metrics(filters: selectors.MetricsFilters) -> dict[str, Any]:
         "acceptance_by_score_band": selectors.acceptance_by_score_band(rows=by_band),
         "threshold_advisor": selectors.threshold_advisor(filters),
         **_revenue(filters),
+        "by_qualification": selectors.outcomes_by("qualification", filters, reasons=reasons),
+        "contradicted_rules": contradictions.contradicted_rules(filters),
     }
 
 
@@ -438,3 +442,41 @@ def _charts(metrics: dict[str, Any] | None) -> dict[str, charts.Chart]:
             empty_text="No handoffs in this range.",
         ),
     }
+
+
+@page_for(marketing_or_manager, "marketing and sales managers")
+@require_POST
+def contradicted_rule_apply(request: HttpRequest) -> HttpResponse:
+    """Apply a contradicted rule's suggested points in one step (from the feedback report)."""
+
+    def number(name: str) -> int | None:
+        raw = request.POST.get(name, "").strip()
+        return int(raw) if raw.lstrip("-").isdigit() else None
+
+    rule = perform(
+        request,
+        lambda: contradictions.contradicted_rule_apply(
+            rule_id=number("rule"), points=number("points"), actor=request.user
+        ),
+    )
+    if rule is not None:
+        messages.success(
+            request,
+            f"{rule.name} now gives {rule.points:+d} points; every lead is being re-scored.",
+        )
+    return redirect(reverse("feedback:report") + "#contradicted-rules")
+
+
+@page_for(marketing_or_manager, "marketing and sales managers")
+@require_GET
+def digest_page(request: HttpRequest) -> HttpResponse:
+    """The alignment digest of any past week (`?week=YYYY-Www`, default last week)."""
+    text = request.GET.get("week", "").strip()
+    today = timezone.now().astimezone(digest.digest_zone()).date()
+    try:
+        week = digest.parse_week(text, today=today)
+    except ValidationFailed as exc:
+        context: dict[str, Any] = {"d": None, "week_text": text, "error": exc.message}
+        return render(request, "feedback/digest.html", context, status=400)
+    context = {"d": digest.digest_build(week), "week_text": week.label, "error": ""}
+    return render(request, "feedback/digest.html", context)

@@ -9,16 +9,18 @@ never wait on each other in opposite orders.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.db.models import Count, Q
 
 from handoff import sla
-from handoff.models import Handoff, SlaPolicy, Team, TeamMembership
+from handoff.models import Handoff, SlaPolicy, Team, TeamMembership, TimeOff
 from handoff.selectors import calendar_for
 from handoff.states import Status
+from handoff.time_off import describe as describe_time_off
 from leads.errors import RuleViolation
 from leads.models import Lead
 
@@ -153,6 +155,8 @@ def policy_matches(policy: SlaPolicy, *, lead: Lead, team: Team, now: dt.datetim
         return False
     if policy.sources and lead.source not in policy.sources:
         return False
+    if policy.requires_pql and not lead.pql:
+        return False
     return not (policy.requires_high_intent and not has_recent_high_intent(lead, now))
 
 
@@ -188,6 +192,7 @@ def policy_snapshot(policy: SlaPolicy, calendar_id: int, calendar_name: str, tz:
         "max_reassignments": policy.max_reassignments,
         "skip_reps_off_hours": policy.skip_reps_off_hours,
         "requires_high_intent": policy.requires_high_intent,
+        "requires_pql": policy.requires_pql,
         "calendar_id": calendar_id,
         "calendar_name": calendar_name,
         "timezone": tz,
@@ -204,6 +209,8 @@ class RepChoice:
     position_chosen: int | None
     cycle: list[str]
     skipped: list[dict[str, Any]] = field(default_factory=list)
+    # Account-based routing, when the team prefers the account's owner: who, and the outcome.
+    account_owner: dict[str, Any] | None = None
 
     @property
     def rep(self) -> Any:
@@ -227,6 +234,7 @@ class RepChoice:
             "rep": {"id": rep.pk, "username": rep.get_username()} if rep else None,
             "skipped": self.skipped,
             "queue": "rep" if rep else "manager",
+            "account_owner": self.account_owner,
         }
 
 
@@ -247,6 +255,7 @@ def pick_rep(
     skip_off_hours: bool,
     exclude_rep_ids: Collection[int] = (),
     lock: bool = True,
+    account_owner_id: int | None = None,
 ) -> RepChoice:
     """The next eligible rep of the team in its weighted rotation, and who was skipped and why.
 
@@ -286,6 +295,46 @@ def pick_rep(
         .annotate(n=Count("id"))
         .values_list("assigned_to_id", "n")
     )
+    # Days off are read in each rep's own zone (their calendar, else the team's): fetch the
+    # ranges touching the day either side of UTC today, and decide per rep below.
+    utc_today = now.astimezone(dt.UTC).date()
+    time_off: dict[int, list[TimeOff]] = {}
+    for row in TimeOff.objects.filter(
+        rep_id__in=rep_ids,
+        starts_on__lte=utc_today + dt.timedelta(days=1),
+        ends_on__gte=utc_today - dt.timedelta(days=1),
+    ):
+        time_off.setdefault(row.rep_id, []).append(row)
+    if account_owner_id is not None and team.route_to_account_owner:
+        owner = next((m for m in memberships if m.rep_id == account_owner_id), None)
+        if owner is None:
+            choice.account_owner = {
+                "rep_id": account_owner_id,
+                "outcome": "not_in_team",
+                "detail": "the account's owner is not in this team: rotation",
+            }
+        else:
+            reason = _ineligible(
+                owner,
+                team,
+                now,
+                skip_off_hours,
+                exclude_rep_ids,
+                open_counts,
+                time_off.get(owner.rep_id, []),
+            )
+            choice.account_owner = {
+                "rep_id": owner.rep_id,
+                "username": owner.rep.get_username(),
+                "outcome": reason[0] if reason else "chosen",
+                "detail": (
+                    f"account owner {reason[1]}: rotation" if reason else "owns the account"
+                ),
+            }
+            if reason is None:
+                # The owner's turn is not a rotation turn: the rotation stays where it was.
+                choice.membership = owner
+                return choice
     seen: set[int] = {m.rep_id for m in memberships if m.weight == 0}
     start = team.rotation_position % len(cycle)
     for step in range(len(cycle)):
@@ -294,7 +343,9 @@ def pick_rep(
         if m.rep_id in seen:
             continue
         seen.add(m.rep_id)
-        reason = _ineligible(m, team, now, skip_off_hours, exclude_rep_ids, open_counts)
+        reason = _ineligible(
+            m, team, now, skip_off_hours, exclude_rep_ids, open_counts, time_off.get(m.rep_id, [])
+        )
         if reason:
             choice.skipped.append(_skip(m, *reason))
             continue
@@ -320,11 +371,18 @@ def _ineligible(
     skip_off_hours: bool,
     exclude_rep_ids: Collection[int],
     open_counts: dict[int, int],
+    time_off: Sequence[TimeOff] = (),
 ) -> tuple[str, str] | None:
     if m.rep_id in exclude_rep_ids:
         return ("excluded", "already had this lead (reassignment)")
     if not m.active or not m.rep.is_active:
         return ("inactive", "membership or account inactive")
+    if time_off:
+        zone = (m.calendar or team.calendar).timezone or "UTC"
+        today = now.astimezone(ZoneInfo(zone)).date()
+        for row in time_off:
+            if row.covers(today):
+                return ("time_off", describe_time_off(row))
     if m.is_away:
         return ("away", "marked away")
     held = open_counts.get(m.rep_id, 0)

@@ -21,7 +21,8 @@ from collections.abc import Callable, Generator
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Count, F
+from django.utils import timezone
 
 from handoff import services, sla
 from handoff.assignment import match_team
@@ -34,12 +35,15 @@ from handoff.models import (
     SlaPolicy,
     Team,
     TeamMembership,
+    TimeOff,
     WorkingWindow,
 )
 from handoff.selectors import calendar_for
 from handoff.states import OPEN_STATUSES, Status
+from leads import services as lead_services
 from leads.errors import RuleViolation
-from leads.models import Lead, Stage
+from leads.lifecycle import READY_RE_ENGAGED
+from leads.models import Account, Lead, Stage
 
 CALENDARS = {
     # name: (time zone, holiday country, subdivision, windows per working day)
@@ -129,6 +133,9 @@ def seed(
             _say(stdout, f"Handoffs: {Handoff.objects.count()} already there; setup kept.")
             return
         made = _Story(rng=rng, now=now, users=users).play()
+        _time_off(users, now)
+        _account_owners(users)
+        _re_engage_one(now)
         # After the story: its recorded events are history, not fresh signals to act on.
         _auto_rules()
     by_status = {
@@ -155,6 +162,54 @@ def _auto_rules() -> None:
     """The one active auto-promotion rule the demo ships: a demo request or contact form sent
     within the hour goes to a rep at once (at most 30 an hour)."""
     AutoPromotionRule.objects.get_or_create(name=DEMO_AUTO_RULE["name"], defaults=DEMO_AUTO_RULE)
+
+
+def _time_off(users: dict[str, Any], now: dt.datetime) -> None:
+    """Tom is at a conference this week: routing skips him, the manager queue lists him."""
+    tom = users.get("tom")
+    if tom is None or TimeOff.objects.filter(rep=tom).exists():
+        return
+    today = timezone.localdate(now)
+    TimeOff.objects.create(
+        rep=tom, starts_on=today, ends_on=today + dt.timedelta(days=4), note="Sales conference"
+    )
+
+
+def _account_owners(users: dict[str, Any]) -> None:
+    """The three biggest accounts get an owner rep, and every team prefers account owners from
+    now on (set after the story, so the story's rotation stays as it was)."""
+    if Account.objects.filter(owner__isnull=False).exists():
+        return
+    reps = [users[name] for name in ("sam", "rita", "raj") if name in users]
+    biggest = (
+        Account.objects.filter(merged_into__isnull=True)
+        .annotate(n=Count("leads"))
+        .order_by("-n", "domain")[: len(reps)]
+    )
+    for account, rep in zip(list(biggest), reps, strict=False):
+        Account.objects.filter(pk=account.pk).update(owner=rep)
+    Team.objects.update(route_to_account_owner=True)
+
+
+def _re_engage_one(now: dt.datetime) -> None:
+    """One returned lead, still in its cooldown, asks for a demo again: re-engaged after
+    return, first in the marketers' ready list."""
+    if Lead.objects.filter(ready_reason=READY_RE_ENGAGED).exists():
+        return
+    lead = (
+        Lead.objects.filter(stage=Stage.RECYCLED, recycle_until__gt=now)
+        .order_by("-recycled_at", "id")
+        .first()
+    )
+    if lead is not None:
+        lead_services.event_record(
+            lead=lead,
+            kind="demo_request",
+            occurred_at=now - dt.timedelta(minutes=20),
+            payload={"demo": True},
+            external_id="demo-re-engaged",
+            now=now,
+        )
 
 
 def _say(stdout: Any, text: str) -> None:

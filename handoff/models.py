@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Case, F, Q, Value, When
@@ -100,6 +102,11 @@ class Team(models.Model):
         default=100, help_text="Teams are tried in this order (lowest first)."
     )
     active = models.BooleanField(default=True)
+    route_to_account_owner = models.BooleanField(
+        default=False,
+        help_text="A lead whose account has an owner in this team goes to that owner first "
+        "(when they are in, not on time off and below capacity), before the rotation.",
+    )
     # The rotation state: row-locked while a promotion picks the next rep.
     rotation_position = models.PositiveIntegerField(default=0)
 
@@ -135,6 +142,38 @@ class TeamMembership(models.Model):
         return f"{self.rep} in {self.team}"
 
 
+class TimeOff(models.Model):
+    """A rep's days off (both ends included): routing skips the rep on those days."""
+
+    rep = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="time_off"
+    )
+    starts_on = models.DateField()
+    ends_on = models.DateField()
+    note = models.CharField(max_length=200, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["starts_on", "id"]
+        verbose_name = "time off"
+        verbose_name_plural = "time off"
+        indexes = [models.Index(fields=["rep", "ends_on"], name="timeoff_rep_ends")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ends_on__gte=F("starts_on")), name="timeoff_ends_after_start"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rep} off {self.starts_on}..{self.ends_on}"
+
+    def covers(self, day: dt.date) -> bool:
+        return self.starts_on <= day <= self.ends_on
+
+
 class SlaPolicy(models.Model):
     """How fast sales must answer a handoff it covers, and what happens when it does not."""
 
@@ -150,6 +189,9 @@ class SlaPolicy(models.Model):
     sources = models.JSONField(default=list, blank=True, help_text=f"Any of {Source.values}")
     requires_high_intent = models.BooleanField(
         default=False, help_text="Covers only leads with a recent high-intent event (demo...)."
+    )
+    requires_pql = models.BooleanField(
+        default=False, help_text="Covers only product-qualified leads (PQLs)."
     )
     precedence = models.PositiveIntegerField(
         default=100, help_text="When several policies match, the lowest precedence wins."
@@ -237,6 +279,8 @@ class Handoff(models.Model):
     )
     score_breakdown = models.JSONField(default=dict, blank=True)
     engagement_snapshot = models.JSONField(default=list, blank=True)
+    # The PQL criteria the lead met when promoted ([] for an MQL by score only).
+    pql_criteria = models.JSONField(default=list, blank=True)
     history_snapshot = models.JSONField(
         default=list, blank=True, help_text="Earlier handoffs of this lead and how they ended."
     )

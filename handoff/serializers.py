@@ -289,7 +289,8 @@ class HandoffDetailSerializer(HandoffListSerializer):
         fields = [
             *HandoffListSerializer.Meta.fields,
             "first_touch_clock", "context_note", "score_snapshot", "score_breakdown",
-            "engagement_snapshot", "history_snapshot", "routing", "policy_snapshot", "previous",
+            "engagement_snapshot", "pql_criteria", "history_snapshot", "routing",
+            "policy_snapshot", "previous",
             "remaining_business_minutes", "paused_seconds_total", "pause_count",
             "info_question", "info_answer", "first_touch_channel", "qualified_at", "bant",
             "returned_at", "return_reason_code", "return_note", "events", "chain",
@@ -342,6 +343,7 @@ def detail_row(handoff: Handoff, *, now: Any) -> dict[str, Any]:
             "score_snapshot": int(handoff.score_snapshot),
             "score_breakdown": handoff.score_breakdown,
             "engagement_snapshot": handoff.engagement_snapshot,
+            "pql_criteria": handoff.pql_criteria,
             "history_snapshot": handoff.history_snapshot,
             "routing": handoff.routing,
             "policy_snapshot": handoff.policy_snapshot,
@@ -430,7 +432,7 @@ class SkippedRepSerializer(serializers.Serializer):
     rep_id = serializers.IntegerField()
     username = serializers.CharField()
     reason = serializers.ChoiceField(
-        choices=["excluded", "inactive", "away", "at_capacity", "off_hours", "no_turns"]
+        choices=["excluded", "inactive", "time_off", "away", "at_capacity", "off_hours", "no_turns"]
     )
     detail = serializers.CharField()
 
@@ -454,6 +456,32 @@ class PreviewRepSerializer(serializers.Serializer):
     username = serializers.CharField()
 
 
+class PreviewAccountHandoffSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    lead_id = serializers.IntegerField()
+    assigned_to = PreviewRepSerializer(allow_null=True)
+
+
+class PreviewAccountSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    domain = serializers.CharField()
+    owner_id = serializers.IntegerField(allow_null=True)
+    owner = PreviewRepSerializer(allow_null=True)
+    open_handoffs = PreviewAccountHandoffSerializer(
+        many=True, help_text="Open handoffs of the account's other leads."
+    )
+
+
+class PreviewAccountOwnerSerializer(serializers.Serializer):
+    rep_id = serializers.IntegerField()
+    username = serializers.CharField(required=False)
+    outcome = serializers.CharField(
+        help_text="`chosen`, `not_in_team`, or why the owner was passed over (`time_off`, ...)."
+    )
+    detail = serializers.CharField()
+
+
 class PromotionPreviewSerializer(serializers.Serializer):
     eligible = serializers.BooleanField()
     block = PreviewBlockSerializer(allow_null=True)
@@ -466,6 +494,12 @@ class PromotionPreviewSerializer(serializers.Serializer):
     due_at = serializers.DateTimeField(allow_null=True)
     at_risk_at = serializers.DateTimeField(allow_null=True)
     calendar = PreviewCalendarSerializer(allow_null=True)
+    account = PreviewAccountSerializer(
+        allow_null=True, help_text="The lead's account: its owner and open handoffs."
+    )
+    account_owner = PreviewAccountOwnerSerializer(
+        allow_null=True, help_text="Account-based routing, when the team uses it."
+    )
 
 
 # --- auto-promotion rules ---------------------------------------------------------------------

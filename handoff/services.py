@@ -47,7 +47,7 @@ from handoff.selectors import calendar_for, handoff_calendar
 from handoff.states import OPEN_STATUSES, HandoffConflict, InvalidTransition, Status, check_move
 from handoff.timezones import local_words
 from leads.errors import Conflict, DomainError, Forbidden, RuleViolation, ValidationFailed
-from leads.models import HIGH_INTENT_KINDS, Lead, Stage
+from leads.models import HIGH_INTENT_KINDS, Account, Lead, Stage
 from leads.roles import SALES_MANAGER, is_manager, is_marketer, is_rep
 from leads.services import lead_change_stage
 
@@ -487,6 +487,7 @@ def handoff_promote(
                     lead_campaign_id=lead.campaign_id,
                     score_breakdown=lead.score_breakdown or {},
                     engagement_snapshot=engagement,
+                    pql_criteria=lead.pql_criteria if lead.pql else [],
                     history_snapshot=_history_snapshot(history),
                     created_at=now,
                     due_at=due_at,
@@ -501,7 +502,14 @@ def handoff_promote(
                 "The lead was promoted by someone else at the same moment.",
                 code="open_handoff_exists",
             ) from exc
-        choice = pick_rep(team=chosen_team, now=now, skip_off_hours=policy.skip_reps_off_hours)
+        choice = pick_rep(
+            team=chosen_team,
+            now=now,
+            skip_off_hours=policy.skip_reps_off_hours,
+            account_owner_id=(
+                _account_owner_id(lead) if chosen_team.route_to_account_owner else None
+            ),
+        )
         _advance_rotation(chosen_team, choice)
         handoff.routing = _routing(
             team=chosen_team,
@@ -558,6 +566,39 @@ def handoff_promote(
     return handoff
 
 
+def _account_owner_id(lead: Lead) -> int | None:
+    if lead.account_id is None:
+        return None
+    return Account.objects.filter(pk=lead.account_id).values_list("owner_id", flat=True).first()
+
+
+def _account_preview(lead: Lead) -> dict[str, Any] | None:
+    """The lead's account as the preview tells it: its owner, and its open handoffs (another
+    colleague of this lead may already be with sales)."""
+    if lead.account_id is None:
+        return None
+    account = Account.objects.select_related("owner").filter(pk=lead.account_id).first()
+    if account is None:
+        return None
+    open_handoffs = (
+        Handoff.objects.filter(lead__account_id=account.pk, status__in=OPEN_STATUSES)
+        .exclude(lead_id=lead.pk)
+        .select_related("assigned_to")
+        .order_by("created_at", "id")[:10]
+    )
+    return {
+        "id": account.pk,
+        "name": account.name or account.domain,
+        "domain": account.domain,
+        "owner_id": account.owner_id,
+        "owner": _user_ref(account.owner),
+        "open_handoffs": [
+            {"id": h.pk, "lead_id": h.lead_id, "assigned_to": _user_ref(h.assigned_to)}
+            for h in open_handoffs
+        ],
+    }
+
+
 def promotion_preview(
     *, lead: Lead, team: Team | None = None, now: dt.datetime | None = None
 ) -> dict[str, Any]:
@@ -577,6 +618,8 @@ def promotion_preview(
         "due_at": None,
         "at_risk_at": None,
         "calendar": None,
+        "account": _account_preview(lead),
+        "account_owner": None,
     }
     try:
         chosen_team, match = match_team(lead=lead, team=team)
@@ -592,7 +635,11 @@ def promotion_preview(
         now, policy.accept_within_minutes, policy.at_risk_ratio, calendar_for(calendar_row)
     )
     choice = pick_rep(
-        team=chosen_team, now=now, skip_off_hours=policy.skip_reps_off_hours, lock=False
+        team=chosen_team,
+        now=now,
+        skip_off_hours=policy.skip_reps_off_hours,
+        lock=False,
+        account_owner_id=(preview["account"] or {}).get("owner_id"),
     )
     preview.update(
         {
@@ -605,6 +652,7 @@ def promotion_preview(
             },
             "rep": _user_ref(choice.rep),
             "skipped": choice.skipped,
+            "account_owner": choice.account_owner,
             "queue": "rep" if choice.rep else "manager",
             "due_at": due_at,
             "at_risk_at": at_risk_at,

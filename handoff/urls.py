@@ -3,7 +3,15 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from handoff import apis, metrics_api, views
+from handoff import (
+    accounts_api,
+    accounts_views,
+    apis,
+    metrics_api,
+    time_off_api,
+    time_off_views,
+    views,
+)
 
 app_name = "handoff"
 
@@ -29,6 +37,10 @@ urlpatterns: list = [
     path("handoffs/<int:pk>/first-touch/", views.handoff_first_touch, name="handoff-first-touch"),
     path("handoffs/<int:pk>/qualify/", views.handoff_qualify, name="handoff-qualify"),
     path("handoffs/<int:pk>/reassign/", views.handoff_reassign, name="handoff-reassign"),
+    path("time-off/", time_off_views.time_off_page, name="time-off"),
+    path("accounts/", accounts_views.account_list, name="account-list"),
+    path("accounts/<int:pk>/", accounts_views.account_detail, name="account-detail"),
+    path("time-off/<int:pk>/delete/", time_off_views.time_off_delete, name="time-off-delete"),
 ]
 
 api_urlpatterns: list = [
@@ -59,6 +71,10 @@ api_urlpatterns: list = [
         name="lead-promotion-preview",
     ),
     path("metrics/sla/", metrics_api.SlaMetricsApi.as_view(), name="metrics-sla"),
+    path("time-off/", time_off_api.TimeOffListApi.as_view(), name="time-off-list"),
+    path("accounts/", accounts_api.AccountListApi.as_view(), name="account-list"),
+    path("accounts/<int:pk>/", accounts_api.AccountDetailApi.as_view(), name="account-detail"),
+    path("time-off/<int:pk>/", time_off_api.TimeOffDetailApi.as_view(), name="time-off-detail"),
 ]
 
 router = SimpleRouter()

@@ -20,14 +20,14 @@ from zoneinfo import ZoneInfo
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
-from django.db.models import F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Case, F, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from handoff import selectors, services, sla
+from handoff import selectors, services, sla, time_off
 from handoff.forms import (
     AnswerForm,
     AskForm,
@@ -57,6 +57,7 @@ from handoff.ui import (
 from leads import selectors as lead_selectors
 from leads.errors import ValidationFailed
 from leads.filters import LeadFilter
+from leads.lifecycle import READY_RE_ENGAGED
 from leads.models import Campaign, Lead, Source, Stage
 from leads.roles import SALES, is_manager, is_marketer, marketer_q
 
@@ -158,7 +159,13 @@ def _rows(handoffs: Any, *, now: dt.datetime, kind: str = "accept") -> list[Row]
 # --- leads (marketing) ----------------------------------------------------------------------------
 
 LEAD_SORTS = {
-    "ready": ("-ready_for_sales", "-score", "-id"),
+    # Ready first; among them, re-engaged leads (back from a return with new intent) first.
+    "ready": (
+        "-ready_for_sales",
+        Case(When(ready_reason=READY_RE_ENGAGED, then=Value(0)), default=Value(1)),
+        "-score",
+        "-id",
+    ),
     "score": ("-score", "-id"),
     "newest": ("-created_at", "-id"),
     "engaged": (F("last_engaged_at").desc(nulls_last=True), "-id"),
@@ -498,7 +505,12 @@ def manager_queue(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "handoff/manager_queue.html",
-        {"paged": paged, "rows": rows, "reps": reps},
+        {
+            "paged": paged,
+            "rows": rows,
+            "reps": reps,
+            "off_today": time_off.reps_off_on(timezone.localdate(now)),
+        },
     )
 
 

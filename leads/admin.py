@@ -25,7 +25,7 @@ from import_export.admin import ImportExportModelAdmin
 from import_export.formats import base_formats
 from import_export.forms import ImportForm
 
-from leads import csvfile, erasure, roles, services
+from leads import accounts, csvfile, erasure, roles, services
 from leads.derivation import derive_fields
 from leads.errors import DomainError
 from leads.imports import values as import_values
@@ -34,6 +34,7 @@ from leads.imports.services import ImportRefused, read_header, source_alias_save
 from leads.ingest import WRITABLE_FIELDS, clean_lead_row
 from leads.ingest import clean_email as ingest_clean_email
 from leads.models import (
+    Account,
     Campaign,
     EngagementEvent,
     EngagementRule,
@@ -42,6 +43,7 @@ from leads.models import (
     Lead,
     LeadImport,
     LeadStageChange,
+    PqlCriterion,
     ScoringConfig,
     SourceAlias,
     UserProfile,
@@ -583,6 +585,16 @@ class EngagementRuleAdmin(ScoringAdminMixin, admin.ModelAdmin):
     list_filter = ["active"]
 
 
+@admin.register(PqlCriterion)
+class PqlCriterionAdmin(ScoringAdminMixin, admin.ModelAdmin):
+    """Product-usage signals that make a lead product-qualified (any active one suffices)."""
+
+    list_display = ["name", "kind", "min_days", "feature", "within_days", "active", "order"]
+    list_editable = ["active", "order"]
+    list_filter = ["kind", "active"]
+    search_fields = ["name", "feature"]
+
+
 @admin.register(ScoringConfig)
 class ScoringConfigAdmin(ScoringAdminMixin, admin.ModelAdmin):
     list_display = [
@@ -742,3 +754,79 @@ class LeadImportAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+# --- accounts -----------------------------------------------------------------------------------
+
+
+class AccountAdminForm(forms.ModelForm):
+    class Meta:
+        model = Account
+        fields = ["name", "owner"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        owner = self.fields.get("owner")
+        if isinstance(owner, forms.ModelChoiceField):
+            owner.queryset = owner.queryset.filter(is_active=True, groups__name=roles.SALES)
+
+
+@admin.register(Account)
+class AccountAdmin(admin.ModelAdmin):
+    """Accounts come from leads (matched by domain); managers name them, give them an owner rep
+    and merge duplicates. Marketing reads them."""
+
+    form = AccountAdminForm
+    list_display = ["name", "domain", "owner", "lead_count", "merged_into", "created_at"]
+    list_filter = [
+        ("merged_into", admin.EmptyFieldListFilter),
+        ("owner", admin.EmptyFieldListFilter),
+    ]
+    search_fields = ["domain", "name"]
+    list_select_related = ["owner", "merged_into"]
+    readonly_fields = ["domain", "merged_into", "created_at", "updated_at"]
+    actions = ["merge_selected"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Account]:
+        return super().get_queryset(request).annotate(lead_total=Count("leads"))
+
+    @admin.display(description="Leads", ordering="lead_total")
+    def lead_count(self, obj: Any) -> int:
+        return int(obj.lead_total)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: Account, form: Any, change: bool) -> None:
+        if "owner" in form.changed_data:
+            accounts.account_set_owner(account=obj, owner=obj.owner, actor=request.user)
+        if "name" in form.changed_data:
+            Account.objects.filter(pk=obj.pk).update(name=obj.name, updated_at=timezone.now())
+
+    @admin.action(
+        description="Merge the selected accounts into the one with the most leads",
+        permissions=["change"],
+    )
+    def merge_selected(self, request: HttpRequest, queryset: QuerySet[Account]) -> None:
+        chosen = sorted(
+            queryset.filter(merged_into__isnull=True).annotate(n=Count("leads")),
+            key=lambda a: (-a.n, a.created_at, a.pk),
+        )
+        if len(chosen) < 2:
+            self.message_user(request, "Pick at least two accounts not merged yet.", messages.ERROR)
+            return
+        target, others = chosen[0], chosen[1:]
+        try:
+            moved = accounts.accounts_merge(target=target, duplicates=others, actor=request.user)
+        except DomainError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return
+        self.message_user(
+            request,
+            f"Merged {', '.join(a.domain for a in others)} into {target.domain}: {moved} lead(s) "
+            "moved; those domains now match this account.",
+            messages.SUCCESS,
+        )

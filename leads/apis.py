@@ -34,7 +34,7 @@ from leads import roles, selectors, services
 from leads.api_base import Pagination, exception_handler
 from leads.errors import PayloadTooLarge, ValidationFailed
 from leads.filters import LeadFilter
-from leads.models import EngagementRule, FitRule, Lead
+from leads.models import EngagementRule, FitRule, Lead, PqlCriterion
 from leads.serializers import (
     BulkEventsRequestSerializer,
     BulkEventsResponseSerializer,
@@ -48,6 +48,7 @@ from leads.serializers import (
     FitRuleSerializer,
     LeadSerializer,
     LeadWriteSerializer,
+    PqlCriterionSerializer,
     ScoringConfigSerializer,
     ValidationErrorSerializer,
 )
@@ -466,6 +467,15 @@ class FitRuleViewSet(_ScoringRuleViewSet):
 class EngagementRuleViewSet(_ScoringRuleViewSet):
     queryset = EngagementRule.objects.all()
     serializer_class = EngagementRuleSerializer
+
+
+@_rule_schema(PqlCriterionSerializer)
+class PqlCriterionViewSet(_ScoringRuleViewSet):
+    """PQL criteria: product-usage signals that make a lead product-qualified, whatever its
+    score. Changes are versioned with the scoring rules and re-evaluate every lead."""
+
+    queryset = PqlCriterion.objects.all()
+    serializer_class = PqlCriterionSerializer
 
 
 @extend_schema(tags=["scoring"])

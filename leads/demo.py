@@ -17,7 +17,7 @@ from django.db import transaction
 
 from leads import services
 from leads.bulksql import update_rows
-from leads.models import Campaign, EventKind, Lead, Source
+from leads.models import Campaign, EventKind, Lead, PqlCriterion, Source
 
 FIRST_NAMES = [
     "Ava",
@@ -282,8 +282,34 @@ def _lead_rows(
             row["campaign"] = campaign
         if owners and rng.random() < 0.75:
             row["owner"] = owners[n % len(owners)].pk
+        if n % 40 == 7 and not free_mail:
+            # A trial user who keeps coming back: a product-qualified lead (PQL).
+            row["events"] = events + [
+                {
+                    "kind": "product_usage",
+                    "occurred_at": (now - dt.timedelta(days=day, hours=2)).isoformat(),
+                    "payload": {"demo": True, "feature": "export" if day == 1 else "dashboard"},
+                    "external_id": f"demo-{n}-usage-{day}",
+                }
+                for day in (1, 2, 4)
+            ]
         rows.append((row, created_at))
     return rows
+
+
+PQL_CRITERIA = [
+    {"name": "Used the product on 3 days in 2 weeks", "kind": "usage_days", "min_days": 3,
+     "within_days": 14},
+    {"name": "Exported a report", "kind": "feature", "feature": "export", "within_days": 30},
+]  # fmt: skip
+
+
+def _pql_criteria() -> None:
+    """The demo's PQL criteria, once (marketing edits them in the admin or the API)."""
+    if PqlCriterion.objects.exists():
+        return
+    for order, values in enumerate(PQL_CRITERIA):
+        PqlCriterion.objects.create(order=order, **values)
 
 
 def seed(
@@ -303,6 +329,7 @@ def seed(
                 user.is_staff = True
                 user.save(update_fields=["is_staff"])
         installed = services.scoring_rules_install_defaults(now=now)
+        _pql_criteria()
         _campaigns(now)
         planned = _lead_rows(rng=rng, now=now, count=lead_count, owners=marketers)
         existing = set(

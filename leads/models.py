@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Q, Value
+from django.db.models import JSONField, Q, Value
 from django.db.models.functions import Concat
 
 
@@ -134,6 +134,35 @@ class Campaign(models.Model):
         return self.name
 
 
+class Account(models.Model):
+    """A company: the leads sharing a company domain (matched by leads.accounts)."""
+
+    # Normalised by leads.accounts.account_domain: lower-case, no "www.", never free mail.
+    domain = models.CharField(max_length=253)
+    name = models.CharField(max_length=200, blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="owned_accounts",
+        help_text="The sales rep who owns the relationship (routing can prefer them).",
+    )
+    # A duplicate merged away: its domain stays as an alias of the surviving account.
+    merged_into = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="aliases"
+    )
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [models.UniqueConstraint(fields=["domain"], name="account_unique_domain")]
+
+    def __str__(self) -> str:
+        return f"{self.name or self.domain} ({self.domain})"
+
+
 def _joined(*names: str) -> list[Any]:
     """The fields, with a space between each two."""
     parts: list[Any] = []
@@ -180,6 +209,11 @@ class Lead(models.Model):
         related_name="owned_leads",
         help_text="The marketer responsible for this lead.",
     )
+    # The company's account, matched by domain on the way in (leads.accounts); none for
+    # free-mail addresses.
+    account = models.ForeignKey(
+        Account, null=True, blank=True, on_delete=models.SET_NULL, related_name="leads"
+    )
 
     stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.LEAD)
     score = models.IntegerField(default=0)
@@ -190,8 +224,16 @@ class Lead(models.Model):
     # Score crossed the MQL threshold: marketing should look at it. Promotion stays a marketer's act.
     ready_for_sales = models.BooleanField(default=False)
     ready_since = models.DateTimeField(null=True, blank=True)
+    # Why it is ready: "score" (over the MQL threshold), "pql" (product-qualified), or
+    # "re_engaged" (recycled, in its cooldown, and new high intent since the return).
+    # (Database defaults on the lifecycle columns: raw INSERTs that predate them keep working.)
+    ready_reason = models.CharField(max_length=16, blank=True, default="", db_default="")
     last_engaged_at = models.DateTimeField(null=True, blank=True)
     last_high_intent_at = models.DateTimeField(null=True, blank=True)
+    # Product-qualified: meets a PQL criterion (leads.lifecycle); the matched ones with details.
+    pql = models.BooleanField(default=False, db_default=False)
+    pql_since = models.DateTimeField(null=True, blank=True)
+    pql_criteria = models.JSONField(default=list, blank=True, db_default=Value([], JSONField()))
 
     # When the lead first reached each stage (see STAGE_REACHED_FIELD).
     mql_at = models.DateTimeField(null=True, blank=True)
@@ -199,6 +241,7 @@ class Lead(models.Model):
     sql_at = models.DateTimeField(null=True, blank=True)
     opportunity_at = models.DateTimeField(null=True, blank=True)
     customer_at = models.DateTimeField(null=True, blank=True)
+    # Unlike the others: the latest move to recycled (the last return to nurture).
     recycled_at = models.DateTimeField(null=True, blank=True)
     disqualified_at = models.DateTimeField(null=True, blank=True)
     # Set when sales returns the lead to nurture: no re-promotion before this, unless new intent.
@@ -411,6 +454,57 @@ class EngagementRule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} ({self.points:+d})"
+
+
+class PqlCriterion(models.Model):
+    """One product-usage signal that makes a lead product-qualified (any active one suffices)."""
+
+    class Kind(models.TextChoices):
+        USAGE_DAYS = "usage_days", "Product used on at least N distinct days"
+        FEATURE = "feature", "Used a named feature"
+        TRIAL = "trial", "Trial activated"
+
+    name = models.CharField(max_length=100, unique=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    min_days = models.PositiveIntegerField(
+        default=3, help_text="usage_days: distinct days with a product_usage event."
+    )
+    feature = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text='feature: a product_usage event whose payload has {"feature": this}.',
+    )
+    within_days = models.PositiveIntegerField(default=14, help_text="Only events this recent.")
+    active = models.BooleanField(default=True)
+    order = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["order", "id"]
+        verbose_name = "PQL criterion"
+        verbose_name_plural = "PQL criteria"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        problem = pql_criterion_problem(self.kind, self.min_days, self.feature, self.within_days)
+        if problem:
+            raise ValidationError({problem[0]: problem[1]})
+
+
+def pql_criterion_problem(
+    kind: str, min_days: int | None, feature: str, within_days: int | None
+) -> tuple[str, str] | None:
+    """(field, message) when a criterion cannot work, else None (admin, API and tests)."""
+    if not within_days or within_days < 1 or within_days > 365:
+        return ("within_days", "Give 1 to 365 days.")
+    if kind == PqlCriterion.Kind.USAGE_DAYS and (
+        not min_days or min_days < 1 or min_days > within_days
+    ):
+        return ("min_days", "Give at least 1 day, and no more than within_days.")
+    if kind == PqlCriterion.Kind.FEATURE and not (feature or "").strip():
+        return ("feature", "Name the feature (the payload's `feature` value).")
+    return None
 
 
 class IdempotencyRecord(models.Model):

@@ -24,8 +24,10 @@ from leads.models import (
     EventKind,
     FitRule,
     Lead,
+    PqlCriterion,
     ScoringConfig,
     fit_rule_value_problem,
+    pql_criterion_problem,
 )
 
 # --- JSON documents -------------------------------------------------------------------------
@@ -121,12 +123,17 @@ class LeadSerializer(serializers.ModelSerializer):
             "campaign_name",
             "owner",
             "owner_username",
+            "account",
+            "pql",
+            "pql_since",
+            "pql_criteria",
             "stage",
             "score",
             "score_breakdown",
             "scored_at",
             "ready_for_sales",
             "ready_since",
+            "ready_reason",
             "last_engaged_at",
             "last_high_intent_at",
             "mql_at",
@@ -340,6 +347,25 @@ class FitRuleSerializer(serializers.ModelSerializer):
         problem = fit_rule_value_problem(field_name, operator, value)
         if problem:
             raise serializers.ValidationError({"value": [problem]})
+        return attrs
+
+
+class PqlCriterionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = PqlCriterion
+        fields = ["id", "name", "kind", "min_days", "feature", "within_days", "active", "order"]
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        current = self.instance
+
+        def value(name: str, default: Any) -> Any:
+            return attrs.get(name, getattr(current, name, default))
+
+        problem = pql_criterion_problem(
+            value("kind", ""), value("min_days", 3), value("feature", ""), value("within_days", 14)
+        )
+        if problem:
+            raise serializers.ValidationError({problem[0]: [problem[1]]})
         return attrs
 
 

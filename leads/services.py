@@ -13,11 +13,13 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from leads import erasure, hooks, roles, selectors
+from leads import erasure, hooks, lifecycle, roles, selectors
+from leads.accounts import account_domain, account_id_for, account_ids_for_domains
 from leads.bulksql import insert_rows, select_for_update_in, update_rows
 from leads.derivation import derive_fields
 from leads.errors import (
@@ -45,6 +47,7 @@ from leads.models import (
     IdempotencyRecord,
     Lead,
     LeadStageChange,
+    PqlCriterion,
     ScoringConfig,
     Stage,
     UserProfile,
@@ -99,6 +102,10 @@ SCORE_COLUMNS = (
     "scored_at",
     "ready_for_sales",
     "ready_since",
+    "ready_reason",
+    "pql",
+    "pql_since",
+    "pql_criteria",
     "last_engaged_at",
     "last_high_intent_at",
     "updated_at",
@@ -150,11 +157,14 @@ def lead_change_stage(
     with transaction.atomic(savepoint=False):
         fields: dict[str, Any] = {"stage": to_stage, "updated_at": now}
         if to_stage not in READY_STAGES:
-            fields.update(ready_for_sales=False, ready_since=None)
+            fields.update(ready_for_sales=False, ready_since=None, ready_reason="")
         fields.update(extra_fields or {})
         reached_field = STAGE_REACHED_FIELD.get(Stage(to_stage))
         if reached_field and getattr(lead, reached_field) is None:
             fields[reached_field] = now
+        if to_stage == Stage.RECYCLED:
+            # The latest return, not the first: new intent after it re-engages the lead.
+            fields["recycled_at"] = now
         for name, value in fields.items():
             setattr(lead, name, value)
         Lead.objects.filter(pk=lead.pk).update(**fields)
@@ -169,34 +179,28 @@ def lead_change_stage(
 # --- scoring applied to leads --------------------------------------------------------------
 
 
-def _ready_state(
-    *,
-    over_threshold: bool,
-    stage: str,
-    recycle_until: dt.datetime | None,
-    was_ready: bool,
-    ready_since: dt.datetime | None,
+def _score_fields(
+    values: Any,
+    result: ScoreResult,
     now: dt.datetime,
-) -> tuple[bool, dt.datetime | None]:
-    """(ready_for_sales, ready_since): ready_since is when the score crossed the threshold and
-    stays put while the lead remains over it."""
-    eligible = (
-        over_threshold and stage in READY_STAGES and (recycle_until is None or recycle_until <= now)
-    )
-    if not eligible:
-        return False, None
-    return True, (ready_since if was_ready and ready_since else now)
-
-
-def _score_fields(values: Any, result: ScoreResult, now: dt.datetime) -> dict[str, Any]:
-    """The lead columns that follow from a score (values: a Lead or a namespace of its fields)."""
-    ready, since = _ready_state(
+    *,
+    facts: Sequence[lifecycle.ProductFact] = (),
+    criteria: Sequence[lifecycle.Criterion] = (),
+) -> dict[str, Any]:
+    """The lead columns that follow from a score and the lead's product events (values: a Lead
+    or a namespace of its fields): readiness by score, as a PQL, or re-engaged after a return."""
+    qualified = lifecycle.qualify(
+        values=values,
+        facts=facts,
+        criteria=criteria,
         over_threshold=result.over_threshold,
-        stage=values.stage,
-        recycle_until=values.recycle_until,
-        was_ready=values.ready_for_sales,
-        ready_since=values.ready_since,
         now=now,
+    )
+    ready = bool(qualified["ready_reason"])
+    since = (
+        (values.ready_since if values.ready_for_sales and values.ready_since else now)
+        if ready
+        else None
     )
     return {
         "score": result.total,
@@ -204,7 +208,15 @@ def _score_fields(values: Any, result: ScoreResult, now: dt.datetime) -> dict[st
         "scored_at": now,
         "ready_for_sales": ready,
         "ready_since": since,
+        **qualified,
     }
+
+
+def _notify_re_engaged(before: dict[int, str], after: Iterable[tuple[int, str]]) -> None:
+    """Tell the owners of leads that just became ready as re-engaged after a return."""
+    for lead_id, reason in after:
+        if reason == lifecycle.READY_RE_ENGAGED and before.get(lead_id) != reason:
+            enqueue_task("leads.tasks.lead_re_engaged_notify", lead_id=lead_id)
 
 
 def lead_rescore(
@@ -215,7 +227,15 @@ def lead_rescore(
     rules = rules or selectors.scoring_rules()
     events = selectors.events_for_scoring(lead_ids=[lead.pk], rules=rules, now=now)
     result = score_lead(lead=lead, events=events.get(lead.pk, []), rules=rules, now=now)
-    fields = {**_score_fields(lead, result, now), "updated_at": now}
+    context = lifecycle.context_for([lead.pk], now)
+    before = {lead.pk: lead.ready_reason}
+    fields = {
+        **_score_fields(
+            lead, result, now, facts=context.facts.get(lead.pk, []), criteria=context.criteria
+        ),
+        "updated_at": now,
+    }
+    _notify_re_engaged(before, [(lead.pk, fields["ready_reason"])])
     for name, value in fields.items():
         setattr(lead, name, value)
     Lead.objects.filter(pk=lead.pk).update(**fields)
@@ -252,16 +272,25 @@ def leads_rescore_all(
             events = selectors.events_for_scoring(
                 lead_ids=[lead.pk for lead in batch], rules=rules, now=moment
             )
+            context = lifecycle.context_for([lead.pk for lead in batch], moment)
             changed = []
             for lead in batch:
                 result = score_lead(
                     lead=lead, events=events.get(lead.pk, []), rules=rules, now=moment
                 )
-                fields = _score_fields(lead, result, moment)
+                fields = _score_fields(
+                    lead,
+                    result,
+                    moment,
+                    facts=context.facts.get(lead.pk, []),
+                    criteria=context.criteria,
+                )
                 old = lead.score_breakdown or {}
                 same = (
                     lead.score == fields["score"]
                     and lead.ready_for_sales == fields["ready_for_sales"]
+                    and lead.ready_reason == fields["ready_reason"]
+                    and lead.pql_criteria == fields["pql_criteria"]
                     and old.get("version") == rules.version
                     and old.get("threshold") == rules.threshold
                     and old.get("items") == fields["score_breakdown"]["items"]
@@ -277,6 +306,10 @@ def leads_rescore_all(
                         }
                     )
             update_rows(Lead, changed, columns=SCORE_COLUMNS)
+            _notify_re_engaged(
+                {lead.pk: lead.ready_reason for lead in batch},
+                [(row["id"], row["ready_reason"]) for row in changed],
+            )
             written += len(changed)
 
 
@@ -303,7 +336,7 @@ def scoring_rules_changed(*, actor: Any = None, now: dt.datetime | None = None) 
 
 def scoring_rule_save(
     *,
-    rule: FitRule | EngagementRule | ScoringConfig,
+    rule: FitRule | EngagementRule | PqlCriterion | ScoringConfig,
     actor: Any = None,
     now: dt.datetime | None = None,
 ) -> int:
@@ -316,7 +349,10 @@ def scoring_rule_save(
 
 
 def scoring_rule_delete(
-    *, rule: FitRule | EngagementRule, actor: Any = None, now: dt.datetime | None = None
+    *,
+    rule: FitRule | EngagementRule | PqlCriterion,
+    actor: Any = None,
+    now: dt.datetime | None = None,
 ) -> int:
     _check_can_edit_scoring(actor)
     with transaction.atomic():
@@ -423,6 +459,7 @@ def lead_create(*, data: dict[str, Any], actor: Any = None, now: dt.datetime | N
         setattr(lead, name, value)
     try:
         with transaction.atomic():
+            lead.account_id = account_id_for(lead.domain, lead.company)
             if erasure.is_erased(lead.email):
                 raise ValidationFailed(
                     erasure.ERASED_EMAIL_MESSAGE, code="erased_email", field="email"
@@ -473,6 +510,7 @@ def lead_update(
     with transaction.atomic():
         locked = Lead.objects.select_for_update().get(pk=lead.pk)
         _prepare_fields(locked, data, creating=False)
+        locked.account_id = account_id_for(locked.domain, locked.company)
         locked.updated_at = now
         try:
             with transaction.atomic():
@@ -732,8 +770,10 @@ def leads_bulk_upsert(
             if rules and existing_ids
             else {}
         )
+        qualification = lifecycle.context_for(existing_ids, now)
 
         defaults = _lead_defaults()
+        re_engaged: list[tuple[int, str, str]] = []
         inserts: list[dict[str, Any]] = []
         updates: list[dict[str, Any]] = []
         row_events: dict[str, list[CleanEvent]] = {}
@@ -759,7 +799,17 @@ def leads_bulk_upsert(
             assert rules is not None
             view = SimpleNamespace(**values)
             result = score_lead(lead=view, events=facts, rules=rules, now=now)
-            values.update(_score_fields(view, result, now))
+            product = list(qualification.facts.get(lead.pk, [])) if lead else []
+            if qualification.criteria:
+                for e in events:
+                    fact = lifecycle.fact_of(e.kind, e.occurred_at, e.payload)
+                    if fact is not None:
+                        product.append(fact)
+            values.update(
+                _score_fields(view, result, now, facts=product, criteria=qualification.criteria)
+            )
+            if lead is not None:
+                re_engaged.append((lead.pk, lead.ready_reason, values["ready_reason"]))
             values["updated_at"] = now
             answer = {
                 "row": row.index,
@@ -782,6 +832,7 @@ def leads_bulk_upsert(
             else:
                 inserts.append(values)
 
+        _match_accounts([*inserts, *updates])
         inserted = dict(
             (email, pk)
             for pk, email in insert_rows(
@@ -795,7 +846,7 @@ def leads_bulk_upsert(
                 "send the batch again (it will update them).",
                 code="concurrent_upsert",
             )
-        update_rows(Lead, updates, columns=(*WRITABLE_COLUMNS, *SCORE_COLUMNS))
+        update_rows(Lead, updates, columns=(*WRITABLE_COLUMNS, *SCORE_COLUMNS, "account_id"))
 
         event_rows: list[dict[str, Any]] = []
         for row in good:
@@ -816,6 +867,10 @@ def leads_bulk_upsert(
                 )
         insert_rows(EngagementEvent, event_rows, columns=EVENT_INSERT_COLUMNS)
         hooks.events_recorded(events=_recorded(event_rows), now=now)
+        _notify_re_engaged(
+            {pk: before for pk, before, _ in re_engaged},
+            [(pk, after) for pk, _, after in re_engaged],
+        )
 
     for row in clean:
         if row.errors:
@@ -832,6 +887,18 @@ def leads_bulk_upsert(
             outcome.events += answer["events"]
             outcome.results.append(answer)
     return outcome
+
+
+def _match_accounts(rows: list[dict[str, Any]]) -> None:
+    """Set each row's account_id from its domain: two queries for the whole batch."""
+    keys = [account_domain(values["domain"]) for values in rows]
+    names: dict[str, str] = {}
+    for key, values in zip(keys, rows, strict=True):
+        if key and not names.get(key):
+            names[key] = values.get("company") or ""
+    ids = account_ids_for_domains(names)
+    for key, values in zip(keys, rows, strict=True):
+        values["account_id"] = ids.get(key) if key else None
 
 
 def _new_events(
@@ -952,10 +1019,13 @@ def leads_rescore(*, leads: Iterable[Lead], now: dt.datetime | None = None) -> N
     batch = list(leads)
     rules = selectors.scoring_rules()
     events = selectors.events_for_scoring(lead_ids=[x.pk for x in batch], rules=rules, now=now)
+    context = lifecycle.context_for([x.pk for x in batch], now)
     rows = []
     for lead in batch:
         result = score_lead(lead=lead, events=events.get(lead.pk, []), rules=rules, now=now)
-        fields = _score_fields(lead, result, now)
+        fields = _score_fields(
+            lead, result, now, facts=context.facts.get(lead.pk, []), criteria=context.criteria
+        )
         rows.append(
             {
                 "id": lead.pk,
@@ -966,6 +1036,10 @@ def leads_rescore(*, leads: Iterable[Lead], now: dt.datetime | None = None) -> N
             }
         )
     update_rows(Lead, rows, columns=SCORE_COLUMNS)
+    _notify_re_engaged(
+        {lead.pk: lead.ready_reason for lead in batch},
+        [(row["id"], row["ready_reason"]) for row in rows],
+    )
 
 
 # --- idempotency --------------------------------------------------------------------------
@@ -1077,3 +1151,31 @@ def user_time_zone_set(*, user: Any, time_zone: str, actor: Any = None) -> UserP
         )
     profile, _ = UserProfile.objects.update_or_create(user=user, defaults={"time_zone": name})
     return profile
+
+
+# --- lifecycle notifications ----------------------------------------------------------------
+
+
+def lead_re_engaged_notify(*, lead_id: int) -> bool:
+    """Email a recycled lead's owner that it came back with new high intent in its cooldown and
+    is ready for sales again. Sends nothing when the lead is no longer re-engaged (it was
+    promoted meanwhile) or has no owner with an address. A failing mail server raises, and the
+    task retries."""
+    lead = Lead.objects.select_related("owner").filter(pk=lead_id).first()
+    if lead is None or lead.ready_reason != lifecycle.READY_RE_ENGAGED:
+        return False
+    owner = lead.owner
+    if owner is None or not owner.email:
+        return False
+    send_mail(
+        subject=f"Re-engaged after return: {lead.full_name or lead.email}",
+        message=(
+            f"{lead.full_name or lead.email} ({lead.company or lead.domain}) was returned to "
+            f"nurture on {lead.recycled_at:%Y-%m-%d} and showed new high intent on "
+            f"{lead.last_high_intent_at:%Y-%m-%d %H:%M} UTC. It is ready for sales again and "
+            "heads your ready list."
+        ),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        recipient_list=[owner.email],
+    )
+    return True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import smtplib
 
 from celery import shared_task
 
@@ -68,3 +69,14 @@ def lead_import_check(lead_import_id: int) -> str:
 @shared_task(name="leads.tasks.lead_imports_purge")
 def lead_imports_purge() -> int:
     return imports.lead_imports_purge()
+
+
+@shared_task(
+    name="leads.tasks.lead_re_engaged_notify",
+    autoretry_for=(OSError, smtplib.SMTPException),
+    retry_backoff=True,
+    max_retries=8,
+)
+def lead_re_engaged_notify(lead_id: int) -> bool:
+    """Email the owner of a recycled lead that came back with new intent (once per comeback)."""
+    return services.lead_re_engaged_notify(lead_id=lead_id)

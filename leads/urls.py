@@ -19,6 +19,7 @@ urlpatterns: list = [
 router = SimpleRouter()
 router.register("scoring/fit-rules", apis.FitRuleViewSet, basename="fit-rule")
 router.register("scoring/engagement-rules", apis.EngagementRuleViewSet, basename="engagement-rule")
+router.register("scoring/pql-criteria", apis.PqlCriterionViewSet, basename="pql-criterion")
 
 api_urlpatterns: list = [
     path("leads/", apis.LeadListCreateApi.as_view(), name="lead-list"),

@@ -254,6 +254,13 @@ NOTIFICATION_SEND_LEASE_SECONDS = env.float("NOTIFICATION_SEND_LEASE_SECONDS", d
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
 # Lets a test worker (or a second deployment on a shared broker) use a queue of its own.
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TASK_DEFAULT_QUEUE", default="celery")
+# The weekly alignment digest: sent for the past ISO week from this weekday and hour on, in
+# this zone (Monday 08:00 by default); beat checks every DIGEST_CHECK_INTERVAL_SECONDS, and the
+# same run retries unsent rows of earlier weeks.
+DIGEST_TIME_ZONE = env("DIGEST_TIME_ZONE", default="UTC")
+DIGEST_SEND_WEEKDAY = env.int("DIGEST_SEND_WEEKDAY", default=0)
+DIGEST_SEND_HOUR = env.int("DIGEST_SEND_HOUR", default=8)
+DIGEST_CHECK_INTERVAL_SECONDS = env.float("DIGEST_CHECK_INTERVAL_SECONDS", default=900.0)
 # Static schedule; beat drops a run not started within one interval (the next one is coming).
 CELERY_BEAT_SCHEDULE: dict = {
     "sla-sweep": {
@@ -265,6 +272,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "handoff.tasks.notifications_send",
         "schedule": NOTIFICATION_SEND_INTERVAL_SECONDS,
         "options": {"expires": NOTIFICATION_SEND_INTERVAL_SECONDS},
+    },
+    "alignment-digest": {
+        "task": "feedback.tasks.alignment_digest",
+        "schedule": DIGEST_CHECK_INTERVAL_SECONDS,
+        "options": {"expires": DIGEST_CHECK_INTERVAL_SECONDS},
     },
 }
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from django import template
 
-from feedback import selectors
+from feedback import contradictions, selectors
 from feedback.forms import ReturnForm
 from feedback.models import ReturnFeedback
 from handoff.models import Handoff
@@ -30,6 +30,7 @@ def return_panel(context: template.Context, handoff: Handoff) -> dict[str, Any]:
         "form": form,
         "csrf_token": context.get("csrf_token"),
         "open": bool(form.errors),
+        "contradicting": contradictions.reasons_contradicting(handoff),
     }
 
 
@@ -48,3 +49,11 @@ def lead_returns(lead: Lead) -> dict[str, Any]:
         .order_by("-returned_at", "-id")
     )
     return {"returns": list(rows)}
+
+
+@register.filter
+def signed(value: Any) -> str:
+    """A change with its sign (+3, -2, 0); a dash when unknown."""
+    if value is None:
+        return "n/a"
+    return f"{value:+d}" if isinstance(value, int) else f"{value:+.1%}"

@@ -253,8 +253,8 @@ def test_each_analytic_is_a_fixed_number_of_queries(fixture, django_assert_num_q
         outcomes_by("rep")
     with django_assert_num_queries(3):  # the bucketed counts, won deals by bucket, the threshold
         threshold_advisor()
-    # reasons (1) + 5 dimensions (5) + mix (1) + totals (2) + advisor (3)
-    with django_assert_num_queries(12):
+    # reasons (1) + 5 dimensions (5) + PQL/MQL (1) + mix (1) + totals (2) + advisor (3)
+    with django_assert_num_queries(13):
         feedback_metrics()
 
 

@@ -95,3 +95,17 @@ def test_returned_handoffs_without_feedback_get_a_row_from_their_reason_code():
         "Same as Acme's other contact",
         "disqualify",
     )
+
+
+def test_the_demo_shows_a_contradicted_rule_and_last_weeks_digest():
+    from feedback import contradictions, digest
+
+    now = timezone.now().replace(microsecond=0)
+    seed_users()
+    desk()
+    run([leads_demo, feedback_demo], now)
+    assert any(r["returns"] for r in contradictions.contradicted_rules())
+    week = digest.last_week(timezone.localdate(now))
+    built = digest.digest_build(week)
+    assert built["week"] == week.label
+    assert built["this"]["mqls"] + built["this"]["pqls"] > 0

@@ -7,6 +7,7 @@ import io
 import random
 
 import pytest
+from django.db.models import Count
 from django.utils import timezone
 
 from config.management.commands.seed_demo import seed_users
@@ -83,3 +84,29 @@ def test_the_demo_ships_one_active_auto_promotion_rule_that_puts_a_demo_request_
     assert firing.handoff.assigned_to is not None or firing.handoff.routing["queue"] == "manager"
     demo.seed(**{**seeded[2], "now": now}, stdout=io.StringIO())
     assert AutoPromotionRule.objects.count() == 1
+
+
+def test_the_demo_has_a_rep_on_time_off_this_week(seeded):
+    from handoff.time_off import reps_off_on
+
+    now, _users, _context, _out = seeded
+    off = reps_off_on(timezone.localdate(now))
+    assert [t.rep.username for t in off] == ["tom"]
+    assert off[0].note == "Sales conference"
+
+
+def test_the_demo_has_accounts_with_several_leads_and_owners(seeded):
+    from leads.models import Account
+
+    biggest = Account.objects.annotate(n=Count("leads")).order_by("-n").first()
+    assert biggest.n >= 3
+    assert biggest.owner is not None
+    assert Team.objects.filter(route_to_account_owner=True).exists()
+
+
+def test_the_demo_has_a_pql_and_a_re_engaged_lead(seeded):
+    from leads.models import Lead
+
+    assert Lead.objects.filter(pql=True).exists()
+    re_engaged = Lead.objects.get(ready_reason="re_engaged")
+    assert re_engaged.stage == "recycled" and re_engaged.ready_for_sales

@@ -17,6 +17,7 @@ and mass assignment of protected fields through POST/PATCH (0).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from collections.abc import Callable
@@ -32,14 +33,16 @@ from django.utils import timezone
 
 from feedback import services as feedback_services
 from feedback.models import RejectionReason, ReturnFeedback
-from handoff.models import AutoPromotionRule, Handoff
+from handoff.models import AutoPromotionRule, Handoff, TimeOff
 from leads.imports import services as import_services
 from leads.models import (
+    Account,
     EngagementEvent,
     EngagementRule,
     FitRule,
     Lead,
     LeadImport,
+    PqlCriterion,
     ScoringConfig,
 )
 from pipeline import services as pipeline_services
@@ -72,6 +75,7 @@ MANAGERS = roles(marketer=DENY, rep=DENY, manager=OK)
 MARKETING_ONLY = roles(marketer=OK, rep=DENY, manager=DENY)
 SALES_WORK = roles(marketer=DENY, rep=REP_OWN, manager=OK)  # accept, ask, qualify, touch, return
 READ_HANDOFF = roles(marketer=OK, rep=REP_OWN, manager=OK)
+SALES_SIDE = roles(marketer=DENY, rep=OK, manager=OK)  # time off: a rep's own, managers' all
 
 
 # --- the world of the matrix -------------------------------------------------------------------
@@ -84,6 +88,7 @@ class MatrixWorld:
     handoffs: dict[tuple[str, str], Handoff] = field(default_factory=dict)
     fresh_lead: Lead | None = None
     opportunities: dict[str, Opportunity] = field(default_factory=dict)
+    time_off: TimeOff | None = None
     disqualified_lead: Lead | None = None
 
     def handoff(self, status: str, owner: str) -> Handoff:
@@ -123,6 +128,16 @@ def mw(db) -> MatrixWorld:
         )
     mw.fresh_lead = world.lead()
     AutoPromotionRule.objects.create(name="Trials", event_kinds=["trial_signup"])
+    for owner in OWNERS:
+        lead = mw.handoff("pending", owner).lead
+        lead.account = Account.objects.create(
+            domain=f"{owner}.matrix.example", created_at=NOW(), updated_at=NOW()
+        )
+        lead.save(update_fields=["account"])
+    PqlCriterion.objects.create(name="Trial in a week", kind="trial", within_days=7)
+    mw.time_off = TimeOff.objects.create(
+        rep=world.users["rep"], starts_on=dt.date(2031, 1, 1), ends_on=dt.date(2031, 1, 2)
+    )
     # Returned leads whose cooldown is over: promotable again (by marketing, not by a rep).
     Lead.objects.filter(stage="recycled").update(recycle_until=timezone.now())
     # One event kind without a rule, for creating one.
@@ -178,6 +193,10 @@ def handoff_in(status: str) -> Target:
 
 def lead_of(status: str = "pending") -> Target:
     return lambda mw, owner: mw.handoff(status, owner).lead
+
+
+def account_of(mw: MatrixWorld, owner: str) -> Any:
+    return mw.handoff("pending", owner).lead.account
 
 
 def feedback_of(status: str) -> Target:
@@ -350,6 +369,34 @@ API: list[Action] = [
         expect=WRITERS,
         effect=lambda mw, o: not FitRule.objects.filter(pk=o.pk).exists(),
     ),
+    Action("leads-api:pql-criterion-list", expect=ALL_SIGNED_IN),
+    Action(
+        "leads-api:pql-criterion-list",
+        "POST",
+        body=lambda mw, o: {"name": "Matrix PQL", "kind": "trial", "within_days": 7},
+        expect=WRITERS,
+        effect=lambda mw, o: PqlCriterion.objects.filter(name="Matrix PQL").exists(),
+    ),
+    Action(
+        "leads-api:pql-criterion-detail",
+        target=lambda mw, o: PqlCriterion.objects.first(),
+        expect=ALL_SIGNED_IN,
+    ),
+    Action(
+        "leads-api:pql-criterion-detail",
+        "PATCH",
+        target=lambda mw, o: PqlCriterion.objects.first(),
+        body=lambda mw, o: {"within_days": 21},
+        expect=WRITERS,
+        effect=lambda mw, o: PqlCriterion.objects.filter(pk=o.pk, within_days=21).exists(),
+    ),
+    Action(
+        "leads-api:pql-criterion-detail",
+        "DELETE",
+        target=lambda mw, o: PqlCriterion.objects.first(),
+        expect=WRITERS,
+        effect=lambda mw, o: not PqlCriterion.objects.filter(pk=o.pk).exists(),
+    ),
     Action("leads-api:engagement-rule-list", expect=ALL_SIGNED_IN),
     Action(
         "leads-api:engagement-rule-list",
@@ -484,6 +531,27 @@ API: list[Action] = [
         expect=WRITERS,
         effect=lambda mw, o: not AutoPromotionRule.objects.filter(pk=o.pk).exists(),
     ),
+    Action("handoff-api:account-list", expect=ALL_SIGNED_IN),
+    Action("handoff-api:account-detail", target=account_of, expect=READ_HANDOFF),
+    Action("handoff-api:time-off-list", expect=SALES_SIDE),
+    Action(
+        "handoff-api:time-off-list",
+        "POST",
+        body=lambda mw, o: {
+            "rep": mw.world.users["rep"].pk,
+            "starts_on": "2032-05-04",
+            "ends_on": "2032-05-05",
+        },
+        expect=SALES_SIDE,
+        effect=lambda mw, o: TimeOff.objects.filter(starts_on=dt.date(2032, 5, 4)).exists(),
+    ),
+    Action(
+        "handoff-api:time-off-detail",
+        "DELETE",
+        target=lambda mw, o: mw.time_off,
+        expect=SALES_SIDE,
+        effect=lambda mw, o: not TimeOff.objects.filter(pk=o.pk).exists(),
+    ),
     # feedback
     Action("feedback-api:reason-list", expect=ALL_SIGNED_IN),
     Action("feedback-api:feedback-list", expect=ALL_SIGNED_IN),
@@ -571,6 +639,13 @@ API: list[Action] = [
         effect=lambda mw, o: Opportunity.objects.filter(external_id="MATRIX-1").exists(),
     ),
     Action("pipeline-api:metrics-revenue", expect=roles(marketer=OK, rep=DENY, manager=OK)),
+    Action(
+        "feedback-api:contradicted-rule-apply",
+        "POST",
+        body=lambda mw, o: {"rule": FitRule.objects.order_by("id").first().pk, "points": 3},
+        expect=WRITERS,
+        effect=lambda mw, o: FitRule.objects.filter(points=3).exists(),
+    ),
     # project-wide: the schema and its docs are public; the token endpoint is the way in
     Action("schema", expect=everyone(OK, anonymous=OK)),
     Action("api-docs", expect=everyone(OK, anonymous=OK)),
@@ -646,6 +721,17 @@ PAGES: list[Action] = [
     Action("handoff:my-queue", expect=SALES_PAGE, api=False),
     Action("handoff:my-accepted", expect=SALES_PAGE, api=False),
     Action("handoff:manager-queue", expect=MANAGERS, api=False),
+    Action("handoff:account-list", expect=ALL_SIGNED_IN, api=False),
+    Action("handoff:account-detail", target=account_of, expect=READ_HANDOFF, api=False),
+    Action("handoff:time-off", expect=SALES_SIDE, api=False),
+    Action("handoff:time-off", "POST",
+           body=lambda mw, o: {"rep": mw.world.users["rep"].pk, "starts_on": "2032-05-04",
+                               "ends_on": "2032-05-05"},
+           expect=SALES_SIDE, api=False,
+           effect=lambda mw, o: TimeOff.objects.filter(starts_on=dt.date(2032, 5, 4)).exists()),
+    Action("handoff:time-off-delete", "POST", target=lambda mw, o: mw.time_off,
+           expect=SALES_SIDE, api=False,
+           effect=lambda mw, o: not TimeOff.objects.filter(pk=o.pk).exists()),
     Action("handoff:handoff-detail", target=handoff_in("pending"), expect=READ_HANDOFF,
            api=False),
     Action("handoff:handoff-accept", "POST", target=handoff_in("pending"), expect=SALES_WORK,
@@ -689,6 +775,11 @@ PAGES: list[Action] = [
     Action("feedback:dispute-resolve", "POST", target=feedback_of("disputed"),
            body=lambda mw, o: {"decision": "uphold", "resolution": "Stands."},
            expect=MANAGERS, effect=resolved, api=False),
+    Action("feedback:digest", expect=MARKETING_PAGE, api=False),
+    Action("feedback:contradicted-rule-apply", "POST",
+           body=lambda mw, o: {"rule": FitRule.objects.order_by("id").first().pk, "points": 3},
+           expect=MARKETING_PAGE, effect=lambda mw, o: FitRule.objects.filter(points=3).exists(),
+           api=False),
     Action("feedback:dashboard", expect=MANAGERS, api=False),
 ]  # fmt: skip
 
@@ -784,7 +875,9 @@ def owners_of(action: Action) -> tuple[str, ...]:
 
 def _owner_target(action: Action) -> bool:
     # Targets built from a (status, owner) pair vary with the owner.
-    return action.target.__qualname__.startswith(("handoff_in", "lead_of", "feedback_of"))
+    return action.target.__qualname__.startswith(
+        ("handoff_in", "lead_of", "feedback_of", "account_of")
+    )
 
 
 def test_every_route_has_a_declared_expectation():
@@ -872,6 +965,8 @@ ADMIN_VIEW: dict[str, set[str]] = {
     "leads.SourceAlias": LEADS_ADMIN,
     "leads.ImportMapping": LEADS_ADMIN,
     "leads.LeadImport": LEADS_ADMIN,
+    "leads.Account": LEADS_ADMIN,
+    "leads.PqlCriterion": LEADS_ADMIN,
     "handoff.Handoff": MANAGERS_ADMIN,
     "handoff.BusinessCalendar": MANAGERS_ADMIN,
     "handoff.SlaPolicy": MANAGERS_ADMIN,
@@ -885,6 +980,8 @@ ADMIN_VIEW: dict[str, set[str]] = {
     "feedback.ReturnFeedback": LEADS_ADMIN,
     "pipeline.LostReason": MANAGERS_ADMIN,
     "pipeline.Opportunity": MANAGERS_ADMIN,
+    "handoff.TimeOff": MANAGERS_ADMIN,
+    "feedback.DigestDelivery": MANAGERS_ADMIN,
 }
 ADMIN_ROLES = ("anonymous", "marketer", "rep", "staff_rep", "manager", "admin")
 

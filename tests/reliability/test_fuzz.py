@@ -15,6 +15,7 @@ fuzzes only the operations whose path starts with that prefix (while working on 
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import sys
 import time
@@ -42,8 +43,9 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from feedback.models import ReturnFeedback
-from handoff.models import AutoPromotionRule
-from leads.models import EngagementRule, FitRule
+from handoff.models import AutoPromotionRule, TimeOff
+from leads.accounts import accounts_backfill
+from leads.models import Account, EngagementRule, FitRule, PqlCriterion
 from tests.reliability.security_world import SecurityWorld, make_security_world
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "60"))
@@ -119,6 +121,14 @@ def world(db) -> SecurityWorld:
         handoff=qualified, actor=world.users["rep"], amount="100", expected_close_date=None,
         check_actor=False,
     )  # fmt: skip
+    accounts_backfill()
+    PqlCriterion.objects.create(name="Trial in a week", kind="trial", within_days=7)
+    for who in ("rep", "rep_mate"):
+        TimeOff.objects.create(
+            rep=world.users[who],
+            starts_on=dt.date(2031, 1, 1),
+            ends_on=dt.date(2031, 1, 2),
+        )
     return world
 
 
@@ -155,6 +165,12 @@ def path_ids(world: SecurityWorld, path: str) -> list[int]:
         from pipeline.models import Opportunity
 
         ids = list(Opportunity.objects.values_list("pk", flat=True))
+    elif path.startswith("/api/scoring/pql-criteria/"):
+        ids = list(PqlCriterion.objects.values_list("pk", flat=True))
+    elif path.startswith("/api/accounts/"):
+        ids = list(Account.objects.values_list("pk", flat=True))
+    elif path.startswith("/api/time-off/"):
+        ids = list(TimeOff.objects.values_list("pk", flat=True))
     elif path.startswith("/api/handoffs/"):
         from handoff.models import Handoff
 

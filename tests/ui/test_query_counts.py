@@ -58,7 +58,7 @@ def unassigned(world: World, n: int) -> None:
 # counts (one query, feedback.nav), count, rows (the lead list and the returned queue: the
 # sorted ids, then their rows), plus
 # the filter option lists: campaigns and owners on the lead list, reasons and campaigns on the
-# returned queue, the reps to pick on the manager's queue)
+# returned queue, the reps to pick and who is off today on the manager's queue)
 PAGES = [
     ("/leads/", "marketer", leads, 9),
     ("/leads/?q=acme", "marketer", leads, 8),  # a search counts in the same scan
@@ -68,7 +68,7 @@ PAGES = [
     ("/returned/", "marketer", returned, 9),
     ("/questions/", "marketer", waiting, 6),
     # + why each is unassigned (escalations), + what "next in rotation" would do (per team)
-    ("/manager/queue/", "manager", unassigned, 10),
+    ("/manager/queue/", "manager", unassigned, 11),  # + who is off today
 ]
 
 
