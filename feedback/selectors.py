@@ -20,7 +20,6 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from decimal import Decimal
-from itertools import pairwise
 from typing import Any
 
 from django.conf import settings
@@ -33,6 +32,7 @@ from handoff.states import Status
 from leads import roles
 from leads.errors import ValidationFailed
 from leads.models import ScoringConfig, Source
+from leads.selectors import score_bands
 from pipeline.metrics import won_by_score_threshold
 
 OPEN_OUTCOME = (Status.PENDING, Status.WAITING)
@@ -259,22 +259,6 @@ def _with_rates(counts: Mapping[str, Any]) -> dict[str, Any]:
     row["acceptance_rate"] = _rate(row["accepted"], decided)
     row["sql_rate"] = _rate(row["qualified"], decided)
     return row
-
-
-def score_bands() -> list[tuple[int, str]]:
-    """(lower bound, label) of each band, from FEEDBACK_SCORE_BANDS (lower bounds; a
-    (bound, label) pair is read for its bound). The labels say what the bands hold: the first
-    takes every score below the second's bound ("under 40", penalties can go below zero) and the
-    last every score from its bound up ("100+": scores have no ceiling)."""
-    lows = sorted(
-        {int(b[0] if isinstance(b, list | tuple) else b) for b in settings.FEEDBACK_SCORE_BANDS}
-    )
-    if len(lows) == 1:
-        return [(lows[0], "all scores")]
-    bands = [(lows[0], f"under {lows[1]}")]
-    bands += [(low, f"{low}-{high - 1}") for low, high in pairwise(lows[1:])]
-    bands.append((lows[-1], f"{lows[-1]}+"))
-    return bands
 
 
 def score_band_expression(field: str = "score_snapshot") -> Case:

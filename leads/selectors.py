@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
+from itertools import pairwise
 from typing import Any
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import Q, QuerySet
 
@@ -100,3 +102,19 @@ def lead_list(*, user: Any) -> QuerySet[Lead]:
 
 def lead_events(*, lead: Lead) -> QuerySet[EngagementEvent]:
     return EngagementEvent.objects.filter(lead=lead).order_by("-occurred_at", "-id")
+
+
+def score_bands() -> list[tuple[int, str]]:
+    """(lower bound, label) of each band, from FEEDBACK_SCORE_BANDS (lower bounds; a
+    (bound, label) pair is read for its bound). The labels say what the bands hold: the first
+    takes every score below the second's bound ("under 40", penalties can go below zero) and the
+    last every score from its bound up ("100+": scores have no ceiling)."""
+    lows = sorted(
+        {int(b[0] if isinstance(b, list | tuple) else b) for b in settings.FEEDBACK_SCORE_BANDS}
+    )
+    if len(lows) == 1:
+        return [(lows[0], "all scores")]
+    bands = [(lows[0], f"under {lows[1]}")]
+    bands += [(low, f"{low}-{high - 1}") for low, high in pairwise(lows[1:])]
+    bands.append((lows[-1], f"{lows[-1]}+"))
+    return bands

@@ -50,6 +50,7 @@ from handoff.models import Handoff, Team
 from handoff.states import Status
 from leads.errors import ValidationFailed
 from leads.models import Campaign, Source
+from leads.selectors import score_bands
 from pipeline.models import LostReason, Opportunity
 from pipeline.states import Stage
 
@@ -177,10 +178,6 @@ def cohort_opportunities(filters: RevenueFilters) -> QuerySet[Opportunity]:
     if filters.campaign is not None:
         qs = qs.filter(campaign_id=filters.campaign)
     return qs.filter(team_id=filters.team) if filters.team is not None else qs
-
-
-def score_bands() -> list[tuple[int, str]]:
-    return sorted((int(low), str(label)) for low, label in settings.FEEDBACK_SCORE_BANDS)
 
 
 def _band_case(field: str) -> Case:

@@ -28,6 +28,7 @@ from leads.errors import Conflict, DomainError, Forbidden, ValidationFailed
 from leads.models import Lead
 from leads.models import Stage as LeadStage
 from leads.roles import is_manager, is_rep
+from leads.selectors import score_bands
 from leads.services import lead_change_stage, normalise_email
 from pipeline.models import LostReason, Opportunity, OpportunityEvent
 from pipeline.states import InvalidTransition, Stage, check_move
@@ -78,7 +79,7 @@ def clean_currency(raw: Any, *, field: str = "currency") -> str:
 
 def score_band_label(score: int) -> str:
     """The score band (settings.FEEDBACK_SCORE_BANDS) a score falls in."""
-    bands = sorted((int(low), str(label)) for low, label in settings.FEEDBACK_SCORE_BANDS)
+    bands = score_bands()
     label = bands[0][1]
     for low, name in bands:
         if score >= low:
