@@ -438,10 +438,11 @@ API: list[Action] = [
         "feedback-api:handoff-previous-returns", target=handoff_in("pending"), expect=READ_HANDOFF
     ),
     Action("feedback-api:feedback-metrics", expect=roles(marketer=OK, rep=DENY, manager=OK)),
-    # project-wide: the schema and its docs are public; the token endpoint is the way in
-    Action("schema", expect=everyone(OK, anonymous=OK)),
-    Action("api-docs", expect=everyone(OK, anonymous=OK)),
-    Action("api-redoc", expect=everyone(OK, anonymous=OK)),
+    # project-wide: the schema and its docs are for signed-in users; the token endpoint is the
+    # way in
+    Action("schema", expect=everyone(OK)),
+    Action("api-docs", expect=everyone(OK)),
+    Action("api-redoc", expect=everyone(OK)),
     Action(
         "auth-token",
         "POST",
