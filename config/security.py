@@ -68,7 +68,7 @@ def too_many_attempts(
         response = render(
             request,
             "registration/lockout.html",
-            {"message": message, "minutes": max(1, round(wait / 60))},
+            {"message": message, "minutes": max(1, round(wait / 60)) if wait >= 60 else None},
             status=429,
         )
     response["Retry-After"] = str(wait)

@@ -256,6 +256,7 @@ def test_an_attempt_while_another_from_the_address_is_checked_gets_429_at_once(u
     assert answer["Retry-After"] == "1"
     assert elapsed < 1
     assert page.status_code == 429
+    assert "Try again in a moment" in page.content.decode()
     # Once the other attempt is over, the right password gets in.
     assert attempt(Client(), "token", user.username, PASSWORD).status_code == 200
 
