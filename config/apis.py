@@ -13,7 +13,12 @@ from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.security import lockout_response, login_attempt_lock
+from config.security import (
+    LoginAttemptBusy,
+    busy_response,
+    lockout_response,
+    login_attempt_lock,
+)
 from leads.errors import ValidationFailed
 from leads.serializers import ValidationErrorSerializer
 
@@ -57,8 +62,9 @@ class TokenObtainApi(ObtainAuthToken):
             ),
             429: OpenApiResponse(
                 LockoutSerializer,
-                description="Too many failed attempts from this address (django-axes); wait for "
-                "the Retry-After header's seconds.",
+                description="`too_many_attempts`: too many failed attempts from this address "
+                "(django-axes); `login_in_progress`: another attempt from this address is being "
+                "checked. Wait for the Retry-After header's seconds.",
             ),
         },
         description="Exchange a username and password for the user's API token (created on first "
@@ -70,12 +76,15 @@ class TokenObtainApi(ObtainAuthToken):
         body.is_valid(raise_exception=True)
         # axes reads and flags the Django request, not DRF's wrapper around it.
         django_request = request._request
-        with login_attempt_lock(django_request):
-            user = authenticate(
-                django_request,
-                username=body.validated_data["username"],
-                password=body.validated_data["password"],
-            )
+        try:
+            with login_attempt_lock(django_request):
+                user = authenticate(
+                    django_request,
+                    username=body.validated_data["username"],
+                    password=body.validated_data["password"],
+                )
+        except LoginAttemptBusy:
+            return busy_response(django_request)  # type: ignore[return-value]
         if getattr(django_request, "axes_locked_out", False):
             return lockout_response(django_request)  # type: ignore[return-value]
         if user is None:

@@ -25,6 +25,12 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
 LOCKOUT_MESSAGE = "Too many failed login attempts from your address; try again later."
+BUSY_MESSAGE = "Another login attempt from your address is in progress; try again in a moment."
+BUSY_RETRY_AFTER = 1  # seconds: one attempt's password check is well under a second
+
+
+class LoginAttemptBusy(Exception):
+    """Another attempt from the same address holds its lock: refused, not queued."""
 
 
 def retry_after_seconds(request: HttpRequest | None = None) -> int:
@@ -38,18 +44,31 @@ def lockout_response(
     request: HttpRequest, original_response: Any = None, credentials: Any = None
 ) -> HttpResponse:
     """AXES_LOCKOUT_CALLABLE: 429 with Retry-After; JSON for the API, a page for people."""
-    wait = retry_after_seconds(request)
+    return too_many_attempts(request, code="too_many_attempts", message=LOCKOUT_MESSAGE)
+
+
+def busy_response(request: HttpRequest) -> HttpResponse:
+    """429 for an attempt that arrived while its address had another one in progress."""
+    return too_many_attempts(
+        request, code="login_in_progress", message=BUSY_MESSAGE, wait=BUSY_RETRY_AFTER
+    )
+
+
+def too_many_attempts(
+    request: HttpRequest, *, code: str, message: str, wait: int | None = None
+) -> HttpResponse:
+    wait = retry_after_seconds(request) if wait is None else wait
     response: HttpResponse
     if request.path.startswith("/api/"):
         response = JsonResponse(
-            {"code": "too_many_attempts", "detail": LOCKOUT_MESSAGE, "retry_after": wait},
+            {"code": code, "detail": message, "retry_after": wait},
             status=429,
         )
     else:
         response = render(
             request,
             "registration/lockout.html",
-            {"message": LOCKOUT_MESSAGE, "minutes": max(1, round(wait / 60))},
+            {"message": message, "minutes": max(1, round(wait / 60)) if wait >= 60 else None},
             status=429,
         )
     response["Retry-After"] = str(wait)
@@ -63,7 +82,9 @@ def client_key(request: HttpRequest) -> str:
 
 @contextmanager
 def login_attempt_lock(request: HttpRequest) -> Iterator[None]:
-    """One login attempt at a time per client address, inside one transaction (see above)."""
+    """One login attempt at a time per client address, inside one transaction (see above).
+
+    Raises LoginAttemptBusy at once when another attempt from the address holds the lock."""
     enabled = getattr(settings, "AXES_ENABLED", True)
     if not enabled or not getattr(settings, "LOGIN_ATTEMPTS_SERIALIZED", True):
         yield
@@ -73,9 +94,12 @@ def login_attempt_lock(request: HttpRequest) -> Iterator[None]:
             with connection.cursor() as cursor:
                 # Transaction-scoped: released at commit or rollback, even if the worker dies.
                 cursor.execute(
-                    "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                    "SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0))",
                     [f"axes-login:{client_key(request)}"],
                 )
+                (acquired,) = cursor.fetchone()
+            if not acquired:
+                raise LoginAttemptBusy
         yield
 
 
@@ -86,10 +110,13 @@ def serialized_login(view: Callable[..., HttpResponse]) -> Callable[..., HttpRes
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if request.method != "POST":
             return view(request, *args, **kwargs)
-        with login_attempt_lock(request):
-            response = view(request, *args, **kwargs)
-            if hasattr(response, "render") and not getattr(response, "is_rendered", True):
-                response = response.render()
-            return response
+        try:
+            with login_attempt_lock(request):
+                response = view(request, *args, **kwargs)
+                if hasattr(response, "render") and not getattr(response, "is_rendered", True):
+                    response = response.render()
+                return response
+        except LoginAttemptBusy:
+            return busy_response(request)
 
     return wrapper

@@ -1,14 +1,19 @@
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
+from rest_framework.authentication import TokenAuthentication
+from rest_framework.exceptions import AuthenticationFailed
 
 from handoff import timezones
 from leads.errors import DomainError
@@ -80,3 +85,22 @@ def account_settings(request: HttpRequest) -> HttpResponse:
         {"form": form, "automatic": automatic, "current": timezone.get_current_timezone_name()},
         status=status,
     )
+
+
+def signed_in_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """A page for signed-in users by session (people) or by API token (scripts reading the API
+    docs); anyone else is sent to the login page."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            try:
+                # TokenAuthentication reads only the Authorization header of request.META.
+                found = TokenAuthentication().authenticate(request)  # type: ignore[arg-type]
+            except AuthenticationFailed:
+                found = None
+            if found is None:
+                return redirect_to_login(request.get_full_path())
+        return view(request, *args, **kwargs)
+
+    return wrapper

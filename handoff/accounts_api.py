@@ -26,7 +26,7 @@ from leads.api_base import Pagination
 from leads.errors import ValidationFailed
 from leads.models import Account, Lead
 from leads.selectors import leads_visible_to
-from leads.serializers import ErrorSerializer
+from leads.serializers import ErrorSerializer, ValidationErrorSerializer
 
 # The detail lists at most this many leads and handoffs (newest first); `lead_count` says all.
 DETAIL_ROWS = 100
@@ -128,8 +128,10 @@ class AccountListApi(generics.ListAPIView):
         ],
         responses={
             200: AccountSerializer(many=True),
-            400: OpenApiResponse(ErrorSerializer, description="A bad filter (field named)."),
-            403: OpenApiResponse(ErrorSerializer, description="Not signed in."),
+            400: OpenApiResponse(
+                ValidationErrorSerializer, description="A bad filter (parameter named)."
+            ),
+            401: OpenApiResponse(ErrorSerializer, description="Not authenticated."),
         },
     )
     def get(self, request: Any, *args: Any, **kwargs: Any) -> Any:
@@ -156,7 +158,7 @@ class AccountDetailApi(generics.RetrieveAPIView):
         operation_id="accounts_retrieve",
         responses={
             200: AccountDetailSerializer,
-            403: OpenApiResponse(ErrorSerializer, description="Not signed in."),
+            401: OpenApiResponse(ErrorSerializer, description="Not authenticated."),
             404: OpenApiResponse(ErrorSerializer, description="No such account you can see."),
         },
     )

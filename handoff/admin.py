@@ -175,6 +175,9 @@ class HandoffAdmin(ReadOnlyRecord, ManagersOnly, admin.ModelAdmin):
     # Fits 1280 px beside the filters: the policy and attempt sit under the lead, the dates are
     # short and the clock, breached and late columns stay in view (templates/admin/handoff/
     # handoff/change_list.html keeps the cells compact).
+    class Media:
+        css = {"all": ["css/admin.css"]}  # no inline styles under the Content-Security-Policy
+
     list_display = [
         "id", "lead_and_attempt", "status", "assigned_to", "team", "created_short",
         "due_short", "time_left", "is_breached", "accepted_late",
@@ -284,7 +287,7 @@ class HandoffAdmin(ReadOnlyRecord, ManagersOnly, admin.ModelAdmin):
         clock = selectors.accept_clock(obj)
         label = selectors.clock_label(clock)
         if clock.late:
-            return format_html('<strong style="color:#b42318">{}</strong>', label)
+            return format_html('<strong class="admin-late">{}</strong>', label)
         return label or "-"
 
     @admin.display(description="breached", boolean=True)

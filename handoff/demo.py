@@ -41,7 +41,7 @@ from handoff.models import (
 from handoff.selectors import calendar_for
 from handoff.states import OPEN_STATUSES, Status
 from leads import services as lead_services
-from leads.errors import RuleViolation
+from leads.errors import Conflict, RuleViolation
 from leads.lifecycle import READY_RE_ENGAGED
 from leads.models import Account, Lead, Stage
 
@@ -534,10 +534,27 @@ class _Story:
         def do(h: Handoff, rep: Any, now: dt.datetime) -> Any:
             if h.status != Status.PENDING:
                 return h
+            reason = f"{rep.first_name or rep} is out sick"
+            try:
+                return services.handoff_reassign(
+                    handoff=h, actor=self.manager, reason=reason, now=now
+                )
+            except Conflict as exc:
+                if exc.code != "nobody_available":
+                    raise
+            # Nobody in the rotation is at work now: the manager picks a teammate by name.
+            mate = (
+                TeamMembership.objects.filter(team_id=h.team_id, active=True, rep__is_active=True)
+                .exclude(rep_id=h.assigned_to_id)
+                .select_related("rep")
+                .order_by("rep__username")
+                .first()
+            )
+            if mate is None:
+                return h
             return services.handoff_reassign(
-                handoff=h, actor=self.manager, reason=f"{rep.first_name or rep} is out sick",
-                now=now,
-            )  # fmt: skip
+                handoff=h, actor=self.manager, to_rep=mate.rep, reason=reason, now=now
+            )
 
         new: Handoff = yield when, self._act(lead, do)
         if new is not None and self.rng.random() < 0.6:

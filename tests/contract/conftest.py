@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import pytest
+from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
 from tests.reliability.security_world import SecurityWorld, make_security_world
@@ -36,6 +37,9 @@ def api(world):
 
 @pytest.fixture
 def schema(db) -> dict[str, Any]:
-    response = APIClient().get("/api/schema/?format=json")
+    # The schema is for signed-in users: any user will do (nothing is written).
+    client = APIClient()
+    client.force_authenticate(get_user_model()(username="schema-reader"))
+    response = client.get("/api/schema/?format=json")
     assert response.status_code == 200
     return json.loads(response.content)

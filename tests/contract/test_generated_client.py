@@ -31,12 +31,13 @@ import httpx
 import hypothesis
 import pytest
 import schemathesis
+from django.contrib.auth import get_user_model
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections, transaction
-from django.test import Client as DjangoClient
 from hypothesis import HealthCheck, Phase, given
 from hypothesis import strategies as st
+from rest_framework.test import APIClient
 from schemathesis import GenerationMode
 
 from feedback.models import ReturnFeedback
@@ -55,7 +56,10 @@ ROLES = ("marketer", "rep", "manager")
 @pytest.fixture(scope="module")
 def live_schema(django_db_setup, django_db_blocker) -> dict[str, Any]:
     with django_db_blocker.unblock():
-        response = DjangoClient().get("/api/schema/?format=json")
+        # The schema is for signed-in users: any user will do (nothing is written).
+        reader = APIClient()
+        reader.force_authenticate(get_user_model()(username="schema-reader"))
+        response = reader.get("/api/schema/?format=json")
     assert response.status_code == 200
     return json.loads(response.content)
 

@@ -646,10 +646,11 @@ API: list[Action] = [
         expect=WRITERS,
         effect=lambda mw, o: FitRule.objects.filter(points=3).exists(),
     ),
-    # project-wide: the schema and its docs are public; the token endpoint is the way in
-    Action("schema", expect=everyone(OK, anonymous=OK)),
-    Action("api-docs", expect=everyone(OK, anonymous=OK)),
-    Action("api-redoc", expect=everyone(OK, anonymous=OK)),
+    # project-wide: the schema and its docs are for signed-in users; the token endpoint is the
+    # way in
+    Action("schema", expect=everyone(OK)),
+    Action("api-docs", expect=everyone(OK)),
+    Action("api-redoc", expect=everyone(OK)),
     Action(
         "auth-token",
         "POST",
