@@ -542,6 +542,7 @@ class _Story:
             except Conflict as exc:
                 if exc.code != "nobody_available":
                     raise
+                h = Handoff.objects.get(pk=h.pk)  # the refused attempt changed nothing
             # Nobody in the rotation is at work now: the manager picks a teammate by name.
             mate = (
                 TeamMembership.objects.filter(team_id=h.team_id, active=True, rep__is_active=True)

@@ -565,15 +565,15 @@ class RevenueRowSerializer(serializers.Serializer):
     days_to_won_p90 = serializers.FloatField(allow_null=True)
 
 
-class _Percentiles(serializers.Serializer):
+class RevenuePercentiles(serializers.Serializer):
     median_days = serializers.FloatField(allow_null=True)
     p90_days = serializers.FloatField(allow_null=True)
 
 
-class _TimeToConversion(serializers.Serializer):
-    to_sql = _Percentiles()
-    to_opportunity = _Percentiles()
-    to_won = _Percentiles()
+class TimeToConversion(serializers.Serializer):
+    to_sql = RevenuePercentiles()
+    to_opportunity = RevenuePercentiles()
+    to_won = RevenuePercentiles()
 
 
 class RevenueMetricsSerializer(serializers.Serializer):
@@ -586,4 +586,4 @@ class RevenueMetricsSerializer(serializers.Serializer):
     by_team = RevenueRowSerializer(many=True)
     by_rep = RevenueRowSerializer(many=True)
     by_cohort_week = RevenueRowSerializer(many=True)
-    time_to_conversion = _TimeToConversion()
+    time_to_conversion = TimeToConversion()

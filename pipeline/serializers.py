@@ -64,36 +64,36 @@ class LoseRequestSerializer(serializers.Serializer):
     lead_effect = serializers.ChoiceField(choices=LEAD_EFFECTS, default="recycle")
 
 
-class _Ref(serializers.Serializer):
+class OpportunityRef(serializers.Serializer):
     id = serializers.IntegerField()
 
 
-class _UserRef(_Ref):
+class OpportunityUserRef(OpportunityRef):
     username = serializers.CharField()
 
 
-class _LeadRef(_Ref):
+class OpportunityLeadRef(OpportunityRef):
     email = serializers.CharField()
     name = serializers.CharField(source="full_name")
     company = serializers.CharField()
 
 
-class _NamedRef(_Ref):
+class OpportunityNamedRef(OpportunityRef):
     name = serializers.CharField()
 
 
-class _LostReasonRef(serializers.Serializer):
+class LostReasonRef(serializers.Serializer):
     code = serializers.CharField()
     label = serializers.CharField()  # type: ignore[assignment]
     category = serializers.CharField()
 
 
 class OpportunitySerializer(serializers.ModelSerializer):
-    lead = _LeadRef()
-    owner = _UserRef(allow_null=True)
-    team = _NamedRef(allow_null=True)
-    campaign = _NamedRef(allow_null=True)
-    lost_reason = _LostReasonRef(allow_null=True)
+    lead = OpportunityLeadRef()
+    owner = OpportunityUserRef(allow_null=True)
+    team = OpportunityNamedRef(allow_null=True)
+    campaign = OpportunityNamedRef(allow_null=True)
+    lost_reason = LostReasonRef(allow_null=True)
     amount = AmountField(allow_null=True)
     stage = serializers.ChoiceField(choices=Stage.choices)
 
@@ -126,7 +126,7 @@ class OpportunitySerializer(serializers.ModelSerializer):
 
 
 class OpportunityEventSerializer(serializers.ModelSerializer):
-    actor = _UserRef(allow_null=True)
+    actor = OpportunityUserRef(allow_null=True)
     from_stage = serializers.CharField(help_text="Empty for the opening event.")
     to_stage = serializers.CharField()
     amount_before = AmountField(allow_null=True)

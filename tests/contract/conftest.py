@@ -37,9 +37,9 @@ def api(world):
 
 @pytest.fixture
 def schema(db) -> dict[str, Any]:
-    # The schema is for signed-in users: any user will do (nothing is written).
+    # The schema is for signed-in users: any user will do (rolled back with the test).
     client = APIClient()
-    client.force_authenticate(get_user_model()(username="schema-reader"))
+    client.force_authenticate(get_user_model().objects.create(username="schema-reader"))
     response = client.get("/api/schema/?format=json")
     assert response.status_code == 200
     return json.loads(response.content)

@@ -56,10 +56,12 @@ ROLES = ("marketer", "rep", "manager")
 @pytest.fixture(scope="module")
 def live_schema(django_db_setup, django_db_blocker) -> dict[str, Any]:
     with django_db_blocker.unblock():
-        # The schema is for signed-in users: any user will do (nothing is written).
+        # The schema is for signed-in users: any user will do (removed after).
+        user = get_user_model().objects.create(username="schema-reader")
         reader = APIClient()
-        reader.force_authenticate(get_user_model()(username="schema-reader"))
+        reader.force_authenticate(user)
         response = reader.get("/api/schema/?format=json")
+        user.delete()
     assert response.status_code == 200
     return json.loads(response.content)
 

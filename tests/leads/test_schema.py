@@ -32,7 +32,7 @@ def test_every_leads_endpoint_is_in_the_schema_with_its_errors(schema):
     assert "403" in paths["/api/scoring/fit-rules/{id}/"]["patch"]["responses"]
     assert "patch" in paths["/api/scoring/settings/"]
     error = schema["components"]["schemas"]["Error"]
-    assert set(error["properties"]) == {"code", "detail", "field"}
+    assert set(error["properties"]) == {"code", "detail", "field", "status"}
 
 
 def test_the_documented_bulk_row_is_what_the_validator_takes():
