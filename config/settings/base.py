@@ -219,8 +219,13 @@ SPECTACULAR_SETTINGS = {
         # handoff: status, from_status and to_status share one choice set; event kinds.
         "HandoffStatusEnum": "handoff.states.Status",
         "HandoffEventKindEnum": "handoff.models.HandoffEvent.Kind",
-        # leads: engagement event kinds.
+        # leads: engagement event kinds; sources (a lead's, a rule's list); lead stages.
         "EngagementEventKindEnum": "leads.models.EventKind",
+        "SourceEnum": "leads.models.Source",
+        "LeadStageEnum": "leads.models.Stage",
+        # pipeline: an opportunity's stage; what a lost deal does to its lead.
+        "OpportunityStageEnum": "pipeline.states.Stage",
+        "OpportunityLeadEffectEnum": "pipeline.services.LEAD_EFFECTS",
     },
 }
 

@@ -160,6 +160,7 @@ def test_the_handoff_loop_in_a_real_browser(chromium, live_server, world):
     # The list's one-click Promote button leads to the same page for the second lead.
     mia.go("/leads/?q=Hopper")
     page.click("table.leads a:has-text('Promote')")
+    page.fill("#id_note", "Downloaded the compiler benchmark and asked about pricing.")
     page.click("button:has-text('Promote to sales')")
     expect(page.locator(".messages")).to_contain_text("Grace Hopper went to Rob Rep")
     alan_handoff = world.promote(alan)

@@ -67,8 +67,9 @@ PAGES = [
     ("/accepted/", "rep", accepted, 6),
     ("/returned/", "marketer", returned, 9),
     ("/questions/", "marketer", waiting, 6),
-    # + why each is unassigned (escalations), + what "next in rotation" would do (per team)
-    ("/manager/queue/", "manager", unassigned, 11),  # + who is off today
+    # + why each is unassigned (escalations), + what "next in rotation" would do (per team),
+    # + who is off today, and their time off in that preview
+    ("/manager/queue/", "manager", unassigned, 12),
 ]
 
 
