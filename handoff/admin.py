@@ -517,7 +517,7 @@ class AutoPromotionRuleForm(forms.ModelForm):
         model = AutoPromotionRule
         fields = [
             "name", "active", "event_kinds", "within_minutes", "min_score", "sources",
-            "campaigns", "fit_rules", "hold_outside_hours", "max_per_hour", "order",
+            "campaigns", "fit_rules", "requires_pql", "hold_outside_hours", "max_per_hour", "order",
         ]  # fmt: skip
 
     def clean(self) -> dict[str, Any]:

@@ -137,6 +137,8 @@ def rule_matches(rule: AutoPromotionRule, *, lead: Lead, event: RecordedEvent) -
         return False
     if rule.min_score is not None and lead.score < rule.min_score:
         return False
+    if rule.requires_pql and not lead.pql:
+        return False
     if rule.sources and lead.source not in rule.sources:
         return False
     campaign_ids = {c.pk for c in rule.campaigns.all()}

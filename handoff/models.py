@@ -593,6 +593,10 @@ class AutoPromotionRule(models.Model):
         related_name="+",
         help_text="Fit rules that must all match the lead (their points do not matter).",
     )
+    requires_pql = models.BooleanField(
+        default=False,
+        help_text="Only product-qualified leads (a PQL criterion met when the event arrives).",
+    )
     hold_outside_hours = models.BooleanField(
         default=False,
         help_text="Outside the target team's working hours, wait for the next window to open.",

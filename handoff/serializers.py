@@ -540,7 +540,7 @@ class AutoPromotionRuleSerializer(serializers.ModelSerializer):
         model = AutoPromotionRule
         fields = [
             "id", "name", "active", "event_kinds", "within_minutes", "min_score", "sources",
-            "campaigns", "fit_rules", "hold_outside_hours", "max_per_hour", "order",
+            "campaigns", "fit_rules", "requires_pql", "hold_outside_hours", "max_per_hour", "order",
             "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = ["id", "created_at", "updated_at"]

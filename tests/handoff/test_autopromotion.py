@@ -430,3 +430,27 @@ def test_the_firing_log_in_the_admin_costs_the_same_queries_at_5_or_50_rows(
     with django_assert_max_num_queries(12):
         page = browser.get("/admin/handoff/autopromotion/")
     assert page.status_code == 200 and page.content.decode().count("Promoted") >= size
+
+
+def test_a_rule_for_product_qualified_leads_promotes_a_pql_and_leaves_the_others(world):
+    from leads.models import PqlCriterion
+
+    PqlCriterion.objects.create(name="Trial in a week", kind="trial", within_days=7)
+    make_rule(name="PQLs straight to sales", requires_pql=True)
+    trial = world.lead(email="trial.user@example.com")
+    lead_services.event_record(
+        lead=trial,
+        kind=EventKind.TRIAL_SIGNUP,
+        occurred_at=TUESDAY_10 - dt.timedelta(days=1),
+        now=TUESDAY_10 - dt.timedelta(days=1),
+    )
+    trial.refresh_from_db()
+    assert trial.pql
+    other = world.lead(email="no.trial@example.com")
+
+    demo(trial)
+    demo(other)
+
+    handoff = Handoff.objects.get(lead=trial)
+    assert handoff.auto_promotion["name"] == "PQLs straight to sales"
+    assert not Handoff.objects.filter(lead=other).exists()
