@@ -8,6 +8,7 @@ from config.apis import TokenObtainApi
 from config.security import serialized_login
 from feedback import urls as feedback_urls
 from handoff import urls as handoff_urls
+from integrations import urls as integrations_urls
 from leads import urls as leads_urls
 
 api_patterns = [
@@ -18,6 +19,7 @@ api_patterns = [
     path("", include((leads_urls.api_urlpatterns, "leads-api"))),
     path("", include((handoff_urls.api_urlpatterns, "handoff-api"))),
     path("", include((feedback_urls.api_urlpatterns, "feedback-api"))),
+    path("", include((integrations_urls.api_urlpatterns, "integrations-api"))),
 ]
 
 # JSON for API clients, the HTML pages for people (config.errors).
