@@ -45,6 +45,7 @@ class ReadOnly:
 
 
 class EndpointForm(forms.ModelForm):
+    url = forms.URLField(max_length=2000, assume_scheme="https")
     event_types = forms.JSONField(
         required=False,
         initial=["*"],

@@ -161,6 +161,26 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # OpenAPI 3.1 for its `webhooks` section: the events the desk POSTs (integrations.schema).
+    "OAS_VERSION": "3.1.0",
+    "WEBHOOKS": [
+        f"integrations.schema.{name}"
+        for name in (
+            "LEAD_PROMOTED",
+            "HANDOFF_ASSIGNED",
+            "HANDOFF_UNASSIGNED",
+            "HANDOFF_ACCEPTED",
+            "HANDOFF_INFO_REQUESTED",
+            "HANDOFF_INFO_PROVIDED",
+            "HANDOFF_RETURNED",
+            "HANDOFF_QUALIFIED",
+            "HANDOFF_AT_RISK",
+            "HANDOFF_BREACHED",
+            "HANDOFF_REASSIGNED",
+            "FEEDBACK_ACKNOWLEDGED",
+            "FEEDBACK_DISPUTED",
+        )
+    ],
     # The errors every operation can answer whatever its view (401/403/400/404/415).
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
@@ -174,6 +194,8 @@ SPECTACULAR_SETTINGS = {
         "HandoffEventKindEnum": "handoff.models.HandoffEvent.Kind",
         # leads: engagement event kinds.
         "EngagementEventKindEnum": "leads.models.EventKind",
+        # integrations: a webhook endpoint's kind.
+        "EndpointKindEnum": "integrations.models.Endpoint.Kind",
     },
 }
 
