@@ -102,6 +102,10 @@ def world(db) -> SecurityWorld:
     world.accepted("rep")
     world.waiting("rep")
     world.returned("rep")
+    from integrations.services import crm_integration_create, endpoint_create
+
+    endpoint_create(data={"url": "http://127.0.0.1:9/fuzz", "event_types": ["*"]})
+    crm_integration_create(name="Fuzz CRM")
     return world
 
 
@@ -132,6 +136,10 @@ def path_ids(world: SecurityWorld, path: str) -> list[int]:
         ids = list(EngagementRule.objects.values_list("pk", flat=True))
     elif path.startswith("/api/feedback/") and "/leads/" not in path:
         ids = list(ReturnFeedback.objects.values_list("pk", flat=True))
+    elif path.startswith("/api/webhooks/endpoints/"):
+        from integrations.models import Endpoint
+
+        ids = list(Endpoint.objects.values_list("pk", flat=True))
     elif path.startswith("/api/handoffs/"):
         from handoff.models import Handoff
 
