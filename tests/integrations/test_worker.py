@@ -19,7 +19,7 @@ from django.db.models import F
 
 from integrations import services
 from integrations.models import Attempt, Message
-from tests.handoff.conftest import celery_worker_group, wait_until  # noqa: F401 (a fixture)
+from tests.handoff.conftest import wait_until
 from tests.reliability.security_world import make_security_world
 
 pytestmark = [pytest.mark.worker, pytest.mark.postgres]
