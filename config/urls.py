@@ -10,6 +10,7 @@ from feedback import urls as feedback_urls
 from handoff import urls as handoff_urls
 from integrations import urls as integrations_urls
 from leads import urls as leads_urls
+from pipeline import urls as pipeline_urls
 
 api_patterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -18,6 +19,7 @@ api_patterns = [
     path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
     path("", include((leads_urls.api_urlpatterns, "leads-api"))),
     path("", include((handoff_urls.api_urlpatterns, "handoff-api"))),
+    path("", include((pipeline_urls.api_urlpatterns, "pipeline-api"))),
     path("", include((feedback_urls.api_urlpatterns, "feedback-api"))),
     path("", include((integrations_urls.api_urlpatterns, "integrations-api"))),
 ]
@@ -53,5 +55,6 @@ urlpatterns = [
     path("api/", include(api_patterns)),
     path("", include(leads_urls)),
     path("", include(handoff_urls)),
+    path("", include(pipeline_urls)),
     path("", include(feedback_urls)),
 ]

@@ -19,6 +19,7 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -31,6 +32,7 @@ from handoff.states import Status
 from leads import roles
 from leads.errors import ValidationFailed
 from leads.models import ScoringConfig, Source
+from pipeline.metrics import won_by_score_threshold
 
 OPEN_OUTCOME = (Status.PENDING, Status.WAITING)
 ACCEPTED_OUTCOME = (Status.ACCEPTED, Status.QUALIFIED)
@@ -443,6 +445,10 @@ THRESHOLD_RULE = (
     "least {target:.0%} of the decided handoffs (accepted or returned) scoring at or above it, "
     "counting only thresholds with at least {min_decided} decided handoffs."
 )
+REVENUE_RULE = (
+    "The revenue threshold is the candidate that keeps at least {share:.0%} of the won revenue "
+    "(company currency, by each deal's score at promotion) with the fewest MQLs sent."
+)
 
 
 def threshold_advisor(
@@ -485,11 +491,17 @@ def threshold_advisor(
     )
     by_bucket: dict[int, Mapping[str, Any]] = {row["bucket"]: row for row in rows}
     all_sent = sum(row["sent"] for row in by_bucket.values())
+    won = _won_by_threshold(filters, thresholds)
+    won_total = sum(row["won"] for row in won.values())
+    revenue_total = sum((row["won_amount"] for row in won.values()), Decimal(0))
+    won_kept, revenue_kept = 0, Decimal(0)
     running: dict[str, int] = dict.fromkeys(("sent", "accepted", "qualified", "returned"), 0)
     result_rows: list[dict[str, Any]] = []
     for t in reversed(thresholds):
         for name in running:
             running[name] += by_bucket.get(t, {}).get(name, 0)
+        won_kept += won.get(t, {}).get("won", 0)
+        revenue_kept += won.get(t, {}).get("won_amount", Decimal(0))
         accepted, returned = running["accepted"], running["returned"]
         decided = accepted + returned
         rate = _rate(accepted, decided)
@@ -505,19 +517,62 @@ def threshold_advisor(
                 "acceptance_rate": rate,
                 "sql_rate": _rate(running["qualified"], decided),
                 "meets_target": rate is not None and decided >= min_decided and rate >= target,
+                "won_kept": won_kept,
+                "won_lost": won_total - won_kept,
+                "won_revenue_kept": f"{revenue_kept:.2f}",
+                "won_revenue_lost": f"{revenue_total - revenue_kept:.2f}",
+                "revenue_share_kept": float(round(revenue_kept / revenue_total, 4))
+                if revenue_total
+                else None,
             }
         )
     result_rows.reverse()
     suggested = next((row["threshold"] for row in result_rows if row["meets_target"]), None)
+    keep = settings.PIPELINE_REVENUE_KEEP_SHARE
+    keeping = [
+        row
+        for row in result_rows
+        if row["revenue_share_kept"] is not None and row["revenue_share_kept"] >= keep
+    ]
+    revenue_threshold = (
+        min(keeping, key=lambda row: (row["sent"], -row["threshold"]))["threshold"]
+        if keeping
+        else None
+    )
     return {
         "target_acceptance": target,
         "min_decided": min_decided,
         "current_threshold": _current_threshold(),
         "suggested_threshold": suggested,
         "rule": THRESHOLD_RULE.format(target=target, min_decided=min_decided),
+        "revenue_threshold": revenue_threshold,
+        "revenue_rule": REVENUE_RULE.format(share=keep),
+        "won_deals": won_total,
+        "won_revenue": f"{revenue_total:.2f}",
+        "currency": settings.DEFAULT_CURRENCY,
         "handoffs": all_sent,
         "rows": result_rows,
     }
+
+
+def _won_by_threshold(
+    filters: MetricsFilters | None, thresholds: Sequence[int]
+) -> dict[int, dict[str, Any]]:
+    """Won deals of the same promotion cohort by threshold bucket (pipeline.metrics)."""
+    f = filters or MetricsFilters()
+    q: dict[str, Any] = {}
+    if f.team is not None:
+        q["team_id"] = f.team
+    if f.source:
+        q["source"] = f.source
+    if f.campaign is not None:
+        q["campaign_id"] = f.campaign
+    return won_by_score_threshold(
+        start=_day_start(f.date_from) if f.date_from else None,
+        end=_day_start(f.date_to + dt.timedelta(days=1)) if f.date_to else None,
+        thresholds=thresholds,
+        **q,
+    )
 
 
 def _current_threshold() -> int | None:

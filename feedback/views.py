@@ -9,9 +9,11 @@ handoff views, which this app may import) with the errors on the return form.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -37,9 +39,11 @@ from handoff.ui import (
     perform,
     safe_next,
 )
+from leads.csvfile import escape_cell
 from leads.errors import ValidationFailed
 from leads.models import Campaign, Source
 from leads.roles import is_marketer
+from pipeline import metrics as revenue_metrics
 
 # --- the rep returns a handoff --------------------------------------------------------------------
 
@@ -189,6 +193,9 @@ def feedback_report(request: HttpRequest) -> HttpResponse:
         categories = dict(RejectionReason.Category.choices)
         for row in metrics["reason_mix"]:
             row["category_label"] = categories.get(row["category"], "")
+        table = request.GET.get("export")
+        if table is not None:
+            return _export(metrics, table)
     return render(
         request,
         "feedback/report.html",
@@ -197,6 +204,7 @@ def feedback_report(request: HttpRequest) -> HttpResponse:
             "metrics": metrics,
             "charts": _charts(metrics),
             "all_time": everything or not params.get("date_from"),
+            "export_base": f"?{params.urlencode()}&export=",
         },
         status=status,
     )
@@ -214,7 +222,76 @@ def _report_metrics(filters: selectors.MetricsFilters) -> dict[str, Any]:
         "by_campaign": selectors.outcomes_by("campaign", filters, reasons=reasons),
         "acceptance_by_score_band": selectors.acceptance_by_score_band(rows=by_band),
         "threshold_advisor": selectors.threshold_advisor(filters),
+        **_revenue(filters),
     }
+
+
+def _revenue(filters: selectors.MetricsFilters) -> dict[str, Any]:
+    """The revenue of the same promotion cohort (pipeline.metrics): by source, campaign and
+    score band, and why deals were lost by source and campaign."""
+    revenue_filters = revenue_metrics.RevenueFilters(
+        date_from=filters.date_from or REPORT_EPOCH,
+        date_to=filters.date_to or timezone.localdate(),
+        team=filters.team,
+        source=filters.source,
+        campaign=filters.campaign,
+    )
+    return {
+        "currency": settings.DEFAULT_CURRENCY,
+        "revenue_by_source": revenue_metrics.by_dimension("source", revenue_filters),
+        "revenue_by_campaign": revenue_metrics.by_dimension("campaign", revenue_filters),
+        "revenue_by_score_band": revenue_metrics.by_dimension("score_band", revenue_filters),
+        "lost_by_source": revenue_metrics.lost_reasons_by("source", revenue_filters),
+        "lost_by_campaign": revenue_metrics.lost_reasons_by("campaign", revenue_filters),
+    }
+
+
+REPORT_EPOCH = dt.date(2000, 1, 1)
+REVENUE_COLUMNS = ("label", "mqls", "sqls", "opportunities", "won", "lost", "win_rate",
+                   "won_amount", "pipeline_amount", "avg_deal", "won_amount_per_mql",
+                   "days_to_sql_median", "days_to_sql_p90", "days_to_opportunity_median",
+                   "days_to_opportunity_p90", "days_to_won_median", "days_to_won_p90")  # fmt: skip
+RETURN_COLUMNS = ("label", "handoffs", "decided", "accepted", "qualified", "returned",
+                  "acceptance_rate", "return_rate", "sql_rate")  # fmt: skip
+EXPORTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "returns_by_source": ("by_source", RETURN_COLUMNS),
+    "returns_by_campaign": ("by_campaign", RETURN_COLUMNS),
+    "reasons": ("reason_mix", ("code", "label", "category", "count", "share")),
+    "acceptance_by_score_band": ("acceptance_by_score_band", RETURN_COLUMNS),
+    "revenue_by_source": ("revenue_by_source", REVENUE_COLUMNS),
+    "revenue_by_campaign": ("revenue_by_campaign", REVENUE_COLUMNS),
+    "revenue_by_score_band": ("revenue_by_score_band", REVENUE_COLUMNS),
+    "lost_by_source": ("lost_by_source", ("label", "lost", "reasons")),
+    "lost_by_campaign": ("lost_by_campaign", ("label", "lost", "reasons")),
+    "threshold": ("threshold_advisor", ("threshold", "sent", "share_of_sent", "decided",
+                  "accepted", "acceptance_rate", "won_kept", "won_lost", "won_revenue_kept",
+                  "won_revenue_lost", "revenue_share_kept")),
+}  # fmt: skip
+
+
+def _export(metrics: dict[str, Any], table: str) -> HttpResponse:
+    """One table of the report as CSV (cells a spreadsheet would run as formulas escaped)."""
+    if table not in EXPORTS:
+        return HttpResponse(
+            f"Unknown table {table!r}; one of {', '.join(EXPORTS)}.",
+            status=400,
+            content_type="text/plain",
+        )
+    key, columns = EXPORTS[table]
+    rows = metrics[key]["rows"] if key == "threshold_advisor" else metrics[key]
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="feedback-{table}.csv"'
+    writer = csv.writer(response)
+    writer.writerow(columns)
+    for row in rows:
+        cells = []
+        for column in columns:
+            value = row.get(column)
+            if column == "reasons" and isinstance(value, list):
+                value = "; ".join(f"{r['label']} ({r['count']})" for r in value)
+            cells.append(escape_cell("" if value is None else value))
+        writer.writerow(cells)
+    return response
 
 
 def _charts(metrics: dict[str, Any] | None) -> dict[str, charts.Chart]:

@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "axes",
     "leads",
     "handoff",
+    "pipeline",
     "feedback",
     "integrations",
     "config",
@@ -369,3 +370,12 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
 }
+
+# Revenue (the pipeline app): the company currency (ISO 4217). Amounts in another currency are
+# stored as given and reported apart, never summed with this one.
+DEFAULT_CURRENCY = env.str("DEFAULT_CURRENCY", default="USD").upper()
+# A lost deal whose rep recycles the lead: marketing may promote it again after this many days.
+PIPELINE_RECYCLE_DAYS = env.int("PIPELINE_RECYCLE_DAYS", default=90)
+PIPELINE_SYNC_MAX_ROWS = 1000
+# The threshold advisor names the threshold keeping this share of won revenue with fewest MQLs.
+PIPELINE_REVENUE_KEEP_SHARE = 0.95

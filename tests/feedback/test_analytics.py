@@ -244,10 +244,10 @@ def test_bad_filter_values_name_the_field():
 def test_each_analytic_is_a_fixed_number_of_queries(fixture, django_assert_num_queries):
     with django_assert_num_queries(2):  # the grouped counts, the reason labels
         outcomes_by("rep")
-    with django_assert_num_queries(2):  # the bucketed counts, the current threshold
+    with django_assert_num_queries(3):  # the bucketed counts, won deals by bucket, the threshold
         threshold_advisor()
-    # reasons (1) + 5 dimensions (5) + mix (1) + totals (2) + advisor (2)
-    with django_assert_num_queries(11):
+    # reasons (1) + 5 dimensions (5) + mix (1) + totals (2) + advisor (3)
+    with django_assert_num_queries(12):
         feedback_metrics()
 
 

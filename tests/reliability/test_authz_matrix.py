@@ -36,6 +36,8 @@ from handoff.models import Handoff
 from integrations import services as integration_services
 from integrations.models import Endpoint
 from leads.models import EngagementEvent, EngagementRule, FitRule, Lead, ScoringConfig
+from pipeline import services as pipeline_services
+from pipeline.models import Opportunity
 from tests.reliability.security_world import (
     OWNERS,
     ROLES,
@@ -75,6 +77,7 @@ class MatrixWorld:
     # (status, owner) -> handoff; "returned" ones carry a feedback row, "disputed" a dispute.
     handoffs: dict[tuple[str, str], Handoff] = field(default_factory=dict)
     fresh_lead: Lead | None = None
+    opportunities: dict[str, Opportunity] = field(default_factory=dict)
     disqualified_lead: Lead | None = None
 
     def handoff(self, status: str, owner: str) -> Handoff:
@@ -103,6 +106,15 @@ def mw(db) -> MatrixWorld:
             follow_up="dispute",
         )
         mw.handoffs[("disputed", owner)] = disputed
+        # A qualified handoff to open an opportunity from, and one with an open opportunity.
+        mw.handoffs[("qualified", owner)] = _qualified(world, to)
+        grown = _qualified(world, to)
+        mw.opportunities[owner] = pipeline_services.opportunity_open(
+            handoff=grown,
+            actor=world.users[to] if to else world.users["manager"],
+            amount="1000",
+            expected_close_date=timezone.localdate(),
+        )
     mw.fresh_lead = world.lead()
     # Returned leads whose cooldown is over: promotable again (by marketing, not by a rep).
     Lead.objects.filter(stage="recycled").update(recycle_until=timezone.now())
@@ -121,6 +133,14 @@ def _waiting_unassigned(world: SecurityWorld) -> Handoff:
     return services.handoff_request_info(
         handoff=world.promote(None), actor=world.users["manager"], question="?"
     )
+
+
+def _qualified(world: SecurityWorld, to: str | None) -> Handoff:
+    from handoff import services
+
+    handoff = world.accepted(to) if to else _accepted_by_manager(world)
+    actor = world.users[to] if to else world.users["manager"]
+    return services.handoff_qualify(handoff=handoff, actor=actor, bant=dict(BANT))
 
 
 def _accepted_by_manager(world: SecurityWorld) -> Handoff:
@@ -197,6 +217,26 @@ def acknowledged(mw: MatrixWorld, obj: Any) -> bool:
 
 def resolved(mw: MatrixWorld, obj: Any) -> bool:
     return ReturnFeedback.objects.filter(pk=obj.pk, dispute_status="upheld").exists()
+
+
+def opportunity_of(mw: MatrixWorld, owner: str) -> Opportunity:
+    return mw.opportunities[owner]
+
+
+def opened(mw: MatrixWorld, obj: Any) -> bool:
+    return Opportunity.objects.filter(handoff=obj).exists()
+
+
+def stage_is(stage: str) -> Callable[[MatrixWorld, Any], bool]:
+    return lambda mw, obj: Opportunity.objects.filter(pk=obj.pk, stage=stage).exists()
+
+
+def amount_is(amount: str) -> Callable[[MatrixWorld, Any], bool]:
+    return lambda mw, obj: Opportunity.objects.filter(pk=obj.pk, amount=amount).exists()
+
+
+OPEN_BODY = {"amount": "500", "expected_close_date": "2030-01-31"}
+LOSE_BODY = {"reason": "price", "lead_effect": "recycle"}
 
 
 def promoted(mw: MatrixWorld, obj: Any) -> bool:
@@ -491,6 +531,53 @@ API: list[Action] = [
         expect=everyone(DENY),
         effect=lambda mw, o: Lead.objects.filter(title="Hacked").exists(),
     ),
+    # opportunities
+    Action(
+        "pipeline-api:handoff-open-opportunity",
+        "POST",
+        target=handoff_in("qualified"),
+        body=lambda mw, o: dict(OPEN_BODY),
+        expect=SALES_WORK,
+        effect=opened,
+    ),
+    Action("pipeline-api:opportunity-list", expect=ALL_SIGNED_IN),
+    Action("pipeline-api:opportunity-detail", target=opportunity_of, expect=READ_HANDOFF),
+    Action(
+        "pipeline-api:opportunity-detail",
+        "PATCH",
+        target=opportunity_of,
+        body=lambda mw, o: {"amount": "1234.56"},
+        expect=SALES_WORK,
+        effect=amount_is("1234.56"),
+    ),
+    Action(
+        "pipeline-api:opportunity-win",
+        "POST",
+        target=opportunity_of,
+        body=lambda mw, o: {},
+        expect=SALES_WORK,
+        effect=stage_is("won"),
+    ),
+    Action(
+        "pipeline-api:opportunity-lose",
+        "POST",
+        target=opportunity_of,
+        body=lambda mw, o: dict(LOSE_BODY),
+        expect=SALES_WORK,
+        effect=stage_is("lost"),
+    ),
+    Action(
+        "pipeline-api:opportunity-sync",
+        "POST",
+        body=lambda mw, o: {
+            "opportunities": [
+                {"external_id": "MATRIX-1", "email": mw.handoff("qualified", "own").lead.email}
+            ]
+        },
+        expect=MANAGERS,
+        effect=lambda mw, o: Opportunity.objects.filter(external_id="MATRIX-1").exists(),
+    ),
+    Action("pipeline-api:metrics-revenue", expect=roles(marketer=OK, rep=DENY, manager=OK)),
     # project-wide: the schema and its docs are public; the token endpoint is the way in
     Action("schema", expect=everyone(OK, anonymous=OK)),
     Action("api-docs", expect=everyone(OK, anonymous=OK)),
@@ -555,6 +642,16 @@ PAGES: list[Action] = [
            body=lambda mw, o: {"reason": "not-ready"}, expect=SALES_WORK,
            effect=status_is("returned"), api=False),
     Action("feedback:report", expect=MARKETING_PAGE, api=False),
+    Action("pipeline:opportunity-open", "POST", target=handoff_in("qualified"),
+           body=lambda mw, o: dict(OPEN_BODY), expect=SALES_WORK, effect=opened, api=False),
+    Action("pipeline:opportunity-update", "POST", target=opportunity_of,
+           body=lambda mw, o: {"amount": "1234.56", "expected_close_date": "2030-01-31"},
+           expect=SALES_WORK, effect=amount_is("1234.56"), api=False),
+    Action("pipeline:opportunity-win", "POST", target=opportunity_of, body=lambda mw, o: {},
+           expect=SALES_WORK, effect=stage_is("won"), api=False),
+    Action("pipeline:opportunity-lose", "POST", target=opportunity_of,
+           body=lambda mw, o: dict(LOSE_BODY), expect=SALES_WORK, effect=stage_is("lost"),
+           api=False),
     Action("feedback:dashboard", expect=MANAGERS, api=False),
 ]  # fmt: skip
 
@@ -747,6 +844,8 @@ ADMIN_VIEW: dict[str, set[str]] = {
     "integrations.Attempt": MANAGERS_ADMIN,
     "integrations.CrmIntegration": MANAGERS_ADMIN,
     "integrations.InboundEvent": MANAGERS_ADMIN,
+    "pipeline.LostReason": MANAGERS_ADMIN,
+    "pipeline.Opportunity": MANAGERS_ADMIN,
 }
 ADMIN_ROLES = ("anonymous", "marketer", "rep", "staff_rep", "manager", "admin")
 

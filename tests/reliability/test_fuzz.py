@@ -106,6 +106,19 @@ def world(db) -> SecurityWorld:
 
     endpoint_create(data={"url": "http://127.0.0.1:9/fuzz", "event_types": ["*"]})
     crm_integration_create(name="Fuzz CRM")
+    # Opportunities: one open, and a qualified handoff to open another from.
+    from handoff import services as handoff_services
+    from pipeline import services as pipeline_services
+
+    bant = {"budget": "50k", "authority": "CFO", "need": "Reports", "timeline": "Q3"}
+    for _ in range(2):
+        qualified = handoff_services.handoff_qualify(
+            handoff=world.accepted("rep"), actor=world.users["rep"], bant=bant
+        )
+    pipeline_services.opportunity_open(
+        handoff=qualified, actor=world.users["rep"], amount="100", expected_close_date=None,
+        check_actor=False,
+    )  # fmt: skip
     return world
 
 
@@ -140,6 +153,10 @@ def path_ids(world: SecurityWorld, path: str) -> list[int]:
         from integrations.models import Endpoint
 
         ids = list(Endpoint.objects.values_list("pk", flat=True))
+    elif path.startswith("/api/opportunities/"):
+        from pipeline.models import Opportunity
+
+        ids = list(Opportunity.objects.values_list("pk", flat=True))
     elif path.startswith("/api/handoffs/"):
         from handoff.models import Handoff
 

@@ -1,0 +1,587 @@
+"""Revenue metrics: conversion, time-to-conversion and revenue of a promotion cohort.
+
+The cohort is the handoffs promoted (created) in the date range, reassigned attempts excluded
+(their next attempt counts): each is an MQL; a qualified one is an SQL. Opportunities are read
+from their frozen attribution (source, campaign, score band, team, rep and promotion date copied
+from the handoff when they opened), never from the live lead, and never joined to handoffs.
+
+Amounts are in the company currency (settings.DEFAULT_CURRENCY): an opportunity in another
+currency counts in the deal counts but never in a sum; the totals report those apart.
+
+Per dimension two GROUP BY queries (handoffs, opportunities); on PostgreSQL the median and p90
+durations are `percentile_cont` aggregates in the same query; elsewhere they are computed from
+the durations with the same linear interpolation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.db.models import (
+    Aggregate,
+    Case,
+    Count,
+    DurationField,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import TruncWeek
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter
+from rest_framework import serializers
+
+from handoff.models import Handoff, Team
+from handoff.states import Status
+from leads.errors import ValidationFailed
+from leads.models import Campaign, Source
+from pipeline.models import LostReason, Opportunity
+from pipeline.states import Stage
+
+DIMENSIONS = ("source", "campaign", "score_band", "team", "rep", "cohort_week")
+CENT = Decimal("0.01")
+
+PARAMETERS = [
+    OpenApiParameter("date_from", OpenApiTypes.DATE, description="Promoted on or after."),
+    OpenApiParameter("date_to", OpenApiTypes.DATE, description="Promoted on or before."),
+    OpenApiParameter("team", OpenApiTypes.INT, description="One team's handoffs."),
+]
+
+
+class PercentileCont(Aggregate):
+    """PostgreSQL's ordered-set aggregate: the continuous percentile of the group's values."""
+
+    function = "percentile_cont"
+    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
+    allow_distinct = False
+
+
+def percentile(values: Sequence[float], fraction: float) -> float | None:
+    """percentile_cont in Python: linear interpolation between the closest ranks."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = fraction * (len(ordered) - 1)
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def quarter_start(day: dt.date) -> dt.date:
+    return dt.date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+
+
+def default_range(today: dt.date) -> tuple[dt.date, dt.date]:
+    """The last 4 quarters: the current one and the three before it."""
+    start = quarter_start(today)
+    month = start.month - 9
+    year = start.year
+    while month < 1:
+        month += 12
+        year -= 1
+    return dt.date(year, month, 1), today
+
+
+@dataclass(frozen=True)
+class RevenueFilters:
+    date_from: dt.date
+    date_to: dt.date
+    team: int | None = None
+    source: str | None = None
+    campaign: int | None = None
+
+    @classmethod
+    def from_params(
+        cls, params: Mapping[str, Any], *, today: dt.date | None = None
+    ) -> RevenueFilters:
+        today = today or timezone.localdate()
+        default_from, default_to = default_range(today)
+
+        def parse_date(name: str, default: dt.date) -> dt.date:
+            raw = str(params.get(name) or "").strip()
+            if not raw:
+                return default
+            try:
+                return dt.date.fromisoformat(raw)
+            except ValueError:
+                raise ValidationFailed(
+                    f"{name} must be a date like 2026-01-31.", code="invalid_date", field=name
+                ) from None
+
+        team = str(params.get("team") or "").strip()
+        if team and (not team.isdigit() or len(team) > 18):
+            raise ValidationFailed("team must be a team id.", code="invalid", field="team")
+        filters = cls(
+            date_from=parse_date("date_from", default_from),
+            date_to=parse_date("date_to", default_to),
+            team=int(team) if team else None,
+        )
+        if filters.date_from > filters.date_to:
+            raise ValidationFailed(
+                "date_from is after date_to.", code="invalid_range", field="date_from"
+            )
+        return filters
+
+    def bounds(self) -> tuple[dt.datetime, dt.datetime]:
+        start = timezone.make_aware(dt.datetime.combine(self.date_from, dt.time.min))
+        end = timezone.make_aware(
+            dt.datetime.combine(self.date_to + dt.timedelta(days=1), dt.time.min)
+        )
+        return start, end
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "date_from": self.date_from.isoformat(),
+            "date_to": self.date_to.isoformat(),
+            "team": self.team,
+            "source": self.source,
+            "campaign": self.campaign,
+        }
+
+
+# --- the cohort -------------------------------------------------------------------------------
+
+
+def cohort_handoffs(filters: RevenueFilters) -> QuerySet[Handoff]:
+    start, end = filters.bounds()
+    qs = Handoff.objects.exclude(status=Status.REASSIGNED).filter(
+        created_at__gte=start, created_at__lt=end
+    )
+    if filters.source:
+        qs = qs.filter(lead_source=filters.source)
+    if filters.campaign is not None:
+        qs = qs.filter(lead_campaign_id=filters.campaign)
+    return qs.filter(team_id=filters.team) if filters.team is not None else qs
+
+
+def cohort_opportunities(filters: RevenueFilters) -> QuerySet[Opportunity]:
+    start, end = filters.bounds()
+    qs = Opportunity.objects.filter(promoted_at__gte=start, promoted_at__lt=end)
+    if filters.source:
+        qs = qs.filter(source=filters.source)
+    if filters.campaign is not None:
+        qs = qs.filter(campaign_id=filters.campaign)
+    return qs.filter(team_id=filters.team) if filters.team is not None else qs
+
+
+def score_bands() -> list[tuple[int, str]]:
+    return sorted((int(low), str(label)) for low, label in settings.FEEDBACK_SCORE_BANDS)
+
+
+def _band_case(field: str) -> Case:
+    bands = score_bands()
+    whens = [
+        When(**{f"{field}__lt": bands[i + 1][0]}, then=Value(bands[i][1]))
+        for i in range(len(bands) - 1)
+    ]
+    return Case(*whens, default=Value(bands[-1][1]))
+
+
+def _group(dimension: str, *, table: str) -> Any:
+    """The expression grouping a table's rows by a dimension (None: all rows together)."""
+    handoffs = table == "handoff"
+    if dimension == "totals":
+        return None
+    if dimension == "source":
+        return F("lead_source" if handoffs else "source")
+    if dimension == "campaign":
+        return F("lead_campaign_id" if handoffs else "campaign_id")
+    if dimension == "team":
+        return F("team_id")
+    if dimension == "rep":
+        return F("assigned_to_id" if handoffs else "owner_id")
+    if dimension == "score_band":
+        return _band_case("score_snapshot") if handoffs else F("score_band")
+    if dimension == "cohort_week":
+        return TruncWeek("created_at" if handoffs else "promoted_at")
+    raise ValueError(f"unknown dimension {dimension!r}")
+
+
+def _since(field: str, start: str) -> ExpressionWrapper:
+    return ExpressionWrapper(F(field) - F(start), output_field=DurationField())
+
+
+def _days(value: Any) -> float | None:
+    if value is None:
+        return None
+    seconds = value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
+    return round(seconds / 86400, 2)
+
+
+def _grouped(
+    qs: QuerySet,
+    group: Any,
+    counts: dict[str, Any],
+    durations: dict[str, tuple[Any, Q]],
+) -> dict[Any, dict[str, Any]]:
+    """key -> {count names..., `<duration>_median`, `<duration>_p90` in days}."""
+    keyed = qs.annotate(k=group if group is not None else Value(0, IntegerField()))
+    postgres = connection.vendor == "postgresql"
+    aggregates = dict(counts)
+    if postgres:
+        for name, (expr, cond) in durations.items():
+            only = Case(When(cond, then=expr), output_field=DurationField()) if cond else expr
+            aggregates[f"{name}_median"] = PercentileCont(
+                only, fraction=0.5, output_field=DurationField()
+            )
+            aggregates[f"{name}_p90"] = PercentileCont(
+                only, fraction=0.9, output_field=DurationField()
+            )
+    rows = keyed.values("k").annotate(**aggregates).order_by()
+    result: dict[Any, dict[str, Any]] = {}
+    for row in rows:
+        key = row.pop("k")
+        for name in durations:
+            if postgres:
+                row[f"{name}_median"] = _days(row[f"{name}_median"])
+                row[f"{name}_p90"] = _days(row[f"{name}_p90"])
+        result[key] = row
+    if not postgres:
+        for name, (expr, cond) in durations.items():
+            values: dict[Any, list[float]] = defaultdict(list)
+            for key, value in keyed.filter(cond).annotate(d=expr).values_list("k", "d"):
+                if value is not None:
+                    values[key].append(value.total_seconds())
+            for key, row in result.items():
+                found = values.get(key, [])
+                row[f"{name}_median"] = _days(percentile(found, 0.5))
+                row[f"{name}_p90"] = _days(percentile(found, 0.9))
+    return result
+
+
+def _money(value: Decimal | None) -> str:
+    return f"{(value or Decimal(0)).quantize(CENT, rounding=ROUND_HALF_UP)}"
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def _row(key: Any, label: str, h: Mapping[str, Any], o: Mapping[str, Any]) -> dict[str, Any]:
+    mqls = h.get("mqls") or 0
+    won, lost = o.get("won") or 0, o.get("lost") or 0
+    won_amount = o.get("won_amount") or Decimal(0)
+    won_priced = o.get("won_priced") or 0
+    return {
+        "key": key,
+        "label": label,
+        "mqls": mqls,
+        "sqls": h.get("sqls") or 0,
+        "opportunities": o.get("opportunities") or 0,
+        "won": won,
+        "lost": lost,
+        "win_rate": _ratio(won, won + lost),
+        "won_amount": _money(won_amount),
+        "pipeline_amount": _money(o.get("pipeline_amount")),
+        "avg_deal": _money(won_amount / won_priced) if won_priced else None,
+        "won_amount_per_mql": _money(won_amount / mqls) if mqls else None,
+        "days_to_sql_median": h.get("to_sql_median"),
+        "days_to_sql_p90": h.get("to_sql_p90"),
+        "days_to_opportunity_median": o.get("to_opportunity_median"),
+        "days_to_opportunity_p90": o.get("to_opportunity_p90"),
+        "days_to_won_median": o.get("to_won_median"),
+        "days_to_won_p90": o.get("to_won_p90"),
+    }
+
+
+def _company(q: Q) -> Q:
+    return q & Q(currency=settings.DEFAULT_CURRENCY)
+
+
+HANDOFF_COUNTS = {
+    "mqls": Count("id"),
+    "sqls": Count("id", filter=Q(status=Status.QUALIFIED)),
+}
+
+
+def _opportunity_counts() -> dict[str, Any]:
+    won, open_ = Q(stage=Stage.WON), Q(stage=Stage.OPEN)
+    return {
+        "opportunities": Count("id"),
+        "won": Count("id", filter=won),
+        "lost": Count("id", filter=Q(stage=Stage.LOST)),
+        "won_priced": Count("id", filter=_company(won) & Q(amount__isnull=False)),
+        "won_amount": Sum("amount", filter=_company(won)),
+        "pipeline_amount": Sum("amount", filter=_company(open_)),
+    }
+
+
+def _labels(dimension: str, keys: Iterable[Any]) -> dict[Any, str]:
+    keys = [k for k in keys if k is not None]
+    if dimension == "source":
+        return {k: str(Source(k).label) if k in Source.values else (k or "Unknown") for k in keys}
+    if dimension == "campaign":
+        return dict(Campaign.objects.filter(pk__in=keys).values_list("pk", "name"))
+    if dimension == "team":
+        return dict(Team.objects.filter(pk__in=keys).values_list("pk", "name"))
+    if dimension == "rep":
+        users = get_user_model().objects.filter(pk__in=keys)
+        return {u.pk: (f"{u.first_name} {u.last_name}".strip() or u.get_username()) for u in users}
+    return {k: str(k) for k in keys}
+
+
+def _week_key(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        value = timezone.localtime(value).date() if timezone.is_aware(value) else value.date()
+    return str(value.isoformat())
+
+
+NO_LABEL = {"campaign": "No campaign", "team": "No team", "rep": "Unassigned", "source": "Unknown"}
+
+
+def by_dimension(
+    dimension: str, filters: RevenueFilters, *, durations: bool = True
+) -> list[dict[str, Any]]:
+    """One row per group of the dimension (`totals`: one row), figures as the module says.
+    `durations=False` leaves the days out (None): two queries whatever the database."""
+    handoffs = _grouped(
+        cohort_handoffs(filters),
+        _group(dimension, table="handoff"),
+        HANDOFF_COUNTS,
+        {"to_sql": (_since("qualified_at", "created_at"), Q(status=Status.QUALIFIED))}
+        if durations
+        else {},
+    )
+    opportunities = _grouped(
+        cohort_opportunities(filters),
+        _group(dimension, table="opportunity"),
+        _opportunity_counts(),
+        {
+            "to_opportunity": (_since("opened_at", "promoted_at"), Q()),
+            "to_won": (_since("won_at", "promoted_at"), Q(stage=Stage.WON)),
+        }
+        if durations
+        else {},
+    )
+    if dimension == "cohort_week":
+        handoffs = {_week_key(k): v for k, v in handoffs.items()}
+        opportunities = {_week_key(k): v for k, v in opportunities.items()}
+    keys = set(handoffs) | set(opportunities)
+    if dimension == "score_band":
+        keys |= {label for _, label in score_bands()}
+    labels = _labels(dimension, keys)
+    rows = [
+        _row(
+            key,
+            labels.get(key) or NO_LABEL.get(dimension, str(key)),
+            handoffs.get(key, {}),
+            opportunities.get(key, {}),
+        )
+        for key in keys
+    ]
+    if dimension == "score_band":
+        order = {label: i for i, (_, label) in enumerate(score_bands())}
+        return sorted(rows, key=lambda r: order.get(r["key"], len(order)))
+    if dimension == "cohort_week":
+        return sorted(rows, key=lambda r: r["key"] or "")
+    return sorted(rows, key=lambda r: (-Decimal(r["won_amount"]), -r["mqls"], str(r["label"])))
+
+
+def other_currencies(filters: RevenueFilters) -> list[dict[str, Any]]:
+    """Won and open amounts in currencies other than the company's, each apart (one query)."""
+    rows = (
+        cohort_opportunities(filters)
+        .exclude(currency=settings.DEFAULT_CURRENCY)
+        .values("currency")
+        .annotate(
+            opportunities=Count("id"),
+            won=Count("id", filter=Q(stage=Stage.WON)),
+            won_amount=Sum("amount", filter=Q(stage=Stage.WON)),
+            pipeline_amount=Sum("amount", filter=Q(stage=Stage.OPEN)),
+        )
+        .order_by("currency")
+    )
+    return [
+        {
+            "currency": r["currency"],
+            "opportunities": r["opportunities"],
+            "won": r["won"],
+            "won_amount": _money(r["won_amount"]),
+            "pipeline_amount": _money(r["pipeline_amount"]),
+        }
+        for r in rows
+    ]
+
+
+def revenue_metrics(filters: RevenueFilters) -> dict[str, Any]:
+    """Everything the revenue API, the dashboard section and the feedback report show."""
+    totals = by_dimension("totals", filters)
+    total = totals[0] if totals else _row(0, "All", {}, {})
+    total.pop("key", None)
+    total.pop("label", None)
+    total["other_currencies"] = other_currencies(filters)
+    return {
+        "currency": settings.DEFAULT_CURRENCY,
+        "filters": filters.as_dict(),
+        "totals": total,
+        **{f"by_{dim}": by_dimension(dim, filters) for dim in DIMENSIONS},
+        "time_to_conversion": {
+            "to_sql": {
+                "median_days": total["days_to_sql_median"],
+                "p90_days": total["days_to_sql_p90"],
+            },
+            "to_opportunity": {
+                "median_days": total["days_to_opportunity_median"],
+                "p90_days": total["days_to_opportunity_p90"],
+            },
+            "to_won": {
+                "median_days": total["days_to_won_median"],
+                "p90_days": total["days_to_won_p90"],
+            },
+        },
+    }
+
+
+def won_in_range(*, start: dt.datetime, end: dt.datetime) -> dict[str, Any]:
+    """Deals won between two moments (the dashboard's "won this quarter"), company currency."""
+    row = Opportunity.objects.filter(stage=Stage.WON, won_at__gte=start, won_at__lt=end).aggregate(
+        won=Count("id"),
+        won_amount=Sum("amount", filter=Q(currency=settings.DEFAULT_CURRENCY)),
+    )
+    return {"won": row["won"], "won_amount": _money(row["won_amount"])}
+
+
+def open_pipeline() -> dict[str, Any]:
+    """Every open opportunity now, whatever its cohort (company currency)."""
+    row = Opportunity.objects.filter(stage=Stage.OPEN).aggregate(
+        open=Count("id"),
+        pipeline_amount=Sum("amount", filter=Q(currency=settings.DEFAULT_CURRENCY)),
+    )
+    return {"open": row["open"], "pipeline_amount": _money(row["pipeline_amount"])}
+
+
+def lost_reasons_by(dimension: str, filters: RevenueFilters) -> list[dict[str, Any]]:
+    """Lost deals of the cohort by source or campaign, with their reason mix, most lost first:
+    one GROUP BY (dimension, reason) and the labels."""
+    group = _group(dimension, table="opportunity")
+    rows = (
+        cohort_opportunities(filters)
+        .filter(stage=Stage.LOST)
+        .annotate(k=group)
+        .values("k", "lost_reason_id")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    reasons = {r.pk: r for r in LostReason.objects.all()}
+    grouped: dict[Any, list[tuple[int | None, int]]] = defaultdict(list)
+    for row in rows:
+        grouped[row["k"]].append((row["lost_reason_id"], row["n"]))
+    labels = _labels(dimension, grouped)
+    result = []
+    for key, mix in grouped.items():
+        lost = sum(n for _, n in mix)
+        entries = []
+        for reason_id, n in sorted(mix, key=lambda item: -item[1]):
+            reason = reasons.get(reason_id) if reason_id is not None else None
+            entries.append(
+                {
+                    "code": reason.code if reason else "",
+                    "label": reason.label if reason else "No reason recorded",
+                    "category": reason.category if reason else "",
+                    "count": n,
+                    "share": _ratio(n, lost),
+                }
+            )
+        result.append(
+            {
+                "key": key,
+                "label": labels.get(key) or NO_LABEL.get(dimension, str(key)),
+                "lost": lost,
+                "reasons": entries,
+            }
+        )
+    return sorted(result, key=lambda r: (-r["lost"], str(r["label"])))
+
+
+def won_by_score_threshold(
+    *, start: dt.datetime | None, end: dt.datetime | None, thresholds: Sequence[int], **q: Any
+) -> dict[int, dict[str, Any]]:
+    """Won deals (company currency) by the highest candidate threshold their frozen score
+    reaches (-1: below every candidate): one GROUP BY. `q` filters on the attribution."""
+    bucket = Case(
+        *[When(score__gte=t, then=Value(t)) for t in sorted(thresholds, reverse=True)],
+        default=Value(-1),
+        output_field=IntegerField(),
+    )
+    qs = Opportunity.objects.filter(stage=Stage.WON, **q)
+    if start is not None:
+        qs = qs.filter(promoted_at__gte=start)
+    if end is not None:
+        qs = qs.filter(promoted_at__lt=end)
+    rows = (
+        qs.annotate(bucket=bucket)
+        .values("bucket")
+        .annotate(
+            won=Count("id"),
+            won_amount=Sum("amount", filter=Q(currency=settings.DEFAULT_CURRENCY)),
+        )
+        .order_by()
+    )
+    return {
+        r["bucket"]: {"won": r["won"], "won_amount": r["won_amount"] or Decimal(0)} for r in rows
+    }
+
+
+# --- the documented shape ---------------------------------------------------------------------
+
+
+class RevenueRowSerializer(serializers.Serializer):
+    key = serializers.JSONField(allow_null=True)
+    label = serializers.CharField()  # type: ignore[assignment]
+    mqls = serializers.IntegerField()
+    sqls = serializers.IntegerField()
+    opportunities = serializers.IntegerField()
+    won = serializers.IntegerField()
+    lost = serializers.IntegerField()
+    win_rate = serializers.FloatField(allow_null=True)
+    won_amount = serializers.CharField()
+    pipeline_amount = serializers.CharField()
+    avg_deal = serializers.CharField(allow_null=True)
+    won_amount_per_mql = serializers.CharField(allow_null=True)
+    days_to_sql_median = serializers.FloatField(allow_null=True)
+    days_to_sql_p90 = serializers.FloatField(allow_null=True)
+    days_to_opportunity_median = serializers.FloatField(allow_null=True)
+    days_to_opportunity_p90 = serializers.FloatField(allow_null=True)
+    days_to_won_median = serializers.FloatField(allow_null=True)
+    days_to_won_p90 = serializers.FloatField(allow_null=True)
+
+
+class _Percentiles(serializers.Serializer):
+    median_days = serializers.FloatField(allow_null=True)
+    p90_days = serializers.FloatField(allow_null=True)
+
+
+class _TimeToConversion(serializers.Serializer):
+    to_sql = _Percentiles()
+    to_opportunity = _Percentiles()
+    to_won = _Percentiles()
+
+
+class RevenueMetricsSerializer(serializers.Serializer):
+    currency = serializers.CharField()
+    filters = serializers.DictField()
+    totals = serializers.DictField()
+    by_source = RevenueRowSerializer(many=True)
+    by_campaign = RevenueRowSerializer(many=True)
+    by_score_band = RevenueRowSerializer(many=True)
+    by_team = RevenueRowSerializer(many=True)
+    by_rep = RevenueRowSerializer(many=True)
+    by_cohort_week = RevenueRowSerializer(many=True)
+    time_to_conversion = _TimeToConversion()

@@ -1,0 +1,158 @@
+"""Opportunities grown from qualified handoffs: their value, how they ended, and why.
+
+Each opportunity keeps a frozen attribution (the handoff it came from and that handoff's
+snapshot of source, campaign, score and score band at promotion, the promotion and SQL dates,
+the team and rep): revenue reports read these columns and never the live lead.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from handoff.models import Handoff, Team
+from leads.models import Campaign, Lead, Source
+from pipeline.states import Stage
+
+
+class LostReason(models.Model):
+    """Why a deal was lost: a picklist kept in the admin, like the return reasons."""
+
+    class Category(models.TextChoices):
+        PRICE = "price", "Price"
+        COMPETITION = "competition", "Competition"
+        NO_DECISION = "no_decision", "No decision"
+        TIMING = "timing", "Timing"
+        PRODUCT = "product", "Product"
+        FIT = "fit", "Fit"
+        OTHER = "other", "Other"
+
+    code = models.SlugField(max_length=50, unique=True)
+    label = models.CharField(max_length=100)
+    category = models.CharField(max_length=16, choices=Category.choices)
+    active = models.BooleanField(default=True)
+    display_order = models.PositiveIntegerField(default=100)
+
+    class Meta:
+        ordering = ["display_order", "label"]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class Opportunity(models.Model):
+    lead = models.ForeignKey(Lead, on_delete=models.PROTECT, related_name="opportunities")
+    handoff = models.ForeignKey(Handoff, on_delete=models.PROTECT, related_name="opportunities")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="opportunities",
+    )
+    opened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    stage = models.CharField(max_length=8, choices=Stage.choices, default=Stage.OPEN)
+    # Null only for a row a CRM synced without a value yet; a win needs one.
+    amount = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    currency = models.CharField(max_length=3)
+    expected_close_date = models.DateField(null=True, blank=True)
+    external_id = models.CharField(max_length=100, null=True, blank=True, unique=True)
+
+    # Frozen attribution, copied from the handoff when the opportunity opens.
+    source = models.CharField(max_length=32, choices=Source.choices, blank=True)
+    campaign = models.ForeignKey(
+        Campaign, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    score = models.IntegerField(default=0)
+    score_band = models.CharField(max_length=20, blank=True)
+    promoted_at = models.DateTimeField()
+    sql_at = models.DateTimeField(null=True, blank=True)
+
+    opened_at = models.DateTimeField()
+    won_at = models.DateTimeField(null=True, blank=True)
+    lost_at = models.DateTimeField(null=True, blank=True)
+    lost_reason = models.ForeignKey(
+        LostReason, null=True, blank=True, on_delete=models.PROTECT, related_name="opportunities"
+    )
+    lost_note = models.TextField(blank=True)
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-opened_at", "-id"]
+        verbose_name_plural = "opportunities"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["lead"], condition=Q(stage=Stage.OPEN), name="opportunity_one_open_per_lead"
+            ),
+            models.CheckConstraint(
+                condition=Q(amount__isnull=True) | Q(amount__gte=0),
+                name="opportunity_amount_not_negative",
+            ),
+        ]
+        indexes = [
+            # Revenue metrics read the promotion cohort with the attribution columns only.
+            models.Index(
+                fields=["promoted_at"],
+                name="opportunity_cohort",
+                include=[
+                    "stage",
+                    "amount",
+                    "currency",
+                    "source",
+                    "campaign",
+                    "score",
+                    "score_band",
+                    "team",
+                    "owner",
+                    "opened_at",
+                    "won_at",
+                ],
+            ),
+            models.Index(fields=["owner", "stage"], name="opportunity_owner_stage"),
+            models.Index(fields=["stage", "won_at"], name="opportunity_stage_won"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Opportunity #{self.pk} of lead {self.lead_id} ({self.stage})"
+
+    @property
+    def closed_at(self) -> dt.datetime | None:
+        return self.won_at or self.lost_at
+
+
+class OpportunityEvent(models.Model):
+    """Append-only: what happened to an opportunity; amount changes keep their history."""
+
+    class Kind(models.TextChoices):
+        OPENED = "opened", "Opened"
+        UPDATED = "updated", "Updated"
+        WON = "won", "Won"
+        LOST = "lost", "Lost"
+        SYNCED = "synced", "Synced from the CRM"
+
+    opportunity = models.ForeignKey(Opportunity, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    from_stage = models.CharField(max_length=8, choices=Stage.choices, blank=True)
+    to_stage = models.CharField(max_length=8, choices=Stage.choices, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    at = models.DateTimeField()
+    amount_before = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    amount_after = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    payload = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["opportunity", "id"], name="oppevent_opportunity_seq")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} @ {self.at:%Y-%m-%d %H:%M}"
