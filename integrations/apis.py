@@ -141,8 +141,12 @@ class CrmEventApi(APIView):
             ),
             409: E409,
         },
-        description="Apply one CRM event: contact.updated changes a lead's contact fields. "
-        "A webhook-id already applied answers 200 with status duplicate and changes nothing.",
+        description="Apply one CRM event: contact.updated changes a lead's contact fields "
+        "(data: email, changes); opportunity.updated, opportunity.won and opportunity.lost "
+        "upsert the opportunity with data.external_id (data: the opportunity sync's row fields "
+        "without stage). A webhook-id already applied answers 200 with status duplicate and "
+        "changes nothing; 409: a closed opportunity the event would rewrite, or the same "
+        "webhook-id being applied by a concurrent request.",
     )
     def post(self, request: Request) -> HttpResponse:
         headers = {name.lower(): value for name, value in request.headers.items()}

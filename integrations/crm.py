@@ -24,6 +24,7 @@ from leads.errors import Conflict, DomainError, ValidationFailed
 from leads.models import Lead
 from leads.serializers import LeadWriteSerializer
 from leads.services import lead_update, normalise_email
+from pipeline.services import opportunity_sync_one
 
 # What a CRM may change on a lead's contact record (never owner, stage, source or score).
 CONTACT_FIELDS = (
@@ -184,6 +185,37 @@ def _contact_updated(data: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
     return {"lead_id": updated.pk, "changed": sorted(changes)}
 
 
+def _opportunity(stage: str | None) -> Handler:
+    """opportunity.updated|won|lost: upsert the desk's opportunity by external_id through the
+    revenue loop's sync (its row rules and answers: 400 a bad field, 409 a closed opportunity
+    the event would rewrite); the event type says the stage."""
+
+    def handle(data: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
+        if "stage" in data:
+            raise ValidationFailed(
+                "The event type says the stage (opportunity.won, opportunity.lost); leave "
+                "stage out.",
+                field="data.stage",
+            )
+        row = {**data, **({"stage": stage} if stage else {})}
+        try:
+            status, opportunity = opportunity_sync_one(row=row, now=now)
+        except DomainError as exc:
+            exc.field = f"data.{exc.field}" if exc.field and exc.field != "row" else "data"
+            raise
+        return {
+            "opportunity_id": opportunity.pk,
+            "status": status,
+            "stage": opportunity.stage,
+            "lead_id": opportunity.lead_id,
+        }
+
+    return handle
+
+
 HANDLERS: dict[str, Handler] = {
     "contact.updated": _contact_updated,
+    "opportunity.updated": _opportunity(None),
+    "opportunity.won": _opportunity("won"),
+    "opportunity.lost": _opportunity("lost"),
 }

@@ -673,3 +673,11 @@ def opportunities_sync(
             )
         outcome.results.append(answer)
     return outcome
+
+
+def opportunity_sync_one(*, row: Any, now: dt.datetime | None = None) -> tuple[str, Opportunity]:
+    """One CRM row, applied as `opportunities_sync` applies each row, its error raised: for a
+    caller that authenticated the CRM itself (a signed inbound event)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        return _sync_one(_clean_row(row), actor=None, now=now)

@@ -142,3 +142,76 @@ def test_a_malformed_or_unknown_event_is_a_400_naming_what_is_wrong_logged_and_n
 def test_a_body_that_is_not_json_is_a_400_naming_the_body(world, crm, client):
     answer = send(client, crm.secret, None, raw=b"{not json")
     assert answer.status_code == 400 and answer.json()["field"] == "body"
+
+
+BANT = {"budget": "50k", "authority": "CFO", "need": "Reports", "timeline": "Q3"}
+
+
+def qualified(world):
+    from handoff.services import handoff_qualify
+
+    return handoff_qualify(handoff=world.accepted("rep"), actor=world.users["rep"], bant=BANT)
+
+
+def opportunity_event(type_: str, **data) -> dict:
+    return {"type": type_, "timestamp": timezone.now().isoformat(), "data": data}
+
+
+def test_a_crm_signed_opportunity_won_updates_the_desk(world, crm, client):
+    from pipeline.models import Opportunity
+
+    handoff = qualified(world)
+    opened = send(
+        client,
+        crm.secret,
+        opportunity_event(
+            "opportunity.updated",
+            external_id="CRM-7",
+            email=handoff.lead.email,
+            amount="12000",
+            currency="EUR",
+        ),
+    )
+    assert opened.status_code == 200, opened.json()
+    assert opened.json()["result"]["status"] == "created"
+    opportunity = Opportunity.objects.get(external_id="CRM-7")
+    assert (opportunity.stage, str(opportunity.amount)) == ("open", "12000.00")
+
+    won = send(client, crm.secret, opportunity_event("opportunity.won", external_id="CRM-7"))
+    assert won.status_code == 200, won.json()
+    opportunity.refresh_from_db()
+    assert opportunity.stage == "won"
+    assert Lead.objects.get(pk=handoff.lead_id).stage == "customer"
+
+    # A closed opportunity is never rewritten: the sync's 409, and nothing changes.
+    lost = send(
+        client,
+        crm.secret,
+        opportunity_event("opportunity.lost", external_id="CRM-7", lost_reason="price"),
+    )
+    assert lost.status_code == 409, lost.json()
+    opportunity.refresh_from_db()
+    assert opportunity.stage == "won"
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"external_id": "CRM-8", "amount": "-5"}, "data.amount"),
+        ({"email": "x@example.com"}, "data.external_id"),
+        ({"external_id": "CRM-8", "stage": "won"}, "data.stage"),
+        ({"external_id": "CRM-8", "colour": "red"}, "data.colour"),
+        ({"external_id": "CRM-404"}, "data.external_id"),
+    ],
+)
+def test_a_bad_opportunity_event_is_a_400_naming_the_field_and_writes_nothing(
+    world, crm, client, data, field
+):
+    from pipeline.models import Opportunity
+
+    qualified(world)
+    answer = send(client, crm.secret, opportunity_event("opportunity.updated", **data))
+    assert answer.status_code == 400, answer.json()
+    assert answer.json()["field"] == field
+    assert not Opportunity.objects.exists()
+    assert InboundEvent.objects.get().status == "rejected"
