@@ -75,7 +75,7 @@ class ReplayForm(ActionForm):
         required=False,
         label="Since (UTC)",
         widget=forms.SplitDateTimeWidget(
-            date_attrs={"type": "date"}, time_attrs={"type": "time", "step": 1}
+            date_attrs={"type": "date"}, time_attrs={"type": "time", "step": "1"}
         ),
     )
 
@@ -144,7 +144,7 @@ class EndpointAdmin(ManagersOnly, admin.ModelAdmin):
 class AttemptInline(admin.TabularInline):
     model = Attempt
     fields = ["at", "status_code", "latency_ms", "error", "response_excerpt"]
-    readonly_fields = fields
+    readonly_fields = ["at", "status_code", "latency_ms", "error", "response_excerpt"]
     extra = 0
     can_delete = False
 

@@ -32,7 +32,7 @@ class IsManager(BasePermission):
         return is_manager(request.user)
 
 
-class _EndpointApi:
+class _EndpointApi(generics.GenericAPIView):
     permission_classes = [IsAuthenticated, IsManager]
 
     def get_queryset(self) -> Any:
@@ -40,7 +40,7 @@ class _EndpointApi:
 
 
 @extend_schema(tags=["webhooks"])
-class EndpointListApi(_EndpointApi, generics.GenericAPIView):
+class EndpointListApi(_EndpointApi):
     serializer_class = EndpointSerializer
     filter_backends: list[Any] = []
 
@@ -62,7 +62,7 @@ class EndpointListApi(_EndpointApi, generics.GenericAPIView):
 
 
 @extend_schema(tags=["webhooks"])
-class EndpointDetailApi(_EndpointApi, generics.GenericAPIView):
+class EndpointDetailApi(_EndpointApi):
     serializer_class = EndpointSerializer
     http_method_names = ["get", "patch", "delete", "head", "options"]
 
@@ -88,7 +88,9 @@ class EndpointDetailApi(_EndpointApi, generics.GenericAPIView):
 
 
 @extend_schema(tags=["webhooks"])
-class EndpointRotateSecretApi(_EndpointApi, APIView):
+class EndpointRotateSecretApi(_EndpointApi):
+    serializer_class = EndpointWithSecretSerializer
+
     @extend_schema(
         request=None,
         responses={200: EndpointWithSecretSerializer, **AUTH_ERRORS, 404: E404},

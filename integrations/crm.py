@@ -111,7 +111,8 @@ def crm_event_receive(
             raise ValidationFailed(f"The body is not JSON ({exc}).", field="body") from exc
         if not isinstance(payload, dict):
             raise ValidationFailed("The body must be a JSON object.", field="body")
-        event_type = payload.get("type") if isinstance(payload.get("type"), str) else ""
+        raw_type = payload.get("type")
+        event_type = raw_type if isinstance(raw_type, str) else ""
         if not event_type:
             raise ValidationFailed("Give the event type.", field="type")
         handler = HANDLERS.get(event_type)

@@ -56,7 +56,7 @@ def _extra(type_: str) -> dict[str, serializers.Field]:
     if type_ == "handoff.returned":
         return {
             "reason": serializers.CharField(help_text="The return reason's code."),
-            "lead_effect": serializers.ChoiceField(choices=["recycle", "disqualify"]),
+            "lead_effect": serializers.CharField(help_text="recycle or disqualify."),
         }
     if type_ == "handoff.reassigned":
         return {
