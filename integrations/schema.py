@@ -48,6 +48,16 @@ class WebhookFeedbackSerializer(serializers.Serializer):
     acknowledged_by = WebhookUserSerializer()
 
 
+class WebhookOpportunitySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    stage = serializers.CharField(help_text="open, won or lost.")
+    amount = serializers.CharField(allow_null=True, help_text="A decimal, as a string.")
+    currency = serializers.CharField(help_text="ISO 4217.")
+    expected_close_date = serializers.DateField(allow_null=True)
+    external_id = serializers.CharField(allow_null=True, help_text="The CRM's id.")
+    lost_reason = serializers.CharField(allow_null=True, help_text="The lost reason's code.")
+
+
 def _extra(type_: str) -> dict[str, serializers.Field]:
     if type_ in ("handoff.assigned", "handoff.unassigned"):
         return {"why": serializers.CharField(help_text="The routing rule that chose (or not).")}
@@ -82,6 +92,10 @@ DESCRIPTIONS = {
     "handoff.reassigned": "A pending handoff was given to another rep (a new attempt started).",
     "feedback.acknowledged": "Marketing acknowledged a returned lead.",
     "feedback.disputed": "Marketing disputed a return; a sales manager settles it.",
+    "opportunity.opened": "An opportunity was opened from a qualified handoff.",
+    "opportunity.updated": "An open opportunity's amount, currency or close date changed.",
+    "opportunity.won": "An opportunity was won (the lead is a customer).",
+    "opportunity.lost": "An opportunity was lost, with a reason.",
 }
 
 
@@ -90,13 +104,21 @@ def _name(type_: str) -> str:
 
 
 def _event_serializer(type_: str) -> type[serializers.Serializer]:
-    data_fields: dict[str, Any] = {
-        "handoff": WebhookHandoffSerializer(),
-        "lead": WebhookLeadSerializer(),
-        "rep": WebhookUserSerializer(allow_null=True),
-        "team": WebhookTeamSerializer(allow_null=True),
-        **_extra(type_),
-    }
+    data_fields: dict[str, Any]
+    if type_.startswith("opportunity."):
+        data_fields = {
+            "opportunity": WebhookOpportunitySerializer(),
+            "handoff_id": serializers.IntegerField(help_text="The qualified handoff it grew from."),
+            "lead": WebhookLeadSerializer(),
+        }
+    else:
+        data_fields = {
+            "handoff": WebhookHandoffSerializer(),
+            "lead": WebhookLeadSerializer(),
+            "rep": WebhookUserSerializer(allow_null=True),
+            "team": WebhookTeamSerializer(allow_null=True),
+            **_extra(type_),
+        }
     data = type(f"{_name(type_)}DataSerializer", (serializers.Serializer,), data_fields)
     fields: dict[str, Any] = {
         "type": serializers.ChoiceField(choices=[type_]),
@@ -137,3 +159,7 @@ HANDOFF_BREACHED = _webhook("handoff.breached")
 HANDOFF_REASSIGNED = _webhook("handoff.reassigned")
 FEEDBACK_ACKNOWLEDGED = _webhook("feedback.acknowledged")
 FEEDBACK_DISPUTED = _webhook("feedback.disputed")
+OPPORTUNITY_OPENED = _webhook("opportunity.opened")
+OPPORTUNITY_UPDATED = _webhook("opportunity.updated")
+OPPORTUNITY_WON = _webhook("opportunity.won")
+OPPORTUNITY_LOST = _webhook("opportunity.lost")

@@ -31,6 +31,10 @@ EVENT_TYPES: tuple[str, ...] = (
     "handoff.unassigned",
     "feedback.acknowledged",
     "feedback.disputed",
+    "opportunity.opened",
+    "opportunity.updated",
+    "opportunity.won",
+    "opportunity.lost",
 )
 ENDPOINT_FIELDS = ("url", "description", "event_types", "active", "kind", "team")
 

@@ -102,17 +102,35 @@ def test_every_change_publishes_its_event_type(world, receiver):
     fourth = world.promote("rep")
     with time_machine.travel(fourth.due_at + dt.timedelta(minutes=1)):
         sla_sweep()
+    from pipeline import services as pipeline_services
+
+    bant = {"budget": "50k", "authority": "CFO", "need": "Reports", "timeline": "Q3"}
+    deals = []
+    for _ in range(2):
+        sql = handoff_services.handoff_qualify(handoff=world.accepted("rep"), actor=rep, bant=bant)
+        deals.append(
+            pipeline_services.opportunity_open(
+                handoff=sql, actor=rep, amount="1000", expected_close_date=dt.date(2027, 1, 15)
+            )
+        )
+    pipeline_services.opportunity_update(opportunity=deals[0], actor=rep, amount="1500")
+    pipeline_services.opportunity_win(opportunity=deals[0], actor=rep)
+    pipeline_services.opportunity_lose(opportunity=deals[1], actor=rep, reason="price")
     fifth = world.promote("rep_other")
     with time_machine.travel(fifth.at_risk_at + dt.timedelta(seconds=30)):
         sla_sweep()
     fan_out()
 
     assert set(events_of(endpoint)) == set(services.EVENT_TYPES)
+    won = next(m for m in Message.objects.filter(endpoint=endpoint, event_type="opportunity.won"))
+    data = json.loads(won.body)["data"]
+    assert data["opportunity"] == {**data["opportunity"], "stage": "won", "amount": "1500.00"}
+    assert data["lead"]["id"] == deals[0].lead_id
     # The order of a handoff's own events is the order of the changes.
     first_events = [
         json.loads(m.body)["type"]
         for m in Message.objects.filter(endpoint=endpoint).order_by("id")
-        if json.loads(m.body)["data"]["handoff"]["id"] == first.pk
+        if json.loads(m.body)["data"].get("handoff", {}).get("id") == first.pk
     ]
     assert first_events == [
         "lead.promoted",
