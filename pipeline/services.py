@@ -140,7 +140,7 @@ def _event(
 
 
 # The outward event of each kind of change (webhooks; every other kind is an update).
-WEBHOOK_TYPES = {
+WEBHOOK_TYPES: dict[str, str] = {
     OpportunityEvent.Kind.OPENED: "opportunity.opened",
     OpportunityEvent.Kind.WON: "opportunity.won",
     OpportunityEvent.Kind.LOST: "opportunity.lost",
