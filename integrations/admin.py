@@ -123,8 +123,12 @@ class EndpointAdmin(ManagersOnly, admin.ModelAdmin):
 
     @admin.action(description="Replay since the date and time given")
     def replay_since(self, request: HttpRequest, queryset: QuerySet[Endpoint]) -> None:
-        form = ReplayForm(request.POST)
-        since = form.cleaned_data.get("since") if form.is_valid() else None
+        try:
+            since = forms.SplitDateTimeField().clean(
+                [request.POST.get("since_0", ""), request.POST.get("since_1", "")]
+            )
+        except forms.ValidationError:
+            since = None
         if since is None:
             messages.error(request, "Give the date and time to replay from.")
             return
