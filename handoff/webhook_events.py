@@ -14,20 +14,6 @@ from typing import Any
 from handoff.models import Handoff
 from leads.events import lead_ref, listening, publish_events
 
-EVENT_TYPES = (
-    "lead.promoted",
-    "handoff.assigned",
-    "handoff.accepted",
-    "handoff.info_requested",
-    "handoff.info_provided",
-    "handoff.returned",
-    "handoff.qualified",
-    "handoff.at_risk",
-    "handoff.breached",
-    "handoff.reassigned",
-    "handoff.unassigned",
-)
-
 
 def _iso(moment: dt.datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
