@@ -55,3 +55,26 @@ def add_standard_errors(result: dict[str, Any], generator: Any, request: Any, pu
                     "content": {"application/json": {"schema": schema}},
                 }
     return result
+
+
+def _collapse(node: Any) -> Any:
+    if isinstance(node, dict):
+        one_of = node.get("oneOf")
+        if (
+            isinstance(one_of, list)
+            and len(one_of) == 2
+            and {} in one_of
+            and {"type": "null"} in one_of
+        ):
+            rest = {k: v for k, v in node.items() if k != "oneOf"}
+            return _collapse(rest)
+        return {key: _collapse(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_collapse(item) for item in node]
+    return node
+
+
+def collapse_any_or_null(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """OpenAPI 3.1: a nullable field of any type comes out as `oneOf: [{}, {type: null}]`, which
+    null matches twice (so no null is valid); any value, null included, is the empty schema."""
+    return _collapse(result)

@@ -186,6 +186,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "config.schema.add_standard_errors",
+        "config.schema.collapse_any_or_null",
     ],
     "ENUM_NAME_OVERRIDES": {
         # feedback: a reason's effect and what a return did to the lead share one choice set.
