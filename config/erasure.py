@@ -30,6 +30,7 @@ from django.utils import timezone
 from feedback.erasure import feedback_erase_lead
 from handoff.erasure import handoffs_erase_lead
 from handoff.models import Handoff
+from integrations.erasure import webhooks_erase_lead
 from leads.erasure import ERASED, PersonalData, email_hash, erasure_record, lead_erase, scrub_text
 from leads.errors import Conflict, Forbidden, ValidationFailed
 from leads.models import Erasure, Lead
@@ -80,6 +81,7 @@ def erase_person(
             summary.update(handoffs_erase_lead(lead=lead, data=data, now=now))
             summary.update(feedback_erase_lead(lead=lead, data=data, now=now))
             summary.update(pipeline_erase_lead(lead=lead, data=data, now=now))
+            summary.update(webhooks_erase_lead(lead=lead, data=data, now=now))
             summary.update(lead_erase(lead=lead, data=data, now=now))
             summary["admin.logentry"] = _scrub_admin_log(lead, data)
         try:

@@ -14,6 +14,7 @@ from config.apis import TokenObtainApi
 from config.security import serialized_login
 from feedback import urls as feedback_urls
 from handoff import urls as handoff_urls
+from integrations import urls as integrations_urls
 from leads import urls as leads_urls
 from pipeline import urls as pipeline_urls
 
@@ -54,6 +55,7 @@ api_patterns = [
     path("", include((handoff_urls.api_urlpatterns, "handoff-api"))),
     path("", include((pipeline_urls.api_urlpatterns, "pipeline-api"))),
     path("", include((feedback_urls.api_urlpatterns, "feedback-api"))),
+    path("", include((integrations_urls.api_urlpatterns, "integrations-api"))),
 ]
 
 # The admin's app sidebar took 300 of 1280 px from every list: the lists' columns (score, time

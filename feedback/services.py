@@ -16,8 +16,10 @@ from django.utils import timezone
 from feedback.models import RejectionReason, ReturnFeedback
 from handoff.models import Handoff, Notification
 from handoff.notifications import notify
+from handoff.webhook_events import publish_handoff_event
 from leads import roles
 from leads.errors import Conflict, Forbidden, ValidationFailed
+from leads.events import listening
 from leads.models import Lead, Stage
 from leads.services import lead_change_stage
 
@@ -206,6 +208,7 @@ def feedback_acknowledge(
                 "This return was already acknowledged by someone else.",
                 code="already_acknowledged",
             )
+        handoff = None
         if disputed:
             handoff = _handoff_for_message(feedback)
             notify(
@@ -215,6 +218,20 @@ def feedback_acknowledge(
                 now=now,
                 body=f"Marketing ({actor.get_username()}) says: {reply}",
             )
+        if listening():
+            handoff = handoff or _handoff_for_message(feedback)
+            feedback_data = {
+                "id": feedback.pk,
+                "follow_up": follow_up,
+                "acknowledged_by": {"id": actor.pk, "username": actor.get_username()},
+            }
+            publish_handoff_event(
+                "feedback.acknowledged", handoff=handoff, now=now, feedback=feedback_data
+            )
+            if disputed:
+                publish_handoff_event(
+                    "feedback.disputed", handoff=handoff, now=now, feedback=feedback_data
+                )
     for name, value in fields.items():
         setattr(feedback, name, value)
     return feedback

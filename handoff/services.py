@@ -46,6 +46,7 @@ from handoff.notifications import notify
 from handoff.selectors import calendar_for, handoff_calendar
 from handoff.states import OPEN_STATUSES, HandoffConflict, InvalidTransition, Status, check_move
 from handoff.timezones import local_words
+from handoff.webhook_events import publish_handoff_event
 from leads.errors import Conflict, DomainError, Forbidden, RuleViolation, ValidationFailed
 from leads.models import HIGH_INTENT_KINDS, Account, Lead, Stage
 from leads.roles import SALES_MANAGER, is_manager, is_marketer, is_rep
@@ -379,6 +380,12 @@ def _advance_rotation(team: Team, choice: RepChoice) -> None:
 def _announce(*, handoff: Handoff, event: HandoffEvent, now: dt.datetime) -> None:
     """Tell the rep at once, or the manager when nobody could take the handoff."""
     routing = handoff.routing or {}
+    publish_handoff_event(
+        "handoff.assigned" if handoff.assigned_to is not None else "handoff.unassigned",
+        handoff=handoff,
+        now=now,
+        why=routing.get("rule") or "",
+    )
     if handoff.assigned_to is not None:
         auto = handoff.auto_promotion
         body = f"Why you: {routing.get('rule') or 'assigned'}."
@@ -560,6 +567,7 @@ def handoff_promote(
                 **({"auto_promotion": auto} if auto else {}),
             },
         )
+        publish_handoff_event("lead.promoted", handoff=handoff, now=now)
         _announce(handoff=handoff, event=event, now=now)
     for name in ("stage", "mql_at", "updated_at"):
         setattr(lead, name, getattr(locked, name))
@@ -751,6 +759,7 @@ def handoff_accept(*, handoff: Handoff, actor: Any, now: dt.datetime | None = No
             now=now,
             reason=f"Accepted by sales (handoff #{handoff.pk})",
         )
+        publish_handoff_event("handoff.accepted", handoff=handoff, now=now, late=late)
     return handoff
 
 
@@ -799,6 +808,7 @@ def handoff_request_info(
             now=now,
             body=f"{actor.get_full_name() or actor.get_username()} asks: {question}",
         )
+        publish_handoff_event("handoff.info_requested", handoff=handoff, now=now)
     return handoff
 
 
@@ -869,6 +879,7 @@ def handoff_provide_info(
             now=now,
             body=f"Answer from marketing: {answer}",
         )
+        publish_handoff_event("handoff.info_provided", handoff=handoff, now=now)
     return handoff
 
 
@@ -923,6 +934,7 @@ def handoff_qualify(
             now=now,
             reason=f"Qualified by sales (handoff #{handoff.pk})",
         )
+        publish_handoff_event("handoff.qualified", handoff=handoff, now=now)
     return handoff
 
 
@@ -1004,6 +1016,13 @@ def handoff_return(
             now=now,
             body=f"Returned ({reason_code}): {note or '-'}"
             + (f"\n{effect_note}" if effect_note else ""),
+        )
+        publish_handoff_event(
+            "handoff.returned",
+            handoff=handoff,
+            now=now,
+            reason=reason_code,
+            lead_effect=lead_effect,
         )
     return handoff
 
@@ -1142,6 +1161,13 @@ def handoff_reassign(
                 "rep": routing["rep"],
                 "due_at": _iso(due_at),
             },
+        )
+        publish_handoff_event(
+            "handoff.reassigned",
+            handoff=handoff,
+            now=now,
+            automatic=automatic,
+            next_handoff_id=new.pk,
         )
         _announce(handoff=new, event=event, now=now)
     return new

@@ -51,6 +51,7 @@ from handoff.notifications import (
 from handoff.selectors import handoff_calendar
 from handoff.states import Status
 from handoff.timezones import ZoneBook
+from handoff.webhook_events import publish_handoff_events
 from leads.models import Lead
 from leads.services import enqueue_task
 
@@ -60,6 +61,8 @@ logger = logging.getLogger(__name__)
 ADVISORY_LOCK_KEY = int.from_bytes(b"SLASWEEP", "big") & 0x7FFF_FFFF_FFFF_FFFF
 
 Kind = HandoffEvent.Kind
+# The sweep's steps that the outside world hears of (webhooks, team chat).
+WEBHOOK_TYPES = {"breach": "handoff.breached", "at_risk": "handoff.at_risk"}
 
 
 @dataclass
@@ -519,6 +522,10 @@ class _Sweep:
         rows = [due for due, _ in flagged]
         event_ids = [event_id for _, event_id in flagged]
         getattr(self.result, step.result_field).extend(due.id for due in rows)
+        if step.name in WEBHOOK_TYPES:
+            publish_handoff_events(
+                WEBHOOK_TYPES[step.name], ids=[due.id for due in rows], now=self.now
+            )
         if step.name == "breach":
             messages = self._breach_actions(rows, event_ids)
         else:

@@ -25,6 +25,7 @@ from django.utils import timezone
 from handoff.models import Handoff
 from handoff.states import Status
 from leads.errors import Conflict, DomainError, Forbidden, ValidationFailed
+from leads.events import lead_ref, listening, publish_event
 from leads.models import Lead
 from leads.models import Stage as LeadStage
 from leads.roles import is_manager, is_rep
@@ -121,7 +122,7 @@ def _event(
     amount_before: Decimal | None,
     payload: dict[str, Any] | None = None,
 ) -> OpportunityEvent:
-    return OpportunityEvent.objects.create(
+    event = OpportunityEvent.objects.create(
         opportunity=opportunity,
         kind=kind,
         from_stage=from_stage,
@@ -132,6 +133,37 @@ def _event(
         amount_after=opportunity.amount,
         payload=payload or {},
     )
+    if listening():
+        publish_event(
+            WEBHOOK_TYPES.get(kind, "opportunity.updated"), _webhook_data(opportunity), now=now
+        )
+    return event
+
+
+# The outward event of each kind of change (webhooks; every other kind is an update).
+WEBHOOK_TYPES: dict[str, str] = {
+    OpportunityEvent.Kind.OPENED: "opportunity.opened",
+    OpportunityEvent.Kind.WON: "opportunity.won",
+    OpportunityEvent.Kind.LOST: "opportunity.lost",
+}
+
+
+def _webhook_data(opportunity: Opportunity) -> dict[str, Any]:
+    close = opportunity.expected_close_date
+    reason = opportunity.lost_reason
+    return {
+        "opportunity": {
+            "id": opportunity.pk,
+            "stage": opportunity.stage,
+            "amount": str(opportunity.amount) if opportunity.amount is not None else None,
+            "currency": opportunity.currency,
+            "expected_close_date": close.isoformat() if close else None,
+            "external_id": opportunity.external_id,
+            "lost_reason": reason.code if reason is not None else None,
+        },
+        "handoff_id": opportunity.handoff_id,
+        "lead": lead_ref(opportunity.lead),
+    }
 
 
 def _claim(opportunity: Opportunity, values: dict[str, Any]) -> None:
@@ -674,3 +706,11 @@ def opportunities_sync(
             )
         outcome.results.append(answer)
     return outcome
+
+
+def opportunity_sync_one(*, row: Any, now: dt.datetime | None = None) -> tuple[str, Opportunity]:
+    """One CRM row, applied as `opportunities_sync` applies each row, its error raised: for a
+    caller that authenticated the CRM itself (a signed inbound event)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        return _sync_one(_clean_row(row), actor=None, now=now)

@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "handoff",
     "pipeline",
     "feedback",
+    "integrations",
     "config",
 ]
 
@@ -206,12 +207,32 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # The events the desk POSTs (integrations.schema), under `x-webhooks` (config.schema).
+    "WEBHOOKS": [
+        f"integrations.schema.{name}"
+        for name in (
+            "LEAD_PROMOTED",
+            "HANDOFF_ASSIGNED",
+            "HANDOFF_UNASSIGNED",
+            "HANDOFF_ACCEPTED",
+            "HANDOFF_INFO_REQUESTED",
+            "HANDOFF_INFO_PROVIDED",
+            "HANDOFF_RETURNED",
+            "HANDOFF_QUALIFIED",
+            "HANDOFF_AT_RISK",
+            "HANDOFF_BREACHED",
+            "HANDOFF_REASSIGNED",
+            "FEEDBACK_ACKNOWLEDGED",
+            "FEEDBACK_DISPUTED",
+        )
+    ],
     # The errors every operation can answer whatever its view (401/403/400/404/415), and
     # nullable nested objects in the form OpenAPI 3.0 validators read (config.schema).
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "config.schema.add_standard_errors",
         "config.schema.nullable_refs",
+        "config.schema.webhooks_as_extension",
     ],
     "ENUM_NAME_OVERRIDES": {
         # feedback: a reason's effect and what a return did to the lead share one choice set.
@@ -226,6 +247,8 @@ SPECTACULAR_SETTINGS = {
         # pipeline: an opportunity's stage; what a lost deal does to its lead.
         "OpportunityStageEnum": "pipeline.states.Stage",
         "OpportunityLeadEffectEnum": "pipeline.services.LEAD_EFFECTS",
+        # integrations: a webhook endpoint's kind.
+        "EndpointKindEnum": "integrations.models.Endpoint.Kind",
     },
 }
 
@@ -375,6 +398,39 @@ CELERY_BEAT_SCHEDULE["leads-outbox-relay"] = {
 }
 CELERY_BEAT_SCHEDULE["leads-outbox-purge"] = {
     "task": "leads.tasks.outbox_purge",
+    "schedule": 3600.0,
+    "options": {"expires": 3600.0},
+}
+# Outbound webhooks and team chat (integrations.delivery). A POST may take CONNECT seconds to
+# connect and TOTAL in all; at most READ_BYTES of the answer are read. A failed message is
+# retried after each of RETRY_SCHEDULE (seconds, +-20% jitter; about 3 days in all), then given
+# up; an endpoint failing for DISABLE_AFTER_HOURS without a success is disabled. A worker
+# delivers to one endpoint for at most WORKER_BUDGET seconds before giving the slot to others.
+# Only https is sent to in production; addresses inside the network (loopback, private,
+# link-local...) are refused unless inside ALLOWED_NETWORKS (comma-separated CIDRs).
+WEBHOOK_ALLOWED_NETWORKS = env.list("WEBHOOK_ALLOWED_NETWORKS", default=[])
+WEBHOOK_REQUIRE_HTTPS = env.bool("WEBHOOK_REQUIRE_HTTPS", default=False)
+WEBHOOK_CONNECT_TIMEOUT_SECONDS = env.float("WEBHOOK_CONNECT_TIMEOUT_SECONDS", default=3.0)
+WEBHOOK_TOTAL_TIMEOUT_SECONDS = env.float("WEBHOOK_TOTAL_TIMEOUT_SECONDS", default=10.0)
+WEBHOOK_RESPONSE_READ_BYTES = 1024
+WEBHOOK_RETRY_SCHEDULE_SECONDS = env.list(
+    "WEBHOOK_RETRY_SCHEDULE_SECONDS",
+    cast=float,
+    default=[5, 300, 1800, 7200, 18000, 36000, 36000, 50400, 50400, 57600],
+)
+WEBHOOK_DISABLE_AFTER_HOURS = env.float("WEBHOOK_DISABLE_AFTER_HOURS", default=72.0)
+WEBHOOK_WORKER_BUDGET_SECONDS = env.float("WEBHOOK_WORKER_BUDGET_SECONDS", default=5.0)
+WEBHOOK_BATCH_SIZE = env.int("WEBHOOK_BATCH_SIZE", default=100)
+WEBHOOK_SECRET_ROTATION_HOURS = env.float("WEBHOOK_SECRET_ROTATION_HOURS", default=24.0)
+WEBHOOK_DISPATCH_INTERVAL_SECONDS = env.float("WEBHOOK_DISPATCH_INTERVAL_SECONDS", default=5.0)
+WEBHOOK_KEEP_DAYS = env.float("WEBHOOK_KEEP_DAYS", default=30.0)
+CELERY_BEAT_SCHEDULE["webhooks-dispatch"] = {
+    "task": "integrations.tasks.webhooks_dispatch",
+    "schedule": WEBHOOK_DISPATCH_INTERVAL_SECONDS,
+    "options": {"expires": WEBHOOK_DISPATCH_INTERVAL_SECONDS},
+}
+CELERY_BEAT_SCHEDULE["webhooks-purge"] = {
+    "task": "integrations.tasks.webhook_messages_purge",
     "schedule": 3600.0,
     "options": {"expires": 3600.0},
 }

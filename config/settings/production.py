@@ -31,3 +31,5 @@ X_FRAME_OPTIONS = "DENY"
 # A persistent connection (DATABASE_CONN_MAX_AGE) is checked before reuse, so a database restart
 # costs one reconnect, not an error.
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True  # noqa: F405
+# Webhooks and team chat: https only.
+WEBHOOK_REQUIRE_HTTPS = True

@@ -15,3 +15,5 @@ STORAGES = {
 STATIC_ROOT = None  # type: ignore[assignment]  # no collectstatic: the finders serve
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+# Test receivers listen on loopback (and nowhere else).
+WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.1/32"]

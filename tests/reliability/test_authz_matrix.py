@@ -34,6 +34,8 @@ from django.utils import timezone
 from feedback import services as feedback_services
 from feedback.models import RejectionReason, ReturnFeedback
 from handoff.models import AutoPromotionRule, Handoff, TimeOff
+from integrations import services as integration_services
+from integrations.models import Endpoint
 from leads.imports import services as import_services
 from leads.models import (
     Account,
@@ -275,6 +277,15 @@ LOSE_BODY = {"reason": "price", "lead_effect": "recycle"}
 
 def promoted(mw: MatrixWorld, obj: Any) -> bool:
     return Handoff.objects.filter(lead=obj).exists()
+
+
+def _endpoint(mw: MatrixWorld, owner: Any) -> Endpoint:
+    endpoint = Endpoint.objects.order_by("pk").first()
+    if endpoint is None:
+        endpoint = integration_services.endpoint_create(
+            data={"url": "http://127.0.0.1:9/hook", "event_types": ["*"]}
+        )
+    return endpoint
 
 
 BANT = {"budget": "50k", "authority": "CFO", "need": "Reports", "timeline": "Q3"}
@@ -592,6 +603,48 @@ API: list[Action] = [
         "feedback-api:handoff-previous-returns", target=handoff_in("pending"), expect=READ_HANDOFF
     ),
     Action("feedback-api:feedback-metrics", expect=roles(marketer=OK, rep=DENY, manager=OK)),
+    # integrations: endpoints are the managers'; CRM events carry a signature, not a login
+    Action("integrations-api:endpoint-list", expect=MANAGERS),
+    Action(
+        "integrations-api:endpoint-list",
+        "POST",
+        body=lambda mw, o: {"url": "http://127.0.0.1:9/matrix", "event_types": ["*"]},
+        expect=MANAGERS,
+        effect=lambda mw, o: Endpoint.objects.filter(url="http://127.0.0.1:9/matrix").exists(),
+    ),
+    Action("integrations-api:endpoint-detail", target=_endpoint, expect=MANAGERS),
+    Action(
+        "integrations-api:endpoint-detail",
+        "PATCH",
+        target=_endpoint,
+        body=lambda mw, o: {"description": "Patched"},
+        expect=MANAGERS,
+        effect=lambda mw, o: Endpoint.objects.filter(pk=o.pk, description="Patched").exists(),
+    ),
+    Action(
+        "integrations-api:endpoint-detail",
+        "DELETE",
+        target=_endpoint,
+        expect=MANAGERS,
+        effect=lambda mw, o: not Endpoint.objects.filter(pk=o.pk).exists(),
+    ),
+    Action(
+        "integrations-api:endpoint-rotate-secret",
+        "POST",
+        target=_endpoint,
+        expect=MANAGERS,
+        effect=lambda mw, o: Endpoint.objects.filter(pk=o.pk).exclude(secret=o.secret).exists(),
+    ),
+    Action(
+        "integrations-api:crm-events",
+        "POST",
+        body=lambda mw, o: {
+            "type": "contact.updated",
+            "data": {"email": mw.fresh_lead.email, "changes": {"title": "Hacked"}},
+        },
+        expect=everyone(DENY),
+        effect=lambda mw, o: Lead.objects.filter(title="Hacked").exists(),
+    ),
     # opportunities
     Action(
         "pipeline-api:handoff-open-opportunity",
@@ -979,6 +1032,11 @@ ADMIN_VIEW: dict[str, set[str]] = {
     "feedback.RejectionReason": MANAGERS_ADMIN,
     # Marketing reviews and answers returns in the admin too (feedback migration 0002).
     "feedback.ReturnFeedback": LEADS_ADMIN,
+    "integrations.Endpoint": MANAGERS_ADMIN,
+    "integrations.Message": MANAGERS_ADMIN,
+    "integrations.Attempt": MANAGERS_ADMIN,
+    "integrations.CrmIntegration": MANAGERS_ADMIN,
+    "integrations.InboundEvent": MANAGERS_ADMIN,
     "pipeline.LostReason": MANAGERS_ADMIN,
     "pipeline.Opportunity": MANAGERS_ADMIN,
     "handoff.TimeOff": MANAGERS_ADMIN,

@@ -108,6 +108,10 @@ def world(db) -> SecurityWorld:
     world.waiting("rep")
     world.returned("rep")
     AutoPromotionRule.objects.create(name="Trials", event_kinds=["trial_signup"])
+    from integrations.services import crm_integration_create, endpoint_create
+
+    endpoint_create(data={"url": "http://127.0.0.1:9/fuzz", "event_types": ["*"]})
+    crm_integration_create(name="Fuzz CRM")
     # Opportunities: one open, and a qualified handoff to open another from.
     from handoff import services as handoff_services
     from pipeline import services as pipeline_services
@@ -161,6 +165,10 @@ def path_ids(world: SecurityWorld, path: str) -> list[int]:
         ids = list(EngagementRule.objects.values_list("pk", flat=True))
     elif path.startswith("/api/feedback/") and "/leads/" not in path:
         ids = list(ReturnFeedback.objects.values_list("pk", flat=True))
+    elif path.startswith("/api/webhooks/endpoints/"):
+        from integrations.models import Endpoint
+
+        ids = list(Endpoint.objects.values_list("pk", flat=True))
     elif path.startswith("/api/opportunities/"):
         from pipeline.models import Opportunity
 
