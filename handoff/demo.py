@@ -544,6 +544,8 @@ class _Story:
                     raise
                 h = Handoff.objects.get(pk=h.pk)  # the refused attempt changed nothing
             # Nobody in the rotation is at work now: the manager picks a teammate by name.
+            if h.team_id is None:
+                return h
             mate = (
                 TeamMembership.objects.filter(team_id=h.team_id, active=True, rep__is_active=True)
                 .exclude(rep_id=h.assigned_to_id)
