@@ -131,6 +131,7 @@ class CrmEventApi(APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(
+        auth=[],  # no token: the Standard Webhooks signature is the credential
         request={"application/json": {"type": "object"}},
         examples=[OpenApiExample("contact.updated", value=CRM_EXAMPLE, request_only=True)],
         responses={
