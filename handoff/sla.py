@@ -1,6 +1,6 @@
 """Business-time arithmetic for SLA clocks: pure functions, no Django, `now` always passed in.
 
-Semantics (see /work/notes/contract.md): business time is real elapsed time during which the
+Semantics: business time is real elapsed time during which the
 calendar's local wall clock is inside a working window of a working local date. A spring-forward
 gap therefore shortens a window and a fall-back repeat lengthens it, because the clock really is
 (or is not) inside the window for that much real time.
