@@ -109,6 +109,10 @@ def check_one_winner(h: Handoff, winner: str) -> None:
     )
 
 
+def teammate(world: World, rep: Any) -> Any:
+    return world.other_rep if rep == world.rep else world.rep
+
+
 def test_accept_return_and_reassign_at_once_exactly_one_wins(world):
     wins: dict[str, int] = {"accept": 0, "return": 0, "reassign": 0}
     for _ in range(ROUNDS):
@@ -119,8 +123,10 @@ def test_accept_return_and_reassign_at_once_exactly_one_wins(world):
             "return": lambda pk=pk, rep=rep: services.handoff_return(
                 handoff=fresh(pk), actor=rep, reason_code="not-ready"
             ),
-            "reassign": lambda pk=pk: services.handoff_reassign(
-                handoff=fresh(pk), actor=world.manager
+            # To a named teammate: after a few rounds the rotation may have nobody with
+            # room, and "next in rotation" is then refused before it races (nobody_available).
+            "reassign": lambda pk=pk, rep=rep: services.handoff_reassign(
+                handoff=fresh(pk), actor=world.manager, to_rep=teammate(world, rep)
             ),
         }
         results = dict(
@@ -150,7 +156,9 @@ def test_through_the_api_the_losers_get_a_409_conflict(world):
             "return": lambda base=base, rep=rep: post(
                 rep, f"{base}/return/", {"reason": "not-ready"}
             ),
-            "reassign": lambda base=base: post(world.manager, f"{base}/reassign/", {}),
+            "reassign": lambda base=base, rep=rep: post(
+                world.manager, f"{base}/reassign/", {"to_rep": teammate(world, rep).pk}
+            ),
         }
         responses = {
             name: value
