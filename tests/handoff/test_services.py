@@ -531,7 +531,9 @@ def test_a_promotion_runs_a_bounded_number_of_queries(
         world.rep_user(f"extra{n}")
     lead = world.lead()
     world.promote(world.lead())  # warms the calendar cache, like a running server
-    with django_assert_max_num_queries(25):
+    # The same at 2 or 20 reps: routing (with the account owner and time off), the policy, the
+    # handoff and its event, the lead's stage, the notification and the webhook event rows.
+    with django_assert_max_num_queries(27):
         world.promote(lead)
 
 
