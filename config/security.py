@@ -21,7 +21,7 @@ from typing import Any
 from axes.helpers import get_client_ip_address, get_cool_off
 from django.conf import settings
 from django.db import connection, transaction
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import render
 
 LOCKOUT_MESSAGE = "Too many failed login attempts from your address; try again later."
@@ -103,11 +103,11 @@ def login_attempt_lock(request: HttpRequest) -> Iterator[None]:
         yield
 
 
-def serialized_login(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def serialized_login(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
     """Wrap a login view (the site's and the admin's): a POST is one attempt under the lock."""
 
     @functools.wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if request.method != "POST":
             return view(request, *args, **kwargs)
         try:

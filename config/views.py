@@ -8,7 +8,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
@@ -87,12 +87,12 @@ def account_settings(request: HttpRequest) -> HttpResponse:
     )
 
 
-def signed_in_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def signed_in_page(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
     """A page for signed-in users by session (people) or by API token (scripts reading the API
     docs); anyone else is sent to the login page."""
 
     @functools.wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not request.user.is_authenticated:
             try:
                 # TokenAuthentication reads only the Authorization header of request.META.

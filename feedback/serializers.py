@@ -22,7 +22,7 @@ from handoff.serializers import (
 class RejectionReasonSerializer(serializers.ModelSerializer):
     category_label = serializers.CharField(source="get_category_display", read_only=True)
     effect_label = serializers.CharField(source="get_effect_display", read_only=True)
-    contradicts_rule = serializers.SlugRelatedField(
+    contradicts_rule: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
         slug_field="name", read_only=True, allow_null=True
     )
 
@@ -58,7 +58,7 @@ class FeedbackLeadSerializer(serializers.Serializer):
     email = serializers.CharField()
     name = serializers.CharField(source="full_name")
     company = serializers.CharField()
-    source = serializers.CharField()
+    source = serializers.CharField()  # type: ignore[assignment]
     campaign = serializers.SerializerMethodField()
     stage = serializers.CharField()
     return_count = serializers.IntegerField()
@@ -221,7 +221,7 @@ class PreviousReturnSerializer(serializers.Serializer):
 
 class ReasonShareSerializer(serializers.Serializer):
     code = serializers.CharField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]
     category = serializers.CharField()
     count = serializers.IntegerField()
     share = serializers.FloatField(allow_null=True, help_text="Of the returns in this group.")
@@ -229,7 +229,7 @@ class ReasonShareSerializer(serializers.Serializer):
 
 class CategoryShareSerializer(serializers.Serializer):
     category = serializers.CharField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]
     count = serializers.IntegerField()
     share = serializers.FloatField(allow_null=True)
 
@@ -261,14 +261,14 @@ class GroupKeyField(serializers.JSONField):
 
 class OutcomeRowSerializer(OutcomeCountsSerializer):
     key = GroupKeyField(help_text="Source code, campaign/team/rep id (null: none) or band index.")
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]
     min_score = serializers.IntegerField(required=False, help_text="Score bands only.")
     reasons = ReasonShareSerializer(many=True)
 
 
 class BandAcceptanceSerializer(OutcomeCountsSerializer):
     key = serializers.IntegerField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]
     min_score = serializers.IntegerField()
 
 
@@ -299,13 +299,13 @@ class MetricsFiltersSerializer(serializers.Serializer):
     date_from = serializers.DateField(allow_null=True)
     date_to = serializers.DateField(allow_null=True)
     team = serializers.IntegerField(allow_null=True)
-    source = serializers.CharField(allow_null=True)
+    source = serializers.CharField(allow_null=True)  # type: ignore[assignment]
     campaign = serializers.IntegerField(allow_null=True)
 
 
 class BandSerializer(serializers.Serializer):
     key = serializers.IntegerField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]
     min_score = serializers.IntegerField()
 
 

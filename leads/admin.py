@@ -258,11 +258,14 @@ class RecentEventsFormSet(BaseInlineFormSet):
         return self._recent
 
 
+_EVENT_FIELDS = ("kind", "occurred_at", "is_high_intent", "external_id", "payload")
+_STAGE_CHANGE_FIELDS = ("at", "from_stage", "to_stage", "actor", "reason")
+
+
 class EngagementEventInline(admin.TabularInline):
     model = EngagementEvent
     formset = RecentEventsFormSet
-    fields = ["kind", "occurred_at", "is_high_intent", "external_id", "payload"]
-    readonly_fields = fields
+    fields = readonly_fields = _EVENT_FIELDS
     extra = 0
     max_num = 0
     can_delete = False
@@ -275,8 +278,7 @@ class EngagementEventInline(admin.TabularInline):
 
 class StageChangeInline(admin.TabularInline):
     model = LeadStageChange
-    fields = ["at", "from_stage", "to_stage", "actor", "reason"]
-    readonly_fields = fields
+    fields = readonly_fields = _STAGE_CHANGE_FIELDS
     extra = 0
     max_num = 0
     can_delete = False
@@ -541,7 +543,7 @@ class CampaignAdmin(admin.ModelAdmin):
 # --- scoring rules: marketing and managers only; every change rescores every lead ----------
 
 
-class ScoringAdminMixin:
+class ScoringAdminMixin(admin.ModelAdmin):
     """Saving bumps the rules' version and queues the batch rescore (leads.services)."""
 
     def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
@@ -737,9 +739,9 @@ class LeadImportAdmin(admin.ModelAdmin):
     list_display = ["file_name", "status", "created_by", "created_at", "created_count",
                     "updated_count"]  # fmt: skip
     list_filter = ["status"]
-    fields = ["file_name", "status", "created_by", "created_at", "total_rows", "created_count",
-              "updated_count", "message", "finished_at", "undone_at"]  # fmt: skip
-    readonly_fields = fields
+    fields = readonly_fields = ("file_name", "status", "created_by", "created_at", "total_rows",
+                                "created_count", "updated_count", "message", "finished_at",
+                                "undone_at")  # fmt: skip
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[LeadImport]:
         return super().get_queryset(request).defer("content", "errors")
@@ -771,7 +773,7 @@ class AccountAdminForm(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         owner = self.fields.get("owner")
-        if isinstance(owner, forms.ModelChoiceField):
+        if isinstance(owner, forms.ModelChoiceField) and owner.queryset is not None:
             owner.queryset = owner.queryset.filter(is_active=True, groups__name=roles.SALES)
 
 

@@ -23,7 +23,7 @@ class RecordedEvent:
     received_at: dt.datetime
 
 
-EventsRecordedHook = Callable[..., None]
+EventsRecordedHook = Callable[..., object]
 
 _events_recorded: list[EventsRecordedHook] = []
 
