@@ -130,7 +130,7 @@ def main() -> int:
         for a, b in pairs:
             b - a
 
-    # Interleave the measurements so background load on this shared machine hits all alike.
+    # Interleave the measurements so background load on the machine hits all alike.
     results: dict[str, list[float]] = {
         k: [] for k in ("cold", "warm", "long", "between", "add", "zone", "sub")
     }

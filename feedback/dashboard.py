@@ -2,7 +2,7 @@
 funnel, time to accept, open breaches and at-risk handoffs now, per-team and per-rep tables,
 conversion by source and the return reasons, for a date range and optionally one team.
 
-Figures come from handoff.metrics (definitions in its docstring and the README) and
+Figures come from handoff.metrics (definitions in its docstring and docs/pages.md) and
 feedback.selectors.reason_mix; charts are server-side SVG from feedback.charts, each rendered
 beside a table of the same figures. The page costs a fixed number of queries, whatever the
 number of handoffs (tests/ui/test_dashboard.py asserts it).

@@ -1,6 +1,6 @@
 """SLA and funnel metrics for sales managers: four grouped reads, shaped into every figure.
 
-Definitions (the README's "Dashboard" section says the same in prose). A date range is two
+Definitions (docs/pages.md, "Dashboard", says the same in prose). A date range is two
 local dates, both inclusive, in the site's time zone (settings.TIME_ZONE); the default is the
 last 8 ISO weeks: Monday seven weeks before this week's Monday, through today.
 

@@ -171,7 +171,7 @@ class SlaMetricsApi(APIView):
     def get(self, request: Request) -> Response:
         """SLA compliance (over the range, this week and by ISO week), the MQL -> SAL -> SQL
         funnel, median and p90 time to accept, open breaches and at-risk handoffs now, per-team
-        and per-rep tables and conversion by source. Definitions: README, "Dashboard"."""
+        and per-rep tables and conversion by source. Definitions: docs/pages.md, "Dashboard"."""
         if not is_manager(request.user):
             raise Forbidden("Only sales managers see the SLA metrics.")
         now = timezone.now()

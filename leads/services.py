@@ -53,7 +53,8 @@ from leads.models import (
     UserProfile,
 )
 
-# The contract's enqueue_task and publish_task: Celery tasks go through the outbox.
+# enqueue_task and publish_task are re-exported here, every caller's entry point: Celery tasks
+# go through the outbox.
 from leads.outbox import enqueue_task as enqueue_task
 from leads.outbox import publish_task as publish_task
 from leads.scoring import EventFact, ScoreResult, ScoringRules, score_lead

@@ -1,7 +1,7 @@
 """CI's smoke run of the load benchmark (bench/load.py): 20 seconds of the same mix (reps reading
 their queue, accepting and returning; marketers posting leads) from headless locust against
 gunicorn, on a small data set of its own (a scratch database it creates and drops). It must
-answer every request without an error; the figures of the full run are in the README."""
+answer every request without an error; the figures of the full run are in bench/RESULTS.md."""
 
 from __future__ import annotations
 
