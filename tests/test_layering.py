@@ -8,6 +8,9 @@ import ast
 from pathlib import Path
 
 import pytest
+from django.urls import resolve, reverse
+
+from handoff.views import HandoffAction
 
 ROOT = Path(__file__).resolve().parent.parent
 # Lowest first: an app may import the apps before it in this list, never the ones after it.
@@ -102,3 +105,20 @@ def test_the_check_sees_a_private_helper_and_an_upward_import():
     )
     assert len(_private_service_uses(tree)) == 2
     assert "feedback.views" in {m for _, m in _imported(tree)}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "handoff:handoff-accept",
+        "handoff:handoff-ask",
+        "handoff:handoff-answer",
+        "handoff:handoff-first-touch",
+        "handoff:handoff-qualify",
+        "handoff:handoff-reassign",
+        "feedback:handoff-return",
+    ],
+)
+def test_every_action_of_the_handoff_page_is_one_generic_view(name):
+    view = resolve(reverse(name, kwargs={"pk": 1})).func
+    assert issubclass(view.view_class, HandoffAction)
