@@ -3,8 +3,8 @@
 (reason mix, by source and campaign, acceptance by score band, the threshold advisor).
 
 Thin like the handoff pages: one service call per POST through handoff.ui.perform; reads come
-from feedback.selectors. A return with a bad field re-renders the handoff page (owned by the
-handoff views, which this app may import) with the errors on the return form.
+from feedback.selectors. The return is a handoff action (handoff.views.HandoffAction, which this
+app may import): a bad field re-renders the handoff page with the errors on the return form.
 """
 
 from __future__ import annotations
@@ -27,10 +27,9 @@ from feedback.filters import ReturnFeedbackFilter
 from feedback.forms import AcknowledgeForm, ReportFilterForm, ResolveDisputeForm, ReturnForm
 from feedback.models import RejectionReason, ReturnFeedback
 from handoff import views as handoff_views
-from handoff.models import Team
+from handoff.models import Handoff, Team
 from handoff.ui import (
     SortedIds,
-    check_seen,
     filled,
     form_invalid_message,
     marketing_or_manager,
@@ -49,41 +48,33 @@ from pipeline import metrics as revenue_metrics
 # --- the rep returns a handoff --------------------------------------------------------------------
 
 
-@login_required
-@require_POST
-def handoff_return(request: HttpRequest, pk: int) -> HttpResponse:
-    handoff = handoff_views.visible_handoff(request, pk)
-    form = ReturnForm(request.POST, reasons=selectors.active_reasons())
-    if form.is_valid():
+class ReturnAction(handoff_views.HandoffAction):
+    """The rep returns a handoff to marketing with a reason (posted from the handoff page)."""
 
-        def call() -> ReturnFeedback:
-            if "seen" in form.errors:
-                raise ValidationFailed("The page sent an unreadable version; reload it.")
-            check_seen(handoff, form.cleaned_data.get("seen"))
-            return services.feedback_return_handoff(
-                handoff=handoff,
-                actor=request.user,
-                reason=form.cleaned_data["reason"],
-                note=form.cleaned_data["note"],
-            )
+    form_class = ReturnForm
+    subject = "The return"
+    form_key = "return_form"
+    follow_next = False
 
-        feedback = perform(request, call, form=form, handoff_id=handoff.pk)
-        if feedback is not None:
-            messages.success(
-                request,
-                f"Returned {handoff.lead} to marketing ({feedback.reason.label}). "
-                f"{feedback.effect_note}",
-            )
-            return redirect("handoff:my-queue")
-    if not form.errors:  # a conflict or permission message is already queued
-        return redirect("handoff:handoff-detail", pk=pk)
-    form_invalid_message(request, "The return")
-    return handoff_views.render_handoff_page(
-        request,
-        handoff_views.visible_handoff(request, pk),
-        status=400,
-        return_form=form,
-    )
+    def get_form(self) -> ReturnForm:
+        return ReturnForm(self.request.POST, reasons=selectors.active_reasons())
+
+    def act(self, handoff: Handoff, form: Any) -> ReturnFeedback:
+        return services.feedback_return_handoff(
+            handoff=handoff,
+            actor=self.request.user,
+            reason=form.cleaned_data["reason"],
+            note=form.cleaned_data["note"],
+        )
+
+    def message(self, done: ReturnFeedback, handoff: Handoff) -> str:
+        return f"Returned {handoff.lead} to marketing ({done.reason.label}). {done.effect_note}"
+
+    def success_url(self, done: ReturnFeedback, handoff: Handoff) -> str:
+        return reverse("handoff:my-queue")
+
+
+handoff_return = login_required(ReturnAction.as_view())
 
 
 # --- marketing's review queue ---------------------------------------------------------------------

@@ -320,7 +320,7 @@ class LeadPromotionPreviewApi(APIView):
             team = Team.objects.filter(pk=int(raw_team) if raw_team.isdigit() else 0).first()
             if team is None:
                 raise ValidationFailed(f"No team {raw_team!r}.", field="team")
-        preview = services.promotion_preview(lead=lead, team=team)
+        preview = selectors.promotion_preview(lead=lead, team=team)
         return Response(PromotionPreviewSerializer(preview).data)
 
 

@@ -120,8 +120,9 @@ class SlaFilters:
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any], *, now: dt.datetime) -> SlaFilters:
-        """Parse `start`, `end` (ISO dates) and `team` (an id); a bad value raises
-        ValidationFailed naming the field. Missing dates take the default range's."""
+        """Parse `date_from`, `date_to` (ISO dates; `start` and `end` are their older names,
+        still read) and `team` (an id); a bad value raises ValidationFailed naming the field the
+        client sent. Missing dates take the default range's."""
 
         def text(name: str) -> str:
             value = params.get(name)
@@ -142,16 +143,23 @@ class SlaFilters:
         if team_raw and not team_raw.isdigit():
             raise ValidationFailed("team must be a team id.", code="invalid", field="team")
         default = cls.default(now=now)
-        start = parse_date("start")
-        end = parse_date("end")
+        # The metrics APIs name their range date_from/date_to; the new name wins over the old.
+        from_name = "date_from" if text("date_from") or not text("start") else "start"
+        to_name = "date_to" if text("date_to") or not text("end") else "end"
+        start = parse_date(from_name)
+        end = parse_date(to_name)
         if start is None:
             start = default.start if end is None else end - (default.end - default.start)
         end = end or max(default.end, start)
         if start > end:
-            raise ValidationFailed("start is after end.", code="invalid_range", field="start")
+            raise ValidationFailed(
+                f"{from_name} is after {to_name}.", code="invalid_range", field=from_name
+            )
         if (end - start).days >= MAX_RANGE_DAYS:
             raise ValidationFailed(
-                f"Give a range of at most {MAX_RANGE_DAYS} days.", code="invalid_range", field="end"
+                f"Give a range of at most {MAX_RANGE_DAYS} days.",
+                code="invalid_range",
+                field=to_name,
             )
         return cls(start=start, end=end, team=int(team_raw) if team_raw else None)
 

@@ -153,9 +153,23 @@ class SlaMetricsApi(APIView):
         operation_id="metrics_sla",
         parameters=[
             OpenApiParameter(
-                "start", OpenApiTypes.DATE, description="First day (default: 8 ISO weeks ago)."
+                "date_from", OpenApiTypes.DATE, description="First day (default: 8 ISO weeks ago)."
             ),
-            OpenApiParameter("end", OpenApiTypes.DATE, description="Last day (default: today)."),
+            OpenApiParameter(
+                "date_to", OpenApiTypes.DATE, description="Last day (default: today)."
+            ),
+            OpenApiParameter(
+                "start",
+                OpenApiTypes.DATE,
+                deprecated=True,
+                description="The older name of `date_from`, still read (`date_from` wins).",
+            ),
+            OpenApiParameter(
+                "end",
+                OpenApiTypes.DATE,
+                deprecated=True,
+                description="The older name of `date_to`, still read (`date_to` wins).",
+            ),
             OpenApiParameter("team", OpenApiTypes.INT, description="One team's handoffs."),
         ],
         responses={

@@ -1,10 +1,12 @@
 """Reads of the handoff app: calendars as sla.Calendar, who sees which handoff, list and detail
-querysets with their joins, and the SLA clock of a handoff (time left / late by)."""
+querysets with their joins, the SLA clock of a handoff (time left / late by), who may act on a
+handoff, and whether a lead can be promoted and what a promotion would do (the preview)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,9 +15,10 @@ from django.db.models import Prefetch, QuerySet, prefetch_related_objects
 from django.utils import timezone
 
 from handoff import clocks, sla
-from handoff.models import BusinessCalendar, CalendarDate, Handoff, HandoffEvent
-from handoff.states import OPEN_STATUSES, Status
-from leads.models import Lead
+from handoff.models import BusinessCalendar, CalendarDate, Handoff, HandoffEvent, Team
+from handoff.states import OPEN_STATUSES, HandoffConflict, Status
+from leads.errors import Conflict, DomainError, RuleViolation
+from leads.models import PROMOTABLE_STAGES, Account, Lead, Stage
 from leads.roles import is_manager, is_marketer, is_rep
 
 # --- calendars --------------------------------------------------------------------------------
@@ -469,3 +472,204 @@ def clock_label(clock: Clock) -> str:
     """ "1h 05m left", "late by 33 business days (7 weeks)", "paused, 40m left", "answered
     late": the words every page, email and API answer shows."""
     return clock_words(clock).text
+
+
+# --- who may act on a handoff ---------------------------------------------------------------------
+# The services' permission rules, read here so the pages offer exactly the actions the services
+# accept.
+
+
+def can_work_on(handoff: Handoff, actor: Any) -> bool:
+    """Reps act on the handoffs assigned to them; managers on any."""
+    if actor is None:
+        return False
+    if is_manager(actor):
+        return True
+    return is_rep(actor) and handoff.assigned_to_id == actor.pk
+
+
+def can_answer(handoff: Handoff, actor: Any) -> bool:
+    """Who answers a rep's question: the marketer who promoted the lead, the lead's owner, or a
+    manager."""
+    if actor is None:
+        return False
+    if is_manager(actor):
+        return True
+    return is_marketer(actor) and actor.pk in (handoff.promoted_by_id, handoff.lead.owner_id)
+
+
+# --- whether a lead can be promoted, and what a promotion would do --------------------------------
+
+
+def user_ref(user: Any) -> dict[str, Any] | None:
+    return {"id": user.pk, "username": user.get_username()} if user is not None else None
+
+
+def last_return_at(lead: Lead, history: Iterable[Handoff]) -> dt.datetime | None:
+    """When the lead was last sent back to nurture (a return, or a manual recycle)."""
+    moments = [h.returned_at for h in history if h.returned_at is not None]
+    if lead.recycled_at is not None:
+        moments.append(lead.recycled_at)
+    return max(moments, default=None)
+
+
+def stage_block(
+    lead: Lead, now: dt.datetime, last_return_at: dt.datetime | None
+) -> DomainError | None:
+    if lead.erased_at is not None:
+        return RuleViolation("The lead's personal data was erased.", code="lead_erased")
+    if lead.stage == Stage.DISQUALIFIED:
+        return RuleViolation(
+            "The lead is disqualified; a sales manager must reopen it before it is promoted again.",
+            code="lead_disqualified",
+        )
+    if lead.stage == Stage.RECYCLED:
+        new_intent = (
+            lead.last_high_intent_at is not None
+            and last_return_at is not None
+            and lead.last_high_intent_at > last_return_at
+        )
+        if lead.recycle_until is not None and now < lead.recycle_until and not new_intent:
+            return RuleViolation(
+                "The lead was returned to nurture and cools down until "
+                f"{lead.recycle_until:%Y-%m-%d %H:%M} UTC; a new high-intent event (demo "
+                "request, pricing, trial, contact form) lifts the cooldown.",
+                code="lead_in_cooldown",
+            )
+        return None
+    if lead.stage not in PROMOTABLE_STAGES:
+        return Conflict(
+            f"The lead is already with sales (stage {Stage(lead.stage).label}).",
+            code="lead_with_sales",
+        )
+    return None
+
+
+def history_block(lead: Lead, now: dt.datetime, history: list[Handoff]) -> DomainError | None:
+    """The guard refusing a promotion, given the lead's handoffs (lead_history)."""
+    blocked = stage_block(lead, now, last_return_at(lead, history))
+    if blocked is not None:
+        return blocked
+    open_handoffs = [h for h in history if h.status in OPEN_STATUSES]
+    if open_handoffs:
+        current = open_handoffs[-1]
+        return HandoffConflict(
+            f"The lead already has an open handoff (#{current.pk}, "
+            f"{Status(current.status).label.lower()}).",
+            code="open_handoff_exists",
+        )
+    return None
+
+
+def lead_history(lead: Lead) -> list[Handoff]:
+    return list(
+        Handoff.objects.filter(lead_id=lead.pk).select_related("assigned_to").order_by("id")
+    )
+
+
+def promotion_block(*, lead: Lead, now: dt.datetime) -> DomainError | None:
+    """The guard that refuses promoting the lead now (with its code), or None. One query."""
+    return history_block(lead, now, lead_history(lead))
+
+
+def lead_promotion_block(*, lead: Lead, now: dt.datetime) -> str | None:
+    """Why the lead cannot be promoted now, or None when it can. One query."""
+    blocked = history_block(lead, now, lead_history(lead))
+    return blocked.message if blocked is not None else None
+
+
+def account_preview(lead: Lead) -> dict[str, Any] | None:
+    """The lead's account as the preview tells it: its owner, and its open handoffs (another
+    colleague of this lead may already be with sales)."""
+    if lead.account_id is None:
+        return None
+    account = Account.objects.select_related("owner").filter(pk=lead.account_id).first()
+    if account is None:
+        return None
+    open_handoffs = (
+        Handoff.objects.filter(lead__account_id=account.pk, status__in=OPEN_STATUSES)
+        .exclude(lead_id=lead.pk)
+        .select_related("assigned_to")
+        .order_by("created_at", "id")[:10]
+    )
+    return {
+        "id": account.pk,
+        "name": account.name or account.domain,
+        "domain": account.domain,
+        "owner_id": account.owner_id,
+        "owner": user_ref(account.owner),
+        "open_handoffs": [
+            {"id": h.pk, "lead_id": h.lead_id, "assigned_to": user_ref(h.assigned_to)}
+            for h in open_handoffs
+        ],
+    }
+
+
+def promotion_preview(
+    *, lead: Lead, team: Team | None = None, now: dt.datetime | None = None
+) -> dict[str, Any]:
+    """What a promotion would do now: team, rep, policy, deadline. Writes nothing."""
+    # handoff.assignment reads its calendars from this module: imported here, not at the top.
+    from handoff.assignment import match_policy, match_team, pick_rep
+
+    now = now or timezone.now()
+    history = lead_history(lead)
+    blocked = history_block(lead, now, history)
+    preview: dict[str, Any] = {
+        "eligible": blocked is None,
+        "block": {"code": blocked.code, "detail": blocked.message} if blocked else None,
+        "team": None,
+        "rule": "",
+        "policy": None,
+        "rep": None,
+        "skipped": [],
+        "queue": None,
+        "due_at": None,
+        "at_risk_at": None,
+        "calendar": None,
+        "account": account_preview(lead),
+        "account_owner": None,
+    }
+    try:
+        chosen_team, match = match_team(lead=lead, team=team)
+        preview["team"] = {"id": chosen_team.pk, "name": chosen_team.name}
+        preview["rule"] = match["rule"]
+        policy = match_policy(lead=lead, team=chosen_team, now=now)
+    except RuleViolation as exc:
+        preview["eligible"] = False
+        preview["block"] = preview["block"] or {"code": exc.code, "detail": exc.message}
+        return preview
+    calendar_row = policy.calendar or chosen_team.calendar
+    due_at, at_risk_at = sla.deadlines(
+        now, policy.accept_within_minutes, policy.at_risk_ratio, calendar_for(calendar_row)
+    )
+    choice = pick_rep(
+        team=chosen_team,
+        now=now,
+        skip_off_hours=policy.skip_reps_off_hours,
+        lock=False,
+        account_owner_id=(preview["account"] or {}).get("owner_id"),
+    )
+    preview.update(
+        {
+            "policy": {
+                "id": policy.pk,
+                "name": policy.name,
+                "version": policy.version,
+                "accept_within_minutes": policy.accept_within_minutes,
+                "first_touch_within_minutes": policy.first_touch_within_minutes,
+            },
+            "rep": user_ref(choice.rep),
+            "skipped": choice.skipped,
+            "account_owner": choice.account_owner,
+            "queue": "rep" if choice.rep else "manager",
+            "due_at": due_at,
+            "at_risk_at": at_risk_at,
+            "calendar": {
+                "id": calendar_row.pk,
+                "name": calendar_row.name,
+                "timezone": calendar_row.timezone,
+            },
+        }
+    )
+    return preview

@@ -14,7 +14,6 @@ happens before the transaction opens, so row locks are held for a few statements
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -43,11 +42,33 @@ from handoff.models import (
     Team,
 )
 from handoff.notifications import notify
-from handoff.selectors import calendar_for, handoff_calendar
-from handoff.states import OPEN_STATUSES, HandoffConflict, InvalidTransition, Status, check_move
+
+# The reads a promotion and the pages share live in selectors; the services keep their names.
+from handoff.selectors import (
+    calendar_for,
+    handoff_calendar,
+)
+from handoff.selectors import can_answer as _can_inform
+from handoff.selectors import can_work_on as _can_work
+from handoff.selectors import history_block as _promotion_block
+from handoff.selectors import last_return_at as _last_return_at
+from handoff.selectors import lead_history as _lead_history
+from handoff.selectors import (
+    lead_promotion_block as lead_promotion_block,
+)
+from handoff.selectors import (
+    promotion_block as promotion_block,
+)
+from handoff.selectors import (
+    promotion_preview as promotion_preview,
+)
+from handoff.selectors import stage_block as _stage_block
+from handoff.selectors import user_ref as _user_ref
+from handoff.sla import deadlines as _deadlines
+from handoff.states import HandoffConflict, InvalidTransition, Status, check_move
 from handoff.timezones import local_words
 from handoff.webhook_events import publish_handoff_event
-from leads.errors import Conflict, DomainError, Forbidden, RuleViolation, ValidationFailed
+from leads.errors import Conflict, Forbidden, ValidationFailed
 from leads.models import HIGH_INTENT_KINDS, Account, Lead, Stage
 from leads.roles import SALES_MANAGER, is_manager, is_marketer, is_rep
 from leads.services import lead_change_stage
@@ -58,7 +79,6 @@ BANT_FIELDS = ("budget", "authority", "need", "timeline")
 BANT_MAX_LENGTH = 1000
 LEAD_EFFECTS = ("recycle", "disqualify")
 DEFAULT_RECYCLE_DAYS = 30
-PROMOTABLE_STAGES = (Stage.LEAD, Stage.MQL, Stage.RECYCLED)
 
 
 # --- small helpers ----------------------------------------------------------------------------
@@ -68,42 +88,9 @@ def _iso(moment: dt.datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
 
 
-def _user_ref(user: Any) -> dict[str, Any] | None:
-    return {"id": user.pk, "username": user.get_username()} if user is not None else None
-
-
-def _deadlines(
-    start: dt.datetime, minutes: float, ratio: float, calendar: sla.Calendar
-) -> tuple[dt.datetime, dt.datetime]:
-    """(due_at, at_risk_at): the deadline `minutes` business minutes after start, and the moment
-    `ratio` of that business time has elapsed."""
-    due_at = sla.add_business_minutes(start, minutes, calendar)
-    at_risk_at = sla.add_business_minutes(start, minutes * min(max(ratio, 0.0), 1.0), calendar)
-    return due_at, at_risk_at
-
-
-def _can_work(handoff: Handoff, actor: Any) -> bool:
-    """Reps act on the handoffs assigned to them; managers on any."""
-    if actor is None:
-        return False
-    if is_manager(actor):
-        return True
-    return is_rep(actor) and handoff.assigned_to_id == actor.pk
-
-
 def _require_worker(handoff: Handoff, actor: Any, verb: str) -> None:
     if not _can_work(handoff, actor):
         raise Forbidden(f"Only the assigned rep or a sales manager can {verb} this handoff.")
-
-
-def _can_inform(handoff: Handoff, actor: Any) -> bool:
-    """Who answers a rep's question: the marketer who promoted the lead, the lead's owner, or a
-    manager."""
-    if actor is None:
-        return False
-    if is_manager(actor):
-        return True
-    return is_marketer(actor) and actor.pk in (handoff.promoted_by_id, handoff.lead.owner_id)
 
 
 def _managers_for(team: Team | None) -> list[Any]:
@@ -212,78 +199,6 @@ def _move_lead(
 
 
 # --- promotion --------------------------------------------------------------------------------
-
-
-def _last_return_at(lead: Lead, history: Iterable[Handoff]) -> dt.datetime | None:
-    """When the lead was last sent back to nurture (a return, or a manual recycle)."""
-    moments = [h.returned_at for h in history if h.returned_at is not None]
-    if lead.recycled_at is not None:
-        moments.append(lead.recycled_at)
-    return max(moments, default=None)
-
-
-def _stage_block(
-    lead: Lead, now: dt.datetime, last_return_at: dt.datetime | None
-) -> DomainError | None:
-    if lead.erased_at is not None:
-        return RuleViolation("The lead's personal data was erased.", code="lead_erased")
-    if lead.stage == Stage.DISQUALIFIED:
-        return RuleViolation(
-            "The lead is disqualified; a sales manager must reopen it before it is promoted again.",
-            code="lead_disqualified",
-        )
-    if lead.stage == Stage.RECYCLED:
-        new_intent = (
-            lead.last_high_intent_at is not None
-            and last_return_at is not None
-            and lead.last_high_intent_at > last_return_at
-        )
-        if lead.recycle_until is not None and now < lead.recycle_until and not new_intent:
-            return RuleViolation(
-                "The lead was returned to nurture and cools down until "
-                f"{lead.recycle_until:%Y-%m-%d %H:%M} UTC; a new high-intent event (demo "
-                "request, pricing, trial, contact form) lifts the cooldown.",
-                code="lead_in_cooldown",
-            )
-        return None
-    if lead.stage not in PROMOTABLE_STAGES:
-        return Conflict(
-            f"The lead is already with sales (stage {Stage(lead.stage).label}).",
-            code="lead_with_sales",
-        )
-    return None
-
-
-def _promotion_block(lead: Lead, now: dt.datetime, history: list[Handoff]) -> DomainError | None:
-    blocked = _stage_block(lead, now, _last_return_at(lead, history))
-    if blocked is not None:
-        return blocked
-    open_handoffs = [h for h in history if h.status in OPEN_STATUSES]
-    if open_handoffs:
-        current = open_handoffs[-1]
-        return HandoffConflict(
-            f"The lead already has an open handoff (#{current.pk}, "
-            f"{Status(current.status).label.lower()}).",
-            code="open_handoff_exists",
-        )
-    return None
-
-
-def _lead_history(lead: Lead) -> list[Handoff]:
-    return list(
-        Handoff.objects.filter(lead_id=lead.pk).select_related("assigned_to").order_by("id")
-    )
-
-
-def promotion_block(*, lead: Lead, now: dt.datetime) -> DomainError | None:
-    """The guard that refuses promoting the lead now (with its code), or None. One query."""
-    return _promotion_block(lead, now, _lead_history(lead))
-
-
-def lead_promotion_block(*, lead: Lead, now: dt.datetime) -> str | None:
-    """Why the lead cannot be promoted now, or None when it can. One query."""
-    blocked = _promotion_block(lead, now, _lead_history(lead))
-    return blocked.message if blocked is not None else None
 
 
 def _history_snapshot(history: list[Handoff]) -> list[dict[str, Any]]:
@@ -578,100 +493,6 @@ def _account_owner_id(lead: Lead) -> int | None:
     if lead.account_id is None:
         return None
     return Account.objects.filter(pk=lead.account_id).values_list("owner_id", flat=True).first()
-
-
-def _account_preview(lead: Lead) -> dict[str, Any] | None:
-    """The lead's account as the preview tells it: its owner, and its open handoffs (another
-    colleague of this lead may already be with sales)."""
-    if lead.account_id is None:
-        return None
-    account = Account.objects.select_related("owner").filter(pk=lead.account_id).first()
-    if account is None:
-        return None
-    open_handoffs = (
-        Handoff.objects.filter(lead__account_id=account.pk, status__in=OPEN_STATUSES)
-        .exclude(lead_id=lead.pk)
-        .select_related("assigned_to")
-        .order_by("created_at", "id")[:10]
-    )
-    return {
-        "id": account.pk,
-        "name": account.name or account.domain,
-        "domain": account.domain,
-        "owner_id": account.owner_id,
-        "owner": _user_ref(account.owner),
-        "open_handoffs": [
-            {"id": h.pk, "lead_id": h.lead_id, "assigned_to": _user_ref(h.assigned_to)}
-            for h in open_handoffs
-        ],
-    }
-
-
-def promotion_preview(
-    *, lead: Lead, team: Team | None = None, now: dt.datetime | None = None
-) -> dict[str, Any]:
-    """What a promotion would do now: team, rep, policy, deadline. Writes nothing."""
-    now = now or timezone.now()
-    history = _lead_history(lead)
-    blocked = _promotion_block(lead, now, history)
-    preview: dict[str, Any] = {
-        "eligible": blocked is None,
-        "block": {"code": blocked.code, "detail": blocked.message} if blocked else None,
-        "team": None,
-        "rule": "",
-        "policy": None,
-        "rep": None,
-        "skipped": [],
-        "queue": None,
-        "due_at": None,
-        "at_risk_at": None,
-        "calendar": None,
-        "account": _account_preview(lead),
-        "account_owner": None,
-    }
-    try:
-        chosen_team, match = match_team(lead=lead, team=team)
-        preview["team"] = {"id": chosen_team.pk, "name": chosen_team.name}
-        preview["rule"] = match["rule"]
-        policy = match_policy(lead=lead, team=chosen_team, now=now)
-    except RuleViolation as exc:
-        preview["eligible"] = False
-        preview["block"] = preview["block"] or {"code": exc.code, "detail": exc.message}
-        return preview
-    calendar_row = policy.calendar or chosen_team.calendar
-    due_at, at_risk_at = _deadlines(
-        now, policy.accept_within_minutes, policy.at_risk_ratio, calendar_for(calendar_row)
-    )
-    choice = pick_rep(
-        team=chosen_team,
-        now=now,
-        skip_off_hours=policy.skip_reps_off_hours,
-        lock=False,
-        account_owner_id=(preview["account"] or {}).get("owner_id"),
-    )
-    preview.update(
-        {
-            "policy": {
-                "id": policy.pk,
-                "name": policy.name,
-                "version": policy.version,
-                "accept_within_minutes": policy.accept_within_minutes,
-                "first_touch_within_minutes": policy.first_touch_within_minutes,
-            },
-            "rep": _user_ref(choice.rep),
-            "skipped": choice.skipped,
-            "account_owner": choice.account_owner,
-            "queue": "rep" if choice.rep else "manager",
-            "due_at": due_at,
-            "at_risk_at": at_risk_at,
-            "calendar": {
-                "id": calendar_row.pk,
-                "name": calendar_row.name,
-                "timezone": calendar_row.timezone,
-            },
-        }
-    )
-    return preview
 
 
 def lead_reopen(

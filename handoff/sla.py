@@ -457,3 +457,13 @@ def next_business_moment(moment: dt.datetime, calendar: Calendar) -> dt.datetime
         return moment.astimezone(_UTC)
     # One microsecond of business time ends one microsecond after the window opens.
     return add_business_minutes(moment, 1 / US_PER_MINUTE, calendar) - _ONE_US
+
+
+def deadlines(
+    start: dt.datetime, minutes: float, ratio: float, calendar: Calendar
+) -> tuple[dt.datetime, dt.datetime]:
+    """(due_at, at_risk_at): the deadline `minutes` business minutes after start, and the moment
+    `ratio` of that business time has elapsed."""
+    due_at = add_business_minutes(start, minutes, calendar)
+    at_risk_at = add_business_minutes(start, minutes * min(max(ratio, 0.0), 1.0), calendar)
+    return due_at, at_risk_at

@@ -19,7 +19,15 @@ from django.utils.dateparse import parse_datetime
 
 from leads.derivation import domain_from_email as domain_from_email
 from leads.derivation import seniority_from_title as seniority_from_title
-from leads.models import EmployeeBand, EventKind, Lead, Seniority, Source
+from leads.models import (
+    LEAD_CHOICE_FIELDS,
+    LEAD_PROTECTED_FIELDS,
+    LEAD_REFERENCE_FIELDS,
+    LEAD_TEXT_FIELDS,
+    LEAD_WRITABLE_FIELDS,
+    EventKind,
+    Lead,
+)
 
 MAX_EVENTS_PER_ROW = 100
 MAX_PAYLOAD_KEYS = 50
@@ -35,51 +43,17 @@ FUTURE_TOLERANCE = dt.timedelta(hours=1)
 
 # Plain text fields anyone writing leads may set: name -> max length.
 TEXT_FIELDS: dict[str, int] = {
-    name: getattr(Lead._meta.get_field(name), "max_length", 0) or 0
-    for name in (
-        "first_name",
-        "last_name",
-        "phone",
-        "title",
-        "company",
-        "domain",
-        "industry",
-        "country",
-    )
+    name: getattr(Lead._meta.get_field(name), "max_length", 0) or 0 for name in LEAD_TEXT_FIELDS
 }
+# Choice fields: name -> the values the model allows.
 CHOICE_FIELDS: dict[str, tuple[str, ...]] = {
-    "seniority": tuple(Seniority.values),
-    "employee_band": tuple(EmployeeBand.values),
-    "source": tuple(Source.values),
+    name: tuple(str(value) for value, _ in getattr(Lead._meta.get_field(name), "flatchoices", ()))
+    for name in LEAD_CHOICE_FIELDS
 }
-REFERENCE_FIELDS = ("campaign", "owner")
+REFERENCE_FIELDS = LEAD_REFERENCE_FIELDS
 # Everything a client may write; the rest of a lead is the system's (see PROTECTED_FIELDS).
-WRITABLE_FIELDS = ("email", *TEXT_FIELDS, *CHOICE_FIELDS, *REFERENCE_FIELDS)
-PROTECTED_FIELDS = frozenset(
-    {
-        "id",
-        "stage",
-        "score",
-        "score_breakdown",
-        "scored_at",
-        "ready_for_sales",
-        "ready_since",
-        "last_engaged_at",
-        "last_high_intent_at",
-        "mql_at",
-        "sal_at",
-        "sql_at",
-        "opportunity_at",
-        "customer_at",
-        "recycled_at",
-        "disqualified_at",
-        "recycle_until",
-        "return_count",
-        "erased_at",
-        "created_at",
-        "updated_at",
-    }
-)
+WRITABLE_FIELDS = LEAD_WRITABLE_FIELDS
+PROTECTED_FIELDS = LEAD_PROTECTED_FIELDS
 PROTECTED_MESSAGE = {
     "stage": "Read-only: the stage changes only through promotion and the handoff flow.",
 }

@@ -22,6 +22,11 @@ class Stage(models.TextChoices):
     DISQUALIFIED = "disqualified", "Disqualified"
 
 
+# The stages marketing may promote a lead from (a recycled lead after its cooldown); the pages
+# offer "Promote to sales" for these and handoff_promote refuses the others.
+PROMOTABLE_STAGES = frozenset({Stage.LEAD, Stage.MQL, Stage.RECYCLED})
+
+
 # The stage -> timestamp field recording when a lead first reached it.
 STAGE_REACHED_FIELD = {
     Stage.MQL: "mql_at",
@@ -161,6 +166,57 @@ class Account(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name or self.domain} ({self.domain})"
+
+
+# --- a lead's fields by who writes them: one list for ingest, the API and the bulk SQL --------
+
+# Plain text a client may write (the API, CSV imports, the admin's import).
+LEAD_TEXT_FIELDS = (
+    "first_name",
+    "last_name",
+    "phone",
+    "title",
+    "company",
+    "domain",
+    "industry",
+    "country",
+)
+# A choice of this model's (Seniority, EmployeeBand, Source).
+LEAD_CHOICE_FIELDS = ("seniority", "employee_band", "source")
+# Another row, given by id.
+LEAD_REFERENCE_FIELDS = ("campaign", "owner")
+# Everything a client may write; the rest of a lead is the system's (LEAD_PROTECTED_FIELDS).
+LEAD_WRITABLE_FIELDS = ("email", *LEAD_TEXT_FIELDS, *LEAD_CHOICE_FIELDS, *LEAD_REFERENCE_FIELDS)
+# When the lead first reached each stage (STAGE_REACHED_FIELD's values, in stage order).
+LEAD_STAGE_DATE_FIELDS = (
+    "mql_at",
+    "sal_at",
+    "sql_at",
+    "opportunity_at",
+    "customer_at",
+    "recycled_at",
+    "disqualified_at",
+)
+# Read-only to a client: a write naming one is refused, naming the field.
+LEAD_PROTECTED_FIELDS = frozenset(
+    {
+        "id",
+        "stage",
+        "score",
+        "score_breakdown",
+        "scored_at",
+        "ready_for_sales",
+        "ready_since",
+        "last_engaged_at",
+        "last_high_intent_at",
+        *LEAD_STAGE_DATE_FIELDS,
+        "recycle_until",
+        "return_count",
+        "erased_at",
+        "created_at",
+        "updated_at",
+    }
+)
 
 
 def _joined(*names: str) -> list[Any]:

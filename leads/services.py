@@ -38,6 +38,7 @@ from leads.ingest import (
 )
 from leads.models import (
     HIGH_INTENT_KINDS,
+    LEAD_WRITABLE_FIELDS,
     STAGE_REACHED_FIELD,
     Campaign,
     EngagementEvent,
@@ -81,22 +82,9 @@ READY_STAGES = frozenset({Stage.LEAD, Stage.RECYCLED})
 # this long; no bulk request runs anywhere near it.
 IDEMPOTENCY_STALE_AFTER = dt.timedelta(minutes=10)
 
-# Columns a client may write (leads.ingest.WRITABLE_FIELDS as attnames).
-WRITABLE_COLUMNS = (
-    "first_name",
-    "last_name",
-    "phone",
-    "title",
-    "seniority",
-    "company",
-    "domain",
-    "industry",
-    "employee_band",
-    "country",
-    "source",
-    "campaign_id",
-    "owner_id",
-)
+# Columns a client may write (LEAD_WRITABLE_FIELDS as attnames; the email is the row's key).
+_ATTNAMES = {f.name: f.attname for f in Lead._meta.concrete_fields}
+WRITABLE_COLUMNS = tuple(_ATTNAMES[name] for name in LEAD_WRITABLE_FIELDS if name != "email")
 SCORE_COLUMNS = (
     "score",
     "score_breakdown",

@@ -10,7 +10,10 @@ from django.core.validators import validate_email
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from leads import ingest, services
 from leads.ingest import clean_lead_row, is_valid_email, seniority_from_title
+from leads.models import LEAD_PROTECTED_FIELDS, LEAD_WRITABLE_FIELDS, Lead
+from leads.serializers import LeadSerializer
 from leads.services import normalise_email
 
 NOW = dt.datetime(2026, 5, 4, 12, 0, tzinfo=dt.UTC)
@@ -95,3 +98,20 @@ def test_an_event_without_an_offset_is_taken_as_utc_and_one_far_ahead_is_refused
     )
     assert row.errors == {"events[1].occurred_at": ["Is in the future."]}
     assert row.events[0].occurred_at == dt.datetime(2026, 5, 4, 10, 0, tzinfo=dt.UTC)
+
+
+def test_the_lead_field_lists_come_from_one_place():
+    # What a client may write is one list: the row checks, the API and the bulk SQL agree on it.
+    assert ingest.WRITABLE_FIELDS == LEAD_WRITABLE_FIELDS
+    assert set(ingest.TEXT_FIELDS) | set(ingest.CHOICE_FIELDS) | set(
+        ingest.REFERENCE_FIELDS
+    ) == set(LEAD_WRITABLE_FIELDS) - {"email"}
+    assert set(LEAD_WRITABLE_FIELDS) <= set(LeadSerializer.Meta.fields)
+    columns = tuple(
+        Lead._meta.get_field(name).attname for name in LEAD_WRITABLE_FIELDS if name != "email"
+    )
+    assert columns == services.WRITABLE_COLUMNS
+    assert not set(LEAD_WRITABLE_FIELDS) & LEAD_PROTECTED_FIELDS
+    assert ingest.CHOICE_FIELDS["seniority"] == tuple(
+        str(value) for value, _ in Lead._meta.get_field("seniority").flatchoices
+    )
