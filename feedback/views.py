@@ -472,7 +472,7 @@ def contradicted_rule_apply(request: HttpRequest) -> HttpResponse:
 def digest_page(request: HttpRequest) -> HttpResponse:
     """The alignment digest of any past week (`?week=YYYY-Www`, default last week)."""
     text = request.GET.get("week", "").strip()
-    today = timezone.now().astimezone(digest.digest_zone()).date()
+    today = timezone.localdate()  # the viewer's zone: their "last week"
     try:
         week = digest.parse_week(text, today=today)
     except ValidationFailed as exc:
