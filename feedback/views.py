@@ -318,6 +318,7 @@ RETURN_COLUMNS = ("label", "handoffs", "decided", "accepted", "qualified", "retu
 EXPORTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "returns_by_source": ("by_source", RETURN_COLUMNS),
     "returns_by_campaign": ("by_campaign", RETURN_COLUMNS),
+    "returns_by_qualification": ("by_qualification", RETURN_COLUMNS),
     "reasons": ("reason_mix", ("code", "label", "category", "count", "share")),
     "acceptance_by_score_band": ("acceptance_by_score_band", RETURN_COLUMNS),
     "revenue_by_source": ("revenue_by_source", REVENUE_COLUMNS),
