@@ -316,6 +316,52 @@ def notify(
     return outbox_write([Notification(**row) for row in values])
 
 
+def notify_re_engaged(*, lead_ids: Sequence[int], now: dt.datetime) -> list[Notification]:
+    """The leads hook (leads.hooks.on_leads_re_engaged): one outbox row per lead whose owner
+    has an address, telling them the recycled lead came back with new high intent in its
+    cooldown and is ready for sales again. Written in the rescoring transaction, sent by the
+    same sender as every notification (retried with backoff; the demo's seed marks its history
+    sent like the rest). Two queries, whatever the number of leads."""
+    from leads.models import Lead
+
+    leads = list(
+        Lead.objects.filter(pk__in=lead_ids, owner__isnull=False, owner__email__gt="")
+        .select_related("owner")
+        .order_by("pk")
+    )
+    if not leads:
+        return []
+    book = ZoneBook()
+    book.prefetch(lead.owner_id for lead in leads)
+    site = settings.SITE_URL.rstrip("/")
+    rows = []
+    for lead in leads:
+        zone = book.zone_for(lead.owner_id)
+        name = lead.full_name or lead.email
+        try:
+            link = site + reverse("handoff:lead-detail", args=[lead.pk])
+        except NoReverseMatch:
+            link = ""
+        body = (
+            f"{name} ({lead.company or lead.domain}) was returned to nurture on "
+            f"{when_in(lead.recycled_at, zone)} and showed new high intent on "
+            f"{when_in(lead.last_high_intent_at, zone)}. It is ready for sales again "
+            "(re-engaged after return) and heads your ready list." + (f"\n\n{link}" if link else "")
+        )
+        rows.append(
+            Notification(
+                kind=Notification.Kind.RE_ENGAGED,
+                recipient_id=lead.owner_id,
+                to_email=lead.owner.email,
+                subject=f"Re-engaged after return: {name}"[:200],
+                body=body,
+                created_at=now,
+                next_attempt_at=now,
+            )
+        )
+    return outbox_write(rows)
+
+
 class ManagerDirectory:
     """Who is told when a team's handoff breaches: the team's manager, else every active sales
     manager. Caches the fallback, so a sweep asks once, not once per handoff."""
