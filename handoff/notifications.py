@@ -97,6 +97,12 @@ TEMPLATES: dict[str, tuple[str, str]] = {
         "Dispute resolved: {lead}",
         "{greeting}\n\nThe disputed return of {lead} ({company}) was resolved.\n\n{message}{link}",
     ),
+    Kind.RE_ENGAGED: (
+        "Re-engaged after return: {lead}",
+        "{greeting}\n\n{lead} ({company}, score {score}) showed new high intent during its "
+        "cooldown after a return to nurture. It is ready for sales again (re-engaged after "
+        "return) and heads your ready list.\n\n{message}{link}",
+    ),
 }
 
 
@@ -333,27 +339,42 @@ def notify_re_engaged(*, lead_ids: Sequence[int], now: dt.datetime) -> list[Noti
         return []
     book = ZoneBook()
     book.prefetch(lead.owner_id for lead in leads)
-    site = settings.SITE_URL.rstrip("/")
     rows = []
     for lead in leads:
         zone = book.zone_for(lead.owner_id)
-        name = lead.full_name or lead.email
         try:
-            link = site + reverse("handoff:lead-detail", args=[lead.pk])
+            link = settings.SITE_URL.rstrip("/") + reverse("handoff:lead-detail", args=[lead.pk])
         except NoReverseMatch:
             link = ""
-        body = (
-            f"{name} ({lead.company or lead.domain}) was returned to nurture on "
-            f"{when_in(lead.recycled_at, zone)} and showed new high intent on "
-            f"{when_in(lead.last_high_intent_at, zone)}. It is ready for sales again "
-            "(re-engaged after return) and heads your ready list." + (f"\n\n{link}" if link else "")
+        about = About(
+            handoff_id=0,
+            lead=lead.full_name or lead.email,
+            company=lead.company or lead.domain,
+            score=lead.score,
+            attempt=0,
+            due_at=None,
+            first_touch_due_at=None,
+            rep="",
+            context_note="",
+            zone=zone,
+        )
+        subject, body = render(
+            kind=Kind.RE_ENGAGED,
+            about=about,
+            recipient=Person.of(lead.owner),
+            message=(
+                f"Returned to nurture: {when_in(lead.recycled_at, zone)}. "
+                f"New high intent: {when_in(lead.last_high_intent_at, zone)}."
+            ),
+            link=link,
+            zone=zone,
         )
         rows.append(
             Notification(
-                kind=Notification.Kind.RE_ENGAGED,
+                kind=Kind.RE_ENGAGED,
                 recipient_id=lead.owner_id,
                 to_email=lead.owner.email,
-                subject=f"Re-engaged after return: {name}"[:200],
+                subject=subject,
                 body=body,
                 created_at=now,
                 next_attempt_at=now,
