@@ -337,11 +337,13 @@ def notify_re_engaged(*, lead_ids: Sequence[int], now: dt.datetime) -> list[Noti
     )
     if not leads:
         return []
+    owners = {lead.pk: lead.owner for lead in leads if lead.owner is not None}
     book = ZoneBook()
-    book.prefetch(lead.owner_id for lead in leads)
+    book.prefetch(owner.pk for owner in owners.values())
     rows = []
     for lead in leads:
-        zone = book.zone_for(lead.owner_id)
+        owner = owners[lead.pk]
+        zone = book.zone_for(owner.pk)
         try:
             link = settings.SITE_URL.rstrip("/") + reverse("handoff:lead-detail", args=[lead.pk])
         except NoReverseMatch:
@@ -361,7 +363,7 @@ def notify_re_engaged(*, lead_ids: Sequence[int], now: dt.datetime) -> list[Noti
         subject, body = render(
             kind=Kind.RE_ENGAGED,
             about=about,
-            recipient=Person.of(lead.owner),
+            recipient=Person.of(owner),
             message=(
                 f"Returned to nurture: {when_in(lead.recycled_at, zone)}. "
                 f"New high intent: {when_in(lead.last_high_intent_at, zone)}."
@@ -372,8 +374,8 @@ def notify_re_engaged(*, lead_ids: Sequence[int], now: dt.datetime) -> list[Noti
         rows.append(
             Notification(
                 kind=Kind.RE_ENGAGED,
-                recipient_id=lead.owner_id,
-                to_email=lead.owner.email,
+                recipient_id=owner.pk,
+                to_email=owner.email,
                 subject=subject,
                 body=body,
                 created_at=now,
