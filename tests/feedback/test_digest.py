@@ -104,7 +104,7 @@ def test_the_command_dry_run_prints_and_sends_nothing(world):
     out = io.StringIO()
     call_command("alignment_digest", "--week", WEEK, "--dry-run", stdout=out)
     assert "Alignment digest, week 2025-W10" in out.getvalue()
-    assert "mia@example.com" in out.getvalue()
+    assert "mia@example.com (UTC)" in out.getvalue()
     assert not DigestDelivery.objects.exists() and not mail.outbox
     with pytest.raises(CommandError, match="--week"):
         call_command("alignment_digest", "--week", "last", stdout=out)
