@@ -222,6 +222,45 @@ def _answers(*, rng: random.Random, now: dt.datetime, users: dict[str, Any]) -> 
     return acknowledged, disputed
 
 
+def _digest_history(*, now: dt.datetime) -> int:
+    """The digest each recipient last got, as sent at its moment (the latest send weekday at
+    DIGEST_SEND_HOUR in their zone): the admin shows last week's digest went out, and beat at
+    demo start sends nobody a digest that was history. A recipient whose Monday morning is
+    still to come gets it live from beat."""
+    from django.conf import settings
+
+    from feedback import digest
+    from feedback.models import DigestDelivery
+    from handoff import timezones
+
+    recipients = digest.digest_recipients()
+    names = timezones.zone_names_for(user.pk for user in recipients)
+    rows = []
+    for user in recipients:
+        local = now.astimezone(timezones.zone(names[user.pk]))
+        back = (local.weekday() - settings.DIGEST_SEND_WEEKDAY) % 7
+        day = local.date() - dt.timedelta(days=back)
+        moment = dt.datetime.combine(day, dt.time(settings.DIGEST_SEND_HOUR), tzinfo=local.tzinfo)
+        if moment > local:
+            day -= dt.timedelta(weeks=1)
+            moment = dt.datetime.combine(
+                day, dt.time(settings.DIGEST_SEND_HOUR), tzinfo=local.tzinfo
+            )
+        rows.append(
+            DigestDelivery(
+                week=digest.last_week(day).label,
+                recipient=user,
+                email=user.email,
+                created_at=moment,
+                next_attempt_at=moment,
+                attempts=1,
+                sent_at=moment,
+            )
+        )
+    DigestDelivery.objects.bulk_create(rows, ignore_conflicts=True)
+    return len(rows)
+
+
 def seed(
     *,
     rng: random.Random,
@@ -236,6 +275,7 @@ def seed(
     history = _history(rng=rng, now=now, users=users, stdout=stdout)
     attached = _attach_missing_feedback(now=now)
     acknowledged, disputed = _answers(rng=rng, now=now, users=users)
+    _digest_history(now=now)
     stdout.write(
         f"Feedback: {RejectionReason.objects.count()} reasons ({created_reasons} new); "
         f"{history} historical handoffs decided; {attached} returns given feedback rows; "

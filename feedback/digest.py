@@ -2,6 +2,10 @@
 built from the same metrics as the dashboard and the feedback report, and the same digest as a
 page for any past week.
 
+Each recipient gets it on Monday morning in their own zone (handoff.timezones: the zone they
+chose, else their team calendar's, else TIME_ZONE), for the ISO week that just ended there:
+beat runs hourly and writes the row of whoever has reached DIGEST_SEND_HOUR on Monday.
+
 Sending is an outbox of its own: one `DigestDelivery` row per ISO week and recipient (a unique
 constraint), claimed by a conditional update before the mail goes out and marked sent after.
 Beat firing twice, or two workers, cannot send a week twice to anyone; a send that fails is
@@ -26,7 +30,7 @@ from django.utils import timezone
 
 from feedback import contradictions, selectors
 from feedback.models import DigestDelivery
-from handoff import metrics
+from handoff import metrics, timezones
 from handoff.models import Handoff
 from handoff.notifications import retry_delay
 from leads.errors import ValidationFailed
@@ -160,19 +164,43 @@ def digest_recipients() -> list[Any]:
     )
 
 
-def digest_due(now: dt.datetime) -> Week | None:
-    """Last week, once it is the send moment (Monday morning in the digest's zone), else None."""
-    local = now.astimezone(digest_zone())
+def digest_due(now: dt.datetime, zone: dt.tzinfo | None = None) -> Week | None:
+    """The week that just ended in `zone` (default: DIGEST_TIME_ZONE), once it is the send
+    moment there (DIGEST_SEND_WEEKDAY from DIGEST_SEND_HOUR on, until that day ends), else
+    None. The whole rest of the day counts, so a beat that missed the hour still sends."""
+    local = now.astimezone(zone or digest_zone())
     if local.weekday() != settings.DIGEST_SEND_WEEKDAY or local.hour < settings.DIGEST_SEND_HOUR:
         return None
     return last_week(local.date())
 
 
-def digest_send(*, week: Week, now: dt.datetime | None = None) -> dict[str, int]:
-    """Send the week's digest to every recipient who has not had it: one row per recipient
-    (created once), claimed, sent, marked. Returns counts."""
-    now = now or timezone.now()
+def digest_due_recipients(now: dt.datetime) -> list[tuple[Any, Week, str]]:
+    """(recipient, week, zone name) for every recipient whose send moment it is in their own
+    zone (handoff.timezones: their choice, else their team calendar's, else TIME_ZONE): at any
+    instant Auckland may be on Monday morning while Los Angeles is still on Sunday. Two
+    queries, whatever the number of recipients."""
     recipients = digest_recipients()
+    names = timezones.zone_names_for(user.pk for user in recipients)
+    due = []
+    for user in recipients:
+        week = digest_due(now, timezones.zone(names[user.pk]))
+        if week is not None:
+            due.append((user, week, names[user.pk]))
+    return due
+
+
+def digest_send_due(*, now: dt.datetime | None = None) -> dict[str, int]:
+    """What beat runs (hourly by default): write the row of each recipient whose Monday
+    morning it is (one per week and recipient, whatever the number of runs), then send every
+    due row, this week's and earlier failures alike."""
+    now = now or timezone.now()
+    _rows_write(now=now, due=[(user, week) for user, week, _name in digest_due_recipients(now)])
+    return digest_deliver(now=now)
+
+
+def _rows_write(*, now: dt.datetime, due: list[tuple[Any, Week]]) -> None:
+    # The unique (week, recipient) row is the "once": a second run, or a second worker,
+    # conflicts and writes nothing.
     DigestDelivery.objects.bulk_create(
         [
             DigestDelivery(
@@ -182,10 +210,17 @@ def digest_send(*, week: Week, now: dt.datetime | None = None) -> dict[str, int]
                 created_at=now,
                 next_attempt_at=now,
             )
-            for user in recipients
+            for user, week in due
         ],
         ignore_conflicts=True,
     )
+
+
+def digest_send(*, week: Week, now: dt.datetime | None = None) -> dict[str, int]:
+    """Send one week's digest to every recipient who has not had it, whatever their zone (the
+    command's `--week`): one row per recipient (created once), claimed, sent, marked."""
+    now = now or timezone.now()
+    _rows_write(now=now, due=[(user, week) for user in digest_recipients()])
     return digest_deliver(now=now, week=week)
 
 

@@ -309,6 +309,7 @@ RETURN_COLUMNS = ("label", "handoffs", "decided", "accepted", "qualified", "retu
 EXPORTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "returns_by_source": ("by_source", RETURN_COLUMNS),
     "returns_by_campaign": ("by_campaign", RETURN_COLUMNS),
+    "returns_by_qualification": ("by_qualification", RETURN_COLUMNS),
     "reasons": ("reason_mix", ("code", "label", "category", "count", "share")),
     "acceptance_by_score_band": ("acceptance_by_score_band", RETURN_COLUMNS),
     "revenue_by_source": ("revenue_by_source", REVENUE_COLUMNS),
@@ -463,7 +464,7 @@ def contradicted_rule_apply(request: HttpRequest) -> HttpResponse:
 def digest_page(request: HttpRequest) -> HttpResponse:
     """The alignment digest of any past week (`?week=YYYY-Www`, default last week)."""
     text = request.GET.get("week", "").strip()
-    today = timezone.now().astimezone(digest.digest_zone()).date()
+    today = timezone.localdate()  # the viewer's zone: their "last week"
     try:
         week = digest.parse_week(text, today=today)
     except ValidationFailed as exc:

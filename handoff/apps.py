@@ -11,6 +11,12 @@ class HandoffConfig(AppConfig):
 
         hooks.on_events_recorded(autopromotion.auto_promote_on_events)
 
+        from handoff.notifications import notify_re_engaged
+
+        # A re-engaged lead's owner is told through the notification outbox (leads cannot
+        # write handoff's rows).
+        hooks.on_leads_re_engaged(notify_re_engaged)
+
         from django.contrib.auth.signals import user_logged_in
 
         from handoff.timezones import remember_at_login

@@ -136,6 +136,10 @@ def seed(
         _time_off(users, now)
         _account_owners(users)
         _re_engage_one(now)
+        # The owners' re-engaged notices (leads, not handoffs) are history too.
+        Notification.objects.filter(
+            kind=Notification.Kind.RE_ENGAGED, sent_at__isnull=True, created_at__lte=now
+        ).update(sent_at=F("created_at"), attempts=1)
         # After the story: its recorded events are history, not fresh signals to act on.
         _auto_rules()
     by_status = {

@@ -702,6 +702,51 @@ def funnel(filters: SlaFilters) -> dict[str, Any]:
     return _funnel_from(_cohort_rows(filters))
 
 
+# The qualification path frozen on the handoff at promotion (Handoff.pql_criteria: the PQL
+# criteria the lead met then, empty for an MQL by score), so a lead that later stops or starts
+# being a PQL never moves a past handoff between the columns.
+FUNNEL_KINDS = {"mql": "MQL (score)", "pql": "PQL (product usage)"}
+
+
+def funnel_by_kind(filters: SlaFilters) -> list[dict[str, Any]]:
+    """The funnel for MQLs and PQLs side by side (one query): handoffs sent, accepted (SAL),
+    qualified (SQL), returned and open, with the acceptance rate (SAL / sent) and the SQL rate
+    (SQL / sent). Both kinds are always listed, in that order."""
+    low, _ = filters.bounds()
+    promotion = ~Q(status=Status.REASSIGNED)
+    rows = (
+        Handoff.objects.filter(_since(low), _created_in(filters), _team_q(filters))
+        .annotate(kind=Case(When(pql_criteria=[], then=Value("mql")), default=Value("pql")))
+        .values("kind")
+        .annotate(
+            mql=Count("id", filter=promotion),
+            sal=Count("id", filter=promotion & Q(accepted_at__isnull=False)),
+            sql=Count("id", filter=promotion & Q(qualified_at__isnull=False)),
+            returned=Count("id", filter=Q(status=Status.RETURNED)),
+            open=Count("id", filter=Q(status__in=(Status.PENDING, Status.WAITING))),
+        )
+        .order_by()
+    )
+    counts = {row["kind"]: row for row in rows}
+    result = []
+    for kind, label in FUNNEL_KINDS.items():
+        row = _funnel_row(counts.get(kind, {}))
+        result.append(
+            {
+                "kind": kind,
+                "label": label,
+                "sent": row["mql"],
+                "accepted": row["sal"],
+                "qualified": row["sql"],
+                "returned": row["returned"],
+                "open": row["open"],
+                "acceptance_rate": row["mql_to_sal"],
+                "sql_rate": row["mql_to_sql"],
+            }
+        )
+    return result
+
+
 def conversion_by_source(filters: SlaFilters) -> list[dict[str, Any]]:
     """The funnel per lead source at handover, largest first (one query)."""
     return _sources_from(_cohort_rows(filters))

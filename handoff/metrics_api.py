@@ -134,6 +134,21 @@ class GroupRowSerializer(serializers.Serializer):
     open_breaches = serializers.IntegerField()
 
 
+class FunnelKindSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(
+        choices=["mql", "pql"],
+        help_text="The qualification path frozen on the handoff at promotion.",
+    )
+    label = serializers.CharField()  # type: ignore[assignment]
+    sent = serializers.IntegerField(help_text="Handoffs promoted in the range (not reassigned).")
+    accepted = serializers.IntegerField(help_text="Of those, accepted by sales (SAL).")
+    qualified = serializers.IntegerField(help_text="Of those, qualified (SQL).")
+    returned = serializers.IntegerField()
+    open = serializers.IntegerField(help_text="Still pending or waiting for marketing.")
+    acceptance_rate = share_field("Accepted / sent.")
+    sql_rate = share_field("Qualified / sent.")
+
+
 class SlaMetricsSerializer(serializers.Serializer):
     filters = SlaFiltersSerializer()
     generated_at = serializers.DateTimeField()
@@ -145,6 +160,7 @@ class SlaMetricsSerializer(serializers.Serializer):
     by_team = GroupRowSerializer(many=True)
     by_rep = GroupRowSerializer(many=True)
     by_source = SourceFunnelSerializer(many=True)
+    funnel_by_kind = FunnelKindSerializer(many=True)
 
 
 class SlaMetricsApi(APIView):
@@ -190,4 +206,5 @@ class SlaMetricsApi(APIView):
             raise Forbidden("Only sales managers see the SLA metrics.")
         now = timezone.now()
         filters = metrics.SlaFilters.from_params(request.query_params, now=now)
-        return Response(metrics.sla_metrics(filters, now=now))
+        data = metrics.sla_metrics(filters, now=now)
+        return Response({**data, "funnel_by_kind": metrics.funnel_by_kind(filters)})

@@ -527,6 +527,7 @@ class Notification(models.Model):
         RETURNED = "returned", "Lead returned to marketing"
         DISPUTED = "disputed", "Marketing disputed a return"
         DISPUTE_RESOLVED = "dispute_resolved", "A disputed return was resolved"
+        RE_ENGAGED = "re_engaged", "Lead re-engaged after return"
 
     kind = models.CharField(max_length=32, choices=Kind.choices)
     handoff = models.ForeignKey(

@@ -97,6 +97,12 @@ TEMPLATES: dict[str, tuple[str, str]] = {
         "Dispute resolved: {lead}",
         "{greeting}\n\nThe disputed return of {lead} ({company}) was resolved.\n\n{message}{link}",
     ),
+    Kind.RE_ENGAGED: (
+        "Re-engaged after return: {lead}",
+        "{greeting}\n\n{lead} ({company}, score {score}) showed new high intent during its "
+        "cooldown after a return to nurture. It is ready for sales again (re-engaged after "
+        "return) and heads your ready list.\n\n{message}{link}",
+    ),
 }
 
 
@@ -314,6 +320,69 @@ def notify(
         message=body,
     )
     return outbox_write([Notification(**row) for row in values])
+
+
+def notify_re_engaged(*, lead_ids: Sequence[int], now: dt.datetime) -> list[Notification]:
+    """The leads hook (leads.hooks.on_leads_re_engaged): one outbox row per lead whose owner
+    has an address, telling them the recycled lead came back with new high intent in its
+    cooldown and is ready for sales again. Written in the rescoring transaction, sent by the
+    same sender as every notification (retried with backoff; the demo's seed marks its history
+    sent like the rest). Two queries, whatever the number of leads."""
+    from leads.models import Lead
+
+    leads = list(
+        Lead.objects.filter(pk__in=lead_ids, owner__isnull=False, owner__email__gt="")
+        .select_related("owner")
+        .order_by("pk")
+    )
+    if not leads:
+        return []
+    owners = {lead.pk: lead.owner for lead in leads if lead.owner is not None}
+    book = ZoneBook()
+    book.prefetch(owner.pk for owner in owners.values())
+    rows = []
+    for lead in leads:
+        owner = owners[lead.pk]
+        zone = book.zone_for(owner.pk)
+        try:
+            link = settings.SITE_URL.rstrip("/") + reverse("handoff:lead-detail", args=[lead.pk])
+        except NoReverseMatch:
+            link = ""
+        about = About(
+            handoff_id=0,
+            lead=lead.full_name or lead.email,
+            company=lead.company or lead.domain,
+            score=lead.score,
+            attempt=0,
+            due_at=None,
+            first_touch_due_at=None,
+            rep="",
+            context_note="",
+            zone=zone,
+        )
+        subject, body = render(
+            kind=Kind.RE_ENGAGED,
+            about=about,
+            recipient=Person.of(owner),
+            message=(
+                f"Returned to nurture: {when_in(lead.recycled_at, zone)}. "
+                f"New high intent: {when_in(lead.last_high_intent_at, zone)}."
+            ),
+            link=link,
+            zone=zone,
+        )
+        rows.append(
+            Notification(
+                kind=Kind.RE_ENGAGED,
+                recipient_id=owner.pk,
+                to_email=owner.email,
+                subject=subject,
+                body=body,
+                created_at=now,
+                next_attempt_at=now,
+            )
+        )
+    return outbox_write(rows)
 
 
 class ManagerDirectory:

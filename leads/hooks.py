@@ -42,3 +42,26 @@ def events_recorded(*, events: Sequence[RecordedEvent], now: dt.datetime) -> Non
         return
     for hook in list(_events_recorded):
         hook(events=events, now=now)
+
+
+LeadsReEngagedHook = Callable[..., None]
+
+_leads_re_engaged: list[LeadsReEngagedHook] = []
+
+
+def on_leads_re_engaged(hook: LeadsReEngagedHook) -> LeadsReEngagedHook:
+    """Register `hook(*, lead_ids, now)`, called when recycled leads just became ready for
+    sales again as re-engaged after their return (handoff writes the owner's notification in
+    its outbox); registering the same callable twice keeps one."""
+    if hook not in _leads_re_engaged:
+        _leads_re_engaged.append(hook)
+    return hook
+
+
+def leads_re_engaged(*, lead_ids: Sequence[int], now: dt.datetime) -> None:
+    """Call every hook with the leads that just became re-engaged, inside the transaction that
+    stored their new readiness (a rolled-back rescore notifies nobody)."""
+    if not lead_ids:
+        return
+    for hook in list(_leads_re_engaged):
+        hook(lead_ids=lead_ids, now=now)

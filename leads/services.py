@@ -13,7 +13,6 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -201,11 +200,18 @@ def _score_fields(
     }
 
 
-def _notify_re_engaged(before: dict[int, str], after: Iterable[tuple[int, str]]) -> None:
-    """Tell the owners of leads that just became ready as re-engaged after a return."""
-    for lead_id, reason in after:
-        if reason == lifecycle.READY_RE_ENGAGED and before.get(lead_id) != reason:
-            enqueue_task("leads.tasks.lead_re_engaged_notify", lead_id=lead_id)
+def _notify_re_engaged(
+    before: dict[int, str], after: Iterable[tuple[int, str]], *, now: dt.datetime
+) -> None:
+    """Tell the owners of leads that just became ready as re-engaged after a return: through
+    the hooks (handoff's notification outbox, in this transaction), so a rolled-back rescore
+    tells nobody, a failing mail server is retried, and the demo's history counts as sent."""
+    lead_ids = [
+        lead_id
+        for lead_id, reason in after
+        if reason == lifecycle.READY_RE_ENGAGED and before.get(lead_id) != reason
+    ]
+    hooks.leads_re_engaged(lead_ids=lead_ids, now=now)
 
 
 def lead_rescore(
@@ -224,7 +230,7 @@ def lead_rescore(
         ),
         "updated_at": now,
     }
-    _notify_re_engaged(before, [(lead.pk, fields["ready_reason"])])
+    _notify_re_engaged(before, [(lead.pk, fields["ready_reason"])], now=now)
     for name, value in fields.items():
         setattr(lead, name, value)
     Lead.objects.filter(pk=lead.pk).update(**fields)
@@ -298,6 +304,7 @@ def leads_rescore_all(
             _notify_re_engaged(
                 {lead.pk: lead.ready_reason for lead in batch},
                 [(row["id"], row["ready_reason"]) for row in changed],
+                now=moment,
             )
             written += len(changed)
 
@@ -859,6 +866,7 @@ def leads_bulk_upsert(
         _notify_re_engaged(
             {pk: before for pk, before, _ in re_engaged},
             [(pk, after) for pk, _, after in re_engaged],
+            now=now,
         )
 
     for row in clean:
@@ -1028,6 +1036,7 @@ def leads_rescore(*, leads: Iterable[Lead], now: dt.datetime | None = None) -> N
     _notify_re_engaged(
         {lead.pk: lead.ready_reason for lead in batch},
         [(row["id"], row["ready_reason"]) for row in rows],
+        now=now,
     )
 
 
@@ -1145,26 +1154,13 @@ def user_time_zone_set(*, user: Any, time_zone: str, actor: Any = None) -> UserP
 # --- lifecycle notifications ----------------------------------------------------------------
 
 
-def lead_re_engaged_notify(*, lead_id: int) -> bool:
-    """Email a recycled lead's owner that it came back with new high intent in its cooldown and
-    is ready for sales again. Sends nothing when the lead is no longer re-engaged (it was
-    promoted meanwhile) or has no owner with an address. A failing mail server raises, and the
-    task retries."""
-    lead = Lead.objects.select_related("owner").filter(pk=lead_id).first()
+def lead_re_engaged_notify(*, lead_id: int, now: dt.datetime | None = None) -> bool:
+    """Tell a re-engaged lead's owner through the hooks (the notification outbox), if the lead
+    is still re-engaged. Rescoring does this itself; this serves `leads.tasks.
+    lead_re_engaged_notify` messages queued before re-engagement went through the outbox."""
+    lead = Lead.objects.filter(pk=lead_id).only("ready_reason").first()
     if lead is None or lead.ready_reason != lifecycle.READY_RE_ENGAGED:
         return False
-    owner = lead.owner
-    if owner is None or not owner.email:
-        return False
-    send_mail(
-        subject=f"Re-engaged after return: {lead.full_name or lead.email}",
-        message=(
-            f"{lead.full_name or lead.email} ({lead.company or lead.domain}) was returned to "
-            f"nurture on {lead.recycled_at:%Y-%m-%d} and showed new high intent on "
-            f"{lead.last_high_intent_at:%Y-%m-%d %H:%M} UTC. It is ready for sales again and "
-            "heads your ready list."
-        ),
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        recipient_list=[owner.email],
-    )
+    with transaction.atomic():
+        hooks.leads_re_engaged(lead_ids=[lead_id], now=now or timezone.now())
     return True

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import smtplib
 
 from celery import shared_task
 
@@ -71,12 +70,8 @@ def lead_imports_purge() -> int:
     return imports.lead_imports_purge()
 
 
-@shared_task(
-    name="leads.tasks.lead_re_engaged_notify",
-    autoretry_for=(OSError, smtplib.SMTPException),
-    retry_backoff=True,
-    max_retries=8,
-)
+@shared_task(name="leads.tasks.lead_re_engaged_notify")
 def lead_re_engaged_notify(lead_id: int) -> bool:
-    """Email the owner of a recycled lead that came back with new intent (once per comeback)."""
+    """A message queued before re-engagement notices went through the notification outbox:
+    writes the owner's notification there (rescoring now writes it directly)."""
     return services.lead_re_engaged_notify(lead_id=lead_id)

@@ -311,13 +311,16 @@ NOTIFICATION_SEND_LEASE_SECONDS = env.float("NOTIFICATION_SEND_LEASE_SECONDS", d
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
 # Lets a test worker (or a second deployment on a shared broker) use a queue of its own.
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TASK_DEFAULT_QUEUE", default="celery")
-# The weekly alignment digest: sent for the past ISO week from this weekday and hour on, in
-# this zone (Monday 08:00 by default); beat checks every DIGEST_CHECK_INTERVAL_SECONDS, and the
-# same run retries unsent rows of earlier weeks.
+# The weekly alignment digest: each recipient gets the ISO week that just ended in their own
+# zone (their profile's, else their team calendar's, else TIME_ZONE) from this weekday and hour
+# on, local time (Monday 08:00 by default); beat checks every DIGEST_CHECK_INTERVAL_SECONDS
+# (hourly; any interval works, a late run still sends that day), and the same run retries
+# unsent rows of earlier weeks. DIGEST_TIME_ZONE is the zone of `manage.py alignment_digest`'s
+# default week and of the digest's breach counts.
 DIGEST_TIME_ZONE = env("DIGEST_TIME_ZONE", default="UTC")
 DIGEST_SEND_WEEKDAY = env.int("DIGEST_SEND_WEEKDAY", default=0)
 DIGEST_SEND_HOUR = env.int("DIGEST_SEND_HOUR", default=8)
-DIGEST_CHECK_INTERVAL_SECONDS = env.float("DIGEST_CHECK_INTERVAL_SECONDS", default=900.0)
+DIGEST_CHECK_INTERVAL_SECONDS = env.float("DIGEST_CHECK_INTERVAL_SECONDS", default=3600.0)
 # Static schedule; beat drops a run not started within one interval (the next one is coming).
 CELERY_BEAT_SCHEDULE: dict = {
     "sla-sweep": {

@@ -95,6 +95,43 @@ def test_the_demo_leaves_no_old_deadline_for_the_first_sweep_to_mail(settings, u
         assert h.first_touch_due_at >= recent, (h.pk, h.first_touch_due_at, now)
 
 
+@pytest.mark.django_db
+def test_the_demos_re_engaged_leads_mail_nobody_at_start_but_a_live_one_tells_its_owner(settings):
+    from django.core import mail
+
+    from handoff.notifications import notifications_send
+    from leads import services as lead_services
+    from leads.models import Lead, Stage
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    moment = dt.datetime(2026, 12, 2, 15, 10, tzinfo=dt.UTC)
+    with time_machine.travel(moment, tick=True):
+        call_command("seed_demo", "--leads", "150", stdout=io.StringIO())
+        seeded = Notification.objects.filter(kind=Notification.Kind.RE_ENGAGED)
+        assert seeded.exists() and not seeded.filter(sent_at__isnull=True).exists()
+        assert not OutboxMessage.objects.filter(task="leads.tasks.lead_re_engaged_notify").exists()
+        mail.outbox.clear()
+        notifications_send(now=timezone.now())
+        assert not [m for m in mail.outbox if "Re-engaged after return" in m.subject]
+
+        # A recycled lead in its cooldown comes back with a demo request now: one email, once.
+        now = timezone.now()
+        lead = (
+            Lead.objects.filter(stage=Stage.RECYCLED, recycle_until__gt=now, owner__isnull=False)
+            .exclude(ready_reason="re_engaged")
+            .order_by("id")
+            .first()
+        )
+        assert lead is not None
+        lead_services.event_record(
+            lead=lead, kind="demo_request", occurred_at=now, external_id="live-again", now=now
+        )
+        notifications_send(now=now)
+        notifications_send(now=now + dt.timedelta(minutes=5))
+    notices = [m for m in mail.outbox if "Re-engaged after return" in m.subject]
+    assert [m.to for m in notices] == [[lead.owner.email]]
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

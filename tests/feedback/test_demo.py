@@ -109,3 +109,26 @@ def test_the_demo_shows_a_contradicted_rule_and_last_weeks_digest():
     built = digest.digest_build(week)
     assert built["week"] == week.label
     assert built["this"]["mqls"] + built["this"]["pqls"] > 0
+
+
+def test_the_demo_records_the_digest_each_recipient_last_got_and_beat_resends_none():
+    from django.core import mail
+
+    from feedback import digest
+    from feedback.models import DigestDelivery
+    from leads.models import UserProfile
+
+    # Tuesday 1 Dec 2026 10:00 UTC: everyone's Monday morning has passed (Auckland's too).
+    now = dt.datetime(2026, 12, 1, 10, 0, tzinfo=dt.UTC)
+    users = seed_users()
+    UserProfile.objects.create(user=users["maria"], time_zone="Pacific/Auckland")
+    desk()
+    run([leads_demo, feedback_demo], now)
+    weeks = dict(DigestDelivery.objects.values_list("recipient__username", "week"))
+    assert weeks["maria"] == weeks["nina"] == "2026-W48"
+    assert not DigestDelivery.objects.filter(sent_at__isnull=True).exists()
+    mail.outbox.clear()
+    assert digest.digest_send_due(now=now)["sent"] == 0 and not mail.outbox
+    # The next Monday morning in Auckland (Sunday 19:00 UTC) Maria gets 2026-W49, live.
+    assert digest.digest_send_due(now=dt.datetime(2026, 12, 6, 19, 5, tzinfo=dt.UTC))["sent"] == 1
+    assert [m.to for m in mail.outbox] == [["maria@demo.handoff.test"]]

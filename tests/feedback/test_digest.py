@@ -83,22 +83,28 @@ def test_a_failing_mail_server_is_retried_later(world):
 
 
 def test_beat_sends_last_weeks_digest_on_monday_morning_only(world, time_machine):
-    time_machine.move_to(dt.datetime(2026, 12, 7, 7, 0, tzinfo=dt.UTC))  # Monday 07:00
+    # The world's marketer and manager have no zone of their own; the manager's team calendar
+    # is New York's, the marketer falls back to TIME_ZONE (UTC).
+    time_machine.move_to(dt.datetime(2026, 12, 7, 7, 0, tzinfo=dt.UTC))  # Monday 07:00 UTC
     alignment_digest()
     assert not DigestDelivery.objects.exists()
     time_machine.move_to(dt.datetime(2026, 12, 7, 8, 5, tzinfo=dt.UTC))
     alignment_digest()
     alignment_digest()
     assert set(DigestDelivery.objects.values_list("week", flat=True)) == {"2026-W49"}
-    assert len(mail.outbox) == 2
     assert "alignment-digest" in settings.CELERY_BEAT_SCHEDULE
+    sent = {m.to[0] for m in mail.outbox}
+    time_machine.move_to(dt.datetime(2026, 12, 7, 13, 5, tzinfo=dt.UTC))  # 08:05 in New York
+    alignment_digest()
+    assert {m.to[0] for m in mail.outbox} == {"max@example.com", "mia@example.com"}
+    assert len(mail.outbox) == 2 and len(sent) >= 1
 
 
 def test_the_command_dry_run_prints_and_sends_nothing(world):
     out = io.StringIO()
     call_command("alignment_digest", "--week", WEEK, "--dry-run", stdout=out)
     assert "Alignment digest, week 2025-W10" in out.getvalue()
-    assert "mia@example.com" in out.getvalue()
+    assert "mia@example.com (UTC)" in out.getvalue()
     assert not DigestDelivery.objects.exists() and not mail.outbox
     with pytest.raises(CommandError, match="--week"):
         call_command("alignment_digest", "--week", "last", stdout=out)
@@ -117,3 +123,77 @@ def test_the_digest_page_shows_any_past_week_and_refuses_a_malformed_one(world):
     rep = Client()
     rep.force_login(UserFactory(username="ray.rep", role="Sales"))
     assert rep.get("/digest/").status_code == 403
+
+
+# --- Monday morning in each recipient's zone ---------------------------------------------------
+
+ZONES = {
+    "aroha": "Pacific/Auckland",  # UTC+13 in December: Monday 08:00 is Sunday 19:00 UTC
+    "pierre": "Europe/Paris",  # UTC+1: Monday 08:00 is 07:00 UTC
+    "lucy": "America/Los_Angeles",  # UTC-8: Monday 08:00 is 16:00 UTC
+}
+
+
+@pytest.fixture
+def travellers(db):
+    from leads.models import UserProfile
+
+    people = {}
+    for index, (name, zone_name) in enumerate(ZONES.items()):
+        user = UserFactory(username=name, role="Marketing" if index % 2 else "Sales Manager")
+        UserProfile.objects.create(user=user, time_zone=zone_name)
+        people[name] = user
+    return people
+
+
+def _weeks() -> dict[str, str]:
+    return dict(DigestDelivery.objects.values_list("recipient__username", "week"))
+
+
+def _utc(*args: int) -> dt.datetime:
+    return dt.datetime(*args, tzinfo=dt.UTC)
+
+
+def test_each_recipient_gets_the_week_that_ended_in_their_zone_on_their_monday_morning(
+    travellers,
+):
+    # Sunday 18:30 UTC: Monday 07:30 in Auckland, before the send hour; nobody yet.
+    assert digest.digest_send_due(now=_utc(2026, 12, 6, 18, 30))["sent"] == 0
+    # Sunday 19:05 UTC is Monday 08:05 in Auckland: the week that just ended there is
+    # 2026-W49 (30 Nov - 6 Dec), although in UTC it is still Sunday of that week.
+    assert digest.digest_send_due(now=_utc(2026, 12, 6, 19, 5))["sent"] == 1
+    assert _weeks() == {"aroha": "2026-W49"}
+    # Monday 07:05 UTC: 08:05 in Paris; Auckland already has its row and gets nothing more.
+    assert digest.digest_send_due(now=_utc(2026, 12, 7, 7, 5))["sent"] == 1
+    assert _weeks() == {"aroha": "2026-W49", "pierre": "2026-W49"}
+    # Monday 15:00 UTC is 07:00 in Los Angeles: not yet. 16:05 UTC is 08:05 there.
+    assert digest.digest_send_due(now=_utc(2026, 12, 7, 15, 0))["sent"] == 0
+    assert digest.digest_send_due(now=_utc(2026, 12, 7, 16, 5))["sent"] == 1
+    assert digest.digest_send_due(now=_utc(2026, 12, 7, 16, 5))["sent"] == 0  # beat twice
+    assert _weeks() == dict.fromkeys(ZONES, "2026-W49")
+    assert sorted(m.to[0] for m in mail.outbox) == [f"{n}@example.com" for n in sorted(ZONES)]
+    assert all(m.subject == "Alignment digest, week 2026-W49" for m in mail.outbox)
+    # Tuesday morning everywhere: nothing new, ever, for that week.
+    assert digest.digest_send_due(now=_utc(2026, 12, 8, 17, 0))["sent"] == 0
+    assert DigestDelivery.objects.count() == 3
+
+
+@override_settings(DIGEST_SEND_HOUR=9)
+def test_the_send_hour_is_configurable_and_a_late_run_still_sends_that_monday(travellers):
+    assert digest.digest_send_due(now=_utc(2026, 12, 6, 19, 30))["sent"] == 0  # 08:30 Auckland
+    assert digest.digest_send_due(now=_utc(2026, 12, 6, 20, 5))["sent"] == 1  # 09:05 Auckland
+    assert digest.digest_send_due(now=_utc(2026, 12, 7, 7, 30))["sent"] == 0  # 08:30 Paris
+    # Beat was down all day: 22:00 in Paris and 13:00 in Los Angeles are still Monday there.
+    assert digest.digest_send_due(now=_utc(2026, 12, 7, 21, 0))["sent"] == 2
+    assert _weeks() == dict.fromkeys(ZONES, "2026-W49")
+
+
+def test_a_recipients_failed_send_is_retried_by_a_later_hourly_run(travellers):
+    with override_settings(EMAIL_BACKEND="tests.feedback.test_digest.FailingBackend"):
+        assert digest.digest_send_due(now=_utc(2026, 12, 7, 7, 5))["failed"] == 2
+    row = DigestDelivery.objects.get(recipient__username="pierre")
+    assert row.attempts == 1 and row.sent_at is None and not mail.outbox
+    # An hour later (after the backoff) the hourly run sends Auckland's and Paris's rows.
+    assert digest.digest_send_due(now=_utc(2026, 12, 7, 8, 5))["sent"] == 2
+    assert DigestDelivery.objects.filter(sent_at__isnull=True).count() == 0
+    assert settings.CELERY_BEAT_SCHEDULE["alignment-digest"]["schedule"] == 3600.0

@@ -56,3 +56,67 @@ def test_the_feedback_report_puts_pqls_and_mqls_side_by_side(world):
     page.force_login(world.marketer)
     html = page.get("/feedback/").content.decode()
     assert "PQLs and MQLs side by side" in html
+
+
+def _three_handoffs(world):
+    """A PQL accepted then qualified, another PQL still open, and an MQL returned."""
+    from handoff import services
+    from tests.handoff.test_services import BANT
+
+    qualified = world.promote(world.lead(pql=True, pql_criteria=CRITERIA))
+    rep = qualified.assigned_to
+    services.handoff_accept(handoff=qualified, actor=rep, now=qualified.created_at)
+    qualified.refresh_from_db()
+    services.handoff_qualify(handoff=qualified, actor=rep, bant=BANT, now=qualified.created_at)
+    world.promote(world.lead(pql=True, pql_criteria=CRITERIA))
+    returned = world.promote(world.lead())
+    services.handoff_return(
+        handoff=returned,
+        actor=returned.assigned_to,
+        reason_code="no-budget",
+        now=returned.created_at,
+    )
+    return qualified
+
+
+def test_the_dashboard_funnel_puts_pqls_and_mqls_side_by_side_as_frozen_at_promotion(
+    world, client_for
+):
+    import datetime as dt
+
+    from handoff import metrics
+    from leads.models import Lead
+
+    qualified = _three_handoffs(world)
+    # The lead stops being a PQL after its promotion: the handoff keeps the path it went with.
+    Lead.objects.filter(pk=qualified.lead_id).update(pql=False, pql_criteria=[])
+    week = metrics.SlaFilters(start=dt.date(2025, 3, 3), end=dt.date(2025, 3, 9))
+    rows = {r["kind"]: r for r in metrics.funnel_by_kind(week)}
+    assert [r["kind"] for r in metrics.funnel_by_kind(week)] == ["mql", "pql"]
+    assert (rows["pql"]["sent"], rows["pql"]["accepted"], rows["pql"]["qualified"]) == (2, 1, 1)
+    assert (rows["pql"]["acceptance_rate"], rows["pql"]["sql_rate"]) == (0.5, 0.5)
+    assert (rows["mql"]["sent"], rows["mql"]["returned"], rows["mql"]["sql_rate"]) == (1, 1, 0.0)
+
+    page = Client()
+    page.force_login(world.manager)
+    html = page.get("/dashboard/?start=2025-03-03&end=2025-03-09").content.decode()
+    assert 'id="funnel-by-kind"' in html and 'data-kind="pql"' in html
+    api = client_for(world.manager).get("/api/metrics/sla/?start=2025-03-03&end=2025-03-09")
+    assert api.status_code == 200
+    by_kind = {r["kind"]: r for r in api.json()["funnel_by_kind"]}
+    assert by_kind["pql"]["sent"] == 2 and by_kind["pql"]["sql_rate"] == 0.5
+
+
+def test_the_report_exports_pqls_and_mqls_side_by_side_as_csv(world):
+    _three_handoffs(world)
+    page = Client()
+    page.force_login(world.marketer)
+    march = "date_from=2025-03-01&date_to=2025-03-31"
+    html = page.get(f"/feedback/?{march}").content.decode()
+    assert "export=returns_by_qualification" in html
+    response = page.get(f"/feedback/?{march}&export=returns_by_qualification")
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    lines = response.content.decode().splitlines()
+    assert lines[0].split(",")[:2] == ["label", "handoffs"]
+    pql = next(line for line in lines if line.startswith("PQL"))
+    assert pql.split(",")[1:6] == ["2", "1", "1", "1", "0"]  # handoffs decided accepted sql ret

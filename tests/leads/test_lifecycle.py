@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import smtplib
 
 import pytest
 from django.core import mail
 
+from handoff.models import Notification
 from leads import services
 from leads.models import Lead, OutboxMessage, PqlCriterion, Stage
 from tests.factories import LeadFactory, UserFactory
@@ -159,7 +161,7 @@ def test_a_recycled_lead_with_new_high_intent_in_its_cooldown_is_ready_again():
     assert lead.ready_for_sales
     assert lead.ready_reason == "re_engaged"
     assert lead.return_count == 1  # the recycle cap still counts the return
-    assert OutboxMessage.objects.filter(task="leads.tasks.lead_re_engaged_notify").count() == 1
+    assert Notification.objects.filter(kind="re_engaged", to_email="mo@example.com").count() == 1
 
 
 def test_a_recycled_lead_without_new_intent_stays_in_its_cooldown():
@@ -168,15 +170,55 @@ def test_a_recycled_lead_without_new_intent_stays_in_its_cooldown():
     lead.refresh_from_db()
     assert not lead.ready_for_sales
     assert lead.ready_reason == ""
+    assert not Notification.objects.filter(kind="re_engaged").exists()
+
+
+def test_the_owner_is_emailed_once_the_lead_is_re_engaged_through_the_notification_outbox():
+    from handoff.notifications import notifications_send
+
+    lead = recycled_lead()
+    services.event_record(lead=lead, kind="pricing_page_view", occurred_at=NOW, now=NOW)
+    services.event_record(lead=lead, kind="demo_request", occurred_at=NOW, now=NOW)
+    services.lead_rescore(lead=Lead.objects.get(pk=lead.pk), now=NOW)
+    notifications_send(now=NOW)
+    notifications_send(now=NOW + dt.timedelta(hours=1))
+    assert [m.to for m in mail.outbox] == [["mo@example.com"]]
+    assert "Re-engaged after return" in mail.outbox[0].subject
+    assert f"/leads/{lead.pk}/" in mail.outbox[0].body
     assert not OutboxMessage.objects.filter(task="leads.tasks.lead_re_engaged_notify").exists()
 
 
-def test_the_owner_is_emailed_once_the_lead_is_re_engaged():
+class FailingBackend:
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def open(self):
+        pass
+
+    def close(self):
+        pass
+
+    def send_messages(self, messages):
+        raise smtplib.SMTPServerDisconnected("mail server down")
+
+
+def test_a_re_engagement_notice_is_retried_when_the_mail_server_fails():
+    from django.test import override_settings
+
+    from handoff.notifications import notifications_send
+
     lead = recycled_lead()
-    services.event_record(lead=lead, kind="pricing_page_view", occurred_at=NOW, now=NOW)
-    assert services.lead_re_engaged_notify(lead_id=lead.pk) is True
-    assert mail.outbox[-1].to == ["mo@example.com"]
-    assert "Re-engaged after return" in mail.outbox[-1].subject
+    services.event_record(lead=lead, kind="demo_request", occurred_at=NOW, now=NOW)
+    with override_settings(EMAIL_BACKEND="tests.leads.test_lifecycle.FailingBackend"):
+        notifications_send(now=NOW)
+    row = Notification.objects.get(kind="re_engaged")
+    assert row.sent_at is None and row.attempts == 1 and "mail server down" in row.last_error
+    notifications_send(now=row.next_attempt_at + dt.timedelta(seconds=1))
+    assert len(mail.outbox) == 1
+    # A task queued by an earlier version writes the notice into the outbox too (once more
+    # only because it was asked; nothing queues it any more).
+    assert services.lead_re_engaged_notify(lead_id=lead.pk, now=NOW) is True
+    assert Notification.objects.filter(kind="re_engaged").count() == 2
 
 
 def test_a_second_return_resets_the_moment_new_intent_is_measured_from():

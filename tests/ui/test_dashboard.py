@@ -147,8 +147,8 @@ def test_the_dashboard_costs_the_same_queries_with_5_or_50_more_handoffs(
     # session, user, groups; the navigation's counts (feedback.nav); 9 metrics queries (see
     # test_metrics); reason lookup and mix; the form's team options; speed to lead (the
     # handoffs, their calendars); the revenue section: its by-source cohort (2), the open
-    # pipeline, won this quarter.
-    with django_assert_max_num_queries(22):
+    # pipeline, won this quarter; MQLs and PQLs side by side (1).
+    with django_assert_max_num_queries(23):
         response = client.get(URL, RANGE)
     assert response.status_code == 200
     breached = response.context["data"]["open_now"]["breached"]

@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from feedback import digest
+from handoff import timezones
 from leads.errors import ValidationFailed
 
 
@@ -30,7 +31,10 @@ class Command(BaseCommand):
             raise CommandError(f"--week: {exc.message}") from exc
         if options["dry_run"]:
             subject, text, _html = digest.digest_render(digest.digest_build(week))
-            recipients = [u.email for u in digest.digest_recipients()]
+            people = digest.digest_recipients()
+            zones = timezones.zone_names_for(u.pk for u in people)
+            # Beat sends each of them on Monday morning in the zone shown.
+            recipients = [f"{u.email} ({zones[u.pk]})" for u in people]
             self.stdout.write(f"{subject}\nTo: {', '.join(recipients) or 'nobody'}\n\n{text}")
             return
         result = digest.digest_send(week=week)
