@@ -44,7 +44,7 @@ def events_recorded(*, events: Sequence[RecordedEvent], now: dt.datetime) -> Non
         hook(events=events, now=now)
 
 
-LeadsReEngagedHook = Callable[..., None]
+LeadsReEngagedHook = Callable[..., object]
 
 _leads_re_engaged: list[LeadsReEngagedHook] = []
 
