@@ -126,6 +126,44 @@ _CONVERTED = frozenset({"country", "employee_band", "source", "seniority"})
 _TRIGGER_STARTS = frozenset("'")  # our own export's escape of a formula cell
 
 
+CONVERTED = _CONVERTED
+_MEMO_LIMIT = 100_000  # distinct cells remembered per column (a country column has a few hundred)
+
+
+def cell_converter(name: str, sources: Mapping[str, str]) -> Callable[[str], tuple[str, str]]:
+    """A function turning one cell of the column that fills `name` into (the desk's value, "")
+    or (the cell, the problem quoting it). Exports repeat the same few values down a column
+    (countries, head counts, sources, titles), so each distinct cell is converted once."""
+    memo: dict[str, tuple[str, str]] = {}
+
+    def convert_one(cell: str) -> tuple[str, str]:
+        value = csvfile.unescape_cell(cell) if cell and cell[0] in _TRIGGER_STARTS else cell
+        if name not in _CONVERTED or not isinstance(value, str) or not value.strip():
+            return value, ""
+        mapped: str | None
+        if name == "country":
+            mapped = country_code(value)
+        elif name == "employee_band":
+            mapped = employee_band(value)
+        elif name == "source":
+            mapped = sources.get(normalise(value))
+        else:
+            mapped = seniority_from_text(value)
+        if mapped is None:
+            return value, f'"{value.strip()}" {_MESSAGES[name]}.'
+        return mapped, ""
+
+    def convert(cell: str) -> tuple[str, str]:
+        found = memo.get(cell)
+        if found is None:
+            found = convert_one(cell)
+            if len(memo) < _MEMO_LIMIT:
+                memo[cell] = found
+        return found
+
+    return convert
+
+
 def converter(sources: Mapping[str, str]) -> Callable[[dict[str, Any]], dict[str, str]]:
     """A function that converts one row (field -> cell text) in place to the desk's values and
     answers the problems by field (each message quotes the value)."""
