@@ -137,8 +137,8 @@ def cell_converter(name: str, sources: Mapping[str, str]) -> Callable[[str], tup
     memo: dict[str, tuple[str, str]] = {}
 
     def convert_one(cell: str) -> tuple[str, str]:
-        value = csvfile.unescape_cell(cell) if cell and cell[0] in _TRIGGER_STARTS else cell
-        if name not in _CONVERTED or not isinstance(value, str) or not value.strip():
+        value = str(csvfile.unescape_cell(cell)) if cell and cell[0] in _TRIGGER_STARTS else cell
+        if name not in _CONVERTED or not value.strip():
             return value, ""
         mapped: str | None
         if name == "country":
