@@ -1,5 +1,5 @@
-"""Checking, writing and undoing a lead import: one code path for the import page's task,
-the admin import's header check and `manage.py import_leads`.
+"""Checking, writing and undoing a lead import: one code path for the import page, the
+admin's import (the page's views in the admin's frame) and `manage.py import_leads`.
 
 A file is read twice, streaming: the check reads every row (header recognition, value
 conversion, the bulk API's rules, duplicates, unknown campaigns and owners) and writes nothing;

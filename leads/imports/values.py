@@ -8,7 +8,6 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
 
 import pycountry
 
@@ -160,36 +159,5 @@ def cell_converter(name: str, sources: Mapping[str, str]) -> Callable[[str], tup
             if len(memo) < _MEMO_LIMIT:
                 memo[cell] = found
         return found
-
-    return convert
-
-
-def converter(sources: Mapping[str, str]) -> Callable[[dict[str, Any]], dict[str, str]]:
-    """A function that converts one row (field -> cell text) in place to the desk's values and
-    answers the problems by field (each message quotes the value)."""
-
-    def convert(row: dict[str, Any]) -> dict[str, str]:
-        problems: dict[str, str] = {}
-        for name, value in row.items():
-            if value and isinstance(value, str) and value[0] in _TRIGGER_STARTS:
-                row[name] = csvfile.unescape_cell(value)
-        for name in _CONVERTED.intersection(row):
-            value = row[name]
-            if not isinstance(value, str) or not value.strip():
-                continue
-            mapped: str | None
-            if name == "country":
-                mapped = country_code(value)
-            elif name == "employee_band":
-                mapped = employee_band(value)
-            elif name == "source":
-                mapped = sources.get(normalise(value))
-            else:
-                mapped = seniority_from_text(value)
-            if mapped is None:
-                problems[name] = f'"{value.strip()}" {_MESSAGES[name]}.'
-            else:
-                row[name] = mapped
-        return problems
 
     return convert
