@@ -9,12 +9,21 @@ What it does:
    at the end unless --keep), migrates it, installs the default scoring rules and a marketer;
 2. writes N rows with HubSpot's contacts header (country names, head counts, HubSpot sources,
    job titles), as an unedited export;
-3. `import_leads FILE` in this process, timed (the baseline: the shell's way, one transaction);
-4. empties the leads, then the page's way: upload and dry run (lead_import_start and
-   lead_import_check, as the page's views call them), then the import queued through the outbox
-   to a real Celery worker (`celery worker`, on CELERY_BROKER_URL, default Redis) and polled
-   every second like the page's progress bar, until done;
-5. prints both times, rows/s, the progress seen while polling, and the load average.
+3. the raw baseline: the same rows, already in the desk's values (converted before the clock
+   starts), loaded with one plain `COPY leads_lead FROM STDIN` and one commit: what the
+   database alone needs to store 100,000 leads with their indexes, the floor under both runs;
+4. empties the leads and accounts, then `import_leads FILE` in this process, timed (the shell's
+   way: check, then write in one transaction);
+5. empties them again, then the page's way: upload and dry run (lead_import_start and
+   lead_import_check_queue, as the page's views call them), then the import queued through the
+   outbox to a real Celery worker (`celery worker`, on CELERY_BROKER_URL, default Redis) and
+   polled every second like the page's progress bar, until done;
+6. prints the three times, rows/s, the progress seen while polling, and the load average.
+
+Use a database and a Redis db of your own (both are emptied):
+
+    BENCH_DATABASE_URL=postgres://root@127.0.0.1:5432/NAME CELERY_BROKER_URL=redis://127.0.0.1:6379/N \
+        timeout 900 .venv/bin/python bench/import_csv.py --rows 100000
 """
 
 from __future__ import annotations
@@ -85,6 +94,47 @@ def write_file(path: Path, rows: int) -> None:
             )
 
 
+def empty_leads() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE leads_lead, leads_account CASCADE")
+
+
+def raw_copy(path: Path) -> float:
+    """Seconds for one plain COPY of the file's rows, in the desk's values, and its commit."""
+    from django.db import connection, transaction
+    from django.utils import timezone
+    from psycopg.types.json import Jsonb
+
+    from leads.imports import services as imports
+    from leads.services import LEAD_INSERT_COLUMNS, _lead_defaults
+
+    def open_file():
+        return path.open("rb")
+
+    mapping = imports.mapping_for(open_file)
+    now = timezone.now()
+    defaults = {**_lead_defaults(), "created_at": now, "updated_at": now}
+    rows = []
+    for row in imports.mapped_rows(open_file, mapping):
+        values = {**defaults, **{k: v for k, v in row.raw.items() if k in defaults}}
+        values["email"] = values["email"].strip().lower()
+        rows.append(
+            tuple(
+                Jsonb(v) if isinstance(v, dict | list) else v
+                for v in (values[name] for name in LEAD_INSERT_COLUMNS)
+            )
+        )
+    columns = ", ".join(f'"{name}"' for name in LEAD_INSERT_COLUMNS)
+    started = time.monotonic()
+    sql = f"COPY leads_lead ({columns}) FROM STDIN"
+    with transaction.atomic(), connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        for values in rows:
+            copy.write_row(values)
+    return time.monotonic() - started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=100_000)
@@ -139,13 +189,15 @@ def main() -> None:
                 cwd=ROOT, env={**os.environ, **env},
             )  # fmt: skip
             load_before = os.getloadavg()
+            copy_s = raw_copy(path)
+            assert Lead.objects.count() == args.rows
+            empty_leads()
             started, cpu = time.monotonic(), time.process_time()
             call_command("import_leads", str(path), "--no-progress", verbosity=0)
             command_s = time.monotonic() - started
             command_cpu = time.process_time() - cpu
             assert Lead.objects.count() == args.rows
-            with connection.cursor() as cursor:
-                cursor.execute("TRUNCATE leads_lead CASCADE")
+            empty_leads()
 
             started = time.monotonic()
             imp = imports.lead_import_start(
@@ -180,6 +232,8 @@ def main() -> None:
                     c.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
 
     moving = sorted(set(seen))
+    log(f"raw baseline (one plain COPY, commit):  {copy_s:6.1f} s  "
+        f"{args.rows / copy_s:8,.0f} rows/s")  # fmt: skip
     log(f"import_leads (shell, one transaction): {command_s:6.1f} s  "
         f"{args.rows / command_s:8,.0f} rows/s  (its process: {command_cpu:.1f} CPU s)")  # fmt: skip
     log(f"page: upload + dry run (task):         {dry_run_s:6.1f} s  "

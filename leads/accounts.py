@@ -21,7 +21,7 @@ from django.db.models import Case, Count, Min, OuterRef, Q, QuerySet, Subquery, 
 from django.db.models.functions import Coalesce, Lower, Substr
 from django.utils import timezone
 
-from leads.bulksql import insert_rows
+from leads.bulksql import insert_rows, values_in
 from leads.errors import Forbidden, RuleViolation, ValidationFailed
 from leads.models import Account, Lead
 from leads.roles import is_manager, is_marketer, is_rep
@@ -69,8 +69,8 @@ def account_ids_for_domains(names_by_domain: dict[str, str]) -> dict[str, int]:
 
 
 def _existing(domains: Iterable[str]) -> dict[str, int]:
-    rows = Account.objects.filter(domain__in=list(domains)).values_list(
-        "domain", "id", "merged_into_id"
+    rows = values_in(
+        Account, columns=["domain", "id", "merged_into_id"], field="domain", values=list(domains)
     )
     return {domain: merged or pk for domain, pk, merged in rows}
 

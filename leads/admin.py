@@ -3,19 +3,17 @@ campaigns, and the scoring rules. Writes go through leads.services."""
 
 from __future__ import annotations
 
-import contextlib
-from collections import Counter
 from typing import Any
 from zoneinfo import available_timezones
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, QuerySet
 from django.forms.models import BaseInlineFormSet
-from django.http import HttpRequest
-from django.urls import reverse
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
@@ -23,15 +21,12 @@ from import_export import fields as ie_fields
 from import_export import resources, widgets
 from import_export.admin import ImportExportModelAdmin
 from import_export.formats import base_formats
-from import_export.forms import ImportForm
 
-from leads import accounts, csvfile, erasure, roles, services
-from leads.derivation import derive_fields
+from leads import accounts, csvfile, roles, services, views
 from leads.errors import DomainError
-from leads.imports import values as import_values
-from leads.imports.recognition import normalise, recognise
-from leads.imports.services import ImportRefused, read_header, source_alias_save
-from leads.ingest import WRITABLE_FIELDS, clean_lead_row
+from leads.imports.recognition import FIELD_LABELS, normalise
+from leads.imports.services import source_alias_save
+from leads.ingest import WRITABLE_FIELDS
 from leads.ingest import clean_email as ingest_clean_email
 from leads.models import (
     Account,
@@ -56,13 +51,9 @@ RECENT_EVENTS_SHOWN = 20
 
 
 class LeadResource(resources.ModelResource):
-    """Columns of the CSV: the writable fields (campaign by name, owner by username) on import;
-    export adds the stage, score and dates, which an import never writes.
-
-    Rows are checked with the same rules as the bulk API (leads.ingest). An empty cell leaves
-    the stored value alone; a lead is matched on its normalised email; the same email twice in
-    one file is an error on both rows. Imported leads are rescored once the import is done.
-    """
+    """Columns of the CSV export: the writable fields (campaign by name, owner by username),
+    then the stage, score and dates, which an import never writes. The file imports back
+    through the admin's import, which is the import page's flow (leads.views, ADMIN)."""
 
     campaign = ie_fields.Field(
         attribute="campaign",
@@ -95,23 +86,6 @@ class LeadResource(resources.ModelResource):
         skip_unchanged = False
         clean_model_instances = True
 
-    def before_import(self, dataset: Any, **kwargs: Any) -> None:
-        # The header read as the import page and import_leads read it (leads.imports): an
-        # export of another tool is renamed to the desk's columns; the upload form has already
-        # refused a header naming a column twice or an unknown desk column.
-        mapping = recognise([str(h or "") for h in (dataset.headers or [])])
-        self._headers = {c.field: c.header for c in mapping.columns if c.field}
-        dataset.headers = [c.field or f"skipped: {c.header}" for c in mapping.columns]
-        self._convert = import_values.converter(import_values.source_table())
-        emails = (
-            [services.normalise_email(str(e or "")) for e in dataset["email"]]
-            if ("email" in (dataset.headers or []))
-            else []
-        )
-        self._duplicates = {e for e, n in Counter(emails).items() if e and n > 1}
-        self._erased = erasure.erased_among(emails)  # one query for the file
-        self._imported: list[int] = []
-
     def get_export_headers(self, selected_fields: Any = None) -> list[str]:
         """The date column names the zone its times are written in (the exporter's: the
         widget writes local times of the zone active for the request)."""
@@ -124,124 +98,6 @@ class LeadResource(resources.ModelResource):
     def export_field(self, field: Any, instance: Any, **kwargs: Any) -> Any:
         # A name like =HYPERLINK(...) must reach the spreadsheet as text, not as a formula.
         return csvfile.escape_cell(super().export_field(field, instance, **kwargs))
-
-    def before_import_row(self, row: Any, **kwargs: Any) -> None:
-        user = kwargs.get("user")
-        for name in list(row.keys()):
-            row[name] = csvfile.unescape_cell(row[name])  # our own export, read back
-        raw = {k: ("" if v is None else str(v)) for k, v in row.items() if k in WRITABLE_FIELDS}
-        originals = dict(raw)
-        converted = self._convert(raw)  # countries, head counts, sources, seniority
-        for name in converted:
-            del raw[name]
-        clean = clean_lead_row(
-            raw, index=0, now=timezone.now(), blank_is_missing=True, allow_events=False
-        )
-        errors = {
-            name: [f'column "{self._headers.get(name, name)}": {message}']
-            for name, message in converted.items()
-        }
-        for name, problems in clean.errors.items():
-            value = originals.get(name, "")
-            errors[name] = [
-                f'column "{self._headers.get(name, name)}" ("{value}"): {m}' for m in problems
-            ]
-        if clean.email in self._erased:
-            errors.setdefault("email", []).append(erasure.ERASED_EMAIL_MESSAGE)
-        if clean.email in self._duplicates:
-            errors.setdefault("email", []).append(
-                f"{clean.email} appears more than once in this file; keep one row per lead."
-            )
-        owner_model = Lead._meta.get_field("owner").related_model
-        if (
-            clean.has_campaign
-            and clean.campaign_ref is not None
-            and not Campaign.objects.filter(name=str(clean.campaign_ref)).exists()
-        ):
-            errors.setdefault("campaign", []).append(f'No campaign "{clean.campaign_ref}".')
-        if clean.has_owner and clean.owner_ref is not None:
-            owner = (
-                owner_model._default_manager.filter(roles.marketer_q(), is_active=True)
-                .filter(username=str(clean.owner_ref))
-                .first()
-            )
-            if owner is None:
-                errors.setdefault("owner", []).append(f'No active marketer "{clean.owner_ref}".')
-            else:
-                current = Lead.objects.filter(email=clean.email).values_list("owner_id", flat=True)
-                problem = services.owner_change_problem(
-                    actor=user,
-                    current_owner_id=current[0] if current else None,
-                    new_owner_id=owner.pk,
-                )
-                if problem:
-                    errors.setdefault("owner", []).append(problem)
-        if errors:
-            # The preview's table names the row by its line in the file (admin/leads/lead/
-            # import.html: the header is line 1), once, in its own column.
-            raise ValidationError(errors)
-        row["email"] = clean.email
-        for name in WRITABLE_FIELDS:
-            if name == "email" or name not in row:
-                continue
-            if name in ("campaign", "owner"):
-                given = clean.has_campaign if name == "campaign" else clean.has_owner
-                if not given:
-                    del row[name]  # empty cell: leave the stored value alone
-            elif name in clean.values:
-                row[name] = clean.values[name]
-            else:
-                del row[name]  # empty cell: leave the stored value alone
-
-    def before_save_instance(self, instance: Lead, row: Any, **kwargs: Any) -> None:
-        values = {
-            name: getattr(instance, name) for name in ("email", "title", "seniority", "domain")
-        }
-        derive_fields(values, given={name for name in row if name in WRITABLE_FIELDS})
-        instance.seniority, instance.domain = values["seniority"], values["domain"]
-
-    def after_save_instance(self, instance: Lead, row: Any, **kwargs: Any) -> None:
-        self._imported.append(instance.pk)
-
-    def after_import(self, dataset: Any, result: Any, **kwargs: Any) -> None:
-        super().after_import(dataset, result, **kwargs)
-        if kwargs.get("dry_run") or result.has_errors() or result.has_validation_errors():
-            return
-        leads = list(Lead.objects.select_for_update().filter(pk__in=self._imported).order_by("pk"))
-        services.leads_rescore(leads=leads)
-
-
-class LeadImportForm(ImportForm):
-    """The upload, refused before any parsing when it is too big, not UTF-8, has a quote that
-    never closes or no email column: each error names the line (leads.csvfile)."""
-
-    def clean_import_file(self) -> Any:
-        upload = self.cleaned_data["import_file"]
-        problem = csvfile.size_problem(
-            upload.size,
-            settings.LEAD_IMPORT_MAX_BYTES,
-            hint="import it with `manage.py import_leads`, or split it.",
-        )
-        if problem:
-            raise ValidationError(problem)
-        upload.seek(0)
-        try:
-            header, _ = read_header(lambda: contextlib.nullcontext(upload), samples=0)
-            mapping = recognise(header)
-            if not mapping.ok:
-                raise ValidationError(
-                    [f"line 1: {p}" for p in mapping.problems] + ["Nothing was imported."]
-                )
-            upload.seek(0)
-            for _ in csvfile.records(csvfile.decoded_lines(upload)):
-                pass
-        except ImportRefused as exc:
-            raise ValidationError(str(exc)) from None
-        except csvfile.CsvFileError as exc:
-            raise ValidationError(str(exc)) from None
-        finally:
-            upload.seek(0)
-        return upload
 
 
 # --- leads ----------------------------------------------------------------------------------
@@ -327,7 +183,6 @@ class LeadAdmin(ImportExportModelAdmin):
     resource_classes = [LeadResource]
     # CSV only: the format whose rows are checked line by line and whose cells are escaped.
     formats = [base_formats.CSV]
-    import_form_class = LeadImportForm
 
     class Media:
         css = {"all": ["css/admin.css"]}  # no inline styles under the Content-Security-Policy
@@ -348,7 +203,6 @@ class LeadAdmin(ImportExportModelAdmin):
         "created_short",
     ]
     change_list_template = "admin/leads/lead/change_list.html"
-    import_template_name = "admin/leads/lead/import.html"
     list_filter = [
         "stage",
         "ready_for_sales",
@@ -434,6 +288,52 @@ class LeadAdmin(ImportExportModelAdmin):
 
     def has_export_permission(self, request: HttpRequest) -> bool:
         return roles.can_write_leads(request.user) and super().has_export_permission(request)
+
+    # The import: the import page's flow (upload, mapping step, dry run, the import as a task
+    # with its progress bar, summary with undo), shown in the admin's frame so that an admin
+    # user stays in the admin. Same views, forms and services as /leads/import/, so a file
+    # imports alike wherever it is uploaded.
+
+    def get_urls(self) -> list[Any]:
+        steps = [
+            ("import/<int:pk>/", self._import_detail, "detail"),
+            ("import/<int:pk>/run/", self._import_run, "run"),
+            ("import/<int:pk>/progress/", self._import_progress, "progress"),
+            ("import/<int:pk>/undo/", self._import_undo, "undo"),
+            ("import/<int:pk>/rejected.csv", self._import_rejected, "rejected"),
+        ]
+        return [
+            path(route, self.admin_site.admin_view(view), name=f"leads_lead_import-{name}")
+            for route, view, name in steps
+        ] + super().get_urls()
+
+    def _import_context(self, request: HttpRequest) -> dict[str, Any]:
+        return {**self.admin_site.each_context(request), "opts": self.model._meta}
+
+    def import_action(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        return views.import_upload(
+            request, screens=views.ADMIN, extra=self._import_context(request)
+        )
+
+    def process_import(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        # The library's confirm step is replaced by the dry run; a stale form lands on upload.
+        return redirect("admin:leads_lead_import")
+
+    def _import_detail(self, request: HttpRequest, pk: int) -> HttpResponse:
+        extra = self._import_context(request)
+        return views.import_detail(request, pk, screens=views.ADMIN, extra=extra)
+
+    def _import_run(self, request: HttpRequest, pk: int) -> HttpResponse:
+        return views.import_run(request, pk, screens=views.ADMIN)
+
+    def _import_progress(self, request: HttpRequest, pk: int) -> HttpResponse:
+        return views.import_progress(request, pk, screens=views.ADMIN)
+
+    def _import_undo(self, request: HttpRequest, pk: int) -> HttpResponse:
+        return views.import_undo(request, pk, screens=views.ADMIN)
+
+    def _import_rejected(self, request: HttpRequest, pk: int) -> HttpResponse:
+        return views.import_rejected_csv(request, pk, screens=views.ADMIN)
 
     def save_model(self, request: HttpRequest, obj: Lead, form: Any, change: bool) -> None:
         data = {name: form.cleaned_data[name] for name in form.changed_data}
@@ -708,13 +608,48 @@ class SourceAliasAdmin(admin.ModelAdmin):
         source_alias_save(alias=obj)
 
 
+class ImportMappingForm(forms.ModelForm):
+    class Meta:
+        model = ImportMapping
+        fields = ["name"]
+
+    def clean_name(self) -> str:
+        name = str(self.cleaned_data["name"]).strip()
+        if not name:
+            raise ValidationError("Give the mapping a name.")
+        return name
+
+
 @admin.register(ImportMapping)
 class ImportMappingAdmin(admin.ModelAdmin):
-    """Mappings saved on the import page; renamed or deleted here."""
+    """Mappings saved on the import's mapping step (the page's or the admin's): listed, renamed
+    and deleted here; made and changed on the mapping step itself."""
 
-    list_display = ["name", "created_by", "updated_at"]
-    fields = ["name", "columns"]
+    form = ImportMappingForm
+    list_display = ["name", "column_count", "created_by", "updated_at"]
+    fields = ["name", "columns_table", "created_by", "updated_at"]
+    readonly_fields = ["columns_table", "created_by", "updated_at"]
     search_fields = ["name"]
+
+    @admin.display(description="Columns")
+    def column_count(self, obj: ImportMapping) -> int:
+        return len(obj.columns)
+
+    @admin.display(description="File column (normalised) -> lead field")
+    def columns_table(self, obj: ImportMapping) -> str:
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td></tr>",
+            (
+                (header, FIELD_LABELS.get(name, "skipped") if name else "skipped")
+                for header, name in sorted(obj.columns.items())
+            ),
+        )
+        return format_html('<table class="snapshot"><tbody>{}</tbody></table>', rows)
+
+    def save_model(self, request: HttpRequest, obj: ImportMapping, form: Any, change: bool) -> None:
+        obj.updated_at = timezone.now()
+        super().save_model(request, obj, form, change)
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return roles.can_write_leads(request.user)
@@ -734,10 +669,11 @@ class ImportMappingAdmin(admin.ModelAdmin):
 
 @admin.register(LeadImport)
 class LeadImportAdmin(admin.ModelAdmin):
-    """Imports from the import page, read-only (undo is on the import's own page)."""
+    """Imports from the import page and the admin's import, read-only; each opens on its own
+    page (summary, rejected rows, undo)."""
 
     list_display = ["file_name", "status", "created_by", "created_at", "created_count",
-                    "updated_count"]  # fmt: skip
+                    "updated_count", "open_link"]  # fmt: skip
     list_filter = ["status"]
     fields = readonly_fields = ("file_name", "status", "created_by", "created_at", "total_rows",
                                 "created_count", "updated_count", "message", "finished_at",
@@ -745,6 +681,11 @@ class LeadImportAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[LeadImport]:
         return super().get_queryset(request).defer("content", "errors")
+
+    @admin.display(description="")
+    def open_link(self, obj: LeadImport) -> str:
+        url = reverse("admin:leads_lead_import-detail", args=[obj.pk])
+        return format_html('<a href="{}">Open the import</a>', url)
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return roles.can_write_leads(request.user)

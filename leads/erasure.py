@@ -23,6 +23,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Q
 
+from leads.bulksql import values_in
 from leads.models import (
     EngagementEvent,
     Erasure,
@@ -54,13 +55,17 @@ def email_hash(email: str) -> str:
 
 def erased_among(emails: Iterable[str]) -> set[str]:
     """The emails (normalised) of the batch that were erased: one query."""
-    by_hash = {email_hash(e): e for e in emails if e}
+    keyed = hmac.new(_key(), digestmod=hashlib.sha256)  # copied per email: the key once
+    by_hash: dict[str, str] = {}
+    for email in emails:
+        if email:
+            one = keyed.copy()
+            one.update(email.encode())
+            by_hash[one.hexdigest()] = email
     if not by_hash:
         return set()
-    found = Erasure.objects.filter(email_hash__in=list(by_hash)).values_list(
-        "email_hash", flat=True
-    )
-    return {by_hash[h] for h in found}
+    found = values_in(Erasure, columns=["email_hash"], field="email_hash", values=list(by_hash))
+    return {by_hash[h] for (h,) in found}
 
 
 def is_erased(email: str) -> bool:

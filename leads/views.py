@@ -7,6 +7,7 @@ Thin: every write is a leads.imports.services call; a refusal becomes a message 
 from __future__ import annotations
 
 import csv
+from dataclasses import dataclass
 from functools import wraps
 from typing import Any
 
@@ -29,6 +30,29 @@ from leads.models import ImportStatus, LeadImport
 ERRORS_SHOWN = 100
 
 
+@dataclass(frozen=True)
+class ImportScreens:
+    """Where the import steps are shown: the import page, or the admin's import (the same
+    views, forms and services in the admin's frame, so an admin user stays in the admin)."""
+
+    upload_template: str
+    detail_template: str
+    url_prefix: str  # "leads:import" -> leads:import, leads:import-detail, leads:import-run...
+
+    def url(self, step: str = "", *args: Any) -> str:
+        return reverse(f"{self.url_prefix}-{step}" if step else self.url_prefix, args=args)
+
+    def urls(self, pk: int) -> dict[str, str]:
+        steps = ("detail", "run", "undo", "rejected", "progress")
+        return {"upload": self.url(), **{step: self.url(step, pk) for step in steps}}
+
+
+PAGE = ImportScreens("leads/import_upload.html", "leads/import_detail.html", "leads:import")
+ADMIN = ImportScreens(
+    "admin/leads/lead/import.html", "admin/leads/lead/import.html", "admin:leads_lead_import"
+)
+
+
 def _marketing_or_manager(view: Any) -> Any:
     @wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
@@ -49,7 +73,9 @@ def _own_import(request: HttpRequest, pk: int) -> LeadImport:
 
 @_marketing_or_manager
 @require_http_methods(["GET", "POST"])
-def import_upload(request: HttpRequest) -> HttpResponse:
+def import_upload(
+    request: HttpRequest, screens: ImportScreens = PAGE, extra: dict[str, Any] | None = None
+) -> HttpResponse:
     form = ImportUploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
@@ -73,18 +99,32 @@ def import_upload(request: HttpRequest) -> HttpResponse:
                     chosen = {**lead_import.columns, **saved.columns}
                     lead_import.columns = chosen
                     lead_import.save(update_fields=["columns"])
-                return redirect("leads:import-detail", pk=lead_import.pk)
-    recent = LeadImport.objects.defer("content").filter(created_by_id=request.user.pk)[:10]
-    return render(request, "leads/import_upload.html", {"form": form, "recent": recent})
+                return redirect(screens.url("detail", lead_import.pk))
+    recent = list(LeadImport.objects.defer("content").filter(created_by_id=request.user.pk)[:10])
+    for earlier in recent:
+        earlier.detail_url = screens.url("detail", earlier.pk)  # type: ignore[attr-defined]
+    context = {"form": form, "recent": recent, "screens": screens, **(extra or {})}
+    return render(request, screens.upload_template, context)
 
 
 @_marketing_or_manager
 @require_http_methods(["GET", "POST"])
-def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def import_detail(
+    request: HttpRequest,
+    pk: int,
+    screens: ImportScreens = PAGE,
+    extra: dict[str, Any] | None = None,
+) -> HttpResponse:
     """The mapping step and dry run (before the import), the progress bar (while it runs), the
     summary (after)."""
     lead_import = _own_import(request, pk)
-    context: dict[str, Any] = {"imp": lead_import, "errors_shown": ERRORS_SHOWN}
+    context: dict[str, Any] = {
+        "imp": lead_import,
+        "errors_shown": ERRORS_SHOWN,
+        "screens": screens,
+        "urls": screens.urls(pk),
+        **(extra or {}),
+    }
     editable = lead_import.status in (ImportStatus.UPLOADED, ImportStatus.CHECKED)
     if editable:
         full = LeadImport.objects.get(pk=pk)
@@ -111,7 +151,7 @@ def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
                     )
             except DomainError as exc:
                 messages.error(request, exc.message)
-            return redirect("leads:import-detail", pk=pk)
+            return redirect(screens.url("detail", pk))
         context.update(form=form, mapping=mapping)
     context["errors"] = lead_import.errors[:ERRORS_SHOWN]
     context["can_undo"] = (
@@ -120,27 +160,28 @@ def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
         and timezone.now() - lead_import.finished_at <= imports.UNDO_WINDOW
     )
     context["leads_url"] = reverse("handoff:lead-list") + f"?lead_import={lead_import.pk}"
-    return render(request, "leads/import_detail.html", context)
+    return render(request, screens.detail_template, context)
 
 
 @_marketing_or_manager
 @require_POST
-def import_run(request: HttpRequest, pk: int) -> HttpResponse:
+def import_run(request: HttpRequest, pk: int, screens: ImportScreens = PAGE) -> HttpResponse:
     lead_import = _own_import(request, pk)
     try:
         imports.lead_import_queue(lead_import=lead_import)
     except DomainError as exc:
         messages.error(request, exc.message)
-    return redirect("leads:import-detail", pk=pk)
+    return redirect(screens.url("detail", pk))
 
 
 @_marketing_or_manager
 @require_GET
-def import_progress(request: HttpRequest, pk: int) -> HttpResponse:
+def import_progress(request: HttpRequest, pk: int, screens: ImportScreens = PAGE) -> HttpResponse:
     """The progress bar, polled by the page while the import runs; once it is over, the page
     reloads to show the summary."""
     lead_import = _own_import(request, pk)
-    response = render(request, "leads/_import_progress.html", {"imp": lead_import})
+    context = {"imp": lead_import, "urls": screens.urls(pk)}
+    response = render(request, "leads/_import_progress.html", context)
     if lead_import.status not in (ImportStatus.CHECKING, ImportStatus.QUEUED, ImportStatus.RUNNING):
         response["HX-Refresh"] = "true"
     return response
@@ -148,7 +189,7 @@ def import_progress(request: HttpRequest, pk: int) -> HttpResponse:
 
 @_marketing_or_manager
 @require_POST
-def import_undo(request: HttpRequest, pk: int) -> HttpResponse:
+def import_undo(request: HttpRequest, pk: int, screens: ImportScreens = PAGE) -> HttpResponse:
     lead_import = _own_import(request, pk)
     try:
         touched = imports.lead_import_undo(lead_import=lead_import, actor=request.user)
@@ -156,7 +197,7 @@ def import_undo(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, exc.message)
     else:
         messages.success(request, f"Import undone: {touched:,} leads removed or restored.")
-    return redirect("leads:import-detail", pk=pk)
+    return redirect(screens.url("detail", pk))
 
 
 class _Echo:
@@ -166,7 +207,9 @@ class _Echo:
 
 @_marketing_or_manager
 @require_GET
-def import_rejected_csv(request: HttpRequest, pk: int) -> StreamingHttpResponse:
+def import_rejected_csv(
+    request: HttpRequest, pk: int, screens: ImportScreens = PAGE
+) -> StreamingHttpResponse:
     lead_import = LeadImport.objects.get(pk=_own_import(request, pk).pk)
     writer = csv.writer(_Echo())
     response = StreamingHttpResponse(

@@ -344,9 +344,8 @@ CELERY_BEAT_SCHEDULE: dict = {
 LEAD_BULK_MAX_ROWS = 1000
 LEAD_BULK_MAX_BYTES = env.int("LEAD_BULK_MAX_BYTES", default=5 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = LEAD_BULK_MAX_BYTES
-# CSV imports: the admin's upload (read whole, previewed), and `manage.py import_leads` (streamed).
-LEAD_IMPORT_MAX_BYTES = env.int("LEAD_IMPORT_MAX_BYTES", default=10 * 1024 * 1024)
-# The import page keeps the uploaded file in the database until the import is done.
+# CSV imports: the import page and the admin's import (one flow) keep the uploaded file in the
+# database until the import is done; `manage.py import_leads` streams its file.
 LEAD_IMPORT_PAGE_MAX_BYTES = env.int("LEAD_IMPORT_PAGE_MAX_BYTES", default=64 * 1024 * 1024)
 # Bigger files are dry-run by a task the page polls, rather than in the request.
 LEAD_IMPORT_INLINE_CHECK_BYTES = env.int("LEAD_IMPORT_INLINE_CHECK_BYTES", default=1024 * 1024)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
 
 import pycountry
 
@@ -126,32 +125,39 @@ _CONVERTED = frozenset({"country", "employee_band", "source", "seniority"})
 _TRIGGER_STARTS = frozenset("'")  # our own export's escape of a formula cell
 
 
-def converter(sources: Mapping[str, str]) -> Callable[[dict[str, Any]], dict[str, str]]:
-    """A function that converts one row (field -> cell text) in place to the desk's values and
-    answers the problems by field (each message quotes the value)."""
+CONVERTED = _CONVERTED
+_MEMO_LIMIT = 100_000  # distinct cells remembered per column (a country column has a few hundred)
 
-    def convert(row: dict[str, Any]) -> dict[str, str]:
-        problems: dict[str, str] = {}
-        for name, value in row.items():
-            if value and isinstance(value, str) and value[0] in _TRIGGER_STARTS:
-                row[name] = csvfile.unescape_cell(value)
-        for name in _CONVERTED.intersection(row):
-            value = row[name]
-            if not isinstance(value, str) or not value.strip():
-                continue
-            mapped: str | None
-            if name == "country":
-                mapped = country_code(value)
-            elif name == "employee_band":
-                mapped = employee_band(value)
-            elif name == "source":
-                mapped = sources.get(normalise(value))
-            else:
-                mapped = seniority_from_text(value)
-            if mapped is None:
-                problems[name] = f'"{value.strip()}" {_MESSAGES[name]}.'
-            else:
-                row[name] = mapped
-        return problems
+
+def cell_converter(name: str, sources: Mapping[str, str]) -> Callable[[str], tuple[str, str]]:
+    """A function turning one cell of the column that fills `name` into (the desk's value, "")
+    or (the cell, the problem quoting it). Exports repeat the same few values down a column
+    (countries, head counts, sources, titles), so each distinct cell is converted once."""
+    memo: dict[str, tuple[str, str]] = {}
+
+    def convert_one(cell: str) -> tuple[str, str]:
+        value = str(csvfile.unescape_cell(cell)) if cell and cell[0] in _TRIGGER_STARTS else cell
+        if name not in _CONVERTED or not value.strip():
+            return value, ""
+        mapped: str | None
+        if name == "country":
+            mapped = country_code(value)
+        elif name == "employee_band":
+            mapped = employee_band(value)
+        elif name == "source":
+            mapped = sources.get(normalise(value))
+        else:
+            mapped = seniority_from_text(value)
+        if mapped is None:
+            return value, f'"{value.strip()}" {_MESSAGES[name]}.'
+        return mapped, ""
+
+    def convert(cell: str) -> tuple[str, str]:
+        found = memo.get(cell)
+        if found is None:
+            found = convert_one(cell)
+            if len(memo) < _MEMO_LIMIT:
+                memo[cell] = found
+        return found
 
     return convert

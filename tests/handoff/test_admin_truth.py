@@ -74,17 +74,17 @@ def test_import_errors_name_each_row_once_by_its_file_line(world):
     client = Client()
     client.force_login(world.marketer)
     content = "email,employee_band\nfine@corp.example,201-500\nnot-an-email,huge\n"
-    response = client.post(
+    uploaded = client.post(
         "/admin/leads/lead/import/",
-        {
-            "import_file": SimpleUploadedFile("leads.csv", content.encode(), "text/csv"),
-            "format": "0",
-            "resource": "0",
-        },
+        {"file": SimpleUploadedFile("leads.csv", content.encode(), "text/csv")},
     )
-    html = response.content.decode()
-    table = html.split('class="import-preview import-errors"')[1].split("</table>")[0]
-    assert '<th class="line">Line</th>' in table
+    # The mapping step as recognised, then the dry run.
+    checked = client.post(
+        uploaded["Location"], {"col_0": "email", "col_1": "employee_band"}, follow=True
+    )
+    html = checked.content.decode()
+    table = html.split('class="list import-errors"')[1].split("</table>")[0]
+    assert "<th>Line</th>" in table
     assert "<td>3</td>" in table  # the bad row is line 3 of the file (the header is line 1)
     assert ">Row<" not in table and "line 3:" not in table
     assert "is not a valid email address" in table

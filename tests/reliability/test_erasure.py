@@ -381,17 +381,17 @@ def test_the_admin_import_refuses_the_erased_email(erased):
     client.force_login(erased.users["marketer"])
     count = Lead.objects.count()
     csv = f"email,first_name\nok@fine-example.test,Ok\n{EMAIL},{FIRST}\n"
-    response = client.post(
+    uploaded = client.post(
         "/admin/leads/lead/import/",
-        {
-            "import_file": SimpleUploadedFile("leads.csv", csv.encode(), "text/csv"),
-            "format": "0",
-            "resource": "0",
-        },
+        {"file": SimpleUploadedFile("leads.csv", csv.encode(), "text/csv")},
     )
-    assert response.status_code == 200
-    assert b"This person asked for their data to be erased" in response.content
-    assert b"Confirm import" not in response.content
+    assert uploaded.status_code == 302
+    step = client.get(uploaded["Location"])
+    form = {"col_0": "email", "col_1": "first_name"}
+    assert b'<select name="col_0"' in step.content
+    checked = client.post(uploaded["Location"], form, follow=True)
+    assert b"This person asked for their data to be erased" in checked.content
+    assert b"Import 1 leads" not in checked.content  # the bad row must be fixed or skipped
     assert Lead.objects.count() == count
 
 

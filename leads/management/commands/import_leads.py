@@ -34,7 +34,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file", type=Path)
-        parser.add_argument("--batch-size", type=int, default=1000)
+        parser.add_argument("--batch-size", type=int, default=imports.BATCH_SIZE)
         parser.add_argument(
             "--mapping", default="", help="A mapping saved on the import page, by name."
         )
