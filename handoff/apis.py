@@ -44,6 +44,7 @@ from handoff.serializers import (
     ReassignRequestSerializer,
     RequestInfoRequestSerializer,
 )
+from leads.api_base import PeekPagination
 from leads.apis import CanEditScoring
 from leads.errors import Forbidden, NotFound, ValidationFailed
 from leads.models import Lead
@@ -96,6 +97,7 @@ class HandoffListApi(generics.ListAPIView):
     """Handoffs the user may see: reps their own, marketers and managers all."""
 
     serializer_class = HandoffListSerializer
+    pagination_class = PeekPagination
     filterset_class = HandoffFilter
     ordering_fields = ["due_at", "created_at", "at_risk_at", "score_snapshot", "id"]
     ordering = ["-created_at", "-id"]

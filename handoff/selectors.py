@@ -164,12 +164,16 @@ def handoff_list_rows(*, user: Any) -> QuerySet[Handoff]:
     )
 
 
-def handoff_for_action(*, user: Any, pk: int) -> Handoff | None:
+def handoff_for_action(*, user: Any, pk: int, with_lead_owner: bool = False) -> Handoff | None:
     """A handoff the user may see, to act on: with what the services and the answer read (its
-    calendar, team, people and lead), by primary key (no list ordering to apply)."""
+    calendar, team, people and lead; `with_lead_owner`: the lead's owner too, whom a return
+    notifies), by primary key (no list ordering to apply)."""
+    related = ["lead", "assigned_to", "promoted_by", "team", "calendar"]
+    if with_lead_owner:
+        related.append("lead__owner")
     rows = (
         handoffs_visible_to(user)
-        .select_related("lead", "assigned_to", "promoted_by", "team", "calendar")
+        .select_related(*related)
         .filter(pk=pk)
         .order_by()[:1]  # first() would order by pk: compiling that costs more than the query
     )
@@ -236,7 +240,11 @@ def attempt_chain(handoff: Handoff) -> dict[str, Any]:
     promotion (who, when), each earlier attempt with its rep and how it ended (breach, a
     manager's reassignment with the reason typed, an automatic reassignment, an escalation), and
     when this attempt began. Three queries (the lead's handoffs, the chain's events, the reps
-    each attempt began with)."""
+    each attempt began with); none for a first attempt whose events and people are at hand
+    (the answer to an accept or a return)."""
+    quick = _first_attempt_chain(handoff)
+    if quick is not None:
+        return quick
     rows = {
         h.pk: h
         for h in Handoff.objects.filter(lead_id=handoff.lead_id, pk__lte=handoff.pk)
@@ -278,6 +286,38 @@ def attempt_chain(handoff: Handoff) -> dict[str, Any]:
         .objects.filter(pk__in=[pk for pk in began_with.values() if pk])
         .only("id", "username", "first_name", "last_name")
     }
+    return _chain_answer(handoff, chain, events, began_with, people)
+
+
+_CHAIN_EVENT_KINDS = (HandoffEvent.Kind.TRANSITION, HandoffEvent.Kind.BREACHED, HandoffEvent.Kind.ESCALATED)  # fmt: skip
+
+
+def _first_attempt_chain(handoff: Handoff) -> dict[str, Any] | None:
+    """attempt_chain of a first attempt from what the handoff holds (its prefetched events, its
+    rep and promoter), or None when something would have to be read."""
+    if handoff.previous_id is not None:
+        return None
+    prefetched = getattr(handoff, "_prefetched_objects_cache", {}).get("events")
+    loaded = handoff._state.fields_cache
+    if prefetched is None or "promoted_by" not in loaded or "assigned_to" not in loaded:
+        return None
+    began = ((handoff.routing or {}).get("rep") or {}).get("id")
+    if began and began != handoff.assigned_to_id:
+        return None  # began with someone else (escalated since): read them the long way
+    events = sorted(
+        (e for e in prefetched if e.kind in _CHAIN_EVENT_KINDS), key=lambda e: (e.at, e.pk)
+    )
+    people = {began: handoff.assigned_to} if began else {}
+    return _chain_answer(handoff, [handoff], {handoff.pk: events}, {handoff.pk: began}, people)
+
+
+def _chain_answer(
+    handoff: Handoff,
+    chain: list[Handoff],
+    events: dict[int, list[HandoffEvent]],
+    began_with: dict[int, Any],
+    people: dict[int, Any],
+) -> dict[str, Any]:
     first = chain[0]
     attempts = []
     for h in chain:
