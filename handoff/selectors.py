@@ -164,6 +164,13 @@ def handoff_list_rows(*, user: Any) -> QuerySet[Handoff]:
     )
 
 
+# A list row as values (handoff.serializers.list_row_of_values): the queue read builds its 50
+# rows from tuples, without 7 model instances per row.
+LIST_ROW_VALUES = tuple(
+    name for name in LIST_ROW_FIELDS if not name.endswith(("holiday_country", "holiday_subdivision", "__timezone"))
+)  # fmt: skip
+
+
 def handoff_for_action(*, user: Any, pk: int, with_lead_owner: bool = False) -> Handoff | None:
     """A handoff the user may see, to act on: with what the services and the answer read (its
     calendar, team, people and lead; `with_lead_owner`: the lead's owner too, whom a return
@@ -463,16 +470,48 @@ def _running(due_at: dt.datetime, now: dt.datetime, calendar: sla.Calendar) -> C
 
 def accept_clock(handoff: Handoff, *, now: dt.datetime | None = None) -> Clock:
     """The accept-or-return clock: time left (or late by), in business minutes and wall time."""
-    now = now or timezone.now()
-    if handoff.status == Status.PENDING and handoff.due_at is not None:
-        return _running(handoff.due_at, now, handoff_calendar(handoff))
-    if handoff.status == Status.WAITING:
-        day = clocks.working_day_minutes(handoff_calendar(handoff))
-        return Clock("paused", None, None, handoff.remaining_business_minutes, day)
-    if handoff.responded_at is not None and handoff.due_at is not None:
-        state = "missed" if handoff.responded_at > handoff.due_at else "met"
-        return Clock(state, handoff.due_at, None, None)
-    return Clock("none", handoff.due_at, None, None)
+    return accept_clock_of(
+        status=handoff.status,
+        due_at=handoff.due_at,
+        responded_at=handoff.responded_at,
+        remaining=handoff.remaining_business_minutes,
+        calendar=lambda: handoff_calendar(handoff),
+        now=now or timezone.now(),
+    )
+
+
+def accept_clock_of(
+    *,
+    status: str,
+    due_at: dt.datetime | None,
+    responded_at: dt.datetime | None,
+    remaining: float | None,
+    calendar: Any,
+    now: dt.datetime,
+) -> Clock:
+    """accept_clock from a handoff's columns (a list row read as values); `calendar()` gives
+    its sla.Calendar, asked only when the clock runs or is paused."""
+    if status == Status.PENDING and due_at is not None:
+        return _running(due_at, now, calendar())
+    if status == Status.WAITING:
+        day = clocks.working_day_minutes(calendar())
+        return Clock("paused", None, None, remaining, day)
+    if responded_at is not None and due_at is not None:
+        state = "missed" if responded_at > due_at else "met"
+        return Clock(state, due_at, None, None)
+    return Clock("none", due_at, None, None)
+
+
+def calendar_by_id(pk: int | None, updated_at: dt.datetime | None) -> sla.Calendar:
+    """The sla.Calendar of a BusinessCalendar known by id and updated_at (a list row's columns):
+    from the cache of calendar_for, else read once (None: the round-the-clock calendar)."""
+    if pk is None:
+        return ALWAYS_OPEN
+    cached = _calendar_cache.get((pk, updated_at))
+    if cached is not None:
+        return cached
+    found = BusinessCalendar.objects.filter(pk=pk).first()
+    return calendar_for(found) if found is not None else ALWAYS_OPEN
 
 
 def first_touch_clock(handoff: Handoff, *, now: dt.datetime | None = None) -> Clock:

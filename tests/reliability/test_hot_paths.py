@@ -1,6 +1,7 @@
 """The shortcuts taken for the load test answer exactly what the long way answered.
 
-- A list row built directly (handoff.serializers.list_row) equals DRF's field-by-field walk of
+- A list row built directly (handoff.serializers.list_row, and list_row_of_values from a row
+  read as values, as the API list does) equals DRF's field-by-field walk of
   HandoffListSerializer, for handoffs in every state and with missing relations.
 - An action's answer, built from the instance the service wrote plus its events, equals the
   detail read back from the database afterwards (accept, request-info, first touch, reassign,
@@ -22,7 +23,12 @@ from feedback.models import ReturnFeedback
 from feedback.serializers import ReturnedHandoffSerializer
 from handoff import selectors, services
 from handoff.models import Handoff
-from handoff.serializers import HandoffDetailSerializer, HandoffListSerializer, list_row
+from handoff.serializers import (
+    HandoffDetailSerializer,
+    HandoffListSerializer,
+    list_row,
+    list_row_of_values,
+)
 from handoff.states import Status
 from tests.factories import HandoffFactory, LeadFactory
 from tests.handoff.world import World, make_world
@@ -58,8 +64,14 @@ def test_a_list_row_built_directly_equals_the_serializers_field_walk(world, mana
     rows = list(selectors.handoff_list_rows(user=manager).order_by("id"))
 
     assert len(rows) == 7
+    as_values = {
+        v["id"]: v
+        for v in selectors.handoff_list_rows(user=manager).values(*selectors.LIST_ROW_VALUES)
+    }
     for handoff in rows:
         assert list_row(handoff, now=NOW) == field_walk(handoff, NOW), handoff.status
+        # The API list builds its rows from values, without model instances: the same rows.
+        assert list_row_of_values(as_values[handoff.pk], now=NOW) == field_walk(handoff, NOW)
     assert {bare.pk, unassigned.pk, pending.pk} <= {h.pk for h in rows}
 
 
