@@ -80,7 +80,7 @@ def raw_cpu(sql_steps: list[tuple[str, list[Any]]]) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--handoffs", type=int, default=60, help="fresh pending handoffs")
+    parser.add_argument("--handoffs", type=int, default=80, help="fresh pending handoffs")
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
     url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
@@ -144,50 +144,49 @@ def run(args: argparse.Namespace) -> int:
             made += 1
         except Exception:  # a demo lead no team takes: skip it
             continue
-    reps = list(
-        User.objects.filter(handoffs_assigned__status="pending").distinct().order_by("username")
+    pending = list(
+        Handoff.objects.filter(status="pending", assigned_to__isnull=False)
+        .order_by("id")
+        .values_list("id", "assigned_to_id")
     )
-    if not reps:
+    if not pending:
         print("no pending handoffs assigned to a rep in the demo")
         return 1
-    rep = max(reps, key=lambda u: Handoff.objects.filter(assigned_to=u, status="pending").count())
-    token = Token.objects.get_or_create(user=rep)[0].key
-    client = Client(HTTP_AUTHORIZATION=f"Token {token}", headers={"host": "127.0.0.1"})
-    pending = list(
-        Handoff.objects.filter(assigned_to=rep, status="pending")
-        .order_by("id")
-        .values_list("id", flat=True)
-    )
+    clients: dict[int, Any] = {}
+    for rep_id in {r for _, r in pending}:
+        key = Token.objects.get_or_create(user_id=rep_id)[0].key
+        clients[rep_id] = Client(HTTP_AUTHORIZATION=f"Token {key}", headers={"host": "127.0.0.1"})
+    rep = User.objects.get(pk=pending[0][1])
+    token = Token.objects.get(user=rep).key
     print(
-        f"demo data: {Lead.objects.count()} leads, {Handoff.objects.count()} handoffs; "
-        f"rep {rep.username} with {len(pending)} pending; load average "
+        f"demo data: {Lead.objects.count()} leads, {Handoff.objects.count()} handoffs, "
+        f"{len(pending)} pending with {len(clients)} reps; load average "
         f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}"
     )
     queue = "/api/handoffs/?status=pending&ordering=due_at"
-    client.get(queue)  # warm: calendars, token, roles, reasons, URL resolver
+    for client in clients.values():
+        client.get(queue)  # warm: calendars, token, roles, URL resolver, as a running server
     figures: dict[str, list[tuple[float, int]]] = {"queue": [], "accept": [], "return": []}
-    half = len(pending) // 2
-    for i, pk in enumerate(pending):
-        cpu, queries, response = measure(lambda: client.get(queue))
+    warmed: set[str] = set()
+    for i, (pk, rep_id) in enumerate(pending):
+        client = clients[rep_id]
+        cpu, queries, response = measure(partial(client.get, queue))
         assert response.status_code == 200, response.content[:300]
         figures["queue"].append((cpu, queries))
-        if i < half:
-            cpu, queries, response = measure(partial(client.post, f"/api/handoffs/{pk}/accept/"))
+        if i % 2 == 0:
+            call = partial(client.post, f"/api/handoffs/{pk}/accept/")
             key = "accept"
         else:
             body = {"reason": "not-ready", "note": "Next quarter."}
-            cpu, queries, response = measure(
-                partial(
-                    client.post,
-                    f"/api/handoffs/{pk}/return/",
-                    body,
-                    content_type="application/json",
-                )
+            call = partial(
+                client.post, f"/api/handoffs/{pk}/return/", body, content_type="application/json"
             )
             key = "return"
+        cpu, queries, response = measure(call)
         assert response.status_code == 200, response.content[:300]
-        if i > 0 and i != half:  # the first of each warms its own code paths
+        if key in warmed:  # the first of each warms its own code paths (the reason cache...)
             figures[key].append((cpu, queries))
+        warmed.add(key)
 
     # The raw baseline: the same statements' work over a bare cursor, rolled back.
     lead_pk = Handoff.objects.filter(status="pending").values_list("lead_id", "id").first()
@@ -234,7 +233,7 @@ def run(args: argparse.Namespace) -> int:
     )
     connection.ensure_connection()
     baselines: dict[str, list[float]] = {"queue": [], "accept": [], "return": []}
-    for _ in range(max(len(pending), 20)):
+    for _ in range(max(len(pending), 30)):
         baselines["queue"].append(raw_cpu([token_sql, page_sql]))
         baselines["accept"].append(raw_cpu([token_sql, claim, event, lead_move, events_read]))
         baselines["return"].append(
