@@ -172,3 +172,31 @@ def test_a_returns_answer_equals_the_detail_read_back_plus_its_feedback(world, c
     assert feedback["reason"]["code"] == "not-ready"
     assert feedback["lead"]["stage"] == "recycled" and feedback["lead"]["return_count"] == 1
     assert feedback["handoff"]["status"] == Status.RETURNED
+
+
+def columns(instance: Any) -> dict[str, Any] | None:
+    if instance is None:
+        return None
+    return {f.attname: getattr(instance, f.attname) for f in instance._meta.concrete_fields}
+
+
+@pytest.mark.parametrize("who", ["rep", "other_rep", "manager", "marketer"])
+def test_the_handoff_read_for_an_action_equals_the_orms(world, who):
+    """handoff_for_action runs SQL compiled once per process: the same instances as the ORM's."""
+    handoff = world.promote()
+    returned = world.promote()
+    services.handoff_return(handoff=returned, actor=returned.assigned_to, reason_code="x")
+    user = getattr(world, who)
+    for pk in (handoff.pk, returned.pk, 0):
+        for owner in (False, True):
+            fast = selectors.handoff_for_action(user=user, pk=pk, with_lead_owner=owner)
+            slow = next(iter(selectors._action_queryset(user, pk, owner)), None)
+            assert columns(fast) == columns(slow), (who, pk)
+            if fast is None:
+                continue
+            for name in ("lead", "assigned_to", "promoted_by", "team", "calendar"):
+                assert name in fast._state.fields_cache
+                assert columns(getattr(fast, name)) == columns(getattr(slow, name)), name
+            if owner:
+                assert "owner" in fast.lead._state.fields_cache
+                assert columns(fast.lead.owner) == columns(slow.lead.owner)
