@@ -244,7 +244,7 @@ def _compiled_action(visibility: str, with_lead_owner: bool) -> _CompiledAction 
         converters=compiler.get_converters([column[0] for column in select]),
         names=[column[0].target.attname for column in select[start:end]],
         span=(start, end),
-        populators=get_related_populators(klass_info, select, compiler.using),
+        populators=get_related_populators(klass_info, select, compiler.using),  # type: ignore[call-arg]
     )
     _compiled_actions[key] = compiled
     return compiled

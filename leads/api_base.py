@@ -102,6 +102,7 @@ class PeekPagination(Pagination):
     def _url(self, number: int) -> str:
         from rest_framework.utils.urls import remove_query_param, replace_query_param
 
+        assert self.request is not None
         url = self.request.build_absolute_uri()
         if number == 1:
             return remove_query_param(url, self.page_query_param)

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import F, Field, Q
 from django.utils import timezone
 
 from leads import erasure, hooks, lifecycle, roles, selectors
@@ -218,6 +218,7 @@ def lead_move_stage(
         params.append(now)
     for name, value in (extra_fields or {}).items():
         field_ = Lead._meta.get_field(name)
+        assert isinstance(field_, Field)
         sets.append(f"{field_.column} = %s")
         params.append(field_.get_db_prep_save(value, connection))
     if count_return:
