@@ -305,7 +305,7 @@ class HandoffReturnApi(APIView):
         (by the reason, or on the Nth return: the recycle cap)."""
         user = request.user
         _require(roles.is_rep(user) or roles.is_manager(user), "Only sales returns handoffs.")
-        handoff = handoff_for_action(user=user, pk=pk)
+        handoff = handoff_for_action(user=user, pk=pk, with_lead_owner=True)
         if handoff is None:
             raise Http404("No such handoff among the ones you may act on.")
         data = ReturnInputSerializer(data=request.data)

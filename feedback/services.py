@@ -3,7 +3,9 @@ managers settle disputes and reopen leads. Keyword-only, atomic, `now` injected.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
+import time
 from typing import Any
 
 from django.conf import settings
@@ -26,16 +28,41 @@ from leads.services import lead_change_stage
 Effect = RejectionReason.Effect
 
 
+# Reasons by code, remembered per process for REASON_CACHE_SECONDS (a return looked its reason
+# up on every request). Saving or deleting a reason forgets them in this process at once
+# (feedback.apps connects the signals); other processes within REASON_CACHE_SECONDS.
+_reasons: dict[str, tuple[RejectionReason | None, float]] = {}
+REASON_CACHE_SECONDS = 30.0
+
+
+def forget_reasons(*args: Any, **kwargs: Any) -> None:
+    _reasons.clear()
+
+
+def _reason_named(code: str) -> RejectionReason | None:
+    now = time.monotonic()
+    hit = _reasons.get(code)
+    if hit is not None and hit[1] > now:
+        return copy.copy(hit[0]) if hit[0] is not None else None
+    found = RejectionReason.objects.filter(code=code).first()
+    if found is not None:  # unknown codes are not remembered: the cache holds real reasons only
+        if len(_reasons) > 1000:
+            _reasons.clear()
+        _reasons[code] = (copy.copy(found), now + REASON_CACHE_SECONDS)
+    return found
+
+
 def _resolve_reason(reason: RejectionReason | str | None) -> RejectionReason:
     """The active reason named by a code or instance; a clear error naming `reason` otherwise.
 
-    An instance is re-read, so a reason deactivated in the admin a moment ago is refused."""
+    An instance is looked up again by its code, so a reason deactivated in the admin a moment
+    ago is refused."""
     code = reason.code if isinstance(reason, RejectionReason) else (reason or "").strip()
     if not code:
         raise ValidationFailed(
             "Pick a reason for returning the lead.", code="reason_required", field="reason"
         )
-    found = RejectionReason.objects.filter(code=code).first()
+    found = _reason_named(code)
     if found is None:
         raise ValidationFailed(
             f"There is no return reason {code!r}.", code="invalid_reason", field="reason"
@@ -129,9 +156,15 @@ def feedback_return_handoff(
         # same lead can run at the same time, so the count read now is the count the return
         # bumps. (Locking the lead before the handoff would invert the accept path's lock order
         # and deadlock against a concurrent accept.)
-        return_count = Lead.objects.filter(pk=handoff.lead_id).values_list(
-            "return_count", flat=True
-        )[0]
+        # The lead read with the handoff a moment ago has the same count (nothing else
+        # returns it meanwhile, for the reason above); read it only when not at hand.
+        lead = handoff._state.fields_cache.get("lead")
+        if lead is not None:
+            return_count = lead.return_count
+        else:
+            return_count = Lead.objects.filter(pk=handoff.lead_id).values_list(
+                "return_count", flat=True
+            )[0]
         effect, recycle_until, effect_note = return_effect(
             reason=reason_obj, return_count=return_count, now=now
         )

@@ -302,11 +302,13 @@ def notify(
     event: HandoffEvent | None = None,
     now: dt.datetime | None = None,
     body: str = "",
+    send: bool = True,
 ) -> list[Notification]:
     """Write one outbox row per recipient with an email address; the sender task runs on commit.
 
     Call inside the transaction that caused the notification. `body` is an extra message shown
-    in the email (the rep's question, the return reason...).
+    in the email (the rep's question, the return reason...). `send=False`: the caller queues
+    the sender task (handoff.tasks.notifications_send) itself.
     """
     now = now or timezone.now()
     about = About.of(handoff)
@@ -319,7 +321,7 @@ def notify(
         now=now,
         message=body,
     )
-    return outbox_write([Notification(**row) for row in values])
+    return outbox_write([Notification(**row) for row in values], send=send)
 
 
 def notify_re_engaged(*, lead_ids: Sequence[int], now: dt.datetime) -> list[Notification]:

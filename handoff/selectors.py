@@ -167,16 +167,123 @@ def handoff_list_rows(*, user: Any) -> QuerySet[Handoff]:
     )
 
 
-def handoff_for_action(*, user: Any, pk: int) -> Handoff | None:
-    """A handoff the user may see, to act on: with what the services and the answer read (its
-    calendar, team, people and lead), by primary key (no list ordering to apply)."""
-    rows = (
-        handoffs_visible_to(user)
-        .select_related("lead", "assigned_to", "promoted_by", "team", "calendar")
-        .filter(pk=pk)
-        .order_by()[:1]  # first() would order by pk: compiling that costs more than the query
+# A list row as values (handoff.serializers.list_row_of_values): the queue read builds its 50
+# rows from tuples, without 7 model instances per row.
+LIST_ROW_VALUES = tuple(
+    name for name in LIST_ROW_FIELDS if not name.endswith(("holiday_country", "holiday_subdivision", "__timezone"))
+)  # fmt: skip
+
+
+def _action_queryset(user: Any, pk: int, with_lead_owner: bool) -> QuerySet[Handoff]:
+    related = ["lead", "assigned_to", "promoted_by", "team", "calendar"]
+    if with_lead_owner:
+        related.append("lead__owner")
+    # order_by(): first() would order by pk, and there is nothing to order.
+    return handoffs_visible_to(user).select_related(*related).filter(pk=pk).order_by()[:1]
+
+
+@dataclass(frozen=True)
+class _CompiledAction:
+    """The SQL of handoff_for_action for one visibility (everyone, own, nobody), compiled once
+    per process: building it through the ORM (a 6-table join of ~126 columns) cost more than
+    running it. `slots` say which parameter is the user's id and which the handoff's."""
+
+    sql: str
+    slots: tuple[str, ...]
+    compiler: Any
+    converters: dict[int, Any]
+    names: list[str]
+    span: tuple[int, int]
+    populators: list[Any]
+
+
+_compiled_actions: dict[tuple[str, bool], _CompiledAction] = {}
+_USER_MARK, _PK_MARK = -7_000_001, -7_000_002
+
+
+def _visibility(user: Any) -> str:
+    if not getattr(user, "is_authenticated", False):
+        return "none"
+    if is_manager(user) or is_marketer(user):
+        return "all"
+    return "own" if is_rep(user) else "none"
+
+
+def _compiled_action(visibility: str, with_lead_owner: bool) -> _CompiledAction | None:
+    key = (visibility, with_lead_owner)
+    found = _compiled_actions.get(key)
+    if found is not None:
+        return found
+    from types import SimpleNamespace
+
+    stand_in = SimpleNamespace(pk=_USER_MARK, is_authenticated=True)
+    if visibility == "all":
+        queryset = Handoff.objects.all()
+    else:
+        queryset = Handoff.objects.filter(assigned_to_id=stand_in.pk)
+    related = ["lead", "assigned_to", "promoted_by", "team", "calendar"]
+    if with_lead_owner:
+        related.append("lead__owner")
+    queryset = queryset.select_related(*related).filter(pk=_PK_MARK).order_by()[:1]
+    compiler = queryset.query.get_compiler(using=queryset.db)
+    sql, params = compiler.as_sql()
+    slots = []
+    for value in params:
+        if value == _USER_MARK:
+            slots.append("user")
+        elif value == _PK_MARK:
+            slots.append("pk")
+        else:
+            return None  # a constant the cache does not know how to bind: take the ORM way
+    from django.db.models.query import get_related_populators
+
+    select, klass_info = compiler.select, compiler.klass_info
+    fields = klass_info["select_fields"]
+    start, end = fields[0], fields[-1] + 1
+    compiled = _CompiledAction(
+        sql=sql,
+        slots=tuple(slots),
+        compiler=compiler,
+        converters=compiler.get_converters([column[0] for column in select]),
+        names=[column[0].target.attname for column in select[start:end]],
+        span=(start, end),
+        populators=get_related_populators(klass_info, select, compiler.using),  # type: ignore[call-arg]
     )
-    return next(iter(rows), None)
+    _compiled_actions[key] = compiled
+    return compiled
+
+
+def handoff_for_action(*, user: Any, pk: int, with_lead_owner: bool = False) -> Handoff | None:
+    """A handoff the user may see, to act on: with what the services and the answer read (its
+    calendar, team, people and lead; `with_lead_owner`: the lead's owner too, whom a return
+    notifies), by primary key. The same query as the ORM's, compiled once per process
+    (_CompiledAction) and its row turned into the same instances (a test holds it equal)."""
+    from django.db import connections
+
+    visibility = _visibility(user)
+    if visibility == "none":
+        return None
+    compiled = _compiled_action(visibility, with_lead_owner)
+    if compiled is None:
+        return next(iter(_action_queryset(user, pk, with_lead_owner)), None)
+    compiler = compiled.compiler
+    db = compiler.using
+    connection = connections[db]
+    params = [user.pk if slot == "user" else int(pk) for slot in compiled.slots]
+    with connection.cursor() as cursor:
+        cursor.execute(compiled.sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = list(row)
+    for position, (functions, expression) in compiled.converters.items():
+        for function in functions:
+            values[position] = function(values[position], expression, connection)
+    start, end = compiled.span
+    handoff = Handoff.from_db(db, compiled.names, values[start:end])
+    for populator in compiled.populators:
+        populator.populate(values, handoff)
+    return handoff
 
 
 def handoff_with_fresh_events(handoff: Handoff) -> Handoff:
@@ -239,7 +346,11 @@ def attempt_chain(handoff: Handoff) -> dict[str, Any]:
     promotion (who, when), each earlier attempt with its rep and how it ended (breach, a
     manager's reassignment with the reason typed, an automatic reassignment, an escalation), and
     when this attempt began. Three queries (the lead's handoffs, the chain's events, the reps
-    each attempt began with)."""
+    each attempt began with); none for a first attempt whose events and people are at hand
+    (the answer to an accept or a return)."""
+    quick = _first_attempt_chain(handoff)
+    if quick is not None:
+        return quick
     rows = {
         h.pk: h
         for h in Handoff.objects.filter(lead_id=handoff.lead_id, pk__lte=handoff.pk)
@@ -281,6 +392,38 @@ def attempt_chain(handoff: Handoff) -> dict[str, Any]:
         .objects.filter(pk__in=[pk for pk in began_with.values() if pk])
         .only("id", "username", "first_name", "last_name")
     }
+    return _chain_answer(handoff, chain, events, began_with, people)
+
+
+_CHAIN_EVENT_KINDS = (HandoffEvent.Kind.TRANSITION, HandoffEvent.Kind.BREACHED, HandoffEvent.Kind.ESCALATED)  # fmt: skip
+
+
+def _first_attempt_chain(handoff: Handoff) -> dict[str, Any] | None:
+    """attempt_chain of a first attempt from what the handoff holds (its prefetched events, its
+    rep and promoter), or None when something would have to be read."""
+    if handoff.previous_id is not None:
+        return None
+    prefetched = getattr(handoff, "_prefetched_objects_cache", {}).get("events")
+    loaded = handoff._state.fields_cache
+    if prefetched is None or "promoted_by" not in loaded or "assigned_to" not in loaded:
+        return None
+    began = ((handoff.routing or {}).get("rep") or {}).get("id")
+    if began and began != handoff.assigned_to_id:
+        return None  # began with someone else (escalated since): read them the long way
+    events = sorted(
+        (e for e in prefetched if e.kind in _CHAIN_EVENT_KINDS), key=lambda e: (e.at, e.pk)
+    )
+    people = {began: handoff.assigned_to} if began else {}
+    return _chain_answer(handoff, [handoff], {handoff.pk: events}, {handoff.pk: began}, people)
+
+
+def _chain_answer(
+    handoff: Handoff,
+    chain: list[Handoff],
+    events: dict[int, list[HandoffEvent]],
+    began_with: dict[int, Any],
+    people: dict[int, Any],
+) -> dict[str, Any]:
     first = chain[0]
     attempts = []
     for h in chain:
@@ -426,16 +569,48 @@ def _running(due_at: dt.datetime, now: dt.datetime, calendar: sla.Calendar) -> C
 
 def accept_clock(handoff: Handoff, *, now: dt.datetime | None = None) -> Clock:
     """The accept-or-return clock: time left (or late by), in business minutes and wall time."""
-    now = now or timezone.now()
-    if handoff.status == Status.PENDING and handoff.due_at is not None:
-        return _running(handoff.due_at, now, handoff_calendar(handoff))
-    if handoff.status == Status.WAITING:
-        day = clocks.working_day_minutes(handoff_calendar(handoff))
-        return Clock("paused", None, None, handoff.remaining_business_minutes, day)
-    if handoff.responded_at is not None and handoff.due_at is not None:
-        state = "missed" if handoff.responded_at > handoff.due_at else "met"
-        return Clock(state, handoff.due_at, None, None)
-    return Clock("none", handoff.due_at, None, None)
+    return accept_clock_of(
+        status=handoff.status,
+        due_at=handoff.due_at,
+        responded_at=handoff.responded_at,
+        remaining=handoff.remaining_business_minutes,
+        calendar=lambda: handoff_calendar(handoff),
+        now=now or timezone.now(),
+    )
+
+
+def accept_clock_of(
+    *,
+    status: str,
+    due_at: dt.datetime | None,
+    responded_at: dt.datetime | None,
+    remaining: float | None,
+    calendar: Any,
+    now: dt.datetime,
+) -> Clock:
+    """accept_clock from a handoff's columns (a list row read as values); `calendar()` gives
+    its sla.Calendar, asked only when the clock runs or is paused."""
+    if status == Status.PENDING and due_at is not None:
+        return _running(due_at, now, calendar())
+    if status == Status.WAITING:
+        day = clocks.working_day_minutes(calendar())
+        return Clock("paused", None, None, remaining, day)
+    if responded_at is not None and due_at is not None:
+        state = "missed" if responded_at > due_at else "met"
+        return Clock(state, due_at, None, None)
+    return Clock("none", due_at, None, None)
+
+
+def calendar_by_id(pk: int | None, updated_at: dt.datetime | None) -> sla.Calendar:
+    """The sla.Calendar of a BusinessCalendar known by id and updated_at (a list row's columns):
+    from the cache of calendar_for, else read once (None: the round-the-clock calendar)."""
+    if pk is None:
+        return ALWAYS_OPEN
+    cached = _calendar_cache.get((pk, updated_at))
+    if cached is not None:
+        return cached
+    found = BusinessCalendar.objects.filter(pk=pk).first()
+    return calendar_for(found) if found is not None else ALWAYS_OPEN
 
 
 def first_touch_clock(handoff: Handoff, *, now: dt.datetime | None = None) -> Clock:

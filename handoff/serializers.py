@@ -11,7 +11,13 @@ from rest_framework import serializers
 
 from handoff.autopromotion import rule_problem
 from handoff.models import AutoPromotionRule, Handoff, HandoffEvent, Team
-from handoff.selectors import accept_clock, attempt_chain, first_touch_clock
+from handoff.selectors import (
+    accept_clock,
+    accept_clock_of,
+    attempt_chain,
+    calendar_by_id,
+    first_touch_clock,
+)
 from handoff.services import BANT_MAX_LENGTH, FIRST_TOUCH_CHANNELS
 from handoff.states import Status
 from leads.models import Campaign, EventKind, FitRule, Source
@@ -191,6 +197,77 @@ def list_row(handoff: Handoff, *, now: Any) -> dict[str, Any]:
         "clock": accept_clock(handoff, now=now).as_dict(),
         "auto_promotion": _auto_ref(handoff),
         "signal_at": _when(handoff.signal_at),
+    }
+
+
+def _ref_of(values: dict[str, Any], prefix: str) -> dict[str, Any] | None:
+    pk = values[f"{prefix}_id"]
+    if pk is None:
+        return None
+    username = values[f"{prefix}__username"]
+    full = f"{values[f'{prefix}__first_name']} {values[f'{prefix}__last_name']}".strip()
+    return {"id": pk, "username": str(username), "full_name": full}
+
+
+def list_row_of_values(values: dict[str, Any], *, now: Any) -> dict[str, Any]:
+    """list_row from a row read with .values(*handoff.selectors.LIST_ROW_VALUES): the same
+    answer, without building model instances (the rep's queue read, on every refresh)."""
+    snap = values["policy_snapshot"] or {}
+    auto = values["auto_promotion"]
+    if values["calendar_id"] is not None:
+        calendar_key = (values["calendar_id"], values["calendar__updated_at"])
+    elif values["team_id"] is not None and values["team__calendar_id"] is not None:
+        calendar_key = (values["team__calendar_id"], values["team__calendar__updated_at"])
+    else:
+        calendar_key = (None, None)
+    clock = accept_clock_of(
+        status=values["status"],
+        due_at=values["due_at"],
+        responded_at=values["responded_at"],
+        remaining=values["remaining_business_minutes"],
+        calendar=lambda: calendar_by_id(*calendar_key),
+        now=now,
+    )
+    return {
+        "id": values["id"],
+        "lead": {
+            "id": values["lead_id"],
+            "email": str(values["lead__email"]),
+            "full_name": f"{values['lead__first_name']} {values['lead__last_name']}".strip(),
+            "company": str(values["lead__company"]),
+            "stage": str(values["lead__stage"]),
+            "score": int(values["lead__score"]),
+        },
+        "status": values["status"],
+        "attempt": values["attempt"],
+        "assigned_to": _ref_of(values, "assigned_to"),
+        "promoted_by": _ref_of(values, "promoted_by"),
+        "team": {"id": values["team_id"], "name": str(values["team__name"])}
+        if values["team_id"] is not None
+        else None,
+        "policy": {
+            "id": values["policy_id"],
+            "name": snap.get("name", ""),
+            "version": snap.get("version"),
+        },
+        "created_at": _when(values["created_at"]),
+        "due_at": _when(values["due_at"]),
+        "at_risk_at": _when(values["at_risk_at"]),
+        "at_risk_flagged_at": _when(values["at_risk_flagged_at"]),
+        "breached_at": _when(values["breached_at"]),
+        "responded_at": _when(values["responded_at"]),
+        "accepted_at": _when(values["accepted_at"]),
+        "accepted_late": values["accepted_late"],
+        "paused_at": _when(values["paused_at"]),
+        "first_touch_due_at": _when(values["first_touch_due_at"]),
+        "first_touch_at": _when(values["first_touch_at"]),
+        "first_touch_breached_at": _when(values["first_touch_breached_at"]),
+        "closed_at": _when(values["closed_at"]),
+        "clock": clock.as_dict(),
+        "auto_promotion": {"id": auto.get("id"), "name": str(auto.get("name", ""))}
+        if auto
+        else None,
+        "signal_at": _when(values["signal_at"]),
     }
 
 

@@ -71,7 +71,7 @@ from handoff.webhook_events import publish_handoff_event
 from leads.errors import Conflict, Forbidden, ValidationFailed
 from leads.models import HIGH_INTENT_KINDS, Account, Lead, Stage
 from leads.roles import SALES_MANAGER, is_manager, is_marketer, is_rep
-from leads.services import lead_change_stage
+from leads.services import enqueue_tasks_for_relay, lead_change_stage, lead_move_stage
 
 ENGAGEMENT_SNAPSHOT_SIZE = 10
 FIRST_TOUCH_CHANNELS = ("call", "email", "meeting")
@@ -196,6 +196,46 @@ def _move_lead(
     lead_change_stage(
         lead=lead, to_stage=to_stage, actor=actor, reason=reason, now=now, extra_fields=extra_fields
     )
+
+
+def _lock_and_move_lead(
+    handoff: Handoff,
+    *,
+    to_stage: str,
+    actor: Any,
+    reason: str,
+    now: dt.datetime,
+    extra_fields: dict[str, Any] | None = None,
+    count_return: bool = False,
+    queue_rescore: bool = True,
+) -> Lead:
+    """Lock the handoff's lead and move it, in one statement (leads.services.lead_move_stage);
+    when its stage refuses the move, the long way (lock, read, move) that says why."""
+    lead = handoff.lead
+    if lead_move_stage(
+        lead=lead,
+        to_stage=to_stage,
+        actor=actor,
+        reason=reason,
+        now=now,
+        extra_fields=extra_fields,
+        count_return=count_return,
+        queue_rescore=queue_rescore,
+    ):
+        return lead
+    lead = _lock_lead(handoff, with_owner=True)
+    extra = dict(extra_fields or {})
+    if count_return:
+        extra["return_count"] = lead.return_count + 1
+    _move_lead(
+        lead=lead,
+        to_stage=to_stage,
+        actor=actor,
+        reason=reason,
+        now=now,
+        extra_fields=extra or None,
+    )
+    return lead
 
 
 # --- promotion --------------------------------------------------------------------------------
@@ -572,9 +612,8 @@ def handoff_accept(*, handoff: Handoff, actor: Any, now: dt.datetime | None = No
             payload=payload,
             fields=fields,
         )
-        lead = _lock_lead(handoff)
-        _move_lead(
-            lead=lead,
+        _lock_and_move_lead(
+            handoff,
             to_stage=Stage.SAL,
             actor=actor,
             now=now,
@@ -818,16 +857,17 @@ def handoff_return(
             },
             fields=fields,
         )
-        lead = _lock_lead(handoff, with_owner=True)
         to_stage = Stage.RECYCLED if lead_effect == "recycle" else Stage.DISQUALIFIED
-        _move_lead(
-            lead=lead,
+        lead = _lock_and_move_lead(
+            handoff,
             to_stage=to_stage,
             actor=actor,
             now=now,
             reason=f"Returned by sales: {reason_code}"
             + (f" ({effect_note})" if effect_note else ""),
-            extra_fields={"recycle_until": recycle_until, "return_count": lead.return_count + 1},
+            extra_fields={"recycle_until": recycle_until},
+            count_return=True,
+            queue_rescore=False,
         )
         notify(
             kind=Notification.Kind.RETURNED,
@@ -837,7 +877,14 @@ def handoff_return(
             now=now,
             body=f"Returned ({reason_code}): {note or '-'}"
             + (f"\n{effect_note}" if effect_note else ""),
+            send=False,
         )
+        # The sender and the rescore in one INSERT, published by the outbox relay: the request
+        # neither talks to the broker nor updates the outbox rows after commit.
+        tasks: list[tuple[str, dict[str, Any]]] = [("handoff.tasks.notifications_send", {})]
+        if to_stage == Stage.RECYCLED:
+            tasks.append(("leads.tasks.lead_rescore", {"lead_id": lead.pk}))
+        enqueue_tasks_for_relay(tasks)
         publish_handoff_event(
             "handoff.returned",
             handoff=handoff,

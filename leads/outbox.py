@@ -172,6 +172,39 @@ def enqueue_task(task_name: str, **kwargs: Any) -> None:
         transaction.on_commit(PendingPublish((task_name, kwargs, outbox_id)), robust=True)
 
 
+def enqueue_task_for_relay(task_name: str, **kwargs: Any) -> None:
+    """Queue a Celery task in the current transaction for the relay alone: no publish after
+    commit, so the request neither talks to the broker nor updates the row afterwards (the
+    transitions' hot path). The relay publishes it within OUTBOX_RELAY_INTERVAL_SECONDS."""
+    enqueue_tasks_for_relay([(task_name, kwargs)])
+
+
+def enqueue_tasks_for_relay(tasks: Sequence[tuple[str, dict[str, Any]]]) -> None:
+    """enqueue_task_for_relay for several tasks, in one INSERT."""
+    if not tasks:
+        return
+    kwargs_field = OutboxMessage._meta.get_field("kwargs")
+    now = timezone.now()
+    table = connection.ops.quote_name(OutboxMessage._meta.db_table)
+    params: list[Any] = []
+    for task_name, kwargs in tasks:
+        params += [
+            task_name,
+            kwargs_field.get_db_prep_value(kwargs, connection),
+            dedupe_key(task_name, kwargs),
+            now,
+            now,
+        ]
+    values = ", ".join(["(%s, %s, %s, %s, %s, 0, '')"] * len(tasks))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} "
+            "(task, kwargs, dedupe_key, created_at, available_at, attempts, last_error) "
+            f"VALUES {values} ON CONFLICT DO NOTHING",
+            params,
+        )
+
+
 def _send(task_name: str, kwargs: dict[str, Any], producer: Any = None) -> None:
     from celery import current_app
 

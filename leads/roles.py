@@ -6,6 +6,7 @@ Every app asks these predicates; none tests group names itself.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 MARKETING = "Marketing"
@@ -14,12 +15,41 @@ SALES_MANAGER = "Sales Manager"
 ALL_ROLES = (MARKETING, SALES, SALES_MANAGER)
 
 
+# A user's role names, remembered per process for ROLE_CACHE_SECONDS: every request asks them
+# (a query each). A change of groups through the ORM forgets them in this process at once
+# (leads.token_auth's signals); other processes see it when their entry expires.
+_role_cache: dict[int, tuple[frozenset[str], float]] = {}
+_ROLE_CACHE_MAX = 10_000
+
+
+def _role_expiry() -> float:
+    from django.conf import settings
+
+    return float(getattr(settings, "ROLE_CACHE_SECONDS", 10.0))
+
+
+def forget_roles(user_id: int | None = None) -> None:
+    """Drop the remembered roles of one user (None: of everyone)."""
+    if user_id is None:
+        _role_cache.clear()
+    else:
+        _role_cache.pop(user_id, None)
+
+
 def _groups(user: Any) -> frozenset[str]:
     if not getattr(user, "is_authenticated", False):
         return frozenset()
     cached = getattr(user, "_role_names", None)
     if cached is None:
-        cached = frozenset(user.groups.values_list("name", flat=True))
+        now = time.monotonic()
+        hit = _role_cache.get(user.pk)
+        if hit is not None and hit[1] > now:
+            cached = hit[0]
+        else:
+            cached = frozenset(user.groups.values_list("name", flat=True))
+            if len(_role_cache) >= _ROLE_CACHE_MAX:
+                _role_cache.clear()
+            _role_cache[user.pk] = (cached, now + _role_expiry())
         user._role_names = cached
     return cached
 

@@ -13,8 +13,8 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Field, Q
 from django.utils import timezone
 
 from leads import erasure, hooks, lifecycle, roles, selectors
@@ -56,6 +56,8 @@ from leads.models import (
 # enqueue_task and publish_task are re-exported here, every caller's entry point: Celery tasks
 # go through the outbox.
 from leads.outbox import enqueue_task as enqueue_task
+from leads.outbox import enqueue_task_for_relay as enqueue_task_for_relay
+from leads.outbox import enqueue_tasks_for_relay as enqueue_tasks_for_relay
 from leads.outbox import publish_task as publish_task
 from leads.scoring import EventFact, ScoreResult, ScoringRules, score_lead
 
@@ -162,6 +164,87 @@ def lead_change_stage(
         return LeadStageChange.objects.create(
             lead=lead, from_stage=from_stage, to_stage=to_stage, actor=actor, at=now, reason=reason
         )
+
+
+def lead_move_stage(
+    *,
+    lead: Lead,
+    to_stage: str,
+    actor: Any = None,
+    reason: str,
+    now: dt.datetime,
+    extra_fields: dict[str, Any] | None = None,
+    count_return: bool = False,
+    queue_rescore: bool = True,
+) -> bool:
+    """lead_change_stage for the transitions' hot path: lock the lead, move it and write its
+    history row in ONE statement (three round trips and a full-row read before), and set what
+    it wrote on `lead`. `count_return` adds one to return_count in the same UPDATE. A lead back
+    with marketing is rescored by a task left to the outbox relay (`queue_rescore=False`: the
+    caller queues it with its own tasks).
+
+    Answers False, writing nothing, when the lead's current stage does not allow the move (or
+    it is already there): the caller then takes the long way (lock, read, lead_change_stage),
+    which says why. Call inside the caller's transaction.
+    """
+    from_stages = sorted(s for s, moves in LEAD_STAGE_MOVES.items() if to_stage in moves)
+    if not from_stages or connection.vendor != "postgresql":
+        return False
+    table = connection.ops.quote_name(Lead._meta.db_table)
+    history = connection.ops.quote_name(LeadStageChange._meta.db_table)
+    sets: list[str] = ["stage = %s", "updated_at = %s"]
+    params: list[Any] = [to_stage, now]
+    if to_stage not in READY_STAGES:
+        sets += ["ready_for_sales = false", "ready_since = NULL", "ready_reason = ''"]
+    reached = STAGE_REACHED_FIELD.get(Stage(to_stage))
+    if to_stage == Stage.RECYCLED:
+        # The latest return, not the first: new intent after it re-engages the lead.
+        sets.append("recycled_at = %s")
+        params.append(now)
+    elif reached:
+        sets.append(f"{reached} = COALESCE(l.{reached}, %s)")
+        params.append(now)
+    for name, value in (extra_fields or {}).items():
+        field_ = Lead._meta.get_field(name)
+        assert isinstance(field_, Field)
+        sets.append(f"{field_.column} = %s")
+        params.append(field_.get_db_prep_save(value, connection))
+    if count_return:
+        sets.append("return_count = l.return_count + 1")
+    returned = ["old.stage", "l.updated_at", "l.return_count"]
+    if reached:
+        returned.append(f"l.{reached}")
+    sql = (
+        f"WITH old AS (SELECT id, stage FROM {table} WHERE id = %s FOR UPDATE), "
+        f"moved AS (UPDATE {table} l SET {', '.join(sets)} FROM old "
+        f"WHERE l.id = old.id AND old.stage IN ({', '.join(['%s'] * len(from_stages))}) "
+        f"RETURNING {', '.join(returned)}), "
+        f"history AS (INSERT INTO {history} (lead_id, from_stage, to_stage, actor_id, at, reason) "
+        "SELECT %s, stage, %s, %s, %s, %s FROM moved) "
+        "SELECT * FROM moved"
+    )
+    actor_id = getattr(actor, "pk", None)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql,
+            [lead.pk, *params, *from_stages, lead.pk, to_stage, actor_id, now, reason],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    lead.stage = to_stage
+    lead.updated_at = row[1]
+    lead.return_count = row[2]
+    if to_stage not in READY_STAGES:
+        lead.ready_for_sales, lead.ready_since, lead.ready_reason = False, None, ""
+    if reached:
+        setattr(lead, reached, row[3])
+    for name, value in (extra_fields or {}).items():
+        setattr(lead, name, value)
+    if to_stage in READY_STAGES and queue_rescore:
+        # Back with marketing: whether it is ready again depends on its score now.
+        enqueue_task_for_relay("leads.tasks.lead_rescore", lead_id=lead.pk)
+    return True
 
 
 # --- scoring applied to leads --------------------------------------------------------------

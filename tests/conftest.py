@@ -30,6 +30,21 @@ def pytest_collection_modifyitems(config, items):
             )
 
 
+@pytest.fixture(autouse=True)
+def _forget_remembered_tokens_and_roles():
+    """Each test starts with empty per-process memories of tokens, roles and return
+    reasons (user ids repeat
+    across tests whose data was rolled back)."""
+    from feedback.services import forget_reasons
+    from leads import token_auth
+
+    token_auth.forget_all()
+    forget_reasons()
+    yield
+    token_auth.forget_all()
+    forget_reasons()
+
+
 @pytest.fixture
 def marketer(db):
     return UserFactory(username="mia.marketer", role=MARKETING)

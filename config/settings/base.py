@@ -169,12 +169,17 @@ EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="handoff-desk@localhost")
 
+# Seconds a process remembers an API token's user and a user's roles (leads.token_auth): a
+# deleted token or a deactivated user is refused by every process within this time.
+TOKEN_CACHE_SECONDS = env.float("TOKEN_CACHE_SECONDS", default=10.0)
+ROLE_CACHE_SECONDS = env.float("ROLE_CACHE_SECONDS", default=10.0)
+
 REST_FRAMEWORK = {
     # Token first: DRF answers a missing or bad credential with the first class's challenge, so
     # an API client gets 401 with `WWW-Authenticate: Token` (session first made it a 403 that a
     # client cannot tell from "not allowed"). Pages keep their login redirect.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "leads.token_auth.CachedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     # The API speaks JSON only: the schema declares application/json for every body and any
@@ -200,7 +205,7 @@ SPECTACULAR_SETTINGS = {
     # Signed-in users only (session or token); anonymous clients get 401.
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "SERVE_AUTHENTICATION": [
-        "rest_framework.authentication.TokenAuthentication",
+        "leads.token_auth.CachedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "SWAGGER_UI_DIST": "SIDECAR",

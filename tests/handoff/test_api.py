@@ -274,7 +274,7 @@ def test_a_rep_lists_only_their_own_handoffs(world, client_for):
     assert (mine.assigned_to, theirs.assigned_to) == (world.rep, world.other_rep)
     ids = [row["id"] for row in client_for(world.rep).get("/api/handoffs/").json()["results"]]
     assert ids == [mine.pk]
-    everything = client_for(world.marketer).get("/api/handoffs/").json()
+    everything = client_for(world.marketer).get("/api/handoffs/?count=true").json()
     assert everything["count"] == 2
 
 
@@ -316,7 +316,9 @@ def test_the_list_filters_by_status_breach_risk_rep_and_due_date(world, client_f
     assert ids(f"created_after={created_after}") == {risky.pk, calm.pk}
     ordered = client.get("/api/handoffs/?status=pending&ordering=due_at").json()["results"]
     assert [row["id"] for row in ordered] == [overdue.pk, risky.pk, calm.pk]
-    assert client_for(world.rep).get("/api/handoffs/?assigned_to=me").json()["count"] == 3
+    assert (
+        client_for(world.rep).get("/api/handoffs/?assigned_to=me&count=true").json()["count"] == 3
+    )
     bad = client.get("/api/handoffs/?assigned_to=rob")
     assert bad.status_code == 400
     assert "assigned_to" in bad.json()["errors"]
@@ -357,7 +359,7 @@ def test_the_list_costs_the_same_queries_at_any_page_size(
     make_many(world, 100)
     client = client_for(world.manager)
     client.get("/api/handoffs/?page_size=1")  # warms the calendar cache, like a running server
-    with django_assert_max_num_queries(6):
+    with django_assert_max_num_queries(1):  # the rows (roles remembered, no COUNT)
         response = client.get(f"/api/handoffs/?page_size={page_size}")
     assert len(response.json()["results"]) == page_size
 

@@ -1,6 +1,7 @@
 """The shortcuts taken for the load test answer exactly what the long way answered.
 
-- A list row built directly (handoff.serializers.list_row) equals DRF's field-by-field walk of
+- A list row built directly (handoff.serializers.list_row, and list_row_of_values from a row
+  read as values, as the API list does) equals DRF's field-by-field walk of
   HandoffListSerializer, for handoffs in every state and with missing relations.
 - An action's answer, built from the instance the service wrote plus its events, equals the
   detail read back from the database afterwards (accept, request-info, first touch, reassign,
@@ -22,7 +23,12 @@ from feedback.models import ReturnFeedback
 from feedback.serializers import ReturnedHandoffSerializer
 from handoff import selectors, services
 from handoff.models import Handoff
-from handoff.serializers import HandoffDetailSerializer, HandoffListSerializer, list_row
+from handoff.serializers import (
+    HandoffDetailSerializer,
+    HandoffListSerializer,
+    list_row,
+    list_row_of_values,
+)
 from handoff.states import Status
 from tests.factories import HandoffFactory, LeadFactory
 from tests.handoff.world import World, make_world
@@ -58,8 +64,14 @@ def test_a_list_row_built_directly_equals_the_serializers_field_walk(world, mana
     rows = list(selectors.handoff_list_rows(user=manager).order_by("id"))
 
     assert len(rows) == 7
+    as_values = {
+        v["id"]: v
+        for v in selectors.handoff_list_rows(user=manager).values(*selectors.LIST_ROW_VALUES)
+    }
     for handoff in rows:
         assert list_row(handoff, now=NOW) == field_walk(handoff, NOW), handoff.status
+        # The API list builds its rows from values, without model instances: the same rows.
+        assert list_row_of_values(as_values[handoff.pk], now=NOW) == field_walk(handoff, NOW)
     assert {bare.pk, unassigned.pk, pending.pk} <= {h.pk for h in rows}
 
 
@@ -160,3 +172,31 @@ def test_a_returns_answer_equals_the_detail_read_back_plus_its_feedback(world, c
     assert feedback["reason"]["code"] == "not-ready"
     assert feedback["lead"]["stage"] == "recycled" and feedback["lead"]["return_count"] == 1
     assert feedback["handoff"]["status"] == Status.RETURNED
+
+
+def columns(instance: Any) -> dict[str, Any] | None:
+    if instance is None:
+        return None
+    return {f.attname: getattr(instance, f.attname) for f in instance._meta.concrete_fields}
+
+
+@pytest.mark.parametrize("who", ["rep", "other_rep", "manager", "marketer"])
+def test_the_handoff_read_for_an_action_equals_the_orms(world, who):
+    """handoff_for_action runs SQL compiled once per process: the same instances as the ORM's."""
+    handoff = world.promote()
+    returned = world.promote()
+    services.handoff_return(handoff=returned, actor=returned.assigned_to, reason_code="x")
+    user = getattr(world, who)
+    for pk in (handoff.pk, returned.pk, 0):
+        for owner in (False, True):
+            fast = selectors.handoff_for_action(user=user, pk=pk, with_lead_owner=owner)
+            slow = next(iter(selectors._action_queryset(user, pk, owner)), None)
+            assert columns(fast) == columns(slow), (who, pk)
+            if fast is None:
+                continue
+            for name in ("lead", "assigned_to", "promoted_by", "team", "calendar"):
+                assert name in fast._state.fields_cache
+                assert columns(getattr(fast, name)) == columns(getattr(slow, name)), name
+            if owner:
+                assert "owner" in fast.lead._state.fields_cache
+                assert columns(fast.lead.owner) == columns(slow.lead.owner)
