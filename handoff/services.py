@@ -48,6 +48,7 @@ from handoff.states import OPEN_STATUSES, HandoffConflict, InvalidTransition, St
 from handoff.timezones import local_words
 from handoff.webhook_events import publish_handoff_event
 from leads.errors import Conflict, DomainError, Forbidden, RuleViolation, ValidationFailed
+from leads.history import audited
 from leads.models import HIGH_INTENT_KINDS, Account, Lead, Stage
 from leads.roles import SALES_MANAGER, is_manager, is_marketer, is_rep
 from leads.services import lead_change_stage
@@ -1266,6 +1267,7 @@ def handoff_log_first_touch(
 def sla_policy_save(*, policy: SlaPolicy, actor: Any = None) -> SlaPolicy:
     """Save a policy; an edit bumps its version (handoffs keep the version they were timed by)."""
     with transaction.atomic():
+        audited(policy, actor=actor)
         if policy.pk is None:
             policy.version = 1
             policy.save()
