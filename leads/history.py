@@ -56,7 +56,7 @@ def audited(instance: M, *, actor: Any, reason: str | None = None) -> M:
 
 
 def history_model(model: type[models.Model]) -> type[models.Model]:
-    return model.history.model  # type: ignore[attr-defined,no-any-return]
+    return model.history.model  # type: ignore[attr-defined]
 
 
 def tracked_columns(model: type[models.Model]) -> tuple[str, ...]:
@@ -76,7 +76,8 @@ def history_rows_insert(
     reason: str | None = None,
 ) -> int:
     """One INSERT of historical rows for `rows` (each the model's column values, the primary
-    key included): what the signal would have written for each, set-based."""
+    key included): what the signal would have written for each, set-based. A row may carry
+    its own type under "history_type" (creations and changes in one statement)."""
     from leads.bulksql import insert_rows
 
     if not rows:
@@ -92,7 +93,14 @@ def history_rows_insert(
     }
     insert_rows(
         history,
-        [{**{c: row[c] for c in columns}, **extra} for row in rows],
+        [
+            {
+                **{c: row[c] for c in columns},
+                **extra,
+                "history_type": row.get("history_type", history_type),
+            }
+            for row in rows
+        ],
         columns=(*columns, *extra),
     )
     return len(rows)

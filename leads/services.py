@@ -852,23 +852,22 @@ def leads_bulk_upsert(
                 code="concurrent_upsert",
             )
         update_rows(Lead, updates, columns=(*WRITABLE_COLUMNS, *SCORE_COLUMNS, "account_id"))
+        # The audit rows, in one INSERT: each created lead, and each updated one whose audited
+        # fields changed (new events and a new score are not edits).
         audited_columns = tracked_columns(Lead)
         history_rows_insert(
             Lead,
-            [{**values, "id": inserted[values["email"]]} for values in inserts],
-            history_type=CREATED,
-            actor=actor,
-            at=now,
-            reason=history_reason,
-        )
-        history_rows_insert(
-            Lead,
             [
-                values
-                for values in updates
-                if any(values[c] != getattr(existing[values["email"]], c) for c in audited_columns)
+                *({**values, "id": inserted[values["email"]]} for values in inserts),
+                *(
+                    {**values, "history_type": CHANGED}
+                    for values in updates
+                    if any(
+                        values[c] != getattr(existing[values["email"]], c) for c in audited_columns
+                    )
+                ),
             ],
-            history_type=CHANGED,
+            history_type=CREATED,
             actor=actor,
             at=now,
             reason=history_reason,

@@ -332,7 +332,7 @@ def test_bulk_upserts_write_one_audit_row_per_created_or_changed_lead_in_one_ins
     history_inserts = [
         q for q in queries if q["sql"].startswith('INSERT INTO "leads_historicallead"')
     ]
-    assert len(history_inserts) == 2  # one for the created, one for the changed
+    assert len(history_inserts) == 1  # the created and the changed together
 
     history = Lead.history.filter(history_user=mia)
     assert history.filter(history_type="+").count() == 5
