@@ -10,6 +10,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from simple_history.admin import SimpleHistoryAdmin
 
 from feedback import services
 from feedback.models import DigestDelivery, RejectionReason, ReturnFeedback
@@ -19,7 +20,7 @@ from leads.errors import DomainError
 
 
 @admin.register(RejectionReason)
-class RejectionReasonAdmin(admin.ModelAdmin):
+class RejectionReasonAdmin(SimpleHistoryAdmin):
     list_display = [
         "label",
         "code",

@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models import Q
 
 from handoff.models import Handoff
+from leads.history import AuditRecords
 from leads.models import FitRule, Lead
 
 
@@ -40,6 +41,7 @@ class RejectionReason(models.Model):
     )
     active = models.BooleanField(default=True)
     display_order = models.PositiveIntegerField(default=100)
+    history = AuditRecords()
 
     class Meta:
         ordering = ["display_order", "label"]

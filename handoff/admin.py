@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.text import smart_split, unescape_string_literal
+from simple_history.admin import SimpleHistoryAdmin
 
 from handoff import autopromotion, metrics, selectors, services
 from handoff import time_off as time_off_service
@@ -383,7 +384,7 @@ class BusinessCalendarForm(forms.ModelForm):
 
 
 @admin.register(BusinessCalendar)
-class BusinessCalendarAdmin(ManagersOnly, admin.ModelAdmin):
+class BusinessCalendarAdmin(ManagersOnly, SimpleHistoryAdmin):
     form = BusinessCalendarForm
     list_display = ["name", "timezone", "holiday_country", "holiday_subdivision", "updated_at"]
     search_fields = ["name"]
@@ -432,7 +433,7 @@ class SlaPolicyForm(forms.ModelForm):
 
 
 @admin.register(SlaPolicy)
-class SlaPolicyAdmin(ManagersOnly, admin.ModelAdmin):
+class SlaPolicyAdmin(ManagersOnly, SimpleHistoryAdmin):
     form = SlaPolicyForm
     list_display = [
         "name", "version", "precedence", "team", "min_score", "max_score", "sources",
@@ -459,7 +460,7 @@ class TeamMembershipInline(admin.TabularInline):
 
 
 @admin.register(Team)
-class TeamAdmin(ManagersOnly, admin.ModelAdmin):
+class TeamAdmin(ManagersOnly, SimpleHistoryAdmin):
     list_display = [
         "name", "priority", "calendar", "manager", "rules", "member_count", "active",
     ]  # fmt: skip

@@ -9,6 +9,7 @@ from django.db import models
 from django.db.models import Case, F, Q, Value, When
 
 from handoff.states import OPEN_STATUSES, Status
+from leads.history import AuditRecords
 from leads.models import Campaign, Lead, Source
 
 
@@ -26,6 +27,7 @@ class BusinessCalendar(models.Model):
         max_length=10, blank=True, help_text="e.g. CA for California"
     )
     updated_at = models.DateTimeField(auto_now=True)
+    history = AuditRecords(excluded_fields=["updated_at"])
 
     class Meta:
         ordering = ["name"]
@@ -44,6 +46,7 @@ class WorkingWindow(models.Model):
     )  # fmt: skip
     start = models.TimeField()
     end = models.TimeField()
+    history = AuditRecords()
 
     class Meta:
         ordering = ["calendar", "weekday", "start"]
@@ -68,6 +71,7 @@ class CalendarDate(models.Model):
     start = models.TimeField(null=True, blank=True)
     end = models.TimeField(null=True, blank=True)
     note = models.CharField(max_length=200, blank=True)
+    history = AuditRecords()
 
     class Meta:
         ordering = ["calendar", "date"]
@@ -109,6 +113,8 @@ class Team(models.Model):
     )
     # The rotation state: row-locked while a promotion picks the next rep.
     rotation_position = models.PositiveIntegerField(default=0)
+    # (Not the rotation: it moves with every assignment, and handoff events record those.)
+    history = AuditRecords(excluded_fields=["rotation_position"])
 
     class Meta:
         ordering = ["priority", "name"]
@@ -131,6 +137,7 @@ class TeamMembership(models.Model):
         BusinessCalendar, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     active = models.BooleanField(default=True)
+    history = AuditRecords()
 
     class Meta:
         ordering = ["team", "position", "id"]
@@ -214,6 +221,7 @@ class SlaPolicy(models.Model):
     skip_reps_off_hours = models.BooleanField(default=False)
     active = models.BooleanField(default=True)
     updated_at = models.DateTimeField(auto_now=True)
+    history = AuditRecords(excluded_fields=["updated_at"])
 
     class Meta:
         ordering = ["precedence", "name"]

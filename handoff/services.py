@@ -69,6 +69,7 @@ from handoff.states import HandoffConflict, InvalidTransition, Status, check_mov
 from handoff.timezones import local_words
 from handoff.webhook_events import publish_handoff_event
 from leads.errors import Conflict, Forbidden, ValidationFailed
+from leads.history import audited
 from leads.models import HIGH_INTENT_KINDS, Account, Lead, Stage
 from leads.roles import SALES_MANAGER, is_manager, is_marketer, is_rep
 from leads.services import enqueue_tasks_for_relay, lead_change_stage, lead_move_stage
@@ -1134,6 +1135,7 @@ def handoff_log_first_touch(
 def sla_policy_save(*, policy: SlaPolicy, actor: Any = None) -> SlaPolicy:
     """Save a policy; an edit bumps its version (handoffs keep the version they were timed by)."""
     with transaction.atomic():
+        audited(policy, actor=actor)
         if policy.pk is None:
             policy.version = 1
             policy.save()

@@ -21,6 +21,7 @@ from import_export import fields as ie_fields
 from import_export import resources, widgets
 from import_export.admin import ImportExportModelAdmin
 from import_export.formats import base_formats
+from simple_history.admin import SimpleHistoryAdmin
 
 from leads import accounts, csvfile, roles, services, views
 from leads.errors import DomainError
@@ -179,7 +180,7 @@ class LeadAdminForm(forms.ModelForm):
 
 
 @admin.register(Lead)
-class LeadAdmin(ImportExportModelAdmin):
+class LeadAdmin(ImportExportModelAdmin, SimpleHistoryAdmin):
     resource_classes = [LeadResource]
     # CSV only: the format whose rows are checked line by line and whose cells are escaped.
     formats = [base_formats.CSV]
@@ -470,7 +471,7 @@ class ScoringAdminMixin(admin.ModelAdmin):
 
 
 @admin.register(FitRule)
-class FitRuleAdmin(ScoringAdminMixin, admin.ModelAdmin):
+class FitRuleAdmin(ScoringAdminMixin, SimpleHistoryAdmin):
     list_display = ["name", "field", "operator", "value", "points", "active", "order"]
     list_editable = ["points", "active", "order"]
     list_filter = ["field", "operator", "active"]
@@ -478,7 +479,7 @@ class FitRuleAdmin(ScoringAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(EngagementRule)
-class EngagementRuleAdmin(ScoringAdminMixin, admin.ModelAdmin):
+class EngagementRuleAdmin(ScoringAdminMixin, SimpleHistoryAdmin):
     list_display = [
         "kind",
         "points",
@@ -492,7 +493,7 @@ class EngagementRuleAdmin(ScoringAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(PqlCriterion)
-class PqlCriterionAdmin(ScoringAdminMixin, admin.ModelAdmin):
+class PqlCriterionAdmin(ScoringAdminMixin, SimpleHistoryAdmin):
     """Product-usage signals that make a lead product-qualified (any active one suffices)."""
 
     list_display = ["name", "kind", "min_days", "feature", "within_days", "active", "order"]
@@ -502,7 +503,7 @@ class PqlCriterionAdmin(ScoringAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(ScoringConfig)
-class ScoringConfigAdmin(ScoringAdminMixin, admin.ModelAdmin):
+class ScoringConfigAdmin(ScoringAdminMixin, SimpleHistoryAdmin):
     list_display = [
         "__str__",
         "mql_threshold",
@@ -538,7 +539,7 @@ class UserProfileForm(forms.ModelForm):
 
 
 @admin.register(UserProfile)
-class UserProfileAdmin(admin.ModelAdmin):
+class UserProfileAdmin(SimpleHistoryAdmin):
     """Managers set a person's time zone (people set their own on the settings page)."""
 
     form = UserProfileForm

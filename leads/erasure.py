@@ -24,6 +24,7 @@ from django.conf import settings
 from django.db.models import Q
 
 from leads.bulksql import values_in
+from leads.history import CHANGED, history_model, history_rows_insert, tracked_columns
 from leads.models import (
     EngagementEvent,
     Erasure,
@@ -182,6 +183,7 @@ def lead_erase(*, lead: Lead, data: PersonalData, now: dt.datetime) -> dict[str,
         updated_at=now,
     )
     counts["leads.lead"] = 1
+    counts["leads.historicallead"] = _scrub_history(lead=lead, pattern=pattern, now=now)
     # Payloads hold what the sending system knew (pages, forms, addresses); external ids are
     # the sender's keys for the person. Kinds and moments stay: they are not about who.
     counts["leads.engagementevent"] = EngagementEvent.objects.filter(lead=lead).update(
@@ -199,6 +201,34 @@ def lead_erase(*, lead: Lead, data: PersonalData, now: dt.datetime) -> dict[str,
     )
     counts["leads.outboxmessage"] = _scrub_json_rows(OutboxMessage, "kwargs", data, pattern)
     return counts
+
+
+def _scrub_history(*, lead: Lead, pattern: re.Pattern[str] | None, now: dt.datetime) -> int:
+    """The lead's audit rows keep every value it had: each takes the erased values, and the
+    erasure itself is the last row (no actor: the Erasure row names who asked)."""
+    history = history_model(Lead)
+    rows = history.objects.filter(id=lead.pk)  # type: ignore[attr-defined]
+    scrubbed = rows.update(
+        email=f"erased-{lead.pk}@{ERASED_EMAIL_DOMAIN}",
+        first_name="",
+        last_name="",
+        phone="",
+        title="",
+        domain="",
+    )
+    for pk, reason in rows.exclude(history_change_reason=None).values_list(
+        "pk", "history_change_reason"
+    ):
+        if scrub_text(reason, pattern) != reason:
+            history.objects.filter(pk=pk).update(  # type: ignore[attr-defined]
+                history_change_reason=scrub_text(reason, pattern)[:100]
+            )
+    current = Lead.objects.filter(pk=lead.pk).values(*tracked_columns(Lead)).first()
+    if current is not None:
+        history_rows_insert(
+            Lead, [current], history_type=CHANGED, actor=None, at=now, reason="erased on request"
+        )
+    return int(scrubbed)
 
 
 def _needles(data: PersonalData) -> list[str]:

@@ -10,6 +10,8 @@ from django.db import models
 from django.db.models import JSONField, Q, Value
 from django.db.models.functions import Concat
 
+from leads.history import AuditRecords
+
 
 class Stage(models.TextChoices):
     LEAD = "lead", "Lead"
@@ -319,6 +321,38 @@ class Lead(models.Model):
         db_persist=True,
     )
 
+    # The audit trail keeps what people edit (LEAD_AUDITED_FIELDS); the stage has its own
+    # history (LeadStageChange) and the score is derived, rewritten by every rescore.
+    history = AuditRecords(
+        excluded_fields=[
+            "account",
+            "stage",
+            "score",
+            "score_breakdown",
+            "scored_at",
+            "ready_for_sales",
+            "ready_since",
+            "ready_reason",
+            "last_engaged_at",
+            "last_high_intent_at",
+            "pql",
+            "pql_since",
+            "pql_criteria",
+            "mql_at",
+            "sal_at",
+            "sql_at",
+            "opportunity_at",
+            "customer_at",
+            "recycled_at",
+            "disqualified_at",
+            "recycle_until",
+            "return_count",
+            "created_at",
+            "updated_at",
+            "search_text",
+        ]
+    )
+
     class Meta:
         constraints = [models.UniqueConstraint(fields=["email"], name="lead_unique_email")]
         indexes = [
@@ -398,6 +432,7 @@ class ScoringConfig(models.Model):
     # Bumped on every rule change, so a breakdown names the rule set that produced it.
     version = models.PositiveIntegerField(default=1)
     updated_at = models.DateTimeField(auto_now=True)
+    history = AuditRecords(excluded_fields=["version", "updated_at"])
 
     class Meta:
         verbose_name = "scoring settings"
@@ -439,6 +474,7 @@ class FitRule(models.Model):
     points = models.IntegerField()
     active = models.BooleanField(default=True)
     order = models.PositiveIntegerField(default=0)
+    history = AuditRecords()
 
     class Meta:
         ordering = ["order", "id"]
@@ -504,6 +540,7 @@ class EngagementRule(models.Model):
     )
     intent_window_days = models.PositiveIntegerField(default=14)
     active = models.BooleanField(default=True)
+    history = AuditRecords()
 
     class Meta:
         ordering = ["kind"]
@@ -533,6 +570,7 @@ class PqlCriterion(models.Model):
     within_days = models.PositiveIntegerField(default=14, help_text="Only events this recent.")
     active = models.BooleanField(default=True)
     order = models.PositiveIntegerField(default=0)
+    history = AuditRecords()
 
     class Meta:
         ordering = ["order", "id"]
@@ -674,6 +712,7 @@ class UserProfile(models.Model):
         help_text="An IANA zone such as Europe/Paris. Empty: the team calendar's zone.",
     )
     updated_at = models.DateTimeField(auto_now=True)
+    history = AuditRecords(excluded_fields=["updated_at"])
 
     class Meta:
         ordering = ["user__username"]

@@ -28,6 +28,7 @@ from leads.errors import (
     RuleViolation,
     ValidationFailed,
 )
+from leads.history import CHANGED, CREATED, audited, history_rows_insert, tracked_columns
 from leads.ingest import (
     FUTURE_TOLERANCE,
     CleanEvent,
@@ -423,7 +424,7 @@ def scoring_rule_save(
     _check_can_edit_scoring(actor)
     with transaction.atomic():
         rule.full_clean()
-        rule.save()
+        audited(rule, actor=actor).save()
         return scoring_rules_changed(actor=actor, now=now)
 
 
@@ -435,7 +436,7 @@ def scoring_rule_delete(
 ) -> int:
     _check_can_edit_scoring(actor)
     with transaction.atomic():
-        rule.delete()
+        audited(rule, actor=actor).delete()
         return scoring_rules_changed(actor=actor, now=now)
 
 
@@ -549,7 +550,7 @@ def lead_create(*, data: dict[str, Any], actor: Any = None, now: dt.datetime | N
                     code="duplicate_email",
                     field="email",
                 )
-            lead.save(force_insert=True)
+            audited(lead, actor=actor).save(force_insert=True)
     except IntegrityError as exc:
         raise Conflict(
             f"A lead with the email {lead.email} was created at the same moment.",
@@ -593,7 +594,7 @@ def lead_update(
         locked.updated_at = now
         try:
             with transaction.atomic():
-                locked.save()
+                audited(locked, actor=actor).save()
         except IntegrityError as exc:
             raise Conflict(
                 "Another lead took this email at the same moment.",
@@ -787,6 +788,7 @@ def leads_bulk_upsert(
     blank_is_missing: bool = False,
     allow_events: bool = True,
     keep_before: bool = False,
+    history_reason: str | None = None,
 ) -> BulkOutcome:
     """Create or update up to a batch of leads by normalised email, with their events, scored
     on the way in. Rows with errors are answered as such and not written; the others are.
@@ -795,7 +797,10 @@ def leads_bulk_upsert(
     owners (at most 2), the existing leads (locked), their events, their known external ids,
     one INSERT of new leads, one UPDATE of existing ones, one INSERT of events.
     `keep_before`: each updated row's answer holds the stored values of the fields the row
-    wrote ("before"), which is what undoing an import puts back.
+    wrote ("before").
+    The audit trail gets one INSERT more: a "+" row per created lead and a "~" row per lead
+    whose audited fields changed, with the actor and `history_reason` (an import's undo finds
+    its rows by it).
     """
     now = now or timezone.now()
     clean = [
@@ -926,6 +931,26 @@ def leads_bulk_upsert(
                 code="concurrent_upsert",
             )
         update_rows(Lead, updates, columns=(*WRITABLE_COLUMNS, *SCORE_COLUMNS, "account_id"))
+        # The audit rows, in one INSERT: each created lead, and each updated one whose audited
+        # fields changed (new events and a new score are not edits).
+        audited_columns = tracked_columns(Lead)
+        history_rows_insert(
+            Lead,
+            [
+                *({**values, "id": inserted[values["email"]]} for values in inserts),
+                *(
+                    {**values, "history_type": CHANGED}
+                    for values in updates
+                    if any(
+                        values[c] != getattr(existing[values["email"]], c) for c in audited_columns
+                    )
+                ),
+            ],
+            history_type=CREATED,
+            actor=actor,
+            at=now,
+            reason=history_reason,
+        )
 
         event_rows: list[dict[str, Any]] = []
         for row in good:
@@ -1230,7 +1255,21 @@ def user_time_zone_set(*, user: Any, time_zone: str, actor: Any = None) -> UserP
             f"“{name[:64]}” is not a time zone (e.g. Europe/Paris, America/New_York).",
             field="time_zone",
         )
-    profile, _ = UserProfile.objects.update_or_create(user=user, defaults={"time_zone": name})
+    with transaction.atomic():
+        profile = UserProfile.objects.select_for_update().filter(user=user).first()
+        if profile is None:
+            profile = UserProfile(user=user)
+        elif profile.time_zone == name:
+            return profile
+        profile.time_zone = name
+        try:
+            with transaction.atomic():
+                audited(profile, actor=actor).save()
+        except IntegrityError as exc:
+            raise Conflict(
+                "This person's time zone was set at the same moment; try again.",
+                code="concurrent_time_zone",
+            ) from exc
     return profile
 
 

@@ -7,12 +7,13 @@ from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest
+from simple_history.admin import SimpleHistoryAdmin
 
 from pipeline.models import LostReason, Opportunity
 
 
 @admin.register(LostReason)
-class LostReasonAdmin(admin.ModelAdmin):
+class LostReasonAdmin(SimpleHistoryAdmin):
     list_display = ["label", "code", "category", "active", "display_order"]
     list_editable = ["active", "display_order"]
     list_filter = ["category", "active"]

@@ -14,6 +14,7 @@ from django.db import models
 from django.db.models import Q
 
 from handoff.models import Handoff, Team
+from leads.history import AuditRecords
 from leads.models import Campaign, Lead, Source
 from pipeline.states import Stage
 
@@ -35,6 +36,7 @@ class LostReason(models.Model):
     category = models.CharField(max_length=16, choices=Category.choices)
     active = models.BooleanField(default=True)
     display_order = models.PositiveIntegerField(default=100)
+    history = AuditRecords()
 
     class Meta:
         ordering = ["display_order", "label"]

@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "axes",
     "csp",
+    "simple_history",
     "leads",
     "handoff",
     "pipeline",
@@ -54,6 +55,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # The audit rows (django-simple-history) name the signed-in person behind an admin or page
+    # edit; services pass their actor explicitly as well.
+    "simple_history.middleware.HistoryRequestMiddleware",
     # Every time on a page in the viewer's zone (theirs, else their team calendar's).
     "handoff.timezones.TimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -472,3 +476,7 @@ PIPELINE_RECYCLE_DAYS = env.int("PIPELINE_RECYCLE_DAYS", default=90)
 PIPELINE_SYNC_MAX_ROWS = 1000
 # The threshold advisor names the threshold keeping this share of won revenue with fewest MQLs.
 PIPELINE_REVENUE_KEEP_SHARE = 0.95
+
+# The audit trail (django-simple-history): the admin shows each object's history; reverting
+# from there is off, since it would save past the services (versions, rescoring, checks).
+SIMPLE_HISTORY_REVERT_DISABLED = True

@@ -20,12 +20,21 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import F, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from leads import csvfile, erasure, roles, services
 from leads.bulksql import insert_rows
 from leads.errors import Conflict, RuleViolation, ValidationFailed
+from leads.history import (
+    CHANGED,
+    CREATED,
+    DELETED,
+    deletes_recorded,
+    history_model,
+    history_rows_insert,
+    tracked_columns,
+)
 from leads.imports import values
 from leads.imports.recognition import HeaderMapping, normalise, recognise
 from leads.ingest import clean_lead_row
@@ -601,6 +610,7 @@ def _write_committing_batches(
                 blank_is_missing=True,
                 allow_events=False,
                 keep_before=True,
+                history_reason=import_history_reason(lead_import),
             )
             if outcome.failed:
                 first = next(r for r in outcome.results if r["status"] == "error")
@@ -622,39 +632,114 @@ def _write_committing_batches(
         flush()
 
 
-def _revert(lead_import: LeadImport) -> int:
-    """Take back what the import wrote: its created leads removed, its changed fields restored
-    (then rescored). Returns how many leads were touched."""
+def import_history_reason(lead_import: LeadImport) -> str:
+    """The change reason on the audit rows an import writes: what its undo looks for."""
+    return f"import {lead_import.pk}"
+
+
+def _revert(lead_import: LeadImport, *, actor: Any = None) -> int:
+    """Take back what the import wrote, from the audit rows it wrote (tagged with
+    `import_history_reason`): its created leads removed, the fields it changed restored to the
+    values of each lead's audit row before the import's (then rescored). A field changed again
+    since by someone else keeps that later value. Returns how many leads were touched."""
+    history = history_model(Lead)
+    reason = import_history_reason(lead_import)
+    undo_reason = f"undo {reason}"
+    columns = tracked_columns(Lead)
+    now = timezone.now()
     touched = 0
-    changes = LeadImportChange.objects.filter(lead_import=lead_import)
     with transaction.atomic():
-        created = list(changes.filter(created=True).values_list("lead_id", flat=True))
+        # A run taken back before (a worker died half-way) left its rows; only the rows
+        # written since the last take-back are this write's.
+        rows = history.objects.filter(history_change_reason=reason)  # type: ignore[attr-defined]
+        last_undo = (
+            history.objects.filter(history_change_reason=undo_reason)  # type: ignore[attr-defined]
+            .order_by("-history_id")
+            .values_list("history_id", flat=True)
+            .first()
+        )
+        if last_undo is not None:
+            rows = rows.filter(history_id__gt=last_undo)
+        latest: dict[int, tuple[int, str]] = {}
+        for history_id, lead_id, kind in rows.order_by("history_id").values_list(
+            "history_id", "id", "history_type"
+        ):
+            latest[lead_id] = (history_id, kind)
+        created = sorted(pk for pk, (_, kind) in latest.items() if kind == CREATED)
         for start in range(0, len(created), BATCH_SIZE):
-            Lead.objects.filter(pk__in=created[start : start + BATCH_SIZE]).delete()
+            doomed = Lead.objects.filter(pk__in=created[start : start + BATCH_SIZE])
+            # One INSERT for the removal rows instead of one per lead from the signal.
+            history_rows_insert(
+                Lead,
+                list(doomed.values(*columns)),
+                history_type=DELETED,
+                actor=actor,
+                at=now,
+                reason=undo_reason,
+            )
+            with deletes_recorded():
+                doomed.delete()
         touched += len(created)
-        restored = list(changes.filter(created=False).exclude(before={}).order_by("lead_id"))
-        for start in range(0, len(restored), BATCH_SIZE):
-            chunk = restored[start : start + BATCH_SIZE]
-            leads = {
-                lead.pk: lead
-                for lead in Lead.objects.select_for_update().filter(
-                    pk__in=[c.lead_id for c in chunk]
-                )
-            }
-            fields: set[str] = set()
-            for change in chunk:
-                lead = leads.get(change.lead_id)
-                if lead is None:
-                    continue
-                for name, value in change.before.items():
-                    setattr(lead, name, value)
-                    fields.add(name)
-            if fields:
-                Lead.objects.bulk_update(list(leads.values()), sorted(fields))
-                services.leads_rescore(leads=list(leads.values()))
-            touched += len(chunk)
-        changes.delete()
+        changed = sorted((h, pk) for pk, (h, kind) in latest.items() if kind == CHANGED)
+        for start in range(0, len(changed), BATCH_SIZE):
+            touched += _restore(changed[start : start + BATCH_SIZE], actor, undo_reason, now)
+        LeadImportChange.objects.filter(lead_import=lead_import).delete()
     return touched
+
+
+def _restore(chunk: list[tuple[int, int]], actor: Any, undo_reason: str, now: dt.datetime) -> int:
+    """Put back, for each (audit row id, lead id), the fields that row changed: their values
+    in the lead's previous audit row."""
+    history = history_model(Lead)
+    manager = history.objects  # type: ignore[attr-defined]
+    columns = [c for c in tracked_columns(Lead) if c in services.WRITABLE_COLUMNS]
+    previous = manager.filter(id=OuterRef("id"), history_id__lt=OuterRef("history_id")).order_by(
+        "-history_id"
+    )
+    pairs = dict(
+        manager.filter(history_id__in=[h for h, _ in chunk])
+        .annotate(before_id=Subquery(previous.values("history_id")[:1]))
+        .values_list("history_id", "before_id")
+    )
+    snapshots = {
+        row["history_id"]: row
+        for row in manager.filter(
+            history_id__in=[*pairs, *(b for b in pairs.values() if b is not None)]
+        ).values("history_id", *columns)
+    }
+    leads = {
+        lead.pk: lead
+        for lead in Lead.objects.select_for_update()
+        .filter(pk__in=[pk for _, pk in chunk])
+        .order_by("pk")
+    }
+    fields: set[str] = set()
+    restored: list[Lead] = []
+    for history_id, lead_id in chunk:
+        lead, before_id = leads.get(lead_id), pairs.get(history_id)
+        if lead is None or before_id is None:
+            continue  # removed since, or no audit row before the import's: nothing to go back to
+        after, before = snapshots[history_id], snapshots[before_id]
+        changes = {
+            c: before[c] for c in columns if after[c] != before[c] and getattr(lead, c) == after[c]
+        }
+        for name, value in changes.items():
+            setattr(lead, name, value)
+        if changes:
+            fields.update(changes)
+            restored.append(lead)
+    if restored:
+        Lead.objects.bulk_update(restored, sorted(fields))
+        services.leads_rescore(leads=restored)
+        history_rows_insert(
+            Lead,
+            [{c: getattr(lead, c) for c in tracked_columns(Lead)} for lead in restored],
+            history_type=CHANGED,
+            actor=actor,
+            at=now,
+            reason=undo_reason,
+        )
+    return len(chunk)
 
 
 def lead_import_undo(*, lead_import: LeadImport, actor: Any, now: dt.datetime | None = None) -> int:
@@ -676,9 +761,11 @@ def lead_import_undo(*, lead_import: LeadImport, actor: Any, now: dt.datetime | 
                 f"{locked.finished_at:%Y-%m-%d %H:%M} UTC.",
                 code="undo_expired",
             )
-        ids = LeadImportChange.objects.filter(lead_import=locked).values("lead_id")
+        ids = history_model(Lead).objects.filter(  # type: ignore[attr-defined]
+            history_change_reason=import_history_reason(locked)
+        )
         promoted = list(
-            Lead.objects.filter(pk__in=ids, mql_at__gte=locked.started_at)
+            Lead.objects.filter(pk__in=ids.values("id"), mql_at__gte=locked.started_at)
             .order_by("email")
             .values_list("email", flat=True)[:6]
         )
@@ -686,10 +773,10 @@ def lead_import_undo(*, lead_import: LeadImport, actor: Any, now: dt.datetime | 
             shown = ", ".join(promoted[:5]) + (" and more" if len(promoted) > 5 else "")
             raise Conflict(
                 "This import cannot be undone: some of its leads have been promoted to sales "
-                f"since ({shown}).",
+                f"since ({shown}). Nothing was undone.",
                 code="promoted_since",
             )
-        touched = _revert(locked)
+        touched = _revert(locked, actor=actor)
         locked.status = ImportStatus.UNDONE
         locked.undone_at = now
         locked.save(update_fields=["status", "undone_at"])

@@ -26,6 +26,7 @@ from feedback.selectors import MetricsFilters, feedback_metrics
 from handoff import metrics
 from handoff import services as handoff_services
 from handoff.models import Handoff, HandoffEvent, Notification
+from leads import services as lead_services
 from leads.erasure import email_hash
 from leads.models import EngagementEvent, Erasure, Lead, LeadStageChange, OutboxMessage
 from tests.reliability.security_world import SecurityWorld, make_security_world
@@ -212,6 +213,10 @@ def test_erase_lead_removes_the_person_from_every_table_and_keeps_the_figures(wo
         "leads_lead.email",
         "leads_lead.first_name",
         "leads_lead.phone",
+        "leads_historicallead.email",
+        "leads_historicallead.first_name",
+        "leads_historicallead.last_name",
+        "leads_historicallead.phone",
         "leads_engagementevent.payload",
         "leads_idempotencyrecord.response_body",
         "leads_outboxmessage.kwargs",
@@ -254,6 +259,29 @@ def test_erase_lead_removes_the_person_from_every_table_and_keeps_the_figures(wo
     assert lead.erased_at is not None and lead.stage == "sql" and lead.source == "other"
     assert EngagementEvent.objects.filter(lead=lead).count() == 2
     assert not EngagementEvent.objects.filter(lead=lead).exclude(payload={}).exists()
+
+
+def test_no_audit_row_of_the_lead_holds_the_email_name_or_phone_after_erasure(world):
+    lead = the_persons_whole_story(world)
+    lead_services.lead_update(
+        lead=lead, data={"phone": "+44 20 7946 0000"}, actor=world.users["manager"]
+    )
+    rows = Lead.history.filter(id=lead.pk)
+    assert rows.filter(email=EMAIL).count() >= 2  # created, then edited
+
+    erase_person(email=EMAIL, actor=world.users["manager"])
+
+    for row in rows.values("email", "first_name", "last_name", "phone", "title"):
+        assert row == {
+            "email": f"erased-{lead.pk}@erased.invalid",
+            "first_name": "",
+            "last_name": "",
+            "phone": "",
+            "title": "",
+        }
+    last = rows.first()
+    assert (last.history_type, last.history_change_reason) == ("~", "erased on request")
+    assert last.erased_at is not None
 
 
 def test_the_other_leads_of_a_shared_bulk_answer_keep_their_data(world):
