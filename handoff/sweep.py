@@ -27,15 +27,14 @@ import json
 import logging
 import time
 from collections import namedtuple
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import DatabaseError, connection, models, transaction
-from django.db.models import Model
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from handoff import clocks, sla
@@ -48,10 +47,11 @@ from handoff.notifications import (
     when_in,
     zone_named,
 )
-from handoff.selectors import handoff_calendar
+from handoff.selectors import ALWAYS_OPEN, calendar_for, handoff_calendar
 from handoff.states import Status
 from handoff.timezones import ZoneBook
 from handoff.webhook_events import publish_handoff_events
+from leads.bulksql import insert_rows
 from leads.models import Lead
 from leads.services import enqueue_task
 
@@ -193,7 +193,7 @@ _DETAIL_FIELDS = (
     "assigned_to__last_name", "assigned_to__is_active",
     "team__manager_id", "team__manager__email", "team__manager__username",
     "team__manager__first_name", "team__manager__last_name", "team__manager__is_active",
-    "calendar__timezone",
+    "calendar__timezone", "calendar_id", "team__calendar_id",
 )  # fmt: skip
 
 
@@ -208,6 +208,8 @@ class _Due:
     first_touch_due_at: dt.datetime | None
     first_touch_at_risk_at: dt.datetime | None
     policy: dict[str, Any]
+    # The calendar its clocks run on (its own, else its team's; None: always open).
+    calendar_id: int | None
     rep: Person | None
     manager: Person | None
     about: About
@@ -243,6 +245,7 @@ class _Due:
             first_touch_due_at=row.first_touch_due_at,
             first_touch_at_risk_at=row.first_touch_at_risk_at,
             policy=_as_dict(row.policy_snapshot),
+            calendar_id=row.calendar_id or row.team__calendar_id,
             rep=rep,
             manager=manager,
             about=About(
@@ -339,7 +342,7 @@ def _flag_sql_postgres(step: _Step) -> tuple[str, dict[str, Any]]:
         " f.assigned_to_id, l.first_name, l.last_name, l.email, l.company, l.domain,"
         " u.email, u.username, u.first_name, u.last_name, u.is_active,"
         " t.manager_id, m.email, m.username, m.first_name, m.last_name, m.is_active,"
-        " c.timezone, e.id "
+        " c.timezone, f.calendar_id, t.calendar_id, e.id "
         f"FROM f JOIN e ON e.handoff_id = f.id JOIN {lead} l ON l.id = f.lead_id"
         f" LEFT JOIN {user} u ON u.id = f.assigned_to_id"
         f" LEFT JOIN {team} t ON t.id = f.team_id LEFT JOIN {user} m ON m.id = t.manager_id"
@@ -347,88 +350,6 @@ def _flag_sql_postgres(step: _Step) -> tuple[str, dict[str, Any]]:
         f" ORDER BY f.{step.deadline}, f.id"
     )
     return sql, params
-
-
-def _copy_notifications(rows: Sequence[dict[str, Any]]) -> None:
-    """Outbox rows into PostgreSQL with COPY: psycopg formats them in C, the server skips
-    statement parsing. A duplicate (event, recipient, kind) fails the batch's transaction."""
-    fields = [f for f in Notification._meta.concrete_fields if not f.primary_key]
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(f.column or f.attname) for f in fields)
-    with (
-        connection.cursor() as cursor,
-        cursor.copy(f"COPY {quote(Notification._meta.db_table)} ({columns}) FROM STDIN") as copy,
-    ):
-        for row in rows:
-            copy.write_row(
-                [row[f.attname] if f.attname in row else f.get_default() for f in fields]
-            )
-
-
-def _preparer(field: Any) -> Callable[[Any], Any] | None:
-    """How a value of this field goes to the database driver, or None when it goes as is."""
-    if isinstance(field, models.JSONField):
-        encoder = field.encoder
-        return lambda value: connection.ops.adapt_json_value(value, encoder)
-    if isinstance(field, models.DateTimeField):
-        return connection.ops.adapt_datetimefield_value
-    return None
-
-
-def _insert(
-    model: type[Model],
-    rows: Sequence[dict[str, Any]],
-    *,
-    returning: bool = False,
-    ignore_conflicts: bool = False,
-) -> list[int]:
-    """INSERT a batch of rows given as field values; with `returning`, the new ids in row order.
-
-    What Model.objects.bulk_create does, minus its per-row compiler work, which was most of a
-    sweep's time. On PostgreSQL the rows travel as one array per column (`SELECT * FROM
-    unnest(%s::bigint[], ...)`): a dozen parameters instead of a dozen per row, so neither
-    side parses a statement thousands of placeholders long.
-    """
-    if not rows:
-        return []
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(f.column or f.attname) for f in fields)
-    head = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) "
-    tail = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
-    if returning:
-        tail += f" RETURNING {quote(model._meta.pk.column or 'id')}"
-    prepare = [_preparer(f) for f in fields]
-    ids: list[int] = []
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            arrays: list[list[Any]] = [[] for _ in fields]
-            for row in rows:
-                for values, f, prep in zip(arrays, fields, prepare, strict=True):
-                    value = row[f.attname] if f.attname in row else f.get_default()
-                    values.append(prep(value) if prep is not None and value is not None else value)
-            casts = ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
-            # WITH ORDINALITY + ORDER BY keeps RETURNING in the rows' order.
-            cursor.execute(
-                f"{head}SELECT {columns} FROM unnest({casts}) WITH ORDINALITY AS u({columns}, n)"
-                f" ORDER BY n{tail}",
-                arrays,
-            )
-            if returning:
-                ids = [r[0] for r in cursor.fetchall()]
-            return ids
-        one = "(" + ", ".join(["%s"] * len(fields)) + ")"
-        for start in range(0, len(rows), 500):  # SQLite's limit on bound parameters
-            chunk = rows[start : start + 500]
-            params: list[Any] = []
-            for row in chunk:
-                for f, prep in zip(fields, prepare, strict=True):
-                    value = row[f.attname] if f.attname in row else f.get_default()
-                    params.append(prep(value) if prep is not None and value is not None else value)
-            cursor.execute(f"{head}VALUES {', '.join([one] * len(chunk))}{tail}", params)
-            if returning:
-                ids.extend(r[0] for r in cursor.fetchall())
-    return ids
 
 
 def _claim_sql(step: _Step, *, skip_locked: bool) -> str:
@@ -491,6 +412,7 @@ class _Sweep:
         self.managers = ManagerDirectory()
         self.zones = ZoneBook()  # recipients' time zones, looked up once per run
         self.skip_locked = bool(connection.features.has_select_for_update_skip_locked)
+        self._calendars: dict[int, sla.Calendar] = {}
 
     def run(self) -> None:
         for step in STEPS:
@@ -530,12 +452,9 @@ class _Sweep:
             messages = self._breach_actions(rows, event_ids)
         else:
             messages = self._messages(step, rows, event_ids)
-        if not messages:
-            pass
-        elif connection.vendor == "postgresql":
-            _copy_notifications(messages)
-        else:
-            _insert(Notification, messages)
+        # One statement whatever the batch size; a duplicate (event, recipient, kind) fails the
+        # batch's transaction rather than notifying twice.
+        insert_rows(Notification, messages, skip_conflicts=False)
         self.result.notifications += len(messages)
         return len(rows)
 
@@ -568,8 +487,17 @@ class _Sweep:
             .order_by(step.deadline, "id")
             .values_list(*_DETAIL_FIELDS, named=True)
         ]
-        event_ids = _insert(HandoffEvent, [self._event(step, due) for due in rows], returning=True)
-        return list(zip(rows, event_ids, strict=True))
+        # One event per flagged row: matched back by handoff, not by the order of RETURNING.
+        event_ids = dict(
+            (handoff_id, pk)
+            for pk, handoff_id in insert_rows(
+                HandoffEvent,
+                [self._event(step, due) for due in rows],
+                returning=("id", "handoff_id"),
+                skip_conflicts=False,
+            )
+        )
+        return [(due, event_ids[due.id]) for due in rows]
 
     def _event(self, step: _Step, due: _Due) -> dict[str, Any]:
         at = getattr(due, step.event_at)
@@ -629,9 +557,19 @@ class _Sweep:
     def _late_note_at(self, due: _Due, at: dt.datetime | None) -> str:
         if at is None or self.now - at < LATE_NOTE_AFTER:
             return ""
-        handoff = Handoff.objects.select_related("calendar", "team__calendar").get(pk=due.id)
-        late = late_by(due_at=at, until=self.now, calendar=handoff_calendar(handoff))
+        late = late_by(due_at=at, until=self.now, calendar=self._calendar(due.calendar_id))
         return f"It is {late.label} now." if late is not None else ""
+
+    def _calendar(self, calendar_id: int | None) -> sla.Calendar:
+        """The business calendar of that id, read once per run (a late sweep after an outage
+        writes thousands of late notes, mostly on a handful of calendars)."""
+        if calendar_id is None:
+            return ALWAYS_OPEN
+        calendar = self._calendars.get(calendar_id)
+        if calendar is None:
+            calendar = calendar_for(BusinessCalendar.objects.get(pk=calendar_id))
+            self._calendars[calendar_id] = calendar
+        return calendar
 
     def _breach_actions(self, rows: list[_Due], event_ids: list[int]) -> list[dict[str, Any]]:
         """The policy's on-breach action, per row, inside the batch's transaction: flagged,

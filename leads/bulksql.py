@@ -166,16 +166,25 @@ def insert_rows(
     model: type[models.Model],
     rows: Sequence[Mapping[str, Any]],
     *,
-    columns: Sequence[str],
+    columns: Sequence[str] | None = None,
     returning: Sequence[str] = (),
     skip_conflicts: bool = True,
 ) -> list[tuple[Any, ...]]:
     """INSERT rows (dicts keyed by attname) in one statement; rows that hit a unique constraint
-    are skipped when `skip_conflicts`. Returns the `returning` columns of the inserted rows."""
+    are skipped when `skip_conflicts` (otherwise the statement, and its transaction, fails).
+    Returns the `returning` columns of the inserted rows.
+
+    Without `columns`, every concrete field but the primary key is written, a field missing
+    from a row taking the field's default (the database itself has no column defaults)."""
     if not rows:
         return []
     vendor = connection.vendor
-    fields = _fields(model, columns)
+    if columns is None:
+        fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+        defaults = {f.attname: f.get_default() for f in fields}
+        rows = [{**defaults, **row} for row in rows]
+    else:
+        fields = _fields(model, columns)
     table = _quote(model._meta.db_table)
     target = ", ".join(_quote(f.column) for f in fields)
     conflict = " ON CONFLICT DO NOTHING" if skip_conflicts else ""
