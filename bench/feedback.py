@@ -27,7 +27,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-DB_NAME = "bench_feedback"
+DB_NAME = os.environ.get("BENCH_DB", "bench_feedback")
 SERVER = os.environ.get("BENCH_PG", "postgres://root@127.0.0.1:5432")
 TARGET_SECONDS = 1.0
 

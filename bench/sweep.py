@@ -32,7 +32,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-DB_NAME = "bench_sweep"
+DB_NAME = os.environ.get("BENCH_DB", "bench_sweep")
 SERVER = os.environ.get("BENCH_PG", "postgres://root@127.0.0.1:5432")
 NOW = dt.datetime(2025, 3, 4, 15, 0, tzinfo=dt.UTC)
 

@@ -17,21 +17,23 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import connection
 from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from feedback.models import RejectionReason, ReturnFeedback
-from handoff.models import Handoff
+from handoff.models import Handoff, Team
 from handoff.states import Status
 from leads import roles
 from leads.errors import ValidationFailed
-from leads.models import ScoringConfig, Source
+from leads.models import Campaign, ScoringConfig, Source
 from leads.selectors import score_bands
 from pipeline.metrics import won_by_score_threshold
 
@@ -369,7 +371,13 @@ def outcomes_by(
         .annotate(**OUTCOME_COUNTS)
         .order_by()
     )
-    reasons = reasons if reasons is not None else _reason_lookup()
+    return _outcomes_from(dimension, rows, reasons if reasons is not None else _reason_lookup())
+
+
+def _outcomes_from(
+    dimension: str, rows: Iterable[Mapping[str, Any]], reasons: Mapping[str, RejectionReason]
+) -> list[dict[str, Any]]:
+    """outcomes_by's figures from its grouped rows (one per group and return reason)."""
     counts: dict[Any, dict[str, int]] = {}
     labels: dict[Any, str] = {}
     mixes: dict[Any, list[tuple[str, int]]] = defaultdict(list)
@@ -416,8 +424,13 @@ def reason_mix(
         .order_by("-n", "return_reason_code")
     )
     counts = [(r["return_reason_code"], r["n"]) for r in rows]
+    return _reason_mix_from(counts, reasons if reasons is not None else _reason_lookup())
+
+
+def _reason_mix_from(
+    counts: Sequence[tuple[str, int]], reasons: Mapping[str, RejectionReason]
+) -> list[dict[str, Any]]:
     total = sum(n for _, n in counts)
-    reasons = reasons if reasons is not None else _reason_lookup()
     return [_reason_entry(code, n, total, reasons) for code, n in counts]
 
 
@@ -439,14 +452,7 @@ def outcome_totals(filters: MetricsFilters | None = None) -> dict[str, Any]:
     backlog and disputes over the same handoffs (one query)."""
     f = filters or MetricsFilters()
     totals = _with_rates(handoffs_for_metrics(f).aggregate(**OUTCOME_COUNTS))
-    review = ReturnFeedback.objects.filter(_filter_q(f, handoff="handoff__")).aggregate(
-        with_feedback=Count("id"),
-        unacknowledged=Count("id", filter=Q(acknowledged_at__isnull=True)),
-        disputes_open=Count("id", filter=Q(dispute_status=ReturnFeedback.DisputeStatus.OPEN)),
-        overturned=Count("id", filter=Q(dispute_status=ReturnFeedback.DisputeStatus.OVERTURNED)),
-        disqualified=Count("id", filter=Q(lead_effect=RejectionReason.Effect.DISQUALIFY)),
-    )
-    totals.update(review)
+    totals.update(_review_counts(f))
     return totals
 
 
@@ -476,12 +482,26 @@ REVENUE_RULE = (
 )
 
 
+def _thresholds(thresholds: Sequence[int] | None = None) -> list[int]:
+    return sorted(set(thresholds or settings.FEEDBACK_THRESHOLD_CANDIDATES))
+
+
+def _threshold_bucket(thresholds: Sequence[int]) -> Case:
+    """The highest candidate threshold a handoff's score reaches (-1: none)."""
+    return Case(
+        *[When(score_snapshot__gte=t, then=Value(t)) for t in reversed(thresholds)],
+        default=Value(-1),
+        output_field=IntegerField(),
+    )
+
+
 def threshold_advisor(
     filters: MetricsFilters | None = None,
     *,
     thresholds: Sequence[int] | None = None,
     target: float | None = None,
     min_decided: int | None = None,
+    bucket_rows: Iterable[Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """For each candidate MQL threshold t: the handoffs that would have been sent (score
     snapshot >= t), how many sales decided on and what share it accepted, from the recorded
@@ -494,26 +514,23 @@ def threshold_advisor(
     It can only judge what was sent: scores below the threshold marketing used then are seen
     only when a marketer promoted such a lead by hand.
     """
-    thresholds = sorted(set(thresholds or settings.FEEDBACK_THRESHOLD_CANDIDATES))
+    thresholds = _thresholds(thresholds)
     target = settings.FEEDBACK_TARGET_ACCEPTANCE if target is None else target
     min_decided = settings.FEEDBACK_MIN_DECIDED if min_decided is None else min_decided
-    bucket = Case(
-        *[When(score_snapshot__gte=t, then=Value(t)) for t in reversed(thresholds)],
-        default=Value(-1),
-        output_field=IntegerField(),
-    )
-    rows = (
-        handoffs_for_metrics(filters)
-        .annotate(bucket=bucket)
-        .values("bucket")
-        .annotate(
-            sent=Count("id"),
-            accepted=Count("id", filter=Q(status__in=ACCEPTED_OUTCOME)),
-            qualified=Count("id", filter=Q(status=Status.QUALIFIED)),
-            returned=Count("id", filter=Q(status=Status.RETURNED)),
+    if bucket_rows is None:
+        bucket_rows = (
+            handoffs_for_metrics(filters)
+            .annotate(bucket=_threshold_bucket(thresholds))
+            .values("bucket")
+            .annotate(
+                sent=Count("id"),
+                accepted=Count("id", filter=Q(status__in=ACCEPTED_OUTCOME)),
+                qualified=Count("id", filter=Q(status=Status.QUALIFIED)),
+                returned=Count("id", filter=Q(status=Status.RETURNED)),
+            )
+            .order_by()
         )
-        .order_by()
-    )
+    rows = bucket_rows
     by_bucket: dict[int, Mapping[str, Any]] = {row["bucket"]: row for row in rows}
     all_sent = sum(row["sent"] for row in by_bucket.values())
     won = _won_by_threshold(filters, thresholds)
@@ -605,19 +622,163 @@ def _current_threshold() -> int | None:
     return config.mql_threshold if config else None
 
 
+# --- the whole payload in one pass ------------------------------------------------------------
+
+# Each dimension's grouping columns by id only: names are looked up afterwards for the few keys
+# found, instead of joining every handoff to its campaign, team and rep.
+_PASS_KEYS = {
+    "source": ("lead_source",),
+    "campaign": ("lead_campaign_id",),
+    "score_band": ("band",),
+    "team": ("team_id",),
+    "rep": ("assigned_to_id",),
+    "qualification": ("qualification",),
+}
+_PASS_COLUMNS = (
+    "lead_source", "lead_campaign_id", "band", "team_id", "assigned_to_id", "qualification",
+    "return_reason_code", "bucket", "status",
+)  # fmt: skip
+
+
+def _one_pass(filters: MetricsFilters, thresholds: Sequence[int]) -> dict[str, list[dict]]:
+    """Every grouped count of the payload from ONE scan of the handoffs (PostgreSQL): GROUP BY
+    GROUPING SETS, one set per dimension (with the return reason) and one per threshold bucket,
+    with the outcome counts as FILTER clauses. Returns dimension -> rows shaped as outcomes_by's
+    query rows, and "bucket" -> threshold_advisor's rows."""
+    annotations: dict[str, Any] = {"bucket": _threshold_bucket(thresholds)}
+    for dimension in _PASS_KEYS:
+        annotations.update(_group_fields(dimension)[0])
+    query = (
+        handoffs_for_metrics(filters)
+        .annotate(**annotations)
+        .values_list(*_PASS_COLUMNS)
+        .order_by()
+        .query
+    )
+    # The columns in the order the SQL selects them (Django keeps values_list's order).
+    selected = list(query.selected or _PASS_COLUMNS)
+    inner, params = query.sql_with_params()
+    sets = {dim: (*keys, "return_reason_code") for dim, keys in _PASS_KEYS.items()}
+    sets["bucket"] = ("bucket",)
+    grouped = _PASS_COLUMNS[:-1]
+
+    def among(statuses: Sequence[str]) -> str:  # our own Status values, as literals
+        return ", ".join(f"'{Status(s).value}'" for s in statuses)
+
+    sql = (
+        f"SELECT GROUPING({', '.join(grouped)}), {', '.join(grouped)}, COUNT(*), "
+        f"COUNT(*) FILTER (WHERE status IN ({among(OPEN_OUTCOME)})), "
+        f"COUNT(*) FILTER (WHERE status IN ({among(ACCEPTED_OUTCOME)})), "
+        f"COUNT(*) FILTER (WHERE status IN ({among([Status.QUALIFIED])})), "
+        f"COUNT(*) FILTER (WHERE status IN ({among([Status.RETURNED])})) "
+        f"FROM ({inner}) AS h({', '.join(selected)}) GROUP BY GROUPING SETS ("
+        + ", ".join(f"({', '.join(cols)})" for cols in sets.values())
+        + ")"
+    )
+    # GROUPING(...) has a bit set (first column highest) for each column NOT in the row's set.
+    width = len(grouped)
+    mask_of = {
+        sum(1 << (width - 1 - i) for i, c in enumerate(grouped) if c not in cols): name
+        for name, cols in sets.items()
+    }
+    result: dict[str, list[dict]] = {name: [] for name in sets}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for mask, *values in cursor.fetchall():
+            row = dict(zip(grouped, values[:width], strict=True))
+            handoffs, open_, accepted, qualified, returned = values[width:]
+            name = mask_of[mask]
+            if name == "bucket":
+                result[name].append(
+                    {
+                        "bucket": row["bucket"],
+                        "sent": handoffs,
+                        "accepted": accepted,
+                        "qualified": qualified,
+                        "returned": returned,
+                    }
+                )
+                continue
+            row.update(
+                handoffs=handoffs, open=open_, accepted=accepted, qualified=qualified,
+                returned=returned,
+            )  # fmt: skip
+            result[name].append(row)
+    _name_rows(result)
+    return result
+
+
+def _name_rows(result: dict[str, list[dict]]) -> None:
+    """Add the names _key_and_label reads to the campaign, team and rep rows (a query each)."""
+    campaigns = {r["lead_campaign_id"] for r in result["campaign"]} - {None}
+    names = dict(Campaign.objects.filter(pk__in=campaigns).values_list("pk", "name"))
+    for row in result["campaign"]:
+        row["lead_campaign__name"] = names.get(row["lead_campaign_id"])
+    teams = {r["team_id"] for r in result["team"]} - {None}
+    names = dict(Team.objects.filter(pk__in=teams).values_list("pk", "name"))
+    for row in result["team"]:
+        row["team__name"] = names.get(row["team_id"])
+    reps = {r["assigned_to_id"] for r in result["rep"]} - {None}
+    people = {
+        pk: (username, first, last)
+        for pk, username, first, last in get_user_model()
+        .objects.filter(pk__in=reps)
+        .values_list("pk", "username", "first_name", "last_name")
+    }
+    for row in result["rep"]:
+        username, first, last = people.get(row["assigned_to_id"], (None, None, None))
+        row["assigned_to__username"] = username
+        row["assigned_to__first_name"] = first
+        row["assigned_to__last_name"] = last
+
+
+def _review_counts(f: MetricsFilters) -> dict[str, Any]:
+    """Marketing's review backlog and disputes over the filtered handoffs (one query)."""
+    return ReturnFeedback.objects.filter(_filter_q(f, handoff="handoff__")).aggregate(
+        with_feedback=Count("id"),
+        unacknowledged=Count("id", filter=Q(acknowledged_at__isnull=True)),
+        disputes_open=Count("id", filter=Q(dispute_status=ReturnFeedback.DisputeStatus.OPEN)),
+        overturned=Count("id", filter=Q(dispute_status=ReturnFeedback.DisputeStatus.OVERTURNED)),
+        disqualified=Count("id", filter=Q(lead_effect=RejectionReason.Effect.DISQUALIFY)),
+    )
+
+
 def feedback_metrics(filters: MetricsFilters | None = None) -> dict[str, Any]:
-    """Everything the metrics API and the dashboard show, as plain dicts and lists."""
+    """Everything the metrics API and the dashboard show, as plain dicts and lists.
+
+    On PostgreSQL the handoffs are read once (_one_pass: every dimension, the reason mix, the
+    totals and the threshold buckets from one GROUPING SETS scan); elsewhere each figure runs
+    its own query, with the same results."""
     filters = filters or MetricsFilters()
     reasons = _reason_lookup()
-    by = {dim: outcomes_by(dim, filters, reasons=reasons) for dim in DIMENSIONS}
-    mix = reason_mix(filters, reasons=reasons)
+    dimensions = (*DIMENSIONS, "qualification")
+    if connection.vendor == "postgresql":
+        rows = _one_pass(filters, _thresholds())
+        by = {dim: _outcomes_from(dim, rows[dim], reasons) for dim in dimensions}
+        per_reason: dict[str, int] = defaultdict(int)
+        for row in rows["source"]:
+            if row["returned"]:
+                per_reason[row["return_reason_code"]] += row["returned"]
+        mix = _reason_mix_from(
+            sorted(per_reason.items(), key=lambda item: (-item[1], item[0])), reasons
+        )
+        totals = _with_rates(
+            {name: sum(row[name] for row in rows["source"]) for name in OUTCOME_COUNTS}
+        )
+        totals.update(_review_counts(filters))
+        advisor = threshold_advisor(filters, bucket_rows=rows["bucket"])
+    else:
+        by = {dim: outcomes_by(dim, filters, reasons=reasons) for dim in dimensions}
+        mix = reason_mix(filters, reasons=reasons)
+        totals = outcome_totals(filters)
+        advisor = threshold_advisor(filters)
     return {
         "filters": filters.as_dict(),
         "bands": [
             {"key": i, "label": label, "min_score": low}
             for i, (low, label) in enumerate(score_bands())
         ],
-        "totals": outcome_totals(filters),
+        "totals": totals,
         "reason_mix": mix,
         "category_mix": category_mix(mix),
         "by_source": by["source"],
@@ -625,7 +786,7 @@ def feedback_metrics(filters: MetricsFilters | None = None) -> dict[str, Any]:
         "by_score_band": by["score_band"],
         "by_team": by["team"],
         "by_rep": by["rep"],
-        "by_qualification": outcomes_by("qualification", filters, reasons=reasons),
+        "by_qualification": by["qualification"],
         "acceptance_by_score_band": acceptance_by_score_band(rows=by["score_band"]),
-        "threshold_advisor": threshold_advisor(filters),
+        "threshold_advisor": advisor,
     }
