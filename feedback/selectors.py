@@ -24,7 +24,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Value, When
 from django.utils import timezone
 
@@ -634,6 +634,7 @@ _PASS_KEYS = {
     "rep": ("assigned_to_id",),
     "qualification": ("qualification",),
 }
+PASS_WORK_MEM = "64MB"
 _PASS_COLUMNS = (
     "lead_source", "lead_campaign_id", "band", "team_id", "assigned_to_id", "qualification",
     "return_reason_code", "bucket", "status",
@@ -665,13 +666,18 @@ def _one_pass(filters: MetricsFilters, thresholds: Sequence[int]) -> dict[str, l
     def among(statuses: Sequence[str]) -> str:  # our own Status values, as literals
         return ", ".join(f"'{Status(s).value}'" for s in statuses)
 
+    # Two steps: the handoffs counted per combination of every column (one hash over the
+    # rows; a few thousand combinations), then the grouping sets over those counts. Grouping
+    # sets straight over the rows hash every row once per set: as slow as one query per set.
     sql = (
-        f"SELECT GROUPING({', '.join(grouped)}), {', '.join(grouped)}, COUNT(*), "
-        f"COUNT(*) FILTER (WHERE status IN ({among(OPEN_OUTCOME)})), "
-        f"COUNT(*) FILTER (WHERE status IN ({among(ACCEPTED_OUTCOME)})), "
-        f"COUNT(*) FILTER (WHERE status IN ({among([Status.QUALIFIED])})), "
-        f"COUNT(*) FILTER (WHERE status IN ({among([Status.RETURNED])})) "
-        f"FROM ({inner}) AS h({', '.join(selected)}) GROUP BY GROUPING SETS ("
+        f"SELECT GROUPING({', '.join(grouped)}), {', '.join(grouped)}, SUM(n), "
+        f"SUM(n) FILTER (WHERE status IN ({among(OPEN_OUTCOME)})), "
+        f"SUM(n) FILTER (WHERE status IN ({among(ACCEPTED_OUTCOME)})), "
+        f"SUM(n) FILTER (WHERE status IN ({among([Status.QUALIFIED])})), "
+        f"SUM(n) FILTER (WHERE status IN ({among([Status.RETURNED])})) "
+        f"FROM (SELECT {', '.join(_PASS_COLUMNS)}, COUNT(*) AS n "
+        f"FROM ({inner}) AS h({', '.join(selected)}) GROUP BY {', '.join(_PASS_COLUMNS)}) AS c "
+        "GROUP BY GROUPING SETS ("
         + ", ".join(f"({', '.join(cols)})" for cols in sets.values())
         + ")"
     )
@@ -682,11 +688,15 @@ def _one_pass(filters: MetricsFilters, thresholds: Sequence[int]) -> dict[str, l
         for name, cols in sets.items()
     }
     result: dict[str, list[dict]] = {name: [] for name in sets}
-    with connection.cursor() as cursor:
+    # No savepoint inside a caller's transaction: SET LOCAL lasts until that one ends.
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        # Room to hash the combinations in memory (~15 MB at 1M handoffs) rather than sort
+        # them on disk; for this transaction only.
+        cursor.execute(f"SET LOCAL work_mem = '{PASS_WORK_MEM}'")
         cursor.execute(sql, params)
         for mask, *values in cursor.fetchall():
             row = dict(zip(grouped, values[:width], strict=True))
-            handoffs, open_, accepted, qualified, returned = values[width:]
+            handoffs, open_, accepted, qualified, returned = (int(v or 0) for v in values[width:])
             name = mask_of[mask]
             if name == "bucket":
                 result[name].append(
