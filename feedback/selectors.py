@@ -659,7 +659,9 @@ def _one_pass(filters: MetricsFilters, thresholds: Sequence[int]) -> dict[str, l
     # The columns in the order the SQL selects them (Django keeps values_list's order).
     selected = list(query.selected or _PASS_COLUMNS)
     inner, params = query.sql_with_params()
-    sets = {dim: (*keys, "return_reason_code") for dim, keys in _PASS_KEYS.items()}
+    sets: dict[str, tuple[str, ...]] = {
+        dim: (*keys, "return_reason_code") for dim, keys in _PASS_KEYS.items()
+    }
     sets["bucket"] = ("bucket",)
     grouped = _PASS_COLUMNS[:-1]
 
