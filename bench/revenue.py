@@ -92,7 +92,9 @@ def load_opportunities(n: int) -> None:
     print(f"  opportunities      {time.perf_counter() - t:6.1f} s")
     import psycopg
 
-    with psycopg.connect(f"{feedback_bench.SERVER}/{DB_NAME}", autocommit=True) as conn:
+    with psycopg.connect(
+        f"{feedback_bench.SERVER}/{feedback_bench.DB_NAME}", autocommit=True
+    ) as conn:
         conn.execute("VACUUM ANALYZE")
 
 
@@ -107,12 +109,14 @@ def main() -> None:
     parser.add_argument("--opportunities", type=int, default=300_000)
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     parser.add_argument("--reuse", action="store_true", help="reuse a loaded scratch database")
+    parser.add_argument("--database", default=DB_NAME, help="the scratch database's name")
     args = parser.parse_args()
+    feedback_bench.DB_NAME = args.database
 
     reuse = args.reuse and feedback_bench.database_exists()
     if not reuse:
-        feedback_bench.admin_sql(f"DROP DATABASE IF EXISTS {DB_NAME}")
-        feedback_bench.admin_sql(f"CREATE DATABASE {DB_NAME}")
+        feedback_bench.admin_sql(f"DROP DATABASE IF EXISTS {args.database}")
+        feedback_bench.admin_sql(f"CREATE DATABASE {args.database}")
     feedback_bench.setup_django()
     from django.core.management import call_command
     from django.db import connection
@@ -123,10 +127,10 @@ def main() -> None:
     from pipeline.models import Opportunity
 
     try:
+        call_command("migrate", verbosity=0)
         if not reuse:
             print(f"Loading {args.handoffs:,} handoffs, {args.opportunities:,} opportunities ...")
             t = time.perf_counter()
-            call_command("migrate", verbosity=0)
             feedback_bench.load(args.handoffs)
             load_opportunities(args.opportunities)
             print(f"  total              {time.perf_counter() - t:6.1f} s")
@@ -207,7 +211,7 @@ def main() -> None:
     finally:
         connection.close()
         if not args.keep:
-            feedback_bench.admin_sql(f"DROP DATABASE IF EXISTS {DB_NAME}")
+            feedback_bench.admin_sql(f"DROP DATABASE IF EXISTS {args.database}")
 
 
 if __name__ == "__main__":

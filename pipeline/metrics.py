@@ -25,13 +25,9 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import connection
 from django.db.models import (
-    Aggregate,
     Case,
     Count,
-    DurationField,
-    ExpressionWrapper,
     F,
     IntegerField,
     Q,
@@ -51,10 +47,12 @@ from handoff.states import Status
 from leads.errors import ValidationFailed
 from leads.models import Campaign, Source
 from leads.selectors import score_bands
-from pipeline.models import LostReason, Opportunity
+from pipeline.models import LostReason, Opportunity, RevenueDuration, RevenueRollup
 from pipeline.states import Stage
 
-DIMENSIONS = ("source", "campaign", "score_band", "team", "rep", "cohort_week")
+DIMENSIONS = ("source", "campaign", "score_band", "team", "rep", "cohort_week", "qualification")
+# PQLs (product usage criteria matched at promotion) beside MQLs (promoted on their score).
+QUALIFICATION_LABELS = {"pql": "PQL (product usage)", "mql": "MQL (score)"}
 CENT = Decimal("0.01")
 
 PARAMETERS = [
@@ -62,14 +60,6 @@ PARAMETERS = [
     OpenApiParameter("date_to", OpenApiTypes.DATE, description="Promoted on or before."),
     OpenApiParameter("team", OpenApiTypes.INT, description="One team's handoffs."),
 ]
-
-
-class PercentileCont(Aggregate):
-    """PostgreSQL's ordered-set aggregate: the continuous percentile of the group's values."""
-
-    function = "percentile_cont"
-    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
-    allow_distinct = False
 
 
 def percentile(values: Sequence[float], fraction: float) -> float | None:
@@ -209,60 +199,106 @@ def _group(dimension: str, *, table: str) -> Any:
     raise ValueError(f"unknown dimension {dimension!r}")
 
 
-def _since(field: str, start: str) -> ExpressionWrapper:
-    return ExpressionWrapper(F(field) - F(start), output_field=DurationField())
-
-
-def _days(value: Any) -> float | None:
-    if value is None:
+def _rollup_group(dimension: str) -> Any:
+    """The expression grouping rollup rows by a dimension (None: all rows together)."""
+    if dimension == "totals":
         return None
-    seconds = value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
-    return round(seconds / 86400, 2)
+    if dimension == "cohort_week":
+        return TruncWeek("day")
+    column = {
+        "source": "source",
+        "campaign": "campaign_id",
+        "team": "team_id",
+        "rep": "rep_id",
+        "score_band": "score_band",
+        "qualification": "qualification",
+    }.get(dimension)
+    if column is None:
+        raise ValueError(f"unknown dimension {dimension!r}")
+    return F(column)
 
 
-def _grouped(
-    qs: QuerySet,
-    group: Any,
-    counts: dict[str, Any],
-    durations: dict[str, tuple[Any, Q]],
-) -> dict[Any, dict[str, Any]]:
-    """key -> {count names..., `<duration>_median`, `<duration>_p90` in days}.
+def _cohort(model: Any, filters: RevenueFilters) -> QuerySet[Any]:
+    """The rollup rows (counts or durations) of the promotion days in range."""
+    qs = model.objects.filter(day__gte=filters.date_from, day__lte=filters.date_to)
+    if filters.source:
+        qs = qs.filter(source=filters.source)
+    if filters.campaign is not None:
+        qs = qs.filter(campaign_id=filters.campaign)
+    return qs.filter(team_id=filters.team) if filters.team is not None else qs
 
-    The counts are one hashed GROUP BY; each duration is its own query over the rows it is
-    about (qualified handoffs, won deals): an ordered-set aggregate sorts its whole input, so
-    it only gets the rows it needs (on PostgreSQL `percentile_cont`; elsewhere the durations
-    are read and interpolated the same way in Python).
-    """
-    keyed = qs.annotate(k=group if group is not None else Value(0, IntegerField()))
+
+def histogram_percentile(counts: Sequence[tuple[int, int]], fraction: float) -> float | None:
+    """percentile_cont over a histogram: (value, how many) pairs, as if every value were
+    listed (linear interpolation between the closest ranks)."""
+    ordered = sorted((value, n) for value, n in counts if n > 0)
+    total = sum(n for _, n in ordered)
+    if not total:
+        return None
+    position = fraction * (total - 1)
+    low_rank = math.floor(position)
+    high_rank = min(low_rank + 1, total - 1)
+    low = high = None
+    seen = 0
+    for value, n in ordered:
+        if low is None and low_rank < seen + n:
+            low = value
+        if high_rank < seen + n:
+            high = value
+            break
+        seen += n
+    assert low is not None and high is not None
+    return low + (high - low) * (position - low_rank)
+
+
+def _hours_to_days(hours: float | None) -> float | None:
+    return None if hours is None else round(hours / 24, 2)
+
+
+DURATION_NAMES = {"sql": "to_sql", "opportunity": "to_opportunity", "won": "to_won"}
+
+
+def _rolled_up(dimension: str, filters: RevenueFilters, *, durations: bool) -> dict[Any, dict]:
+    """key -> counts, sums (company currency) and, with `durations`, `<duration>_median` and
+    `<duration>_p90` in days: one GROUP BY over the rollup, one over the histograms."""
+    group = _rollup_group(dimension)
+    company = Q(currency=settings.DEFAULT_CURRENCY)
+    keyed = _cohort(RevenueRollup, filters).annotate(
+        k=group if group is not None else Value(0, IntegerField())
+    )
     result: dict[Any, dict[str, Any]] = {}
-    for row in keyed.values("k").annotate(**counts).order_by():
-        key = row.pop("k")
-        result[key] = row
-    postgres = connection.vendor == "postgresql"
-    for name, (expr, cond) in durations.items():
-        rows = keyed.filter(cond) if cond else keyed
-        found: dict[Any, tuple[float | None, float | None]] = {}
-        if postgres:
-            percentiles = (
-                rows.values("k")
-                .annotate(
-                    p50=PercentileCont(expr, fraction=0.5, output_field=DurationField()),
-                    p90=PercentileCont(expr, fraction=0.9, output_field=DurationField()),
-                )
-                .order_by()
-            )
-            found = {r["k"]: (_days(r["p50"]), _days(r["p90"])) for r in percentiles}
-        else:
-            values: dict[Any, list[float]] = defaultdict(list)
-            for key, value in rows.annotate(d=expr).values_list("k", "d"):
-                if value is not None:
-                    values[key].append(value.total_seconds())
-            found = {
-                key: (_days(percentile(v, 0.5)), _days(percentile(v, 0.9)))
-                for key, v in values.items()
-            }
-        for key, row in result.items():
-            row[f"{name}_median"], row[f"{name}_p90"] = found.get(key, (None, None))
+    for row in (
+        keyed.values("k")
+        .annotate(
+            mqls=Sum("mqls"),
+            sqls=Sum("sqls"),
+            opportunities=Sum("opportunities"),
+            won=Sum("won"),
+            lost=Sum("lost"),
+            won_priced=Sum("won_priced", filter=company),
+            won_amount=Sum("won_amount", filter=company),
+            pipeline_amount=Sum("pipeline_amount", filter=company),
+        )
+        .order_by()
+    ):
+        result[row.pop("k")] = row
+    if not durations:
+        return result
+    histograms: dict[Any, dict[str, list[tuple[int, int]]]] = defaultdict(lambda: defaultdict(list))
+    rows = (
+        _cohort(RevenueDuration, filters)
+        .annotate(k=group if group is not None else Value(0, IntegerField()))
+        .values("k", "metric", "hours")
+        .annotate(count=Sum("n"))
+        .order_by()
+    )
+    for row in rows:
+        histograms[row["k"]][row["metric"]].append((row["hours"], row["count"]))
+    for key, row in result.items():
+        for metric, name in DURATION_NAMES.items():
+            counts = histograms.get(key, {}).get(metric, [])
+            row[f"{name}_median"] = _hours_to_days(histogram_percentile(counts, 0.5))
+            row[f"{name}_p90"] = _hours_to_days(histogram_percentile(counts, 0.9))
     return result
 
 
@@ -301,28 +337,6 @@ def _row(key: Any, label: str, h: Mapping[str, Any], o: Mapping[str, Any]) -> di
     }
 
 
-def _company(q: Q) -> Q:
-    return q & Q(currency=settings.DEFAULT_CURRENCY)
-
-
-HANDOFF_COUNTS = {
-    "mqls": Count("id"),
-    "sqls": Count("id", filter=Q(status=Status.QUALIFIED)),
-}
-
-
-def _opportunity_counts() -> dict[str, Any]:
-    won, open_ = Q(stage=Stage.WON), Q(stage=Stage.OPEN)
-    return {
-        "opportunities": Count("id"),
-        "won": Count("id", filter=won),
-        "lost": Count("id", filter=Q(stage=Stage.LOST)),
-        "won_priced": Count("id", filter=_company(won) & Q(amount__isnull=False)),
-        "won_amount": Sum("amount", filter=_company(won)),
-        "pipeline_amount": Sum("amount", filter=_company(open_)),
-    }
-
-
 def _labels(dimension: str, keys: Iterable[Any]) -> dict[Any, str]:
     keys = [k for k in keys if k is not None]
     if dimension == "source":
@@ -334,6 +348,8 @@ def _labels(dimension: str, keys: Iterable[Any]) -> dict[Any, str]:
     if dimension == "rep":
         users = get_user_model().objects.filter(pk__in=keys)
         return {u.pk: (f"{u.first_name} {u.last_name}".strip() or u.get_username()) for u in users}
+    if dimension == "qualification":
+        return {k: QUALIFICATION_LABELS.get(k, str(k)) for k in keys}
     return {k: str(k) for k in keys}
 
 
@@ -351,33 +367,18 @@ NO_LABEL = {"campaign": "No campaign", "team": "No team", "rep": "Unassigned", "
 def by_dimension(
     dimension: str, filters: RevenueFilters, *, durations: bool = True
 ) -> list[dict[str, Any]]:
-    """One row per group of the dimension (`totals`: one row), figures as the module says.
-    `durations=False` leaves the days out (None): two queries whatever the database."""
-    handoffs = _grouped(
-        cohort_handoffs(filters),
-        _group(dimension, table="handoff"),
-        HANDOFF_COUNTS,
-        {"to_sql": (_since("qualified_at", "created_at"), Q(status=Status.QUALIFIED))}
-        if durations
-        else {},
-    )
-    opportunities = _grouped(
-        cohort_opportunities(filters),
-        _group(dimension, table="opportunity"),
-        _opportunity_counts(),
-        {
-            "to_opportunity": (_since("opened_at", "promoted_at"), Q()),
-            "to_won": (_since("won_at", "promoted_at"), Q(stage=Stage.WON)),
-        }
-        if durations
-        else {},
-    )
+    """One row per group of the dimension (`totals`: one row), figures as the module says,
+    read from the revenue rollup. `durations=False` leaves the days out (None): one query."""
+    rolled = _rolled_up(dimension, filters, durations=durations)
+    handoffs = opportunities = rolled
     if dimension == "cohort_week":
         handoffs = {_week_key(k): v for k, v in handoffs.items()}
         opportunities = {_week_key(k): v for k, v in opportunities.items()}
     keys = set(handoffs) | set(opportunities)
     if dimension == "score_band":
         keys |= {label for _, label in score_bands()}
+    if dimension == "qualification":
+        keys |= set(QUALIFICATION_LABELS)
     labels = _labels(dimension, keys)
     rows = [
         _row(
@@ -393,20 +394,23 @@ def by_dimension(
         return sorted(rows, key=lambda r: order.get(r["key"], len(order)))
     if dimension == "cohort_week":
         return sorted(rows, key=lambda r: r["key"] or "")
+    if dimension == "qualification":
+        return sorted(rows, key=lambda r: list(QUALIFICATION_LABELS).index(r["key"]))
     return sorted(rows, key=lambda r: (-Decimal(r["won_amount"]), -r["mqls"], str(r["label"])))
 
 
 def other_currencies(filters: RevenueFilters) -> list[dict[str, Any]]:
-    """Won and open amounts in currencies other than the company's, each apart (one query)."""
+    """Won and open amounts in currencies other than the company's, each apart (one query
+    over the rollup)."""
     rows = (
-        cohort_opportunities(filters)
-        .exclude(currency=settings.DEFAULT_CURRENCY)
+        _cohort(RevenueRollup, filters)
+        .exclude(currency__in=["", settings.DEFAULT_CURRENCY])
         .values("currency")
         .annotate(
-            opportunities=Count("id"),
-            won=Count("id", filter=Q(stage=Stage.WON)),
-            won_amount=Sum("amount", filter=Q(stage=Stage.WON)),
-            pipeline_amount=Sum("amount", filter=Q(stage=Stage.OPEN)),
+            opportunities=Sum("opportunities"),
+            won=Sum("won"),
+            won_amount=Sum("won_amount"),
+            pipeline_amount=Sum("pipeline_amount"),
         )
         .order_by("currency")
     )
@@ -586,4 +590,5 @@ class RevenueMetricsSerializer(serializers.Serializer):
     by_team = RevenueRowSerializer(many=True)
     by_rep = RevenueRowSerializer(many=True)
     by_cohort_week = RevenueRowSerializer(many=True)
+    by_qualification = RevenueRowSerializer(many=True)
     time_to_conversion = TimeToConversion()

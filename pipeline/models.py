@@ -156,3 +156,65 @@ class OpportunityEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} @ {self.at:%Y-%m-%d %H:%M}"
+
+
+class RevenueRollup(models.Model):
+    """Counts and sums of one promotion day's cohort, by every dimension the revenue metrics
+    report: what `pipeline.rollup` keeps in step with handoffs and opportunities, and what the
+    metrics read instead of the raw rows.
+
+    A row holds either the handoff side (`currency` empty: MQLs and SQLs) or the opportunity side
+    of one currency (deals, won, lost and their amounts). Team, rep and campaign are plain ids
+    (no foreign keys): a rollup row is a figure, not a relation, and a rebuild rewrites it.
+    """
+
+    day = models.DateField()
+    team_id = models.BigIntegerField(null=True)
+    rep_id = models.BigIntegerField(null=True)
+    source = models.CharField(max_length=32, blank=True)
+    campaign_id = models.BigIntegerField(null=True)
+    score_band = models.CharField(max_length=20, blank=True)
+    qualification = models.CharField(max_length=3)  # "pql" or "mql"
+    currency = models.CharField(max_length=3, blank=True)
+    mqls = models.IntegerField(default=0)
+    sqls = models.IntegerField(default=0)
+    opportunities = models.IntegerField(default=0)
+    won = models.IntegerField(default=0)
+    lost = models.IntegerField(default=0)
+    won_priced = models.IntegerField(default=0)
+    won_amount = models.DecimalField(max_digits=18, decimal_places=2, default=0)
+    pipeline_amount = models.DecimalField(max_digits=18, decimal_places=2, default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["day", "currency"], name="revenue_rollup_day")]
+
+    def __str__(self) -> str:
+        return f"Revenue of {self.day} ({self.currency or 'handoffs'})"
+
+
+class RevenueDuration(models.Model):
+    """How many of one promotion day's cohort took `hours` (whole hours, rounded down) from
+    promotion to SQL, to opportunity or to won, by the rollup's dimensions: the histograms the
+    median and p90 days are read from."""
+
+    class Metric(models.TextChoices):
+        TO_SQL = "sql", "To SQL"
+        TO_OPPORTUNITY = "opportunity", "To opportunity"
+        TO_WON = "won", "To won"
+
+    day = models.DateField()
+    team_id = models.BigIntegerField(null=True)
+    rep_id = models.BigIntegerField(null=True)
+    source = models.CharField(max_length=32, blank=True)
+    campaign_id = models.BigIntegerField(null=True)
+    score_band = models.CharField(max_length=20, blank=True)
+    qualification = models.CharField(max_length=3)
+    metric = models.CharField(max_length=12, choices=Metric.choices)
+    hours = models.IntegerField()
+    n = models.IntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["day", "metric"], name="revenue_duration_day")]
+
+    def __str__(self) -> str:
+        return f"{self.n} at {self.hours} h {self.metric} ({self.day})"

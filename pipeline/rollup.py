@@ -1,0 +1,290 @@
+"""The revenue rollup: each promotion day's cohort counted and summed by every dimension.
+
+The revenue metrics read `RevenueRollup` (counts and sums) and `RevenueDuration` (histograms of
+the hours from promotion to SQL, to opportunity and to won) instead of a million handoffs.
+
+Kept in step inside the transaction that changes the figures:
+- the opportunity services call `refresh_opportunities(day)` when they write an event (open,
+  update, win, lose, CRM sync: every change writes one);
+- the handoff app knows nothing of this: `pipeline.apps` listens to the creation of handoff
+  events (every promotion, reassignment, escalation and status change writes one) and calls
+  `refresh_handoffs(day)` for those that move a figure.
+
+A refresh recomputes one promotion day of one side (handoffs, or opportunities) from the raw
+rows: delete that day's rows, insert them again with one INSERT ... SELECT GROUP BY. A day's
+raw rows are few, and a recount cannot drift the way a delta can. On PostgreSQL a transaction
+advisory lock per day and side orders two refreshes of the same day: the second waits for the
+first to commit, and its statements (READ COMMITTED: a snapshot per statement) then see the
+first one's rows.
+
+Days are in the company's zone (settings.TIME_ZONE), score bands are the ones configured when
+the row was written: after changing FEEDBACK_SCORE_BANDS run `manage.py rebuild_revenue_rollup`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import (
+    Case,
+    Count,
+    DurationField,
+    ExpressionWrapper,
+    F,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import TruncDate
+
+from handoff.models import Handoff
+from handoff.states import Status
+from leads.selectors import score_bands
+from pipeline.models import Opportunity, RevenueDuration, RevenueRollup
+from pipeline.states import Stage
+
+KEYS = ("day", "team_id", "rep_id", "source", "campaign_id", "score_band", "qualification")
+COUNTS = (
+    "mqls",
+    "sqls",
+    "opportunities",
+    "won",
+    "lost",
+    "won_priced",
+    "won_amount",
+    "pipeline_amount",
+)
+HANDOFF_SIDE, OPPORTUNITY_SIDE = 0, 1
+_LOCK_CLASS = 0x52455655  # "REVU": the advisory lock namespace of the rollup
+
+
+def company_zone() -> dt.tzinfo:
+    return zoneinfo.ZoneInfo(settings.TIME_ZONE)
+
+
+def day_of(moment: dt.datetime) -> dt.date:
+    """The promotion day a moment belongs to, in the company's zone."""
+    return moment.astimezone(company_zone()).date()
+
+
+def _day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    zone = company_zone()
+    start = dt.datetime.combine(day, dt.time.min, tzinfo=zone)
+    return start, dt.datetime.combine(day + dt.timedelta(days=1), dt.time.min, tzinfo=zone)
+
+
+def band_case(field: str) -> Case:
+    bands = score_bands()
+    whens = [
+        When(**{f"{field}__lt": bands[i + 1][0]}, then=Value(bands[i][1]))
+        for i in range(len(bands) - 1)
+    ]
+    return Case(*whens, default=Value(bands[-1][1]))
+
+
+def _qualification(prefix: str) -> Case:
+    """ "mql" for a handoff promoted on its score alone, "pql" when PQL criteria matched."""
+    return Case(When(**{f"{prefix}pql_criteria": []}, then=Value("mql")), default=Value("pql"))
+
+
+# --- the raw rows, keyed ----------------------------------------------------------------------
+
+
+def _handoffs(day: dt.date | None) -> QuerySet[Handoff]:
+    qs = Handoff.objects.exclude(status=Status.REASSIGNED)
+    if day is not None:
+        start, end = _day_bounds(day)
+        qs = qs.filter(created_at__gte=start, created_at__lt=end)
+    return qs.annotate(
+        k_day=TruncDate("created_at", tzinfo=company_zone()),
+        k_team=F("team_id"),
+        k_rep=F("assigned_to_id"),
+        k_source=F("lead_source"),
+        k_campaign=F("lead_campaign_id"),
+        k_band=band_case("score_snapshot"),
+        k_qual=_qualification(""),
+    )
+
+
+def _opportunities(day: dt.date | None) -> QuerySet[Opportunity]:
+    qs = Opportunity.objects.all()
+    if day is not None:
+        start, end = _day_bounds(day)
+        qs = qs.filter(promoted_at__gte=start, promoted_at__lt=end)
+    return qs.annotate(
+        k_day=TruncDate("promoted_at", tzinfo=company_zone()),
+        k_team=F("team_id"),
+        k_rep=F("owner_id"),
+        k_source=F("source"),
+        k_campaign=F("campaign_id"),
+        k_band=F("score_band"),
+        k_qual=_qualification("handoff__"),
+    )
+
+
+_KEYED = ("k_day", "k_team", "k_rep", "k_source", "k_campaign", "k_band", "k_qual")
+
+
+def _insert_counts(qs: QuerySet[Any], *, side: int) -> None:
+    """INSERT ... SELECT the grouped counts of the keyed rows (one statement)."""
+    if side == HANDOFF_SIDE:
+        grouped = qs.values(*_KEYED).annotate(
+            c_mqls=Count("id"), c_sqls=Count("id", filter=Q(status=Status.QUALIFIED))
+        )
+        values = "'', c_mqls, c_sqls, 0, 0, 0, 0, 0, 0"
+    else:
+        won = Q(stage=Stage.WON)
+        grouped = qs.values(*_KEYED, "currency").annotate(
+            c_opportunities=Count("id"),
+            c_won=Count("id", filter=won),
+            c_lost=Count("id", filter=Q(stage=Stage.LOST)),
+            c_won_priced=Count("id", filter=won & Q(amount__isnull=False)),
+            c_won_amount=Sum("amount", filter=won),
+            c_pipeline_amount=Sum("amount", filter=Q(stage=Stage.OPEN)),
+        )
+        values = (
+            "g.currency, 0, 0, c_opportunities, c_won, c_lost, c_won_priced, "
+            "COALESCE(c_won_amount, 0), COALESCE(c_pipeline_amount, 0)"
+        )
+    sql, params = grouped.order_by().query.sql_with_params()
+    table = RevenueRollup._meta.db_table
+    columns = ", ".join((*KEYS, "currency", *COUNTS))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) SELECT {', '.join(_KEYED)}, {values} FROM ({sql}) g",
+            params,
+        )
+
+
+def _seconds(value: Any) -> float:
+    return value.total_seconds()
+
+
+def _insert_durations(rows: Iterable[tuple[Any, ...]], metric: str) -> None:
+    """rows: (key..., duration): counted by whole hours, written in batches."""
+    counts: Counter[tuple[Any, ...]] = Counter()
+    for *key, duration in rows:
+        if duration is not None:
+            counts[(*key, int(_seconds(duration) // 3600))] += 1
+    RevenueDuration.objects.bulk_create(
+        (
+            RevenueDuration(
+                **dict(zip(KEYS, key[:-1], strict=True)), metric=metric, hours=key[-1], n=n
+            )
+            for key, n in counts.items()
+        ),
+        batch_size=2000,
+    )
+
+
+def _durations(qs: QuerySet[Any], metric: str, end: str, start: str, cond: Q) -> None:
+    rows = (
+        qs.filter(cond)
+        .annotate(k_duration=ExpressionWrapper(F(end) - F(start), output_field=DurationField()))
+        .values_list(*_KEYED, "k_duration")
+        .order_by()
+    )
+    _insert_durations(rows.iterator(chunk_size=5000), metric)
+
+
+def _lock(day: dt.date, side: int) -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_CLASS, day.toordinal() * 2 + side]
+            )
+
+
+# --- kept in step -----------------------------------------------------------------------------
+
+
+def refresh_handoffs(day: dt.date, *, durations: bool = True) -> None:
+    """Recount one promotion day's handoffs (MQLs, SQLs, and with `durations` the hours to SQL).
+    Call inside the transaction that changed them."""
+    with transaction.atomic():
+        _lock(day, HANDOFF_SIDE)
+        RevenueRollup.objects.filter(day=day, currency="").delete()
+        _insert_counts(_handoffs(day), side=HANDOFF_SIDE)
+        if durations:
+            RevenueDuration.objects.filter(day=day, metric=RevenueDuration.Metric.TO_SQL).delete()
+            _handoff_durations(_handoffs(day))
+
+
+def refresh_opportunities(day: dt.date) -> None:
+    """Recount one promotion day's opportunities. Call inside the transaction that changed
+    them."""
+    with transaction.atomic():
+        _lock(day, OPPORTUNITY_SIDE)
+        RevenueRollup.objects.filter(day=day).exclude(currency="").delete()
+        _insert_counts(_opportunities(day), side=OPPORTUNITY_SIDE)
+        RevenueDuration.objects.filter(day=day).exclude(
+            metric=RevenueDuration.Metric.TO_SQL
+        ).delete()
+        _opportunity_durations(_opportunities(day))
+
+
+def _handoff_durations(qs: QuerySet[Handoff]) -> None:
+    _durations(
+        qs, RevenueDuration.Metric.TO_SQL, "qualified_at", "created_at", Q(status=Status.QUALIFIED)
+    )
+
+
+def _opportunity_durations(qs: QuerySet[Opportunity]) -> None:
+    _durations(qs, RevenueDuration.Metric.TO_OPPORTUNITY, "opened_at", "promoted_at", Q())
+    _durations(qs, RevenueDuration.Metric.TO_WON, "won_at", "promoted_at", Q(stage=Stage.WON))
+
+
+# Handoff events that move a figure: a new handoff (promotion, reassignment), a rep change
+# (escalation to the manager's queue), and the two statuses the metrics read.
+HANDOFF_EVENT_KINDS = frozenset({"created", "assigned", "unassigned", "escalated"})
+HANDOFF_STATUSES = frozenset({Status.QUALIFIED, Status.REASSIGNED})
+
+
+def on_handoff_event(
+    sender: Any, instance: Any, created: bool, raw: bool = False, **_: Any
+) -> None:
+    """post_save of handoff.HandoffEvent (connected in pipeline.apps)."""
+    if not created or raw:
+        return
+    status_move = instance.to_status in HANDOFF_STATUSES and instance.from_status != (
+        instance.to_status
+    )
+    if instance.kind not in HANDOFF_EVENT_KINDS and not status_move:
+        return
+    handoff = instance._state.fields_cache.get("handoff")
+    created_at = (
+        handoff.created_at
+        if handoff is not None
+        else Handoff.objects.filter(pk=instance.handoff_id).values_list("created_at", flat=True)[0]
+    )
+    refresh_handoffs(day_of(created_at), durations=instance.to_status == Status.QUALIFIED)
+
+
+def rebuild() -> dict[str, int]:
+    """Rewrite the whole rollup from the raw rows (one transaction; the tables are locked
+    against concurrent refreshes on PostgreSQL). Rows written, by table."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"LOCK TABLE {RevenueRollup._meta.db_table}, "
+                    f"{RevenueDuration._meta.db_table} IN EXCLUSIVE MODE"
+                )
+        RevenueRollup.objects.all().delete()
+        RevenueDuration.objects.all().delete()
+        _insert_counts(_handoffs(None), side=HANDOFF_SIDE)
+        _insert_counts(_opportunities(None), side=OPPORTUNITY_SIDE)
+        _handoff_durations(_handoffs(None))
+        _opportunity_durations(_opportunities(None))
+        return {
+            "revenue_rollup": RevenueRollup.objects.count(),
+            "revenue_duration": RevenueDuration.objects.count(),
+        }
