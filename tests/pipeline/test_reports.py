@@ -69,7 +69,7 @@ def test_the_feedback_report_shows_revenue_and_why_deals_were_lost_by_source(pw)
 
 
 @pytest.mark.parametrize(
-    "table", ["revenue_by_source", "revenue_by_campaign", "revenue_by_score_band",
+    "table", ["revenue_by_source", "revenue_by_campaign", "revenue_by_score_band", "revenue_by_qualification",
               "lost_by_source", "lost_by_campaign", "threshold", "returns_by_source"],
 )  # fmt: skip
 def test_each_report_table_exports_as_csv(pw, table):
