@@ -10,11 +10,17 @@ generate_series, and times each aggregate of pipeline.metrics (best of 3 warm ru
 baselines measured in the same run: a bare count(*), the plain GROUP BYs the figures are made
 of, and the opportunity -> handoff join that attribution would cost without the frozen copy.
 Target: each aggregate under 1 s. Prints the machine's load average before and after.
+
+The loader writes rows by SQL, past the services, so the revenue rollup (pipeline.rollup) is
+rebuilt after the load and the rebuild is timed; the metrics then read the rollup. Also timed:
+one refresh of a promotion day, what each opportunity or handoff change pays in its transaction.
+--database names the scratch database (default bench_revenue).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import importlib.util
 import os
 import sys
@@ -134,6 +140,20 @@ def main() -> None:
             feedback_bench.load(args.handoffs)
             load_opportunities(args.opportunities)
             print(f"  total              {time.perf_counter() - t:6.1f} s")
+        # The rows were loaded by SQL, past the services: the rollup is rebuilt, as an operator
+        # would after such a load (manage.py rebuild_revenue_rollup).
+        from pipeline import rollup
+
+        t = time.perf_counter()
+        written = rollup.rebuild()
+        with connection.cursor() as cur:
+            cur.execute("ANALYZE pipeline_revenuerollup")
+            cur.execute("ANALYZE pipeline_revenueduration")
+        print(
+            f"  rollup rebuilt     {time.perf_counter() - t:6.1f} s "
+            f"({written['revenue_rollup']:,} count rows, "
+            f"{written['revenue_duration']:,} histogram rows)"
+        )
         handoffs = Handoff.objects.count()
         opportunities = Opportunity.objects.count()
         print(
@@ -147,6 +167,19 @@ def main() -> None:
         team = Handoff.objects.values_list("team_id", flat=True).first()
         one_team = metrics.RevenueFilters(filters.date_from, filters.date_to, team=team)
         raw = feedback_bench.raw
+        from django.db import transaction
+        from django.utils import timezone
+
+        week_ago = timezone.now() - dt.timedelta(days=7)
+        busiest = timezone.localdate() - dt.timedelta(days=30)
+
+        def refresh_one_day() -> None:
+            # What a service pays per change: both sides of one day, in a rolled-back block.
+            with transaction.atomic():
+                rollup.refresh_handoffs(busiest)
+                rollup.refresh_opportunities(busiest)
+                transaction.set_rollback(True)
+
         cases: list[tuple[str, Callable[[], Any]]] = [
             ("baseline: SELECT count(*) FROM handoffs", raw(f"SELECT count(*) FROM {h}")),
             (
@@ -187,6 +220,14 @@ def main() -> None:
             ("lost_reasons_by source", lambda: metrics.lost_reasons_by("source", filters)),
             ("lost_reasons_by campaign", lambda: metrics.lost_reasons_by("campaign", filters)),
             ("open_pipeline (now)", metrics.open_pipeline),
+            (
+                "won_by_source, last 7 days (digest)",
+                lambda: metrics.won_by_source(start=week_ago, end=timezone.now()),
+            ),
+            (
+                "one refresh of a promotion day (handoffs + opportunities)",
+                lambda: refresh_one_day(),
+            ),
             (
                 "threshold_advisor (with won revenue)",
                 lambda: feedback_selectors.threshold_advisor(),
