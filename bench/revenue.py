@@ -116,6 +116,9 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     parser.add_argument("--reuse", action="store_true", help="reuse a loaded scratch database")
     parser.add_argument("--database", default=DB_NAME, help="the scratch database's name")
+    parser.add_argument(
+        "--rebuild", action="store_true", help="with --reuse: rebuild the rollup again"
+    )
     args = parser.parse_args()
     feedback_bench.DB_NAME = args.database
 
@@ -143,17 +146,21 @@ def main() -> None:
         # The rows were loaded by SQL, past the services: the rollup is rebuilt, as an operator
         # would after such a load (manage.py rebuild_revenue_rollup).
         from pipeline import rollup
+        from pipeline.models import RevenueRollup
 
-        t = time.perf_counter()
-        written = rollup.rebuild()
-        with connection.cursor() as cur:
-            cur.execute("ANALYZE pipeline_revenuerollup")
-            cur.execute("ANALYZE pipeline_revenueduration")
-        print(
-            f"  rollup rebuilt     {time.perf_counter() - t:6.1f} s "
-            f"({written['revenue_rollup']:,} count rows, "
-            f"{written['revenue_duration']:,} histogram rows)"
-        )
+        if reuse and not args.rebuild and RevenueRollup.objects.exists():
+            print("  rollup kept from the previous run (--rebuild to time it again)")
+        else:
+            t = time.perf_counter()
+            written = rollup.rebuild()
+            with connection.cursor() as cur:
+                cur.execute("ANALYZE pipeline_revenuerollup")
+                cur.execute("ANALYZE pipeline_revenueduration")
+            print(
+                f"  rollup rebuilt     {time.perf_counter() - t:6.1f} s "
+                f"({written['revenue_rollup']:,} count rows, "
+                f"{written['revenue_duration']:,} histogram rows)"
+            )
         handoffs = Handoff.objects.count()
         opportunities = Opportunity.objects.count()
         print(

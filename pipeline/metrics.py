@@ -204,7 +204,9 @@ def _rollup_group(dimension: str) -> Any:
     if dimension == "totals":
         return None
     if dimension == "cohort_week":
-        return TruncWeek("day")
+        # Grouped by day and folded into weeks in Python (`_fold`): a plain column groups far
+        # faster than a date_trunc over every row.
+        return F("day")
     column = {
         "source": "source",
         "campaign": "campaign_id",
@@ -267,6 +269,7 @@ def _rolled_up(dimension: str, filters: RevenueFilters, *, durations: bool) -> d
         k=group if group is not None else Value(0, IntegerField())
     )
     result: dict[Any, dict[str, Any]] = {}
+    fold = _monday if dimension == "cohort_week" else None
     for row in (
         keyed.values("k")
         .annotate(
@@ -281,7 +284,14 @@ def _rolled_up(dimension: str, filters: RevenueFilters, *, durations: bool) -> d
         )
         .order_by()
     ):
-        result[row.pop("k")] = row
+        key = row.pop("k")
+        if fold is None:
+            result[key] = row
+            continue
+        into = result.setdefault(fold(key), dict.fromkeys(row, None))
+        for name, value in row.items():
+            if value is not None:
+                into[name] = value if into[name] is None else into[name] + value
     if not durations:
         return result
     histograms: dict[Any, dict[str, list[tuple[int, int]]]] = defaultdict(lambda: defaultdict(list))
@@ -293,13 +303,18 @@ def _rolled_up(dimension: str, filters: RevenueFilters, *, durations: bool) -> d
         .order_by()
     )
     for row in rows:
-        histograms[row["k"]][row["metric"]].append((row["hours"], row["count"]))
+        key = fold(row["k"]) if fold is not None else row["k"]
+        histograms[key][row["metric"]].append((row["hours"], row["count"]))
     for key, row in result.items():
         for metric, name in DURATION_NAMES.items():
             counts = histograms.get(key, {}).get(metric, [])
             row[f"{name}_median"] = _hours_to_days(histogram_percentile(counts, 0.5))
             row[f"{name}_p90"] = _hours_to_days(histogram_percentile(counts, 0.9))
     return result
+
+
+def _monday(day: dt.date) -> dt.date:
+    return day - dt.timedelta(days=day.weekday())
 
 
 def money(value: Decimal | None) -> str:
