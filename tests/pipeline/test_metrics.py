@@ -224,3 +224,16 @@ def test_the_default_range_is_the_last_four_quarters():
         dt.date(2026, 12, 7),
     )
     assert metrics.default_range(dt.date(2026, 2, 1)) == (dt.date(2025, 4, 1), dt.date(2026, 2, 1))
+
+
+def test_the_whole_answer_has_the_figures_of_each_table_read_alone(revenue_world):
+    """The API's answer carries each table's figures and the totals (checked against the raw
+    rows above)."""
+    filters = metrics.RevenueFilters.from_params({}, today=timezone.localdate())
+    whole = metrics.revenue_metrics(filters)
+    for dimension in metrics.DIMENSIONS:
+        assert whole[f"by_{dimension}"] == metrics.by_dimension(dimension, filters), dimension
+    [totals] = metrics.by_dimension("totals", filters)
+    assert {k: v for k, v in whole["totals"].items() if k != "other_currencies"} == {
+        k: v for k, v in totals.items() if k not in ("key", "label")
+    }
