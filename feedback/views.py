@@ -300,6 +300,7 @@ def _revenue(filters: selectors.MetricsFilters) -> dict[str, Any]:
     )
     return {
         "currency": settings.DEFAULT_CURRENCY,
+        "revenue_as_of": revenue_metrics.as_of(),
         "revenue_by_source": revenue_metrics.by_dimension("source", revenue_filters),
         "revenue_by_campaign": revenue_metrics.by_dimension("campaign", revenue_filters),
         "revenue_by_score_band": revenue_metrics.by_dimension("score_band", revenue_filters),

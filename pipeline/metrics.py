@@ -47,6 +47,7 @@ from handoff.states import Status
 from leads.errors import ValidationFailed
 from leads.models import Campaign, Source
 from leads.selectors import score_bands
+from pipeline import rollup
 from pipeline.models import LostReason, Opportunity, RevenueDuration, RevenueRollup
 from pipeline.states import Stage
 
@@ -457,6 +458,11 @@ def other_currencies(filters: RevenueFilters) -> list[dict[str, Any]]:
     ]
 
 
+def as_of() -> dt.datetime | None:
+    """When the revenue rollup was last refreshed: the figures are as of then (None: never)."""
+    return rollup.last_refresh()
+
+
 def revenue_metrics(filters: RevenueFilters) -> dict[str, Any]:
     """Everything the revenue API, the dashboard section and the feedback report show: two
     queries per table. (One GROUPING SETS scan for every table measured slower on PostgreSQL:
@@ -468,6 +474,9 @@ def revenue_metrics(filters: RevenueFilters) -> dict[str, Any]:
     total["other_currencies"] = other_currencies(filters)
     return {
         "currency": settings.DEFAULT_CURRENCY,
+        # The figures are the rollup's: as of its last refresh (changes since are counted by the
+        # next one, within a minute).
+        "as_of": as_of(),
         "filters": filters.as_dict(),
         "totals": total,
         **{f"by_{dim}": by_dimension(dim, filters) for dim in DIMENSIONS},
@@ -640,6 +649,11 @@ class TimeToConversion(serializers.Serializer):
 
 class RevenueMetricsSerializer(serializers.Serializer):
     currency = serializers.CharField()
+    as_of = serializers.DateTimeField(
+        allow_null=True,
+        help_text="When the revenue rollup was last refreshed (beat, every minute): the figures "
+        "are as of then. Null: never refreshed (run manage.py rebuild_revenue_rollup).",
+    )
     filters = serializers.DictField()
     totals = serializers.DictField()
     by_source = RevenueRowSerializer(many=True)

@@ -218,3 +218,33 @@ class RevenueDuration(models.Model):
 
     def __str__(self) -> str:
         return f"{self.n} at {self.hours} h {self.metric} ({self.day})"
+
+
+class RevenueDirtyDay(models.Model):
+    """A promotion day whose revenue rollup rows are stale: a transaction that changed a figure
+    of that day's cohort marked it (one INSERT ... ON CONFLICT DO NOTHING), and the refresh
+    (`pipeline.rollup.refresh_dirty`, beat every minute) recounts it and deletes the mark.
+
+    `txn` is the marking transaction's id on PostgreSQL (0 on SQLite): a mark is never shared
+    with another open transaction, so the refresh can only delete marks whose changes it sees.
+    """
+
+    day = models.DateField()
+    txn = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["day", "txn"], name="revenue_dirty_day_txn"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Revenue of {self.day} to recount"
+
+
+class RevenueRefresh(models.Model):
+    """One row: when the revenue rollup was last brought up to date (the figures' `as_of`)."""
+
+    refreshed_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"Revenue rollup as of {self.refreshed_at}"

@@ -3,19 +3,27 @@
 The revenue metrics read `RevenueRollup` (counts and sums) and `RevenueDuration` (histograms of
 the hours from promotion to SQL, to opportunity and to won) instead of a million handoffs.
 
-Kept in step inside the transaction that changes the figures:
-- the opportunity services call `refresh_opportunities(day)` when they write an event (open,
-  update, win, lose, CRM sync: every change writes one);
-- the handoff app knows nothing of this: `pipeline.apps` listens to the creation of handoff
-  events (every promotion, reassignment, escalation and status change writes one) and calls
-  `refresh_handoffs(day)` for those that move a figure.
+Kept up to date off the request path:
+- the transaction that changes a figure only marks its promotion day dirty (`mark_dirty`: one
+  INSERT ... ON CONFLICT DO NOTHING into `RevenueDirtyDay`):
+  - the opportunity services mark the deal's promotion day when they write an event (open,
+    update, win, lose, CRM sync: every change writes one);
+  - the handoff app knows nothing of this: `pipeline.apps` listens to the creation of handoff
+    events and marks the handoff's promotion day for those that move a figure (a new handoff,
+    a rep change, a move to qualified or reassigned; never an accept or a return);
+- `refresh_dirty()` (Celery beat every minute, and `manage.py rebuild_revenue_rollup --dirty`)
+  recounts the dirty days and deletes their marks, then records `RevenueRefresh.refreshed_at`:
+  the figures' `as_of`.
 
-A refresh recomputes one promotion day of one side (handoffs, or opportunities) from the raw
-rows: delete that day's rows, insert them again with one INSERT ... SELECT GROUP BY. A day's
-raw rows are few, and a recount cannot drift the way a delta can. On PostgreSQL a transaction
-advisory lock per day and side orders two refreshes of the same day: the second waits for the
-first to commit, and its statements (READ COMMITTED: a snapshot per statement) then see the
-first one's rows.
+A recount recomputes one promotion day from the raw rows: delete that day's rows, insert them
+again with one INSERT ... SELECT GROUP BY. A day's raw rows are few, and a recount cannot drift
+the way a delta can (it is idempotent).
+
+Races (PostgreSQL, READ COMMITTED): a mark carries its transaction's id, so two open
+transactions never share a mark. The refresh deletes the marks it can see (those of committed
+transactions) and only then recounts, with statements whose snapshots see those transactions'
+rows; a mark still uncommitted stays for the next run. One refresh at a time: a transaction
+advisory lock, tried, not waited for (a second worker finds it taken and returns).
 
 Days are in the company's zone (settings.TIME_ZONE), score bands are the ones configured when
 the row was written: after changing FEEDBACK_SCORE_BANDS run `manage.py rebuild_revenue_rollup`.
@@ -48,7 +56,13 @@ from django.db.models.functions import TruncDate
 from handoff.models import Handoff
 from handoff.states import Status
 from leads.selectors import score_bands
-from pipeline.models import Opportunity, RevenueDuration, RevenueRollup
+from pipeline.models import (
+    Opportunity,
+    RevenueDirtyDay,
+    RevenueDuration,
+    RevenueRefresh,
+    RevenueRollup,
+)
 from pipeline.states import Stage
 
 KEYS = ("day", "team_id", "rep_id", "source", "campaign_id", "score_band", "qualification")
@@ -206,9 +220,58 @@ def _lock(day: dt.date, side: int) -> None:
 # --- kept in step -----------------------------------------------------------------------------
 
 
+def mark_dirty(day: dt.date) -> None:
+    """Mark a promotion day's rollup stale (one statement, in the caller's transaction)."""
+    txn = "txid_current()" if connection.vendor == "postgresql" else "0"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {RevenueDirtyDay._meta.db_table} (day, txn) VALUES (%s, {txn}) "
+            "ON CONFLICT (day, txn) DO NOTHING",
+            [day],
+        )
+
+
+def _try_refresh_lock() -> bool:
+    if connection.vendor != "postgresql":
+        return True  # SQLite: one writer at a time anyway
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [_LOCK_CLASS, -1])
+        return bool(cursor.fetchone()[0])
+
+
+def refresh_dirty(now: dt.datetime | None = None) -> list[dt.date] | None:
+    """Recount every dirty promotion day (both sides), delete their marks and record the refresh
+    time. The days recounted, or None when another refresh holds the lock."""
+    now = now or dt.datetime.now(dt.UTC)
+    with transaction.atomic():
+        if not _try_refresh_lock():
+            return None
+        with connection.cursor() as cursor:
+            cursor.execute(f"DELETE FROM {RevenueDirtyDay._meta.db_table} RETURNING day")
+            days = sorted({_as_date(row[0]) for row in cursor.fetchall()})
+        for day in days:
+            refresh_handoffs(day)
+            refresh_opportunities(day)
+        _refreshed(now)
+    return days
+
+
+def _as_date(value: Any) -> dt.date:
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
+
+
+def _refreshed(now: dt.datetime) -> None:
+    RevenueRefresh.objects.update_or_create(pk=1, defaults={"refreshed_at": now})
+
+
+def last_refresh() -> dt.datetime | None:
+    """When the rollup was last brought up to date (None: never)."""
+    return RevenueRefresh.objects.filter(pk=1).values_list("refreshed_at", flat=True).first()
+
+
 def refresh_handoffs(day: dt.date, *, durations: bool = True) -> None:
-    """Recount one promotion day's handoffs (MQLs, SQLs, and with `durations` the hours to SQL).
-    Call inside the transaction that changed them."""
+    """Recount one promotion day's handoffs (MQLs, SQLs, and with `durations` the hours to
+    SQL)."""
     # No savepoint: the caller's transaction is the unit (and a savepoint costs two queries).
     with transaction.atomic(savepoint=False):
         _lock(day, HANDOFF_SIDE)
@@ -220,8 +283,7 @@ def refresh_handoffs(day: dt.date, *, durations: bool = True) -> None:
 
 
 def refresh_opportunities(day: dt.date) -> None:
-    """Recount one promotion day's opportunities. Call inside the transaction that changed
-    them."""
+    """Recount one promotion day's opportunities."""
     with transaction.atomic(savepoint=False):
         _lock(day, OPPORTUNITY_SIDE)
         RevenueRollup.objects.filter(day=day).exclude(currency="").delete()
@@ -266,12 +328,14 @@ def on_handoff_event(
         if handoff is not None
         else Handoff.objects.filter(pk=instance.handoff_id).values_list("created_at", flat=True)[0]
     )
-    refresh_handoffs(day_of(created_at), durations=instance.to_status == Status.QUALIFIED)
+    mark_dirty(day_of(created_at))
 
 
 def rebuild() -> dict[str, int]:
     """Rewrite the whole rollup from the raw rows (one transaction; the tables are locked
-    against concurrent refreshes on PostgreSQL). Rows written, by table."""
+    against concurrent refreshes on PostgreSQL) and clear the dirty marks it covers. Rows
+    written, by table."""
+    now = dt.datetime.now(dt.UTC)
     with transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
@@ -279,12 +343,15 @@ def rebuild() -> dict[str, int]:
                     f"LOCK TABLE {RevenueRollup._meta.db_table}, "
                     f"{RevenueDuration._meta.db_table} IN EXCLUSIVE MODE"
                 )
+        # Marks of transactions committed before this point: their rows are counted below.
+        RevenueDirtyDay.objects.all().delete()
         RevenueRollup.objects.all().delete()
         RevenueDuration.objects.all().delete()
         _insert_counts(_handoffs(None), side=HANDOFF_SIDE)
         _insert_counts(_opportunities(None), side=OPPORTUNITY_SIDE)
         _handoff_durations(_handoffs(None))
         _opportunity_durations(_opportunities(None))
+        _refreshed(now)
         return {
             "revenue_rollup": RevenueRollup.objects.count(),
             "revenue_duration": RevenueDuration.objects.count(),

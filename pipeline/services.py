@@ -134,8 +134,9 @@ def _event(
         amount_after=opportunity.amount,
         payload=payload or {},
     )
-    # Every change of a deal writes one event: the revenue rollup follows in the same transaction.
-    rollup.refresh_opportunities(rollup.day_of(opportunity.promoted_at))
+    # Every change of a deal writes one event: its promotion day's revenue rollup is marked stale
+    # (one statement; the refresh recounts it off the request path).
+    rollup.mark_dirty(rollup.day_of(opportunity.promoted_at))
     if listening():
         publish_event(
             WEBHOOK_TYPES.get(kind, "opportunity.updated"), _webhook_data(opportunity), now=now

@@ -12,7 +12,7 @@ from django.test import Client
 
 from feedback.selectors import MetricsFilters, threshold_advisor
 from handoff.models import Handoff
-from pipeline import services
+from pipeline import rollup, services
 from pipeline.models import Opportunity
 
 
@@ -32,6 +32,7 @@ def _deal(pw, to, *, score, amount, outcome, source="webinar", reason="price"):
 
 
 def _page(user, path, **params):
+    rollup.refresh_dirty()  # what beat does every minute: the revenue figures catch up
     client = Client()
     client.force_login(user)
     return client.get(path, params)
@@ -66,6 +67,7 @@ def test_the_feedback_report_shows_revenue_and_why_deals_were_lost_by_source(pw)
     ]
     html = response.content.decode()
     assert "Revenue by source" in html and "Chose a competitor (1)" in html
+    assert "Revenue figures as of" in html
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from django.utils import timezone
 from feedback import contradictions, digest
 from feedback import services as feedback_services
 from handoff.models import Handoff
-from pipeline import metrics, services
+from pipeline import metrics, rollup, services
 from pipeline.models import Opportunity
 from tests.factories import FitRuleFactory, RejectionReasonFactory
 
@@ -48,6 +48,7 @@ def test_won_revenue_per_lead_for_pqls_and_mqls_equals_a_recomputation(pw):
     _deal(pw, amount="1200", outcome="won")
     _deal(pw, amount="800", outcome="won", currency="EUR")
     pw.world.promote("rep")  # an MQL that went nowhere
+    rollup.refresh_dirty()  # what beat does every minute
     rows = metrics.by_dimension("qualification", metrics.RevenueFilters.from_params({}))
     got = {r["key"]: r for r in rows}
     assert [r["key"] for r in rows] == ["pql", "mql"]

@@ -18,7 +18,13 @@ from handoff import services as handoff_services
 from handoff.erasure import audit_unlocked
 from handoff.models import Handoff
 from pipeline import metrics, rollup, services
-from pipeline.models import Opportunity, OpportunityEvent, RevenueDuration, RevenueRollup
+from pipeline.models import (
+    Opportunity,
+    OpportunityEvent,
+    RevenueDirtyDay,
+    RevenueDuration,
+    RevenueRollup,
+)
 from tests.pipeline.conftest import BANT
 
 REFUSED = "append-only"
@@ -38,7 +44,7 @@ def _state() -> tuple[Counter, Counter]:
     return +counts, +durations
 
 
-def test_after_a_random_mix_of_operations_the_rollup_equals_a_rebuild(pw):
+def test_after_a_random_mix_of_operations_a_refresh_equals_a_rebuild(pw):
     rng = random.Random(12)
     users = pw.users
     manager = users["manager"]
@@ -105,7 +111,10 @@ def test_after_a_random_mix_of_operations_the_rollup_equals_a_rebuild(pw):
             )
             assert outcome.failed == 0, outcome.results
         ops[choice] += 1
-    assert Opportunity.objects.exists() and RevenueRollup.objects.exists()
+    assert Opportunity.objects.exists() and RevenueDirtyDay.objects.exists()
+    days = rollup.refresh_dirty()
+    assert days and not RevenueDirtyDay.objects.exists()
+    assert rollup.refresh_dirty() == []  # nothing left dirty: a second run recounts nothing
     kept = _state()
     rollup.rebuild()
     assert kept == _state()
@@ -123,6 +132,9 @@ def test_the_rebuild_command_rewrites_a_rollup_left_stale_by_sql(pw):
         amount="100",
         expected_close_date=timezone.localdate(),
     )
+    out = io.StringIO()
+    call_command("rebuild_revenue_rollup", "--dirty", stdout=out)
+    assert "1 dirty day(s) recounted" in out.getvalue()
     kept = _state()
     RevenueRollup.objects.all().delete()
     RevenueDuration.objects.all().delete()
@@ -130,13 +142,21 @@ def test_the_rebuild_command_rewrites_a_rollup_left_stale_by_sql(pw):
     call_command("rebuild_revenue_rollup", stdout=out)
     assert _state() == kept
     assert "Revenue rollup rebuilt" in out.getvalue()
+    assert metrics.as_of() is not None
 
 
-def test_the_handoff_rollup_follows_a_promotion_in_its_own_transaction(pw):
+def test_a_promotion_marks_its_day_and_the_refresh_counts_it(pw):
     filters = metrics.RevenueFilters.from_params({})
+    rollup.refresh_dirty()
     before = metrics.by_dimension("totals", filters, durations=False)[0]["mqls"]
     pw.world.promote("rep")
     handoff = pw.qualified("rep_other")
+    # Until the refresh, the figures are as of the last one.
+    assert metrics.by_dimension("totals", filters, durations=False)[0]["mqls"] == before
+    assert list(RevenueDirtyDay.objects.values_list("day", flat=True).distinct()) == [
+        rollup.day_of(handoff.created_at)
+    ]
+    rollup.refresh_dirty()
     after = metrics.by_dimension("totals", filters)[0]
     assert after["mqls"] == before + 2
     assert after["sqls"] == 1
@@ -188,3 +208,58 @@ def test_only_the_erasure_may_scrub_an_opportunity_event_payload(pw):
     assert event.payload == {"note": "[erased]"}
     with pytest.raises(DatabaseError, match=REFUSED), transaction.atomic(), audit_unlocked():
         OpportunityEvent.objects.filter(pk=event.pk).update(kind="lost")
+
+
+# --- off the request path: a change only marks its promotion day ------------------------------
+
+
+def _dirty_marks(queries) -> int:
+    table = RevenueDirtyDay._meta.db_table
+    return sum(1 for q in queries if table in q["sql"] and q["sql"].lstrip().startswith("INSERT"))
+
+
+def test_an_accept_or_a_return_writes_at_most_one_dirty_mark_and_no_recount(pw, client_for):
+    from django.test.utils import CaptureQueriesContext
+
+    rep = client_for(pw.users["rep"])
+    accepted = pw.world.promote("rep")
+    returned = pw.world.promote("rep")
+    qualified = pw.world.promote("rep")
+    rollup_table = RevenueRollup._meta.db_table
+    for handoff, calls in (
+        (accepted, [("accept", {})]),
+        (returned, [("return", {"reason": "not-ready"})]),
+        (qualified, [("accept", {}), ("qualify", {"bant": BANT})]),
+    ):
+        for action, body in calls:
+            with CaptureQueriesContext(connection) as ctx:
+                response = rep.post(f"/api/handoffs/{handoff.pk}/{action}/", body, format="json")
+            assert response.status_code == 200, response.content
+            # Accepts and returns move no revenue figure: no mark at all; a qualify marks once.
+            assert _dirty_marks(ctx.captured_queries) == (1 if action == "qualify" else 0)
+            assert not any(rollup_table in q["sql"] for q in ctx.captured_queries)
+
+
+def test_a_deal_change_marks_its_promotion_day_once_and_the_refresh_is_idempotent(pw):
+    from django.test.utils import CaptureQueriesContext
+
+    handoff = pw.qualified("rep")
+    rollup.refresh_dirty()
+    with CaptureQueriesContext(connection) as ctx:
+        deal = services.opportunity_open(
+            handoff=handoff,
+            actor=pw.users["manager"],
+            amount="250",
+            expected_close_date=timezone.localdate(),
+        )
+    assert _dirty_marks(ctx.captured_queries) == 1
+    assert not any(RevenueRollup._meta.db_table in q["sql"] for q in ctx.captured_queries)
+    services.opportunity_win(opportunity=deal, actor=pw.users["manager"])
+    assert rollup.refresh_dirty() == [rollup.day_of(handoff.created_at)]
+    once = _state()
+    # A day recounted again (a mark left by a retried transaction) gives the same rows.
+    rollup.mark_dirty(rollup.day_of(handoff.created_at))
+    rollup.refresh_dirty()
+    assert _state() == once
+    total = metrics.by_dimension("totals", metrics.RevenueFilters.from_params({}))[0]
+    assert (total["won"], total["won_amount"]) == (1, "250.00")
