@@ -12,9 +12,11 @@ of, and the opportunity -> handoff join that attribution would cost without the 
 Target: each aggregate under 1 s. Prints the machine's load average before and after.
 
 The loader writes rows by SQL, past the services, so the revenue rollup (pipeline.rollup) is
-rebuilt after the load and the rebuild is timed; the metrics then read the rollup. Also timed:
-one refresh of a promotion day, what each opportunity or handoff change pays in its transaction.
---database names the scratch database (default bench_revenue).
+rebuilt after the load and the rebuild is timed; the metrics then read the rollup's per-dimension
+slices. Also timed: one dirty mark (what each opportunity or handoff change pays in its
+transaction) and one refresh of a promotion day (what the beat refresh pays per dirty day).
+--database names the scratch database (default bench_revenue); with --reuse the kept rollup is
+read again, its slices derived when missing (or with --slices), --rebuild rewrites it all.
 """
 
 from __future__ import annotations
@@ -119,6 +121,11 @@ def main() -> None:
     parser.add_argument(
         "--rebuild", action="store_true", help="with --reuse: rebuild the rollup again"
     )
+    parser.add_argument(
+        "--slices",
+        action="store_true",
+        help="with --reuse: derive the per-dimension slices again from the kept rollup",
+    )
     args = parser.parse_args()
     feedback_bench.DB_NAME = args.database
 
@@ -128,7 +135,7 @@ def main() -> None:
         feedback_bench.admin_sql(f"CREATE DATABASE {args.database}")
     feedback_bench.setup_django()
     from django.core.management import call_command
-    from django.db import connection
+    from django.db import connection, transaction
 
     from feedback import selectors as feedback_selectors
     from handoff.models import Handoff
@@ -146,21 +153,34 @@ def main() -> None:
         # The rows were loaded by SQL, past the services: the rollup is rebuilt, as an operator
         # would after such a load (manage.py rebuild_revenue_rollup).
         from pipeline import rollup
-        from pipeline.models import RevenueRollup
+        from pipeline.models import RevenueRollup, RevenueSlice, RevenueSliceDuration
 
         if reuse and not args.rebuild and RevenueRollup.objects.exists():
             print("  rollup kept from the previous run (--rebuild to time it again)")
+            if args.slices or not RevenueSlice.objects.exists():
+                # The slices (one dimension at a time) derived again from the kept rollup.
+                t = time.perf_counter()
+                with transaction.atomic():
+                    RevenueSlice.objects.all().delete()
+                    RevenueSliceDuration.objects.all().delete()
+                    rollup.derive_slices(None)
+                print(
+                    f"  slices derived     {time.perf_counter() - t:6.1f} s "
+                    f"({RevenueSlice.objects.count():,} count rows, "
+                    f"{RevenueSliceDuration.objects.count():,} histogram rows)"
+                )
         else:
             t = time.perf_counter()
             written = rollup.rebuild()
-            with connection.cursor() as cur:
-                cur.execute("ANALYZE pipeline_revenuerollup")
-                cur.execute("ANALYZE pipeline_revenueduration")
             print(
                 f"  rollup rebuilt     {time.perf_counter() - t:6.1f} s "
                 f"({written['revenue_rollup']:,} count rows, "
-                f"{written['revenue_duration']:,} histogram rows)"
+                f"{written['revenue_duration']:,} histogram rows, "
+                f"slices {written['revenue_slice']:,} + {written['revenue_slice_duration']:,})"
             )
+        with connection.cursor() as cur:
+            for table in ("rollup", "duration", "slice", "sliceduration"):
+                cur.execute(f"ANALYZE pipeline_revenue{table}")
         handoffs = Handoff.objects.count()
         opportunities = Opportunity.objects.count()
         print(
@@ -174,17 +194,22 @@ def main() -> None:
         team = Handoff.objects.values_list("team_id", flat=True).first()
         one_team = metrics.RevenueFilters(filters.date_from, filters.date_to, team=team)
         raw = feedback_bench.raw
-        from django.db import transaction
         from django.utils import timezone
 
         week_ago = timezone.now() - dt.timedelta(days=7)
         busiest = timezone.localdate() - dt.timedelta(days=30)
 
         def refresh_one_day() -> None:
-            # What a service pays per change: both sides of one day, in a rolled-back block.
+            # What the beat refresh pays per dirty day: both sides of one day and its slices,
+            # in a rolled-back block.
             with transaction.atomic():
-                rollup.refresh_handoffs(busiest)
-                rollup.refresh_opportunities(busiest)
+                rollup.refresh_day(busiest)
+                transaction.set_rollback(True)
+
+        def mark_one_day() -> None:
+            # What a change pays in its transaction: one dirty mark (rolled back).
+            with transaction.atomic():
+                rollup.mark_dirty(busiest)
                 transaction.set_rollback(True)
 
         cases: list[tuple[str, Callable[[], Any]]] = [
@@ -231,8 +256,9 @@ def main() -> None:
                 "won_by_source, last 7 days (digest)",
                 lambda: metrics.won_by_source(start=week_ago, end=timezone.now()),
             ),
+            ("one dirty mark (what a change pays)", lambda: mark_one_day()),
             (
-                "one refresh of a promotion day (handoffs + opportunities)",
+                "one refresh of a promotion day (handoffs + opportunities + slices; beat)",
                 lambda: refresh_one_day(),
             ),
             (

@@ -48,7 +48,14 @@ from leads.errors import ValidationFailed
 from leads.models import Campaign, Source
 from leads.selectors import score_bands
 from pipeline import rollup
-from pipeline.models import LostReason, Opportunity, RevenueDuration, RevenueRollup
+from pipeline.models import (
+    LostReason,
+    Opportunity,
+    RevenueDuration,
+    RevenueRollup,
+    RevenueSlice,
+    RevenueSliceDuration,
+)
 from pipeline.states import Stage
 
 DIMENSIONS = ("source", "campaign", "score_band", "team", "rep", "cohort_week", "qualification")
@@ -292,7 +299,76 @@ def _assemble(
     return result
 
 
+# table -> (the slice it reads, the column it groups by; None: all rows together). Team and
+# cohort week read the `total` slice (team and day are in every slice's key).
+SLICE_OF = {
+    "totals": ("total", None),
+    "team": ("total", "team_id"),
+    "cohort_week": ("total", "day"),
+    "source": ("source", "value"),
+    "campaign": ("campaign", "value"),
+    "score_band": ("score_band", "value"),
+    "rep": ("rep", "value"),
+    "qualification": ("qualification", "value"),
+}
+_INT_VALUES = frozenset({"campaign", "rep"})  # ids kept as text in the slice's value
+
+
+def _slice(model: Any, dimension: str, filters: RevenueFilters) -> QuerySet[Any]:
+    """The slice rows of one table's dimension, of the promotion days (and team) in range."""
+    qs = model.objects.filter(
+        dimension=SLICE_OF[dimension][0], day__gte=filters.date_from, day__lte=filters.date_to
+    )
+    return qs.filter(team_id=filters.team) if filters.team is not None else qs
+
+
+def _slice_key(dimension: str, value: Any) -> Any:
+    if dimension in _INT_VALUES and value is not None:
+        return int(value)
+    return value
+
+
 def _rolled_up(dimension: str, filters: RevenueFilters, *, durations: bool) -> dict[Any, dict]:
+    """One dimension: one GROUP BY over its slice (or, filtered by source or campaign, over the
+    whole rollup), one over the histograms."""
+    if filters.source or filters.campaign is not None:
+        return _rolled_up_detail(dimension, filters, durations=durations)
+    _, column = SLICE_OF[dimension]
+    group = F(column) if column is not None else Value(0, IntegerField())
+    company = Q(currency=settings.DEFAULT_CURRENCY)
+    rows = (
+        _slice(RevenueSlice, dimension, filters)
+        .annotate(k=group)
+        .values("k")
+        .annotate(
+            mqls=Sum("mqls"),
+            sqls=Sum("sqls"),
+            opportunities=Sum("opportunities"),
+            won=Sum("won"),
+            lost=Sum("lost"),
+            won_priced=Sum("won_priced", filter=company),
+            won_amount=Sum("won_amount", filter=company),
+            pipeline_amount=Sum("pipeline_amount", filter=company),
+        )
+        .order_by()
+    )
+    counts = [(_slice_key(dimension, row.pop("k")), row) for row in rows]
+    histogram = None
+    if durations:
+        histogram = [
+            (_slice_key(dimension, k), metric, hours, n)
+            for k, metric, hours, n in _slice(RevenueSliceDuration, dimension, filters)
+            .annotate(k=group)
+            .values_list("k", "metric", "hours")
+            .annotate(count=Sum("n"))
+            .order_by()
+        ]
+    return _assemble(dimension, counts, histogram)
+
+
+def _rolled_up_detail(
+    dimension: str, filters: RevenueFilters, *, durations: bool
+) -> dict[Any, dict]:
     """One dimension: one GROUP BY over the rollup, one over the histograms."""
     group = _rollup_group(dimension)
     company = Q(currency=settings.DEFAULT_CURRENCY)
@@ -434,9 +510,13 @@ def by_dimension(
 def other_currencies(filters: RevenueFilters) -> list[dict[str, Any]]:
     """Won and open amounts in currencies other than the company's, each apart (one query
     over the rollup)."""
-    rows = (
+    source = (
         _cohort(RevenueRollup, filters)
-        .exclude(currency__in=["", settings.DEFAULT_CURRENCY])
+        if filters.source or filters.campaign is not None
+        else _slice(RevenueSlice, "totals", filters)
+    )
+    rows = (
+        source.exclude(currency__in=["", settings.DEFAULT_CURRENCY])
         .values("currency")
         .annotate(
             opportunities=Sum("opportunities"),

@@ -248,3 +248,49 @@ class RevenueRefresh(models.Model):
 
     def __str__(self) -> str:
         return f"Revenue rollup as of {self.refreshed_at}"
+
+
+class RevenueSlice(models.Model):
+    """The revenue rollup folded down to one dimension at a time: per promotion day x team x
+    currency, one row per value of `dimension` (source, campaign, score_band, rep,
+    qualification; `total`: one row, value null). What the unfiltered revenue tables read: a
+    table reads its dimension's rows only. Derived from `RevenueRollup` by the refresh."""
+
+    day = models.DateField()
+    team_id = models.BigIntegerField(null=True)
+    dimension = models.CharField(max_length=16)
+    value = models.CharField(max_length=64, null=True)  # noqa: DJ001 (null: no campaign/rep)
+    currency = models.CharField(max_length=3, blank=True)
+    mqls = models.IntegerField(default=0)
+    sqls = models.IntegerField(default=0)
+    opportunities = models.IntegerField(default=0)
+    won = models.IntegerField(default=0)
+    lost = models.IntegerField(default=0)
+    won_priced = models.IntegerField(default=0)
+    won_amount = models.DecimalField(max_digits=18, decimal_places=2, default=0)
+    pipeline_amount = models.DecimalField(max_digits=18, decimal_places=2, default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["dimension", "day"], name="revenue_slice_dim_day")]
+
+    def __str__(self) -> str:
+        return f"Revenue of {self.day} by {self.dimension}"
+
+
+class RevenueSliceDuration(models.Model):
+    """`RevenueDuration` folded the same way: histograms per promotion day x team x dimension
+    value (the percentiles of one table)."""
+
+    day = models.DateField()
+    team_id = models.BigIntegerField(null=True)
+    dimension = models.CharField(max_length=16)
+    value = models.CharField(max_length=64, null=True)  # noqa: DJ001 (null: no campaign/rep)
+    metric = models.CharField(max_length=12)
+    hours = models.IntegerField()
+    n = models.IntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["dimension", "day"], name="revenue_slice_dur_dim_day")]
+
+    def __str__(self) -> str:
+        return f"{self.n} at {self.hours} h {self.metric} ({self.day}, {self.dimension})"

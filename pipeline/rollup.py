@@ -62,6 +62,8 @@ from pipeline.models import (
     RevenueDuration,
     RevenueRefresh,
     RevenueRollup,
+    RevenueSlice,
+    RevenueSliceDuration,
 )
 from pipeline.states import Stage
 
@@ -231,6 +233,58 @@ def mark_dirty(day: dt.date) -> None:
         )
 
 
+# --- the slices: the rollup folded to one dimension at a time --------------------------------
+
+# dimension -> the rollup column it keeps (as text; `total` keeps none).
+SLICES = {
+    "total": "CAST(NULL AS TEXT)",
+    "source": "source",
+    "campaign": "CAST(campaign_id AS TEXT)",
+    "score_band": "score_band",
+    "rep": "CAST(rep_id AS TEXT)",
+    "qualification": "qualification",
+}
+
+
+def derive_slices(day: dt.date | None) -> None:
+    """(Re)write the slices of one promotion day (None: every day) from the rollup rows: two
+    INSERT ... SELECT ... GROUP BY statements (counts, histograms), every dimension at once."""
+    where, params = ("WHERE day = %s", [day]) if day is not None else ("", [])
+    if day is not None:
+        RevenueSlice.objects.filter(day=day).delete()
+        RevenueSliceDuration.objects.filter(day=day).delete()
+    sums = ", ".join(f"SUM({c})" for c in COUNTS)
+    counts_sql = " UNION ALL ".join(
+        f"SELECT day, team_id, '{dim}', {expr}, currency, {sums} "
+        f"FROM {RevenueRollup._meta.db_table} {where} GROUP BY day, team_id, {expr}, currency"
+        for dim, expr in SLICES.items()
+    )
+    durations_sql = " UNION ALL ".join(
+        f"SELECT day, team_id, '{dim}', {expr}, metric, hours, SUM(n) "
+        f"FROM {RevenueDuration._meta.db_table} {where} GROUP BY day, team_id, {expr}, metric, "
+        "hours"
+        for dim, expr in SLICES.items()
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {RevenueSlice._meta.db_table} "
+            f"(day, team_id, dimension, value, currency, {', '.join(COUNTS)}) {counts_sql}",
+            params * len(SLICES),
+        )
+        cursor.execute(
+            f"INSERT INTO {RevenueSliceDuration._meta.db_table} "
+            f"(day, team_id, dimension, value, metric, hours, n) {durations_sql}",
+            params * len(SLICES),
+        )
+
+
+def refresh_day(day: dt.date) -> None:
+    """Recount one promotion day: both sides from the raw rows, then its slices."""
+    refresh_handoffs(day)
+    refresh_opportunities(day)
+    derive_slices(day)
+
+
 def _try_refresh_lock() -> bool:
     if connection.vendor != "postgresql":
         return True  # SQLite: one writer at a time anyway
@@ -250,8 +304,7 @@ def refresh_dirty(now: dt.datetime | None = None) -> list[dt.date] | None:
             cursor.execute(f"DELETE FROM {RevenueDirtyDay._meta.db_table} RETURNING day")
             days = sorted({_as_date(row[0]) for row in cursor.fetchall()})
         for day in days:
-            refresh_handoffs(day)
-            refresh_opportunities(day)
+            refresh_day(day)
         _refreshed(now)
     return days
 
@@ -341,18 +394,24 @@ def rebuild() -> dict[str, int]:
             with connection.cursor() as cursor:
                 cursor.execute(
                     f"LOCK TABLE {RevenueRollup._meta.db_table}, "
-                    f"{RevenueDuration._meta.db_table} IN EXCLUSIVE MODE"
+                    f"{RevenueDuration._meta.db_table}, {RevenueSlice._meta.db_table}, "
+                    f"{RevenueSliceDuration._meta.db_table} IN EXCLUSIVE MODE"
                 )
         # Marks of transactions committed before this point: their rows are counted below.
         RevenueDirtyDay.objects.all().delete()
         RevenueRollup.objects.all().delete()
         RevenueDuration.objects.all().delete()
+        RevenueSlice.objects.all().delete()
+        RevenueSliceDuration.objects.all().delete()
         _insert_counts(_handoffs(None), side=HANDOFF_SIDE)
         _insert_counts(_opportunities(None), side=OPPORTUNITY_SIDE)
         _handoff_durations(_handoffs(None))
         _opportunity_durations(_opportunities(None))
+        derive_slices(None)
         _refreshed(now)
         return {
             "revenue_rollup": RevenueRollup.objects.count(),
             "revenue_duration": RevenueDuration.objects.count(),
+            "revenue_slice": RevenueSlice.objects.count(),
+            "revenue_slice_duration": RevenueSliceDuration.objects.count(),
         }

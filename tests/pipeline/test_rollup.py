@@ -24,6 +24,8 @@ from pipeline.models import (
     RevenueDirtyDay,
     RevenueDuration,
     RevenueRollup,
+    RevenueSlice,
+    RevenueSliceDuration,
 )
 from tests.pipeline.conftest import BANT
 
@@ -41,6 +43,15 @@ def _state() -> tuple[Counter, Counter]:
     durations: Counter = Counter()
     for row in RevenueDuration.objects.values():
         durations[(*(row[k] for k in rollup.KEYS), row["metric"], row["hours"])] += row["n"]
+    # The slices (every dimension on its own) too.
+    for row in RevenueSlice.objects.values():
+        key = ("slice", row["day"], row["team_id"], row["dimension"], row["value"], row["currency"])
+        for name in rollup.COUNTS:
+            if row[name]:
+                counts[(*key, name)] += Decimal(row[name])
+    for row in RevenueSliceDuration.objects.values():
+        key = (row["day"], row["team_id"], row["dimension"], row["value"], row["metric"])
+        durations[("slice", *key, row["hours"])] += row["n"]
     return +counts, +durations
 
 
