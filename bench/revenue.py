@@ -134,6 +134,7 @@ def main() -> None:
         feedback_bench.admin_sql(f"DROP DATABASE IF EXISTS {args.database}")
         feedback_bench.admin_sql(f"CREATE DATABASE {args.database}")
     feedback_bench.setup_django()
+    from django.conf import settings
     from django.core.management import call_command
     from django.db import connection, transaction
 
@@ -153,10 +154,20 @@ def main() -> None:
         # The rows were loaded by SQL, past the services: the rollup is rebuilt, as an operator
         # would after such a load (manage.py rebuild_revenue_rollup).
         from pipeline import rollup
-        from pipeline.models import RevenueRollup, RevenueSlice, RevenueSliceDuration
+        from pipeline.models import RevenueRollup, RevenueScore, RevenueSlice, RevenueSliceDuration
 
         if reuse and not args.rebuild and RevenueRollup.objects.exists():
             print("  rollup kept from the previous run (--rebuild to time it again)")
+            if args.slices or not RevenueScore.objects.exists():
+                # The threshold advisor's rollup (day x team x score) from the raw rows.
+                t = time.perf_counter()
+                with transaction.atomic():
+                    RevenueScore.objects.all().delete()
+                    rollup.count_scores(None)
+                print(
+                    f"  advisor rollup     {time.perf_counter() - t:6.1f} s "
+                    f"({RevenueScore.objects.count():,} rows)"
+                )
             if args.slices or not RevenueSlice.objects.exists():
                 # The slices (one dimension at a time) derived again from the kept rollup.
                 t = time.perf_counter()
@@ -176,10 +187,11 @@ def main() -> None:
                 f"  rollup rebuilt     {time.perf_counter() - t:6.1f} s "
                 f"({written['revenue_rollup']:,} count rows, "
                 f"{written['revenue_duration']:,} histogram rows, "
-                f"slices {written['revenue_slice']:,} + {written['revenue_slice_duration']:,})"
+                f"slices {written['revenue_slice']:,} + {written['revenue_slice_duration']:,}, "
+                f"advisor {written['revenue_score']:,})"
             )
         with connection.cursor() as cur:
-            for table in ("rollup", "duration", "slice", "sliceduration"):
+            for table in ("rollup", "duration", "slice", "sliceduration", "score"):
                 cur.execute(f"ANALYZE pipeline_revenue{table}")
         handoffs = Handoff.objects.count()
         opportunities = Opportunity.objects.count()
@@ -264,6 +276,12 @@ def main() -> None:
             (
                 "threshold_advisor (with won revenue)",
                 lambda: feedback_selectors.threshold_advisor(),
+            ),
+            (
+                "baseline: the advisor's raw GROUP BY score bucket (handoffs)",
+                lambda: feedback_selectors._raw_buckets(
+                    feedback_selectors.MetricsFilters(), settings.FEEDBACK_THRESHOLD_CANDIDATES
+                ),
             ),
             ("revenue_metrics (the whole API answer)", lambda: metrics.revenue_metrics(filters)),
         ]

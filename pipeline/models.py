@@ -294,3 +294,26 @@ class RevenueSliceDuration(models.Model):
 
     def __str__(self) -> str:
         return f"{self.n} at {self.hours} h {self.metric} ({self.day}, {self.dimension})"
+
+
+class RevenueScore(models.Model):
+    """The threshold advisor's rollup: per promotion day x team x score at promotion, the
+    handoffs sent and what sales decided (accepted, qualified, returned), and the won deals
+    (company-currency amount). A row holds the handoff side or the won side. Kept by the same
+    refresh as the revenue rollup."""
+
+    day = models.DateField()
+    team_id = models.BigIntegerField(null=True)
+    score = models.IntegerField()
+    sent = models.IntegerField(default=0)
+    accepted = models.IntegerField(default=0)
+    qualified = models.IntegerField(default=0)
+    returned = models.IntegerField(default=0)
+    won = models.IntegerField(default=0)
+    won_amount = models.DecimalField(max_digits=18, decimal_places=2, default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["day"], name="revenue_score_day")]
+
+    def __str__(self) -> str:
+        return f"Score {self.score} on {self.day}"

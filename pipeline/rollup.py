@@ -10,7 +10,8 @@ Kept up to date off the request path:
     update, win, lose, CRM sync: every change writes one);
   - the handoff app knows nothing of this: `pipeline.apps` listens to the creation of handoff
     events and marks the handoff's promotion day for those that move a figure (a new handoff,
-    a rep change, a move to qualified or reassigned; never an accept or a return);
+    a rep change, a move into or out of accepted, qualified, returned or reassigned: the
+    threshold advisor counts accepts and returns; never a note or a pause);
 - `refresh_dirty()` (Celery beat every minute, and `manage.py rebuild_revenue_rollup --dirty`)
   recounts the dirty days and deletes their marks, then records `RevenueRefresh.refreshed_at`:
   the figures' `as_of`.
@@ -62,6 +63,7 @@ from pipeline.models import (
     RevenueDuration,
     RevenueRefresh,
     RevenueRollup,
+    RevenueScore,
     RevenueSlice,
     RevenueSliceDuration,
 )
@@ -278,11 +280,77 @@ def derive_slices(day: dt.date | None) -> None:
         )
 
 
+# --- the threshold advisor's rollup: day x team x score ---------------------------------------
+
+ADVISOR_ACCEPTED = (Status.ACCEPTED, Status.QUALIFIED)
+
+
+def count_scores(day: dt.date | None) -> None:
+    """(Re)write the advisor's rows of one promotion day (None: every day): the handoffs by
+    score with what sales decided, and the won deals by frozen score. Two INSERT ... SELECT."""
+    if day is not None:
+        RevenueScore.objects.filter(day=day).delete()
+    handoffs = (
+        _day_filtered(Handoff.objects.exclude(status=Status.REASSIGNED), "created_at", day)
+        .annotate(
+            k_day=TruncDate("created_at", tzinfo=company_zone()),
+            k_team=F("team_id"),
+            k_score=F("score_snapshot"),
+        )
+        .values("k_day", "k_team", "k_score")
+        .annotate(
+            c_sent=Count("id"),
+            c_accepted=Count("id", filter=Q(status__in=ADVISOR_ACCEPTED)),
+            c_qualified=Count("id", filter=Q(status=Status.QUALIFIED)),
+            c_returned=Count("id", filter=Q(status=Status.RETURNED)),
+        )
+        .order_by()
+    )
+    won = (
+        _day_filtered(Opportunity.objects.filter(stage=Stage.WON), "promoted_at", day)
+        .annotate(
+            k_day=TruncDate("promoted_at", tzinfo=company_zone()),
+            k_team=F("team_id"),
+            k_score=F("score"),
+        )
+        .values("k_day", "k_team", "k_score")
+        .annotate(
+            c_won=Count("id"),
+            c_won_amount=Sum("amount", filter=Q(currency=settings.DEFAULT_CURRENCY)),
+        )
+        .order_by()
+    )
+    table = RevenueScore._meta.db_table
+    columns = "day, team_id, score, sent, accepted, qualified, returned, won, won_amount"
+    with connection.cursor() as cursor:
+        sql, params = handoffs.query.sql_with_params()
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) SELECT k_day, k_team, k_score, c_sent, c_accepted, "
+            f"c_qualified, c_returned, 0, 0 FROM ({sql}) g",
+            params,
+        )
+        sql, params = won.query.sql_with_params()
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) SELECT k_day, k_team, k_score, 0, 0, 0, 0, c_won, "
+            f"COALESCE(c_won_amount, 0) FROM ({sql}) g",
+            params,
+        )
+
+
+def _day_filtered(qs: QuerySet[Any], field: str, day: dt.date | None) -> QuerySet[Any]:
+    if day is None:
+        return qs
+    start, end = _day_bounds(day)
+    return qs.filter(**{f"{field}__gte": start, f"{field}__lt": end})
+
+
 def refresh_day(day: dt.date) -> None:
-    """Recount one promotion day: both sides from the raw rows, then its slices."""
+    """Recount one promotion day: both sides from the raw rows, then its slices and the
+    advisor's rows."""
     refresh_handoffs(day)
     refresh_opportunities(day)
     derive_slices(day)
+    count_scores(day)
 
 
 def _try_refresh_lock() -> bool:
@@ -359,9 +427,12 @@ def _opportunity_durations(qs: QuerySet[Opportunity]) -> None:
 
 
 # Handoff events that move a figure: a new handoff (promotion, reassignment), a rep change
-# (escalation to the manager's queue), and the two statuses the metrics read.
+# (escalation to the manager's queue), and a move into or out of the statuses the metrics and
+# the threshold advisor read (an accept, a return, a qualification, a reassignment).
 HANDOFF_EVENT_KINDS = frozenset({"created", "assigned", "unassigned", "escalated"})
-HANDOFF_STATUSES = frozenset({Status.QUALIFIED, Status.REASSIGNED})
+HANDOFF_STATUSES = frozenset(
+    {Status.ACCEPTED, Status.QUALIFIED, Status.RETURNED, Status.REASSIGNED}
+)
 
 
 def on_handoff_event(
@@ -370,8 +441,8 @@ def on_handoff_event(
     """post_save of handoff.HandoffEvent (connected in pipeline.apps)."""
     if not created or raw:
         return
-    status_move = instance.to_status in HANDOFF_STATUSES and instance.from_status != (
-        instance.to_status
+    status_move = instance.from_status != instance.to_status and (
+        instance.to_status in HANDOFF_STATUSES or instance.from_status in HANDOFF_STATUSES
     )
     if instance.kind not in HANDOFF_EVENT_KINDS and not status_move:
         return
@@ -395,7 +466,8 @@ def rebuild() -> dict[str, int]:
                 cursor.execute(
                     f"LOCK TABLE {RevenueRollup._meta.db_table}, "
                     f"{RevenueDuration._meta.db_table}, {RevenueSlice._meta.db_table}, "
-                    f"{RevenueSliceDuration._meta.db_table} IN EXCLUSIVE MODE"
+                    f"{RevenueSliceDuration._meta.db_table}, {RevenueScore._meta.db_table} "
+                    "IN EXCLUSIVE MODE"
                 )
         # Marks of transactions committed before this point: their rows are counted below.
         RevenueDirtyDay.objects.all().delete()
@@ -403,15 +475,18 @@ def rebuild() -> dict[str, int]:
         RevenueDuration.objects.all().delete()
         RevenueSlice.objects.all().delete()
         RevenueSliceDuration.objects.all().delete()
+        RevenueScore.objects.all().delete()
         _insert_counts(_handoffs(None), side=HANDOFF_SIDE)
         _insert_counts(_opportunities(None), side=OPPORTUNITY_SIDE)
         _handoff_durations(_handoffs(None))
         _opportunity_durations(_opportunities(None))
         derive_slices(None)
+        count_scores(None)
         _refreshed(now)
         return {
             "revenue_rollup": RevenueRollup.objects.count(),
             "revenue_duration": RevenueDuration.objects.count(),
             "revenue_slice": RevenueSlice.objects.count(),
             "revenue_slice_duration": RevenueSliceDuration.objects.count(),
+            "revenue_score": RevenueScore.objects.count(),
         }

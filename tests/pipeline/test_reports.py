@@ -43,6 +43,7 @@ def test_the_advisor_names_the_threshold_keeping_95_percent_of_won_revenue(pw):
     _deal(pw, "rep", score=62, amount="1000", outcome="won")
     _deal(pw, "rep", score=81, amount="8000", outcome="won")
     _deal(pw, "rep", score=90, amount="500", outcome="lost")
+    rollup.refresh_dirty()  # the beat refresh: the advisor reads its rollup
     advice = threshold_advisor(MetricsFilters(), thresholds=[40, 60, 80])
     rows = {row["threshold"]: row for row in advice["rows"]}
     assert (rows[40]["won_kept"], rows[40]["won_lost"], rows[40]["won_revenue_kept"]) == (3, 0, "9100.00")  # fmt: skip
@@ -51,6 +52,17 @@ def test_the_advisor_names_the_threshold_keeping_95_percent_of_won_revenue(pw):
     # 60 keeps 98.9% of the revenue and sends fewer MQLs than 40; 80 keeps only 87.9%.
     assert advice["revenue_threshold"] == 60
     assert advice["won_revenue"] == "9100.00"
+    # The advisor's rollup equals the raw handoffs and deals, bucket by bucket.
+    from feedback.selectors import _raw_buckets, _won_by_threshold
+    from pipeline.metrics import advisor_counts
+
+    thresholds = [40, 60, 80]
+    buckets, won = advisor_counts(thresholds=thresholds, date_from=None, date_to=None, team=None)
+    raw = _raw_buckets(MetricsFilters(), thresholds)
+    assert buckets == {
+        b: {n: r[n] for n in ("sent", "accepted", "qualified", "returned")} for b, r in raw.items()
+    }
+    assert won == _won_by_threshold(MetricsFilters(), thresholds)
 
 
 def test_the_feedback_report_shows_revenue_and_why_deals_were_lost_by_source(pw):
