@@ -8,9 +8,11 @@ from the handoff when they opened), never from the live lead, and never joined t
 Amounts are in the company currency (settings.DEFAULT_CURRENCY): an opportunity in another
 currency counts in the deal counts but never in a sum; the totals report those apart.
 
-Per dimension two GROUP BY queries (handoffs, opportunities); on PostgreSQL the median and p90
-durations are `percentile_cont` aggregates in the same query; elsewhere they are computed from
-the durations with the same linear interpolation.
+The figures are read from the revenue rollup (pipeline.rollup), as of its last refresh (`as_of`;
+beat refreshes it every minute): per table one GROUP BY over its dimension's slice (promotion
+day x team x value x currency) and one over the slice's hour histograms, the median and p90
+being percentile_cont over the histogram (linear interpolation). Filtered by source or
+campaign, the full rollup is read instead.
 """
 
 from __future__ import annotations

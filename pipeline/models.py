@@ -160,7 +160,7 @@ class OpportunityEvent(models.Model):
 
 class RevenueRollup(models.Model):
     """Counts and sums of one promotion day's cohort, by every dimension the revenue metrics
-    report: what `pipeline.rollup` keeps in step with handoffs and opportunities, and what the
+    report: what `pipeline.rollup` recounts from handoffs and opportunities, and what the
     metrics read instead of the raw rows.
 
     A row holds either the handoff side (`currency` empty: MQLs and SQLs) or the opportunity side
