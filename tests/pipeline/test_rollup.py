@@ -281,3 +281,45 @@ def test_a_deal_change_marks_its_promotion_day_once_and_the_refresh_is_idempoten
     assert _state() == once
     total = metrics.by_dimension("totals", metrics.RevenueFilters.from_params({}))[0]
     assert (total["won"], total["won_amount"]) == (1, "250.00")
+
+
+def test_the_beat_task_recounts_the_dirty_days(pw):
+    from pipeline.tasks import revenue_rollup_refresh
+
+    pw.world.promote("rep")
+    assert revenue_rollup_refresh() == 1
+    assert revenue_rollup_refresh() == 0
+    assert not RevenueDirtyDay.objects.exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_second_refresh_returns_at_once_while_one_runs(pw):
+    """Two workers never recount together: the second finds the advisory lock taken."""
+    import threading
+
+    from django.db import connections
+
+    pw.world.promote("rep")
+    holding, release = threading.Event(), threading.Event()
+
+    def first_worker() -> None:
+        try:
+            with transaction.atomic():
+                assert rollup._try_refresh_lock()
+                holding.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    worker = threading.Thread(target=first_worker)
+    worker.start()
+    try:
+        assert holding.wait(10)
+        assert rollup.refresh_dirty() is None  # did not wait, counted nothing
+        assert RevenueDirtyDay.objects.exists()
+    finally:
+        release.set()
+        worker.join()
+    assert rollup.refresh_dirty()  # the lock is free again: the day is recounted
+    assert not RevenueDirtyDay.objects.exists()
