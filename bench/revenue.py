@@ -10,11 +10,19 @@ generate_series, and times each aggregate of pipeline.metrics (best of 3 warm ru
 baselines measured in the same run: a bare count(*), the plain GROUP BYs the figures are made
 of, and the opportunity -> handoff join that attribution would cost without the frozen copy.
 Target: each aggregate under 1 s. Prints the machine's load average before and after.
+
+The loader writes rows by SQL, past the services, so the revenue rollup (pipeline.rollup) is
+rebuilt after the load and the rebuild is timed; the metrics then read the rollup's per-dimension
+slices. Also timed: one dirty mark (what each opportunity or handoff change pays in its
+transaction) and one refresh of a promotion day (what the beat refresh pays per dirty day).
+--database names the scratch database (default bench_revenue); with --reuse the kept rollup is
+read again, its slices derived when missing (or with --slices), --rebuild rewrites it all.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import importlib.util
 import os
 import sys
@@ -92,7 +100,9 @@ def load_opportunities(n: int) -> None:
     print(f"  opportunities      {time.perf_counter() - t:6.1f} s")
     import psycopg
 
-    with psycopg.connect(f"{feedback_bench.SERVER}/{DB_NAME}", autocommit=True) as conn:
+    with psycopg.connect(
+        f"{feedback_bench.SERVER}/{feedback_bench.DB_NAME}", autocommit=True
+    ) as conn:
         conn.execute("VACUUM ANALYZE")
 
 
@@ -107,15 +117,26 @@ def main() -> None:
     parser.add_argument("--opportunities", type=int, default=300_000)
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     parser.add_argument("--reuse", action="store_true", help="reuse a loaded scratch database")
+    parser.add_argument("--database", default=DB_NAME, help="the scratch database's name")
+    parser.add_argument(
+        "--rebuild", action="store_true", help="with --reuse: rebuild the rollup again"
+    )
+    parser.add_argument(
+        "--slices",
+        action="store_true",
+        help="with --reuse: derive the per-dimension slices again from the kept rollup",
+    )
     args = parser.parse_args()
+    feedback_bench.DB_NAME = args.database
 
     reuse = args.reuse and feedback_bench.database_exists()
     if not reuse:
-        feedback_bench.admin_sql(f"DROP DATABASE IF EXISTS {DB_NAME}")
-        feedback_bench.admin_sql(f"CREATE DATABASE {DB_NAME}")
+        feedback_bench.admin_sql(f"DROP DATABASE IF EXISTS {args.database}")
+        feedback_bench.admin_sql(f"CREATE DATABASE {args.database}")
     feedback_bench.setup_django()
+    from django.conf import settings
     from django.core.management import call_command
-    from django.db import connection
+    from django.db import connection, transaction
 
     from feedback import selectors as feedback_selectors
     from handoff.models import Handoff
@@ -123,13 +144,55 @@ def main() -> None:
     from pipeline.models import Opportunity
 
     try:
+        call_command("migrate", verbosity=0)
         if not reuse:
             print(f"Loading {args.handoffs:,} handoffs, {args.opportunities:,} opportunities ...")
             t = time.perf_counter()
-            call_command("migrate", verbosity=0)
             feedback_bench.load(args.handoffs)
             load_opportunities(args.opportunities)
             print(f"  total              {time.perf_counter() - t:6.1f} s")
+        # The rows were loaded by SQL, past the services: the rollup is rebuilt, as an operator
+        # would after such a load (manage.py rebuild_revenue_rollup).
+        from pipeline import rollup
+        from pipeline.models import RevenueRollup, RevenueScore, RevenueSlice, RevenueSliceDuration
+
+        if reuse and not args.rebuild and RevenueRollup.objects.exists():
+            print("  rollup kept from the previous run (--rebuild to time it again)")
+            if args.slices or not RevenueScore.objects.exists():
+                # The threshold advisor's rollup (day x team x score) from the raw rows.
+                t = time.perf_counter()
+                with transaction.atomic():
+                    RevenueScore.objects.all().delete()
+                    rollup.count_scores(None)
+                print(
+                    f"  advisor rollup     {time.perf_counter() - t:6.1f} s "
+                    f"({RevenueScore.objects.count():,} rows)"
+                )
+            if args.slices or not RevenueSlice.objects.exists():
+                # The slices (one dimension at a time) derived again from the kept rollup.
+                t = time.perf_counter()
+                with transaction.atomic():
+                    RevenueSlice.objects.all().delete()
+                    RevenueSliceDuration.objects.all().delete()
+                    rollup.derive_slices(None)
+                print(
+                    f"  slices derived     {time.perf_counter() - t:6.1f} s "
+                    f"({RevenueSlice.objects.count():,} count rows, "
+                    f"{RevenueSliceDuration.objects.count():,} histogram rows)"
+                )
+        else:
+            t = time.perf_counter()
+            written = rollup.rebuild()
+            print(
+                f"  rollup rebuilt     {time.perf_counter() - t:6.1f} s "
+                f"({written['revenue_rollup']:,} count rows, "
+                f"{written['revenue_duration']:,} histogram rows, "
+                f"slices {written['revenue_slice']:,} + {written['revenue_slice_duration']:,}, "
+                f"advisor {written['revenue_score']:,})"
+            )
+        with connection.cursor() as cur:
+            for table in ("rollup", "duration", "slice", "sliceduration", "score"):
+                cur.execute(f"ANALYZE pipeline_revenue{table}")
         handoffs = Handoff.objects.count()
         opportunities = Opportunity.objects.count()
         print(
@@ -143,6 +206,24 @@ def main() -> None:
         team = Handoff.objects.values_list("team_id", flat=True).first()
         one_team = metrics.RevenueFilters(filters.date_from, filters.date_to, team=team)
         raw = feedback_bench.raw
+        from django.utils import timezone
+
+        week_ago = timezone.now() - dt.timedelta(days=7)
+        busiest = timezone.localdate() - dt.timedelta(days=30)
+
+        def refresh_one_day() -> None:
+            # What the beat refresh pays per dirty day: both sides of one day and its slices,
+            # in a rolled-back block.
+            with transaction.atomic():
+                rollup.refresh_day(busiest)
+                transaction.set_rollback(True)
+
+        def mark_one_day() -> None:
+            # What a change pays in its transaction: one dirty mark (rolled back).
+            with transaction.atomic():
+                rollup.mark_dirty(busiest)
+                transaction.set_rollback(True)
+
         cases: list[tuple[str, Callable[[], Any]]] = [
             ("baseline: SELECT count(*) FROM handoffs", raw(f"SELECT count(*) FROM {h}")),
             (
@@ -184,8 +265,23 @@ def main() -> None:
             ("lost_reasons_by campaign", lambda: metrics.lost_reasons_by("campaign", filters)),
             ("open_pipeline (now)", metrics.open_pipeline),
             (
+                "won_by_source, last 7 days (digest)",
+                lambda: metrics.won_by_source(start=week_ago, end=timezone.now()),
+            ),
+            ("one dirty mark (what a change pays)", lambda: mark_one_day()),
+            (
+                "one refresh of a promotion day (handoffs + opportunities + slices; beat)",
+                lambda: refresh_one_day(),
+            ),
+            (
                 "threshold_advisor (with won revenue)",
                 lambda: feedback_selectors.threshold_advisor(),
+            ),
+            (
+                "baseline: the advisor's raw GROUP BY score bucket (handoffs)",
+                lambda: feedback_selectors._raw_buckets(
+                    feedback_selectors.MetricsFilters(), settings.FEEDBACK_THRESHOLD_CANDIDATES
+                ),
             ),
             ("revenue_metrics (the whole API answer)", lambda: metrics.revenue_metrics(filters)),
         ]
@@ -207,7 +303,7 @@ def main() -> None:
     finally:
         connection.close()
         if not args.keep:
-            feedback_bench.admin_sql(f"DROP DATABASE IF EXISTS {DB_NAME}")
+            feedback_bench.admin_sql(f"DROP DATABASE IF EXISTS {args.database}")
 
 
 if __name__ == "__main__":

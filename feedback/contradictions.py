@@ -3,8 +3,8 @@
 
 - the return form tells the rep which of this lead's matched rules a reason contradicts;
 - the feedback report ranks the rules most contradicted by sales: returns with such a reason
-  of leads the rule scored, over the handoffs the rule scored (its promoted leads), with a
-  suggested change in points;
+  of leads the rule scored, over the handoffs the rule scored (its promoted leads), the won
+  revenue of those handoffs' deals (company currency), with a suggested change in points;
 - a marketer applies a suggestion in one step: a rule change through the scoring service
   (versioned; every lead is re-scored in the background).
 """
@@ -12,10 +12,12 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db import connection
-from django.db.models import Count, Q
+from django.db.models import Count, Q, Sum
 
 from feedback.models import RejectionReason
 from feedback.selectors import MetricsFilters, handoffs_for_metrics
@@ -25,6 +27,9 @@ from leads import roles
 from leads.errors import Forbidden, ValidationFailed
 from leads.models import FitRule
 from leads.services import scoring_rule_save
+from pipeline.metrics import money
+from pipeline.models import Opportunity
+from pipeline.states import Stage
 
 # No suggestion below this many contradicting returns: a couple of returns are anecdotes.
 MIN_RETURNS = 3
@@ -74,8 +79,9 @@ def suggested_points(points: int, share: float | None, returns: int) -> int | No
 
 def contradicted_rules(filters: MetricsFilters | None = None) -> list[dict[str, Any]]:
     """Fit rules named by return reasons, most contradicted first: contradicting returns (of
-    leads the rule scored), handoffs the rule scored, the share, and a suggested points change.
-    Three queries, whatever the number of rules."""
+    leads the rule scored), handoffs the rule scored, the share, the won deals and won revenue
+    (company currency) of the handoffs it scored, and a suggested points change. Four queries,
+    whatever the number of rules."""
     filters = filters or MetricsFilters()
     codes_by_rule: dict[int, list[str]] = defaultdict(list)
     rules: dict[int, FitRule] = {}
@@ -99,6 +105,7 @@ def contradicted_rules(filters: MetricsFilters | None = None) -> list[dict[str, 
             if code in codes and rules[rule_id].name in scored:
                 contradicting[rule_id] += 1
     promoted = _promoted_counts(handoffs, rules)
+    won = _won_revenue(handoffs, rules)
     rows = []
     for rule_id, rule in rules.items():
         returns, promoted_count = contradicting[rule_id], promoted.get(rule_id, 0)
@@ -114,6 +121,8 @@ def contradicted_rules(filters: MetricsFilters | None = None) -> list[dict[str, 
                 "returns": returns,
                 "promoted": promoted_count,
                 "share": share,
+                "won": won.get(rule_id, (0, Decimal(0)))[0],
+                "won_amount": money(won.get(rule_id, (0, Decimal(0)))[1]),
                 "suggested_points": suggestion,
                 "change": (suggestion - rule.points) if suggestion is not None else None,
             }
@@ -140,6 +149,33 @@ def _promoted_counts(handoffs: Any, rules: dict[int, FitRule]) -> dict[int, int]
             if name in by_name:
                 counts[by_name[name]] += 1
     return counts
+
+
+def _won_revenue(handoffs: Any, rules: dict[int, FitRule]) -> dict[int, tuple[int, Decimal]]:
+    """Won deals (company currency) grown from the handoffs each rule scored: one query."""
+    deals = Opportunity.objects.filter(
+        stage=Stage.WON,
+        currency=settings.DEFAULT_CURRENCY,
+        handoff__in=handoffs.order_by().values("pk"),
+    ).order_by()
+    if connection.vendor == "postgresql":
+        aggregates: dict[str, Any] = {}
+        for rule_id, rule in rules.items():
+            scored = Q(handoff__score_breakdown__contains={"items": [{"rule": rule.name}]})
+            aggregates[f"n{rule_id}"] = Count("id", filter=scored)
+            aggregates[f"a{rule_id}"] = Sum("amount", filter=scored)
+        row = deals.aggregate(**aggregates)
+        return {
+            rule_id: (row[f"n{rule_id}"], row[f"a{rule_id}"] or Decimal(0)) for rule_id in rules
+        }
+    by_name = {rule.name: rule_id for rule_id, rule in rules.items()}
+    totals: dict[int, tuple[int, Decimal]] = {}
+    for amount, breakdown in deals.values_list("amount", "handoff__score_breakdown").iterator():
+        for name in fit_rule_names(breakdown):
+            if name in by_name:
+                n, total = totals.get(by_name[name], (0, Decimal(0)))
+                totals[by_name[name]] = (n + 1, total + (amount or Decimal(0)))
+    return totals
 
 
 def contradicted_rule_apply(*, rule_id: Any, points: Any, actor: Any) -> FitRule:

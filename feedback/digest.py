@@ -35,6 +35,7 @@ from handoff.models import Handoff
 from handoff.notifications import retry_delay
 from leads.errors import ValidationFailed
 from leads.roles import MARKETING, SALES_MANAGER
+from pipeline import metrics as revenue
 
 WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 TOP_REASONS = 5
@@ -137,6 +138,9 @@ def digest_build(week: Week) -> dict[str, Any]:
             r for r in contradictions.contradicted_rules(filters) if r["returns"]
         ][:TOP_REASONS],
         "threshold": selectors.threshold_advisor(filters),
+        # Deals won during the week (whenever promoted), by the source they came from.
+        "won_by_source": revenue.won_by_source(start=start, end=end),
+        "currency": settings.DEFAULT_CURRENCY,
         "site_url": settings.SITE_URL,
     }
 

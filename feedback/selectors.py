@@ -35,7 +35,7 @@ from leads import roles
 from leads.errors import ValidationFailed
 from leads.models import Campaign, ScoringConfig, Source
 from leads.selectors import score_bands
-from pipeline.metrics import won_by_score_threshold
+from pipeline.metrics import advisor_counts, won_by_score_threshold
 
 OPEN_OUTCOME = (Status.PENDING, Status.WAITING)
 ACCEPTED_OUTCOME = (Status.ACCEPTED, Status.QUALIFIED)
@@ -507,9 +507,10 @@ def threshold_advisor(
     snapshot >= t), how many sales decided on and what share it accepted, from the recorded
     outcomes; and the suggested threshold (THRESHOLD_RULE).
 
-    One query: handoffs grouped by the highest candidate threshold their score reaches, with
-    conditional counts; "score >= t" is then the sum of the groups at or above t (a running sum
-    over at most one row per candidate).
+    One query over the advisor's rollup (pipeline.rollup: day x team x score, as of its last
+    refresh; filtered by source or campaign, two over the raw handoffs and deals): counts by the
+    highest candidate threshold a score reaches; "score >= t" is then the sum of the groups at
+    or above t (a running sum over at most one row per candidate).
 
     It can only judge what was sent: scores below the threshold marketing used then are seen
     only when a marketer promoted such a lead by hand.
@@ -517,23 +518,20 @@ def threshold_advisor(
     thresholds = _thresholds(thresholds)
     target = settings.FEEDBACK_TARGET_ACCEPTANCE if target is None else target
     min_decided = settings.FEEDBACK_MIN_DECIDED if min_decided is None else min_decided
-    if bucket_rows is None:
-        bucket_rows = (
-            handoffs_for_metrics(filters)
-            .annotate(bucket=_threshold_bucket(thresholds))
-            .values("bucket")
-            .annotate(
-                sent=Count("id"),
-                accepted=Count("id", filter=Q(status__in=ACCEPTED_OUTCOME)),
-                qualified=Count("id", filter=Q(status=Status.QUALIFIED)),
-                returned=Count("id", filter=Q(status=Status.RETURNED)),
-            )
-            .order_by()
+    f = filters or MetricsFilters()
+    by_bucket: Mapping[int, Mapping[str, Any]]
+    if bucket_rows is not None:
+        # The feedback payload's one pass over the handoffs counted the buckets already.
+        by_bucket = {row["bucket"]: row for row in bucket_rows}
+        won = _won_by_threshold(f, thresholds)
+    elif not f.source and f.campaign is None:
+        # Date range and team: the advisor's rollup (pipeline.metrics; as of its last refresh).
+        by_bucket, won = advisor_counts(
+            thresholds=thresholds, date_from=f.date_from, date_to=f.date_to, team=f.team
         )
-    rows = bucket_rows
-    by_bucket: dict[int, Mapping[str, Any]] = {row["bucket"]: row for row in rows}
+    else:
+        by_bucket, won = _raw_buckets(f, thresholds), _won_by_threshold(f, thresholds)
     all_sent = sum(row["sent"] for row in by_bucket.values())
-    won = _won_by_threshold(filters, thresholds)
     won_total = sum(row["won"] for row in won.values())
     revenue_total = sum((row["won_amount"] for row in won.values()), Decimal(0))
     won_kept, revenue_kept = 0, Decimal(0)
@@ -595,6 +593,29 @@ def threshold_advisor(
         "handoffs": all_sent,
         "rows": result_rows,
     }
+
+
+def _raw_buckets(f: MetricsFilters, thresholds: Sequence[int]) -> dict[int, Mapping[str, Any]]:
+    """The advisor's handoff counts by threshold bucket, read from the handoffs (filtered by
+    source or campaign, which its rollup does not key)."""
+    bucket = Case(
+        *[When(score_snapshot__gte=t, then=Value(t)) for t in reversed(thresholds)],
+        default=Value(-1),
+        output_field=IntegerField(),
+    )
+    rows = (
+        handoffs_for_metrics(f)
+        .annotate(bucket=bucket)
+        .values("bucket")
+        .annotate(
+            sent=Count("id"),
+            accepted=Count("id", filter=Q(status__in=ACCEPTED_OUTCOME)),
+            qualified=Count("id", filter=Q(status=Status.QUALIFIED)),
+            returned=Count("id", filter=Q(status=Status.RETURNED)),
+        )
+        .order_by()
+    )
+    return {row["bucket"]: row for row in rows}
 
 
 def _won_by_threshold(

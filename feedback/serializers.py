@@ -318,6 +318,10 @@ class ContradictedRuleSerializer(serializers.Serializer):
     returns = serializers.IntegerField(help_text="Returns with such a reason of leads it scored.")
     promoted = serializers.IntegerField(help_text="Handoffs of leads it scored.")
     share = serializers.FloatField(allow_null=True)
+    won = serializers.IntegerField(help_text="Won deals (company currency) of handoffs it scored.")
+    won_amount = serializers.CharField(
+        help_text="Their won revenue in the company currency, two decimals."
+    )
     suggested_points = serializers.IntegerField(allow_null=True)
     change = serializers.IntegerField(allow_null=True)
 

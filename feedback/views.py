@@ -291,9 +291,11 @@ def _revenue(filters: selectors.MetricsFilters) -> dict[str, Any]:
     )
     return {
         "currency": settings.DEFAULT_CURRENCY,
+        "revenue_as_of": revenue_metrics.as_of(),
         "revenue_by_source": revenue_metrics.by_dimension("source", revenue_filters),
         "revenue_by_campaign": revenue_metrics.by_dimension("campaign", revenue_filters),
         "revenue_by_score_band": revenue_metrics.by_dimension("score_band", revenue_filters),
+        "revenue_by_qualification": revenue_metrics.by_dimension("qualification", revenue_filters),
         "lost_by_source": revenue_metrics.lost_reasons_by("source", revenue_filters),
         "lost_by_campaign": revenue_metrics.lost_reasons_by("campaign", revenue_filters),
     }
@@ -315,6 +317,9 @@ EXPORTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "revenue_by_source": ("revenue_by_source", REVENUE_COLUMNS),
     "revenue_by_campaign": ("revenue_by_campaign", REVENUE_COLUMNS),
     "revenue_by_score_band": ("revenue_by_score_band", REVENUE_COLUMNS),
+    "revenue_by_qualification": ("revenue_by_qualification", REVENUE_COLUMNS),
+    "contradicted_rules": ("contradicted_rules", ("rule", "points", "reasons", "returns",
+                           "promoted", "share", "won", "won_amount", "suggested_points")),
     "lost_by_source": ("lost_by_source", ("label", "lost", "reasons")),
     "lost_by_campaign": ("lost_by_campaign", ("label", "lost", "reasons")),
     "threshold": ("threshold_advisor", ("threshold", "sent", "share_of_sent", "decided",
@@ -342,7 +347,9 @@ def _export(metrics: dict[str, Any], table: str) -> HttpResponse:
         for column in columns:
             value = row.get(column)
             if column == "reasons" and isinstance(value, list):
-                value = "; ".join(f"{r['label']} ({r['count']})" for r in value)
+                value = "; ".join(
+                    r if isinstance(r, str) else f"{r['label']} ({r['count']})" for r in value
+                )
             cells.append(escape_cell("" if value is None else value))
         writer.writerow(cells)
     return response

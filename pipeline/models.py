@@ -158,3 +158,164 @@ class OpportunityEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} @ {self.at:%Y-%m-%d %H:%M}"
+
+
+class RevenueRollup(models.Model):
+    """Counts and sums of one promotion day's cohort, by every dimension the revenue metrics
+    report: what `pipeline.rollup` recounts from handoffs and opportunities, and what the
+    metrics read instead of the raw rows.
+
+    A row holds either the handoff side (`currency` empty: MQLs and SQLs) or the opportunity side
+    of one currency (deals, won, lost and their amounts). Team, rep and campaign are plain ids
+    (no foreign keys): a rollup row is a figure, not a relation, and a rebuild rewrites it.
+    """
+
+    day = models.DateField()
+    team_id = models.BigIntegerField(null=True)
+    rep_id = models.BigIntegerField(null=True)
+    source = models.CharField(max_length=32, blank=True)
+    campaign_id = models.BigIntegerField(null=True)
+    score_band = models.CharField(max_length=20, blank=True)
+    qualification = models.CharField(max_length=3)  # "pql" or "mql"
+    currency = models.CharField(max_length=3, blank=True)
+    mqls = models.IntegerField(default=0)
+    sqls = models.IntegerField(default=0)
+    opportunities = models.IntegerField(default=0)
+    won = models.IntegerField(default=0)
+    lost = models.IntegerField(default=0)
+    won_priced = models.IntegerField(default=0)
+    won_amount = models.DecimalField(max_digits=18, decimal_places=2, default=0)
+    pipeline_amount = models.DecimalField(max_digits=18, decimal_places=2, default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["day", "currency"], name="revenue_rollup_day")]
+
+    def __str__(self) -> str:
+        return f"Revenue of {self.day} ({self.currency or 'handoffs'})"
+
+
+class RevenueDuration(models.Model):
+    """How many of one promotion day's cohort took `hours` (whole hours, rounded down) from
+    promotion to SQL, to opportunity or to won, by the rollup's dimensions: the histograms the
+    median and p90 days are read from."""
+
+    class Metric(models.TextChoices):
+        TO_SQL = "sql", "To SQL"
+        TO_OPPORTUNITY = "opportunity", "To opportunity"
+        TO_WON = "won", "To won"
+
+    day = models.DateField()
+    team_id = models.BigIntegerField(null=True)
+    rep_id = models.BigIntegerField(null=True)
+    source = models.CharField(max_length=32, blank=True)
+    campaign_id = models.BigIntegerField(null=True)
+    score_band = models.CharField(max_length=20, blank=True)
+    qualification = models.CharField(max_length=3)
+    metric = models.CharField(max_length=12, choices=Metric.choices)
+    hours = models.IntegerField()
+    n = models.IntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["day", "metric"], name="revenue_duration_day")]
+
+    def __str__(self) -> str:
+        return f"{self.n} at {self.hours} h {self.metric} ({self.day})"
+
+
+class RevenueDirtyDay(models.Model):
+    """A promotion day whose revenue rollup rows are stale: a transaction that changed a figure
+    of that day's cohort marked it (one INSERT ... ON CONFLICT DO NOTHING), and the refresh
+    (`pipeline.rollup.refresh_dirty`, beat every minute) recounts it and deletes the mark.
+
+    `txn` is the marking transaction's id on PostgreSQL (0 on SQLite): a mark is never shared
+    with another open transaction, so the refresh can only delete marks whose changes it sees.
+    """
+
+    day = models.DateField()
+    txn = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["day", "txn"], name="revenue_dirty_day_txn"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Revenue of {self.day} to recount"
+
+
+class RevenueRefresh(models.Model):
+    """One row: when the revenue rollup was last brought up to date (the figures' `as_of`)."""
+
+    refreshed_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"Revenue rollup as of {self.refreshed_at}"
+
+
+class RevenueSlice(models.Model):
+    """The revenue rollup folded down to one dimension at a time: per promotion day x team x
+    currency, one row per value of `dimension` (source, campaign, score_band, rep,
+    qualification; `total`: one row, value null). What the unfiltered revenue tables read: a
+    table reads its dimension's rows only. Derived from `RevenueRollup` by the refresh."""
+
+    day = models.DateField()
+    team_id = models.BigIntegerField(null=True)
+    dimension = models.CharField(max_length=16)
+    value = models.CharField(max_length=64, null=True)  # noqa: DJ001 (null: no campaign/rep)
+    currency = models.CharField(max_length=3, blank=True)
+    mqls = models.IntegerField(default=0)
+    sqls = models.IntegerField(default=0)
+    opportunities = models.IntegerField(default=0)
+    won = models.IntegerField(default=0)
+    lost = models.IntegerField(default=0)
+    won_priced = models.IntegerField(default=0)
+    won_amount = models.DecimalField(max_digits=18, decimal_places=2, default=0)
+    pipeline_amount = models.DecimalField(max_digits=18, decimal_places=2, default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["dimension", "day"], name="revenue_slice_dim_day")]
+
+    def __str__(self) -> str:
+        return f"Revenue of {self.day} by {self.dimension}"
+
+
+class RevenueSliceDuration(models.Model):
+    """`RevenueDuration` folded the same way: histograms per promotion day x team x dimension
+    value (the percentiles of one table)."""
+
+    day = models.DateField()
+    team_id = models.BigIntegerField(null=True)
+    dimension = models.CharField(max_length=16)
+    value = models.CharField(max_length=64, null=True)  # noqa: DJ001 (null: no campaign/rep)
+    metric = models.CharField(max_length=12)
+    hours = models.IntegerField()
+    n = models.IntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["dimension", "day"], name="revenue_slice_dur_dim_day")]
+
+    def __str__(self) -> str:
+        return f"{self.n} at {self.hours} h {self.metric} ({self.day}, {self.dimension})"
+
+
+class RevenueScore(models.Model):
+    """The threshold advisor's rollup: per promotion day x team x score at promotion, the
+    handoffs sent and what sales decided (accepted, qualified, returned), and the won deals
+    (company-currency amount). A row holds the handoff side or the won side. Kept by the same
+    refresh as the revenue rollup."""
+
+    day = models.DateField()
+    team_id = models.BigIntegerField(null=True)
+    score = models.IntegerField()
+    sent = models.IntegerField(default=0)
+    accepted = models.IntegerField(default=0)
+    qualified = models.IntegerField(default=0)
+    returned = models.IntegerField(default=0)
+    won = models.IntegerField(default=0)
+    won_amount = models.DecimalField(max_digits=18, decimal_places=2, default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["day"], name="revenue_score_day")]
+
+    def __str__(self) -> str:
+        return f"Score {self.score} on {self.day}"

@@ -31,6 +31,7 @@ from leads.models import Stage as LeadStage
 from leads.roles import is_manager, is_rep
 from leads.selectors import score_bands
 from leads.services import lead_change_stage, normalise_email
+from pipeline import rollup
 from pipeline.models import LostReason, Opportunity, OpportunityEvent
 from pipeline.states import InvalidTransition, Stage, check_move
 
@@ -133,6 +134,9 @@ def _event(
         amount_after=opportunity.amount,
         payload=payload or {},
     )
+    # Every change of a deal writes one event: its promotion day's revenue rollup is marked stale
+    # (one statement; the refresh recounts it off the request path).
+    rollup.mark_dirty(rollup.day_of(opportunity.promoted_at))
     if listening():
         publish_event(
             WEBHOOK_TYPES.get(kind, "opportunity.updated"), _webhook_data(opportunity), now=now

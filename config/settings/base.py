@@ -367,6 +367,13 @@ ERASURE_HASH_KEY = env("ERASURE_HASH_KEY", default="")
 # change queues its own rescore at once); expired Idempotency-Key records are purged hourly.
 LEADS_RESCORE_INTERVAL_SECONDS = env.float("LEADS_RESCORE_INTERVAL_SECONDS", default=6 * 3600.0)
 # Auto-promotions held for a team's working hours are released by the same period as the sweep.
+# The revenue rollup: changes only mark their promotion day dirty; this recounts the dirty days.
+REVENUE_ROLLUP_REFRESH_SECONDS = env.float("REVENUE_ROLLUP_REFRESH_SECONDS", default=60.0)
+CELERY_BEAT_SCHEDULE["revenue-rollup-refresh"] = {
+    "task": "pipeline.tasks.revenue_rollup_refresh",
+    "schedule": REVENUE_ROLLUP_REFRESH_SECONDS,
+    "options": {"expires": REVENUE_ROLLUP_REFRESH_SECONDS},
+}
 CELERY_BEAT_SCHEDULE["auto-promotions-release"] = {
     "task": "handoff.tasks.auto_promotions_release",
     "schedule": SLA_SWEEP_INTERVAL_SECONDS,

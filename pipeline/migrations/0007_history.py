@@ -36,7 +36,7 @@ def baseline(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('pipeline', '0001_initial'),
+        ('pipeline', '0006_revenue_score'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
