@@ -253,6 +253,9 @@ def _compiled_action(visibility: str, with_lead_owner: bool) -> _CompiledAction 
     return compiled
 
 
+_MAX_ID = 2**63 - 1  # BigAutoField
+
+
 def handoff_for_action(*, user: Any, pk: int, with_lead_owner: bool = False) -> Handoff | None:
     """A handoff the user may see, to act on: with what the services and the answer read (its
     calendar, team, people and lead; `with_lead_owner`: the lead's owner too, whom a return
@@ -261,8 +264,8 @@ def handoff_for_action(*, user: Any, pk: int, with_lead_owner: bool = False) -> 
     from django.db import connections
 
     visibility = _visibility(user)
-    if visibility == "none":
-        return None
+    if visibility == "none" or not 0 < int(pk) <= _MAX_ID:
+        return None  # an id past the column's range names no handoff (as the ORM's lookup)
     compiled = _compiled_action(visibility, with_lead_owner)
     if compiled is None:
         return next(iter(_action_queryset(user, pk, with_lead_owner)), None)
