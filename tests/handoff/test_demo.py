@@ -17,6 +17,9 @@ from handoff.models import Handoff, HandoffEvent, Notification, SlaPolicy, Team
 from handoff.states import Status
 from leads import demo as leads_demo
 
+# One worker takes the whole module, so the seed below is made once.
+pytestmark = pytest.mark.xdist_group("handoff-demo")
+
 
 @pytest.fixture(scope="module")
 def seeded_once(django_db_setup, django_db_blocker):
