@@ -1,6 +1,18 @@
-"""Shared fixtures: users in each role, API clients, and the database-vendor markers."""
+"""Shared fixtures: users in each role, API clients, the database-vendor and slow markers, and
+the reliability figures table.
+
+The suite runs on pytest-xdist (`-n auto --dist loadgroup` in pyproject.toml): each xdist worker
+has its own test database (pytest-django suffixes its name with the worker id), every real
+Celery worker a queue of its own, and every server a spare port. Tests marked `slow` are skipped
+unless `--run-slow` or `RUN_SLOW=1` (as `.ci/run` sets) asks for them.
+"""
 
 from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -10,12 +22,25 @@ from leads.roles import MARKETING, SALES, SALES_MANAGER
 from tests.factories import UserFactory
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--run-slow",
+        action="store_true",
+        default=os.environ.get("RUN_SLOW", "").lower() in {"1", "true", "yes"},
+        help="also run the tests marked slow (the load, fault and process tests); RUN_SLOW=1 too",
+    )
+
+
 def pytest_collection_modifyitems(config, items):
     on_postgres = connection.vendor == "postgresql"
     skip_pg = pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL (as .ci/run does)")
+    skip_slow = pytest.mark.skip(reason="slow: run with --run-slow or RUN_SLOW=1 (as .ci/run does)")
+    run_slow = config.getoption("--run-slow")
     for item in items:
         if "postgres" in item.keywords and not on_postgres:
             item.add_marker(skip_pg)
+        if "slow" in item.keywords and not run_slow:
+            item.add_marker(skip_slow)
         # Every transactional test restores the migrated data (roles, default reasons) after
         # its flush. Mixing in one that does not breaks the next one that does: its flush
         # re-creates content types that the restore then inserts again.
@@ -81,3 +106,42 @@ def client_for():
         return client
 
     return make
+
+
+# --- the reliability figures table ----------------------------------------------------------
+
+FIGURES: list[tuple[str, str, str, str]] = []
+
+
+@pytest.fixture
+def figure() -> Callable[[str, str, str, str], None]:
+    """`figure(test, name, target, measured)`: a line of the table printed after the run."""
+
+    def record(test: str, name: str, target: str, measured: str) -> None:
+        FIGURES.append((test, name, target, measured))
+
+    return record
+
+
+def pytest_sessionfinish(session: Any) -> None:
+    # An xdist worker hands its lines to the controller, which prints the table.
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["figures"] = json.dumps(FIGURES)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    FIGURES.extend(tuple(row) for row in json.loads(node.workeroutput.get("figures", "[]")))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not FIGURES:
+        return
+    terminalreporter.section("reliability figures")
+    header = ("test", "figure", "target", "measured")
+    widths = [max(len(row[i]) for row in [header, *FIGURES]) for i in range(4)]
+    for row in [header, *FIGURES]:
+        terminalreporter.write_line(
+            "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True))
+        )

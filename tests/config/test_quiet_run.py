@@ -146,6 +146,8 @@ def test_a_normal_stop_of_up_logs_no_error(tmp_path: Path):
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.local",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'up.sqlite3'}",
+        # A queue of its own: tasks other tests publish (to another database) are not its own.
+        "CELERY_TASK_DEFAULT_QUEUE": f"uptest-{tmp_path.name}-{port}",
     }
     log = tmp_path / "up.log"
     with log.open("wb") as out:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import transaction
 from rest_framework.test import APIClient
 
 from tests.reliability.security_world import SecurityWorld, make_security_world
@@ -35,11 +36,19 @@ def api(world):
     return make
 
 
-@pytest.fixture
-def schema(db) -> dict[str, Any]:
-    # The schema is for signed-in users: any user will do (rolled back with the test).
-    client = APIClient()
-    client.force_authenticate(get_user_model().objects.create(username="schema-reader"))
-    response = client.get("/api/schema/?format=json")
+@pytest.fixture(scope="session")
+def schema_json(django_db_setup, django_db_blocker) -> str:
+    """The live schema, generated once per process: it depends on the code, not on the data."""
+    # The schema is for signed-in users: any user will do (rolled back at once).
+    with django_db_blocker.unblock(), transaction.atomic():
+        client = APIClient()
+        client.force_authenticate(get_user_model().objects.create(username="schema-reader"))
+        response = client.get("/api/schema/?format=json")
+        transaction.set_rollback(True)
     assert response.status_code == 200
-    return json.loads(response.content)
+    return response.content.decode()
+
+
+@pytest.fixture
+def schema(db, schema_json) -> dict[str, Any]:
+    return json.loads(schema_json)  # a fresh copy for each test

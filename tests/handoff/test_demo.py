@@ -7,6 +7,7 @@ import io
 import random
 
 import pytest
+from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
@@ -16,16 +17,32 @@ from handoff.models import Handoff, HandoffEvent, Notification, SlaPolicy, Team
 from handoff.states import Status
 from leads import demo as leads_demo
 
+# One worker takes the whole module, so the seed below is made once.
+pytestmark = pytest.mark.xdist_group("handoff-demo")
+
+
+@pytest.fixture(scope="module")
+def seeded_once(django_db_setup, django_db_blocker):
+    """The demo, seeded once for the module in a transaction rolled back at its end; each test
+    runs in a savepoint inside it (its `db`), so what one test changes the next does not see."""
+    with django_db_blocker.unblock(), transaction.atomic():
+        now = timezone.now()
+        users = seed_users()
+        rng = random.Random(7)
+        context = {"rng": rng, "now": now, "users": users, "lead_count": 150}
+        leads_demo.seed(**context, stdout=io.StringIO())
+        out = io.StringIO()
+        demo.seed(**context, stdout=out)
+        yield now, users, context, out.getvalue(), rng.getstate()
+        transaction.set_rollback(True)
+
 
 @pytest.fixture
-def seeded(db):
-    now = timezone.now()
-    users = seed_users()
-    context = {"rng": random.Random(7), "now": now, "users": users, "lead_count": 150}
-    leads_demo.seed(**context, stdout=io.StringIO())
-    out = io.StringIO()
-    demo.seed(**context, stdout=out)
-    return now, users, context, out.getvalue()
+def seeded(seeded_once, db):
+    now, users, context, said, rng_state = seeded_once
+    rng = random.Random()
+    rng.setstate(rng_state)  # each test goes on from where the seed left the generator
+    return now, users, {**context, "rng": rng}, said
 
 
 def test_the_demo_has_handoffs_in_every_state(seeded):

@@ -1,5 +1,6 @@
 """Fixtures for the fault and load tests (FAULTS): a private Redis server, gunicorn on loopback,
-the in-process Celery app pointed at a broker, and the figures table printed after the run.
+and the in-process Celery app pointed at a broker (the `figure` fixture and the figures table
+printed after the run are in tests/conftest.py).
 
 Every process started here runs in its own process group and is killed by its group id at the
 end; the shared Redis on 6379 is never touched (the private servers listen on spare ports).
@@ -27,32 +28,6 @@ import pytest
 from leads import outbox
 
 ROOT = Path(__file__).resolve().parents[2]
-FIGURES: list[tuple[str, str, str, str]] = []
-
-
-# --- the figures table -----------------------------------------------------------------------
-
-
-@pytest.fixture
-def figure() -> Callable[[str, str, str, str], None]:
-    """`figure(test, name, target, measured)`: a line of the table printed after the run."""
-
-    def record(test: str, name: str, target: str, measured: str) -> None:
-        FIGURES.append((test, name, target, measured))
-
-    return record
-
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if not FIGURES:
-        return
-    terminalreporter.section("reliability figures")
-    widths = [max(len(row[i]) for row in [("test", "figure", "target", "measured"), *FIGURES])
-              for i in range(4)]  # fmt: skip
-    for row in [("test", "figure", "target", "measured"), *FIGURES]:
-        terminalreporter.write_line(
-            "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True))
-        )
 
 
 # --- processes -------------------------------------------------------------------------------
