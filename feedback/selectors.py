@@ -598,14 +598,9 @@ def threshold_advisor(
 def _raw_buckets(f: MetricsFilters, thresholds: Sequence[int]) -> dict[int, Mapping[str, Any]]:
     """The advisor's handoff counts by threshold bucket, read from the handoffs (filtered by
     source or campaign, which its rollup does not key)."""
-    bucket = Case(
-        *[When(score_snapshot__gte=t, then=Value(t)) for t in reversed(thresholds)],
-        default=Value(-1),
-        output_field=IntegerField(),
-    )
     rows = (
         handoffs_for_metrics(f)
-        .annotate(bucket=bucket)
+        .annotate(bucket=_threshold_bucket(thresholds))
         .values("bucket")
         .annotate(
             sent=Count("id"),

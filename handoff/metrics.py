@@ -308,22 +308,30 @@ def _since(low: dt.datetime) -> Q:
 FUNNEL_COUNTS = ("mql", "sal", "sql", "returned", "open")
 
 
+def _funnel_counts() -> dict[str, Count]:
+    """The funnel's counts over handoffs (reassigned attempts left out of MQL/SAL/SQL: the next
+    attempt of the same promotion carries its outcome)."""
+    promotion = ~Q(status=Status.REASSIGNED)
+    return {
+        "mql": Count("id", filter=promotion),
+        "sal": Count("id", filter=promotion & Q(accepted_at__isnull=False)),
+        "sql": Count("id", filter=promotion & Q(qualified_at__isnull=False)),
+        "returned": Count("id", filter=Q(status=Status.RETURNED)),
+        "open": Count("id", filter=Q(status__in=(Status.PENDING, Status.WAITING))),
+    }
+
+
 def _cohort_rows(filters: SlaFilters) -> list[dict[str, Any]]:
     """The handoffs created in the range, counted per (source, team, rep): the funnel, the
     conversion by source and the attempts of the team and rep tables. One query."""
     low, _ = filters.bounds()
-    promotion = ~Q(status=Status.REASSIGNED)
     rows = (
         Handoff.objects.filter(_since(low), _created_in(filters), _team_q(filters))
         .values("lead_source", "team_id", "assigned_to_id")
         .annotate(
             attempts=Count("id"),
             attempts_accepted=Count("id", filter=Q(accepted_at__isnull=False)),
-            mql=Count("id", filter=promotion),
-            sal=Count("id", filter=promotion & Q(accepted_at__isnull=False)),
-            sql=Count("id", filter=promotion & Q(qualified_at__isnull=False)),
-            returned=Count("id", filter=Q(status=Status.RETURNED)),
-            open=Count("id", filter=Q(status__in=(Status.PENDING, Status.WAITING))),
+            **_funnel_counts(),
         )
         .order_by()
     )
@@ -713,18 +721,11 @@ def funnel_by_kind(filters: SlaFilters) -> list[dict[str, Any]]:
     qualified (SQL), returned and open, with the acceptance rate (SAL / sent) and the SQL rate
     (SQL / sent). Both kinds are always listed, in that order."""
     low, _ = filters.bounds()
-    promotion = ~Q(status=Status.REASSIGNED)
     rows = (
         Handoff.objects.filter(_since(low), _created_in(filters), _team_q(filters))
         .annotate(kind=Case(When(pql_criteria=[], then=Value("mql")), default=Value("pql")))
         .values("kind")
-        .annotate(
-            mql=Count("id", filter=promotion),
-            sal=Count("id", filter=promotion & Q(accepted_at__isnull=False)),
-            sql=Count("id", filter=promotion & Q(qualified_at__isnull=False)),
-            returned=Count("id", filter=Q(status=Status.RETURNED)),
-            open=Count("id", filter=Q(status__in=(Status.PENDING, Status.WAITING))),
-        )
+        .annotate(**_funnel_counts())
         .order_by()
     )
     counts = {row["kind"]: row for row in rows}

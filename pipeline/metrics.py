@@ -181,15 +181,6 @@ def cohort_opportunities(filters: RevenueFilters) -> QuerySet[Opportunity]:
     return qs.filter(team_id=filters.team) if filters.team is not None else qs
 
 
-def _band_case(field: str) -> Case:
-    bands = score_bands()
-    whens = [
-        When(**{f"{field}__lt": bands[i + 1][0]}, then=Value(bands[i][1]))
-        for i in range(len(bands) - 1)
-    ]
-    return Case(*whens, default=Value(bands[-1][1]))
-
-
 def _group(dimension: str, *, table: str) -> Any:
     """The expression grouping a table's rows by a dimension (None: all rows together)."""
     handoffs = table == "handoff"
@@ -204,7 +195,7 @@ def _group(dimension: str, *, table: str) -> Any:
     if dimension == "rep":
         return F("assigned_to_id" if handoffs else "owner_id")
     if dimension == "score_band":
-        return _band_case("score_snapshot") if handoffs else F("score_band")
+        return rollup.band_case("score_snapshot") if handoffs else F("score_band")
     if dimension == "cohort_week":
         return TruncWeek("created_at" if handoffs else "promoted_at")
     raise ValueError(f"unknown dimension {dimension!r}")
