@@ -171,7 +171,7 @@ def test_a_mail_server_that_refuses_connections_delays_the_batch(sweep_world, ha
 def test_a_sender_killed_mid_send_leaves_the_row_leased_then_retries_it(
     sweep_world, handoff, settings, mailoutbox
 ):
-    from handoff.notifications import _claim
+    from handoff.notifications.delivery import _claim
 
     settings.NOTIFICATION_SEND_LEASE_SECONDS = 300
     [row] = notify(kind="assigned", handoff=handoff, recipients=[sweep_world.rep], now=NOW)
