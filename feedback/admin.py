@@ -12,6 +12,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from simple_history.admin import SimpleHistoryAdmin
 
+from core.types import actor_of
 from feedback import services
 from feedback.models import DigestDelivery, RejectionReason, ReturnFeedback
 from handoff.services import lead_reopen
@@ -167,7 +168,7 @@ class ReturnFeedbackAdmin(ReadOnlyRecord, admin.ModelAdmin):
             queryset,
             "Reopened the lead of",
             lambda fb: lead_reopen(
-                lead=fb.lead, actor=request.user, reason="Reopened in the admin."
+                lead=fb.lead, actor=actor_of(request), reason="Reopened in the admin."
             ),
         )
 

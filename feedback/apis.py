@@ -25,6 +25,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.types import actor_of
 from feedback import contradictions, selectors, services
 from feedback.filters import ReturnFeedbackFilter
 from feedback.models import ReturnFeedback
@@ -370,5 +371,5 @@ class LeadReopenApi(APIView):
         lead = get_object_or_404(Lead, pk=pk)
         data = ReopenInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        lead = lead_reopen(lead=lead, actor=request.user, reason=data.validated_data["reason"])
+        lead = lead_reopen(lead=lead, actor=actor_of(request), reason=data.validated_data["reason"])
         return Response({"id": lead.pk, "stage": lead.stage, "return_count": lead.return_count})

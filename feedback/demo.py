@@ -125,6 +125,8 @@ def _history(*, rng: random.Random, now: dt.datetime, users: dict[str, Any], std
                     lead=lead, actor=marketer, note=HISTORY_NOTE, now=promoted_at
                 )
                 rep = handoff.assigned_to or manager
+                if rep is None:  # nobody to decide (no rep took it and no manager): skip it
+                    continue
                 p_accept = min(0.92, max(0.08, 0.1 + (handoff.score_snapshot - 25) / 75 * 0.8))
                 if rng.random() < p_accept:
                     handoff_accept(handoff=handoff, actor=rep, now=decided_at)

@@ -23,6 +23,7 @@ from django.utils.html import format_html
 from django.utils.text import smart_split, unescape_string_literal
 from simple_history.admin import SimpleHistoryAdmin
 
+from core.types import actor_of
 from handoff import autopromotion, metrics, selectors, services
 from handoff import time_off as time_off_service
 from handoff.filters import at_risk_q, breached_q
@@ -328,7 +329,7 @@ class HandoffAdmin(ReadOnlyRecord, ManagersOnly, admin.ModelAdmin):
         for handoff in queryset.select_related("lead", "team", "calendar", "assigned_to"):
             try:
                 new = services.handoff_reassign(
-                    handoff=handoff, actor=request.user, reason="reassigned from the admin"
+                    handoff=handoff, actor=actor_of(request), reason="reassigned from the admin"
                 )
             except DomainError as exc:
                 refused.append(f"#{handoff.pk}: {exc.message}")
@@ -446,7 +447,7 @@ class SlaPolicyAdmin(ManagersOnly, SimpleHistoryAdmin):
     search_fields = ["name"]
 
     def save_model(self, request: HttpRequest, obj: SlaPolicy, form: Any, change: bool) -> None:
-        services.sla_policy_save(policy=obj, actor=request.user)
+        services.sla_policy_save(policy=obj, actor=actor_of(request))
 
 
 # --- teams ------------------------------------------------------------------------------------

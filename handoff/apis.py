@@ -29,6 +29,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.types import actor_of
 from handoff import autopromotion, selectors, services
 from handoff.filters import HandoffFilter
 from handoff.models import AutoPromotionRule, Handoff, Team
@@ -305,7 +306,7 @@ class LeadPromoteApi(APIView):
         body = PromoteRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         handoff = services.handoff_promote(
-            lead=lead, actor=request.user, note=body.validated_data["note"],
+            lead=lead, actor=actor_of(request), note=body.validated_data["note"],
             team=body.validated_data["team"],
         )  # fmt: skip
         return _detail(request, handoff, status.HTTP_201_CREATED)

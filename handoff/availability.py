@@ -9,6 +9,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from core.types import Actor
 from handoff.assignment import RepChoice, pick_rep, who_could_take_it
 from handoff.models import Handoff, Team
 from handoff.selectors import user_ref as _user_ref
@@ -51,5 +52,5 @@ def reassign_preview(*, handoff: Handoff, now: dt.datetime | None = None) -> dic
     }
 
 
-def _name(user: Any) -> str:
+def _name(user: Actor) -> str:
     return str(user.get_full_name() or user.get_username())

@@ -5,10 +5,13 @@ delegate to it."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Case, F, Q, Value, When
 
+from handoff import clocks, sla
 from handoff.models.calendars import BusinessCalendar
 from handoff.models.policies import SlaPolicy
 from handoff.models.teams import Team
@@ -265,3 +268,90 @@ class Handoff(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
+
+    # --- its clocks: handoff.clocks computes, these read the columns. `calendar` is the
+    # handoff's sla.Calendar (selectors.handoff_calendar, cached) when not given.
+
+    def clock_calendar(self) -> sla.Calendar:
+        from handoff.selectors import handoff_calendar  # selectors reads these models
+
+        return handoff_calendar(self)
+
+    def accept_clock(self, now: dt.datetime, calendar: sla.Calendar | None = None) -> clocks.Clock:
+        """The accept-or-return clock at `now`: time left (or late by), or how it ended."""
+        return clocks.accept_clock(
+            status=self.status,
+            due_at=self.due_at,
+            responded_at=self.responded_at,
+            remaining=self.remaining_business_minutes,
+            calendar=(lambda: calendar) if calendar is not None else self.clock_calendar,
+            now=now,
+        )
+
+    def first_touch_clock(
+        self, now: dt.datetime, calendar: sla.Calendar | None = None
+    ) -> clocks.Clock:
+        """The first-touch clock at `now` (it runs once accepted, until the first touch)."""
+        return clocks.first_touch_clock(
+            status=self.status,
+            due_at=self.first_touch_due_at,
+            touched_at=self.first_touch_at,
+            calendar=(lambda: calendar) if calendar is not None else self.clock_calendar,
+            now=now,
+        )
+
+    def is_late_at(self, moment: dt.datetime) -> bool:
+        """An accept or a return at `moment` would be late (after the deadline)."""
+        return clocks.is_late(self.due_at, moment)
+
+    def first_touch_late_at(self, moment: dt.datetime) -> bool:
+        return clocks.is_late(self.first_touch_due_at, moment)
+
+    def is_breached(self, now: dt.datetime) -> bool:
+        """Flagged by the sweep, or pending at or past its deadline (handoff.filters.breached_q)."""
+        return clocks.is_breached(
+            status=self.status, due_at=self.due_at, breached_at=self.breached_at, now=now
+        )
+
+    def is_at_risk(self, now: dt.datetime) -> bool:
+        """Pending past its at-risk point, not yet due (handoff.filters.at_risk_q)."""
+        return clocks.is_at_risk(
+            status=self.status,
+            due_at=self.due_at,
+            at_risk_at=self.at_risk_at,
+            breached_at=self.breached_at,
+            now=now,
+        )
+
+    def late_by(
+        self, now: dt.datetime, calendar: sla.Calendar | None = None
+    ) -> clocks.LateBy | None:
+        """How late the accept-or-return answer is (still pending) or was (answered, reassigned
+        or escalated after the deadline); None when it was not late."""
+        if self.due_at is None:
+            return None
+        until = clocks.accept_late_until(
+            status=self.status,
+            paused_at=self.paused_at,
+            answered_at=self.responded_at or self.accepted_at or self.closed_at,
+            now=now,
+        )
+        if until is None or until <= self.due_at:
+            return None
+        return clocks.late_by(
+            due_at=self.due_at, until=until, calendar=calendar or self.clock_calendar()
+        )
+
+    def first_touch_late_by(
+        self, now: dt.datetime, calendar: sla.Calendar | None = None
+    ) -> clocks.LateBy | None:
+        """How late the first contact is (accepted, none logged yet) or was; None when on time."""
+        due = self.first_touch_due_at
+        if due is None:
+            return None
+        until = clocks.first_touch_late_until(
+            status=self.status, touched_at=self.first_touch_at, now=now
+        )
+        if until is None or until <= due:
+            return None
+        return clocks.late_by(due_at=due, until=until, calendar=calendar or self.clock_calendar())

@@ -4,10 +4,10 @@ person work on it" guard, and who hears about a handoff nobody could take."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from django.contrib.auth import get_user_model
 
+from core.types import Actor
 from handoff.models import Handoff, Team
 from handoff.selectors import can_work_on as _can_work
 from leads.errors import Forbidden
@@ -18,12 +18,12 @@ def _iso(moment: dt.datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
 
 
-def _require_worker(handoff: Handoff, actor: Any, verb: str) -> None:
+def _require_worker(handoff: Handoff, actor: Actor | None, verb: str) -> None:
     if not _can_work(handoff, actor):
         raise Forbidden(f"Only the assigned rep or a sales manager can {verb} this handoff.")
 
 
-def _managers_for(team: Team | None) -> list[Any]:
+def _managers_for(team: Team | None) -> list[Actor]:
     """Who hears about a handoff nobody could take: the team's manager, or every sales manager
     when the team has none (a handoff is never silently left without an owner)."""
     if team is not None and team.manager is not None and team.manager.is_active:

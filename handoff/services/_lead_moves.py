@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from core.types import Actor
 from handoff.models import Handoff
 from leads.models import Lead
 from leads.services import lead_change_stage, lead_move_stage
@@ -27,7 +28,7 @@ def _move_lead(
     *,
     lead: Lead,
     to_stage: str,
-    actor: Any,
+    actor: Actor | None,
     reason: str,
     now: dt.datetime,
     extra_fields: dict[str, Any] | None = None,
@@ -50,7 +51,7 @@ def _lock_and_move_lead(
     handoff: Handoff,
     *,
     to_stage: str,
-    actor: Any,
+    actor: Actor | None,
     reason: str,
     now: dt.datetime,
     extra_fields: dict[str, Any] | None = None,

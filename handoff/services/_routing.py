@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from core.types import Actor
 from handoff.assignment import RepChoice, has_recent_high_intent, region_for_country
 from handoff.models import Handoff, HandoffEvent, Notification, Team
 from handoff.notifications import notify
@@ -25,8 +26,8 @@ def _routing(
     choice: RepChoice | None,
     now: dt.datetime,
     lead: Lead,
-    chosen_by: Any = None,
-    to_rep: Any = None,
+    chosen_by: Actor | None = None,
+    to_rep: Actor | None = None,
 ) -> dict[str, Any]:
     routing: dict[str, Any] = {
         "decided_at": _iso(now),

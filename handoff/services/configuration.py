@@ -3,16 +3,15 @@ writes an audit row) and calendars (touched so cached copies retire)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.db import transaction
 from django.utils import timezone
 
+from core.types import Actor
 from handoff.models import BusinessCalendar, SlaPolicy
 from leads.history import audited
 
 
-def sla_policy_save(*, policy: SlaPolicy, actor: Any = None) -> SlaPolicy:
+def sla_policy_save(*, policy: SlaPolicy, actor: Actor | None = None) -> SlaPolicy:
     """Save a policy; an edit bumps its version (handoffs keep the version they were timed by)."""
     with transaction.atomic():
         audited(policy, actor=actor)

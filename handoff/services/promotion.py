@@ -12,6 +12,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core.types import Actor
 from handoff.assignment import match_policy, match_team, pick_rep, policy_snapshot
 from handoff.models import AutoPromotionRule, Handoff, HandoffEvent, Team
 from handoff.selectors import calendar_for
@@ -96,7 +97,7 @@ CONTEXT_NOTE_MIN_CHARS = 20
 def handoff_promote(
     *,
     lead: Lead,
-    actor: Any,
+    actor: Actor | None,
     note: str = "",
     team: Team | None = None,
     now: dt.datetime | None = None,

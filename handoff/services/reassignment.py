@@ -7,11 +7,11 @@ What "next in rotation" would do now is a read: handoff.availability.reassign_pr
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core.types import Actor
 from handoff import sla
 from handoff.assignment import RepChoice, pick_rep
 from handoff.availability import nobody_available_message
@@ -31,8 +31,8 @@ from leads.roles import is_manager, is_rep
 def handoff_reassign(
     *,
     handoff: Handoff,
-    actor: Any = None,
-    to_rep: Any = None,
+    actor: Actor | None = None,
+    to_rep: Actor | None = None,
     reason: str = "",
     automatic: bool = False,
     now: dt.datetime | None = None,

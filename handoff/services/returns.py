@@ -9,6 +9,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from core.types import Actor
 from handoff.models import Handoff, Notification
 from handoff.notifications import notify
 from handoff.services._common import _iso, _require_worker
@@ -28,7 +29,7 @@ DEFAULT_RECYCLE_DAYS = 30
 def handoff_return(
     *,
     handoff: Handoff,
-    actor: Any,
+    actor: Actor,
     reason_code: str,
     note: str = "",
     lead_effect: str = "recycle",
@@ -57,7 +58,7 @@ def handoff_return(
     else:
         recycle_until = None
     was_pending = handoff.status == Status.PENDING
-    late = was_pending and handoff.due_at is not None and now > handoff.due_at
+    late = was_pending and handoff.is_late_at(now)
     fields: dict[str, Any] = {
         "returned_at": now,
         "return_reason_code": reason_code[:50],
@@ -123,7 +124,7 @@ def handoff_return(
 
 
 def lead_reopen(
-    *, lead: Lead, actor: Any, reason: str = "", now: dt.datetime | None = None
+    *, lead: Lead, actor: Actor, reason: str = "", now: dt.datetime | None = None
 ) -> Lead:
     """A manager reopens a disqualified lead (back to `lead`), so marketing may promote it again."""
     now = now or timezone.now()

@@ -16,6 +16,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from core.types import Actor
 from handoff import sla
 from handoff.models import Handoff, HandoffEvent, Notification
 from handoff.notifications import notify
@@ -46,7 +47,7 @@ def _transition(
     *,
     handoff: Handoff,
     to_status: str | None,
-    actor: Any,
+    actor: Actor | None,
     now: dt.datetime,
     kind: str = HandoffEvent.Kind.TRANSITION,
     reason: str = "",
@@ -99,28 +100,28 @@ def _transition(
 # --- the rep's answer -------------------------------------------------------------------------
 
 
-def handoff_accept(*, handoff: Handoff, actor: Any, now: dt.datetime | None = None) -> Handoff:
+def handoff_accept(*, handoff: Handoff, actor: Actor, now: dt.datetime | None = None) -> Handoff:
     """The rep takes the lead (it becomes a SAL); the first-touch clock starts."""
     now = now or timezone.now()
     _require_worker(handoff, actor, "accept")
     check_move(handoff.status, Status.ACCEPTED)
     calendar = handoff_calendar(handoff)
     snap = handoff.policy_snapshot or {}
-    late = handoff.due_at is not None and now > handoff.due_at
+    # Pending (check_move said so): late by the time from the deadline to now (handoff.clocks).
+    late_by = handoff.late_by(now, calendar)
+    late = late_by is not None
     fields: dict[str, Any] = {"responded_at": now, "accepted_at": now, "accepted_late": late}
     payload: dict[str, Any] = {"late": late, "due_at": _iso(handoff.due_at)}
-    if late and handoff.due_at is not None:
-        payload["late_by_business_minutes"] = round(
-            sla.business_minutes_between(handoff.due_at, now, calendar), 2
-        )
-        payload["late_by_seconds"] = round((now - handoff.due_at).total_seconds())
+    if late_by is not None:
+        payload["late_by_business_minutes"] = round(late_by.business_minutes, 2)
+        payload["late_by_seconds"] = round(late_by.wall.total_seconds())
     # Business minutes the accept clock ran: the window minus what was left, plus what it was
     # late by. A pause for marketing is excluded, since the resumed deadline was computed from
     # the time that was left. Stored so that percentiles are one SQL aggregate.
     window = snap.get("accept_within_minutes")
     if window is not None and handoff.due_at is not None:
-        if late:
-            used = window + sla.business_minutes_between(handoff.due_at, now, calendar)
+        if late_by is not None:
+            used = window + late_by.business_minutes
         else:
             used = window - sla.business_minutes_between(now, handoff.due_at, calendar)
     else:
@@ -157,7 +158,7 @@ def handoff_accept(*, handoff: Handoff, actor: Any, now: dt.datetime | None = No
 
 
 def handoff_request_info(
-    *, handoff: Handoff, actor: Any, question: str, now: dt.datetime | None = None
+    *, handoff: Handoff, actor: Actor, question: str, now: dt.datetime | None = None
 ) -> Handoff:
     """The rep asks marketing for missing information: the accept clock pauses (status waiting)
     with the business time that was left, and the promoting marketer is told."""
@@ -206,7 +207,7 @@ def handoff_request_info(
 
 
 def handoff_provide_info(
-    *, handoff: Handoff, actor: Any, answer: str, now: dt.datetime | None = None
+    *, handoff: Handoff, actor: Actor, answer: str, now: dt.datetime | None = None
 ) -> Handoff:
     """Marketing answers: the clock resumes with the business time that was left when it paused."""
     now = now or timezone.now()
@@ -301,7 +302,7 @@ def _clean_bant(bant: Any) -> dict[str, str]:
 
 
 def handoff_qualify(
-    *, handoff: Handoff, actor: Any, bant: dict, note: str = "", now: dt.datetime | None = None
+    *, handoff: Handoff, actor: Actor, bant: dict, note: str = "", now: dt.datetime | None = None
 ) -> Handoff:
     """After the first conversation the rep qualifies the SAL as an SQL, with the BANT answers."""
     now = now or timezone.now()
@@ -332,7 +333,7 @@ def handoff_qualify(
 
 
 def handoff_log_first_touch(
-    *, handoff: Handoff, actor: Any, channel: str, note: str = "", now: dt.datetime | None = None
+    *, handoff: Handoff, actor: Actor, channel: str, note: str = "", now: dt.datetime | None = None
 ) -> Handoff:
     """The rep reached the lead (call, email or meeting): stops the first-touch clock."""
     now = now or timezone.now()
@@ -353,7 +354,7 @@ def handoff_log_first_touch(
             code="first_touch_logged",
         )
     due = handoff.first_touch_due_at
-    late = due is not None and now > due
+    late = handoff.first_touch_late_at(now)
     with transaction.atomic():
         _transition(
             handoff=handoff,

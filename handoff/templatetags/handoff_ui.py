@@ -8,6 +8,7 @@ from typing import Any
 from django import template
 from django.utils.timesince import timesince
 
+from handoff import clocks
 from handoff.states import Status
 from leads.models import Stage
 
@@ -39,13 +40,10 @@ def minutes(value: Any) -> str:
     """Business minutes as "4h", "1h 30m", "15m", "51h" (a policy's windows): hours, never
     days of 24 hours, which a business day is not."""
     try:
-        total = round(float(value))
+        total = float(value)
     except (TypeError, ValueError):
         return ""
-    hours, mins = divmod(total, 60)
-    if hours and mins:
-        return f"{hours}h {mins:02d}m"
-    return f"{hours}h" if hours else f"{mins}m"
+    return clocks.hours_label(total)
 
 
 @register.filter

@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.views import View
 from django.views.decorators.http import require_GET
 
+from core.types import actor_of
 from handoff import selectors, services
 from handoff.forms import (
     AnswerForm,
@@ -188,7 +189,7 @@ class AcceptAction(HandoffAction):
     validate = False
 
     def act(self, handoff: Handoff, form: Any) -> Handoff:
-        return services.handoff_accept(handoff=handoff, actor=self.request.user)
+        return services.handoff_accept(handoff=handoff, actor=actor_of(self.request))
 
     def message(self, done: Handoff, handoff: Handoff) -> str:
         touch = clock_view(done, now=timezone.now(), kind="first_touch")
@@ -207,7 +208,7 @@ class AskAction(HandoffAction):
 
     def act(self, handoff: Handoff, form: Any) -> Handoff:
         return services.handoff_request_info(
-            handoff=handoff, actor=self.request.user, question=form.cleaned_data["question"]
+            handoff=handoff, actor=actor_of(self.request), question=form.cleaned_data["question"]
         )
 
     def message(self, done: Handoff, handoff: Handoff) -> str:
@@ -225,7 +226,7 @@ class AnswerAction(HandoffAction):
 
     def act(self, handoff: Handoff, form: Any) -> Handoff:
         return services.handoff_provide_info(
-            handoff=handoff, actor=self.request.user, answer=form.cleaned_data["answer"]
+            handoff=handoff, actor=actor_of(self.request), answer=form.cleaned_data["answer"]
         )
 
     def message(self, done: Handoff, handoff: Handoff) -> str:
@@ -243,7 +244,7 @@ class FirstTouchAction(HandoffAction):
     def act(self, handoff: Handoff, form: Any) -> Handoff:
         return services.handoff_log_first_touch(
             handoff=handoff,
-            actor=self.request.user,
+            actor=actor_of(self.request),
             channel=form.cleaned_data["channel"],
             note=form.cleaned_data["note"],
         )
@@ -261,7 +262,7 @@ class QualifyAction(HandoffAction):
     def act(self, handoff: Handoff, form: Any) -> Handoff:
         return services.handoff_qualify(
             handoff=handoff,
-            actor=self.request.user,
+            actor=actor_of(self.request),
             bant=form.bant(),
             note=form.cleaned_data["note"],
         )
@@ -281,7 +282,7 @@ class ReassignAction(HandoffAction):
     def act(self, handoff: Handoff, form: Any) -> Handoff:
         return services.handoff_reassign(
             handoff=handoff,
-            actor=self.request.user,
+            actor=actor_of(self.request),
             to_rep=form.cleaned_data["to_rep"],
             reason=form.cleaned_data["reason"],
         )

@@ -18,6 +18,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from core.types import actor_of
 from handoff import selectors, services
 from handoff.forms import PromoteForm
 from handoff.models import AutoPromotion, Handoff, Team
@@ -210,7 +211,7 @@ def lead_promote(request: HttpRequest, pk: int) -> HttpResponse:
                 request,
                 lambda: services.handoff_promote(
                     lead=lead,
-                    actor=request.user,
+                    actor=actor_of(request),
                     note=form.cleaned_data["note"],
                     team=form.cleaned_data["team"],
                     now=now,
