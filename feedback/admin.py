@@ -12,6 +12,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from simple_history.admin import SimpleHistoryAdmin
 
+from core.types import actor_of
 from feedback import services
 from feedback.models import DigestDelivery, RejectionReason, ReturnFeedback
 from handoff.services import lead_reopen
@@ -142,7 +143,7 @@ class ReturnFeedbackAdmin(ReadOnlyRecord, admin.ModelAdmin):
             queryset,
             "Upheld",
             lambda fb: services.feedback_resolve_dispute(
-                feedback=fb, actor=request.user, upheld=True, resolution="Upheld in the admin."
+                feedback=fb, actor=actor_of(request), upheld=True, resolution="Upheld in the admin."
             ),
         )
 
@@ -154,7 +155,7 @@ class ReturnFeedbackAdmin(ReadOnlyRecord, admin.ModelAdmin):
             "Overturned",
             lambda fb: services.feedback_resolve_dispute(
                 feedback=fb,
-                actor=request.user,
+                actor=actor_of(request),
                 upheld=False,
                 resolution="Overturned in the admin.",
             ),
@@ -167,7 +168,7 @@ class ReturnFeedbackAdmin(ReadOnlyRecord, admin.ModelAdmin):
             queryset,
             "Reopened the lead of",
             lambda fb: lead_reopen(
-                lead=fb.lead, actor=request.user, reason="Reopened in the admin."
+                lead=fb.lead, actor=actor_of(request), reason="Reopened in the admin."
             ),
         )
 

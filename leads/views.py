@@ -21,6 +21,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from core.types import actor_of
 from leads import csvfile, roles
 from leads.errors import DomainError
 from leads.forms import ImportMappingForm, ImportUploadForm
@@ -89,7 +90,7 @@ def import_upload(
         else:
             try:
                 lead_import = imports.lead_import_start(
-                    actor=request.user, file_name=upload.name, content=upload.read()
+                    actor=actor_of(request), file_name=upload.name, content=upload.read()
                 )
             except imports.ImportRefused as exc:
                 form.add_error("file", f"{exc} Nothing was imported.")
@@ -137,7 +138,7 @@ def import_detail(
             try:
                 if form.cleaned_data["save_as"]:
                     imports.import_mapping_save(
-                        name=form.cleaned_data["save_as"], columns=columns, actor=request.user
+                        name=form.cleaned_data["save_as"], columns=columns, actor=actor_of(request)
                     )
                     messages.success(request, f'Mapping saved as "{form.cleaned_data["save_as"]}".')
                 skip = form.cleaned_data["skip_bad_rows"]
@@ -147,7 +148,10 @@ def import_detail(
                     )
                 else:
                     imports.lead_import_check(
-                        lead_import=full, columns=columns, skip_bad_rows=skip, actor=request.user
+                        lead_import=full,
+                        columns=columns,
+                        skip_bad_rows=skip,
+                        actor=actor_of(request),
                     )
             except DomainError as exc:
                 messages.error(request, exc.message)
@@ -192,7 +196,7 @@ def import_progress(request: HttpRequest, pk: int, screens: ImportScreens = PAGE
 def import_undo(request: HttpRequest, pk: int, screens: ImportScreens = PAGE) -> HttpResponse:
     lead_import = _own_import(request, pk)
     try:
-        touched = imports.lead_import_undo(lead_import=lead_import, actor=request.user)
+        touched = imports.lead_import_undo(lead_import=lead_import, actor=actor_of(request))
     except DomainError as exc:
         messages.error(request, exc.message)
     else:

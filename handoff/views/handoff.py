@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.views import View
 from django.views.decorators.http import require_GET
 
+from core.types import actor_of
 from handoff import selectors, services
 from handoff.forms import (
     AnswerForm,
@@ -42,7 +43,7 @@ from leads.roles import is_manager, is_marketer
 
 def visible_handoff(request: HttpRequest, pk: int) -> Handoff:
     """The handoff if this user may see it (a rep: only their own), else 404."""
-    handoff = selectors.handoff_get_visible(user=request.user, pk=pk)
+    handoff = selectors.handoff_get_visible(user=actor_of(request), pk=pk)
     if handoff is None:
         raise Http404("No such handoff among the ones you can see.")
     return handoff
@@ -54,7 +55,7 @@ def handoff_page_context(
     """Everything the handoff page shows. `forms` replaces a fresh form by a bound one with its
     errors (ask_form, answer_form, first_touch_form, qualify_form, reassign_form, return_form)."""
     now = now or timezone.now()
-    user = request.user
+    user = actor_of(request)
     moves = ALLOWED_MOVES.get(handoff.status, frozenset())
     # The services' own permission rules (read through selectors) decide what the page offers.
     can_work = selectors.can_work_on(handoff, user)
@@ -188,7 +189,7 @@ class AcceptAction(HandoffAction):
     validate = False
 
     def act(self, handoff: Handoff, form: Any) -> Handoff:
-        return services.handoff_accept(handoff=handoff, actor=self.request.user)
+        return services.handoff_accept(handoff=handoff, actor=actor_of(self.request))
 
     def message(self, done: Handoff, handoff: Handoff) -> str:
         touch = clock_view(done, now=timezone.now(), kind="first_touch")
@@ -207,7 +208,7 @@ class AskAction(HandoffAction):
 
     def act(self, handoff: Handoff, form: Any) -> Handoff:
         return services.handoff_request_info(
-            handoff=handoff, actor=self.request.user, question=form.cleaned_data["question"]
+            handoff=handoff, actor=actor_of(self.request), question=form.cleaned_data["question"]
         )
 
     def message(self, done: Handoff, handoff: Handoff) -> str:
@@ -225,7 +226,7 @@ class AnswerAction(HandoffAction):
 
     def act(self, handoff: Handoff, form: Any) -> Handoff:
         return services.handoff_provide_info(
-            handoff=handoff, actor=self.request.user, answer=form.cleaned_data["answer"]
+            handoff=handoff, actor=actor_of(self.request), answer=form.cleaned_data["answer"]
         )
 
     def message(self, done: Handoff, handoff: Handoff) -> str:
@@ -243,7 +244,7 @@ class FirstTouchAction(HandoffAction):
     def act(self, handoff: Handoff, form: Any) -> Handoff:
         return services.handoff_log_first_touch(
             handoff=handoff,
-            actor=self.request.user,
+            actor=actor_of(self.request),
             channel=form.cleaned_data["channel"],
             note=form.cleaned_data["note"],
         )
@@ -261,7 +262,7 @@ class QualifyAction(HandoffAction):
     def act(self, handoff: Handoff, form: Any) -> Handoff:
         return services.handoff_qualify(
             handoff=handoff,
-            actor=self.request.user,
+            actor=actor_of(self.request),
             bant=form.bant(),
             note=form.cleaned_data["note"],
         )
@@ -281,7 +282,7 @@ class ReassignAction(HandoffAction):
     def act(self, handoff: Handoff, form: Any) -> Handoff:
         return services.handoff_reassign(
             handoff=handoff,
-            actor=self.request.user,
+            actor=actor_of(self.request),
             to_rep=form.cleaned_data["to_rep"],
             reason=form.cleaned_data["reason"],
         )

@@ -18,6 +18,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from core.types import actor_of
 from handoff import selectors, services
 from handoff.forms import PromoteForm
 from handoff.models import AutoPromotion, Handoff, Team
@@ -66,7 +67,7 @@ def _search(qs: QuerySet[Lead], text: str) -> QuerySet[Lead]:
 @require_GET
 def lead_list(request: HttpRequest) -> HttpResponse:
     """Every lead, "ready for sales" first then by score; filters shared with the API."""
-    base = lead_selectors.lead_list(user=request.user)
+    base = lead_selectors.lead_list(user=actor_of(request))
     lead_filter = LeadFilter(filled(request.GET), queryset=base)
     leads = lead_filter.qs if lead_filter.is_valid() else base.none()
     text = request.GET.get("q", "").replace("\x00", "").strip()
@@ -141,7 +142,8 @@ def _auto_waiting() -> Subquery:
 
 def _visible_lead(request: HttpRequest, pk: int) -> Lead:
     return get_object_or_404(
-        lead_selectors.leads_visible_to(request.user).select_related("campaign", "owner"), pk=pk
+        lead_selectors.leads_visible_to(actor_of(request)).select_related("campaign", "owner"),
+        pk=pk,
     )
 
 
@@ -210,7 +212,7 @@ def lead_promote(request: HttpRequest, pk: int) -> HttpResponse:
                 request,
                 lambda: services.handoff_promote(
                     lead=lead,
-                    actor=request.user,
+                    actor=actor_of(request),
                     note=form.cleaned_data["note"],
                     team=form.cleaned_data["team"],
                     now=now,
