@@ -592,6 +592,117 @@ def explain(sql: str) -> str:
         return "\n".join(row[0] for row in cur.fetchall())
 
 
+WIDTH = 64  # the label column of the printed table
+
+
+def pick_samples(rep: Any) -> Samples:
+    """One row of each kind the detail pages are timed on."""
+    from feedback.models import ReturnFeedback
+    from handoff.models import Handoff
+    from leads.models import Lead
+
+    return Samples(
+        lead=Lead.objects.filter(handoffs__isnull=False, stage="recycled")
+        .order_by("id")
+        .values_list("pk", flat=True)[0],
+        promotable=Lead.objects.filter(stage="lead", ready_for_sales=True)
+        .order_by("id")
+        .values_list("pk", flat=True)[0],
+        handoff=Handoff.objects.filter(assigned_to=rep, status="pending")
+        .order_by("due_at")
+        .values_list("pk", flat=True)[0],
+        feedback=ReturnFeedback.objects.order_by("-id").values_list("pk", flat=True)[0],
+    )
+
+
+def role_clients() -> dict[str, Any]:
+    """A test Client per role, logged in (and one anonymous)."""
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    clients = {"anonymous": Client()}
+    for role, username in (("marketer", "marketer"), ("rep", "rep1"), ("manager", "manager")):
+        clients[role] = Client()
+        clients[role].force_login(User.objects.get(username=username))
+    return clients
+
+
+def print_header(rep: Any, runs: int) -> None:
+    from django.db import connection
+
+    from handoff.models import Handoff
+    from leads.models import Lead
+
+    counts = (
+        Lead.objects.count(),
+        Handoff.objects.count(),
+        Handoff.objects.filter(status__in=("pending", "waiting", "accepted")).count(),
+        Handoff.objects.filter(assigned_to=rep, status="pending").count(),
+    )
+    print(
+        f"\n{counts[0]:,} leads, {counts[1]:,} handoffs ({counts[2]:,} open; rep1 has "
+        f"{counts[3]} pending), PostgreSQL {connection.pg_version // 10000}, "
+        f"production settings; median and p95 of {runs} requests after 2 warm-ups\n"
+    )
+
+
+def time_baselines(samples: Samples, clients: dict[str, Any], runs: int) -> None:
+    """The raw queries and a request that runs none, printed as the table's first rows."""
+    width = WIDTH
+    for name, fn in baselines(samples):
+        times = []
+        for _ in range(2):
+            fn()
+        for _ in range(runs):
+            start = time.perf_counter()
+            fn()
+            times.append((time.perf_counter() - start) * 1000)
+        ordered = sorted(times)
+        p95 = ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
+        print(f"{name.ljust(width)} {1:>7} {statistics.median(times):8.1f} {p95:8.1f}")
+    bare = Page("bare request: GET /login/ (no query)", "/login/", "anonymous")
+    time_page(bare, clients["anonymous"], runs, False)
+    print(f"{bare.label.ljust(width)} {bare.queries:>7} {bare.median():8.1f} {bare.p95():8.1f}")
+
+
+def time_pages(pages: list[Page], clients: dict[str, Any], runs: int) -> tuple[list[Page], int]:
+    """Time and print each page; return the slow ones and how many POST-only routes were left
+    out."""
+    width = WIDTH
+    slow: list[Page] = []
+    skipped = 0
+    for page in pages:
+        time_page(page, clients[page.role], runs, keep_queries=True)
+        label = f"{page.label} ({page.role})"[:width]
+        if page.status == 405:
+            skipped += 1
+            continue
+        if page.status not in (200, 302):
+            print(f"{label.ljust(width)} answered {page.status}: NOT TIMED")
+            continue
+        mark = "ok" if page.median() < TARGET_MS and page.p95() < TARGET_MS else "SLOW"
+        if mark == "SLOW":
+            slow.append(page)
+        print(
+            f"{label.ljust(width)} {page.queries:>7} {page.median():8.1f} {page.p95():8.1f}  {mark}"
+        )
+    return slow, skipped
+
+
+def print_slow(slow: list[Page], skipped: int, *, with_explain: bool) -> None:
+    print(f"\n{skipped} POST-only routes left out (405 to a GET).")
+    print(
+        f"{len(slow)} page(s) over {TARGET_MS:.0f} ms (median or p95)"
+        + (": " + ", ".join(p.label for p in slow) if slow else ".")
+    )
+    for page in slow:
+        print(f"\n--- {page.label}: slowest queries of one request")
+        for ms, sql in page.slowest:
+            print(f"{ms:8.1f} ms  {sql[:600]}")
+            if with_explain and sql.lstrip().upper().startswith("SELECT"):
+                print(explain(sql))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--leads", type=int, default=100_000)
@@ -613,11 +724,8 @@ def main() -> None:
     from django.contrib.auth.models import User
     from django.core.management import call_command
     from django.db import connection
-    from django.test import Client
 
-    from feedback.models import ReturnFeedback
-    from handoff.models import Handoff, Team
-    from leads.models import Lead
+    from handoff.models import Team
 
     try:
         if not reuse:
@@ -630,22 +738,8 @@ def main() -> None:
             call_command("migrate", verbosity=0)  # apps added since the load
         settings.ALLOWED_HOSTS.append("testserver")
         rep = User.objects.get(username="rep1")
-        samples = Samples(
-            lead=Lead.objects.filter(handoffs__isnull=False, stage="recycled")
-            .order_by("id")
-            .values_list("pk", flat=True)[0],
-            promotable=Lead.objects.filter(stage="lead", ready_for_sales=True)
-            .order_by("id")
-            .values_list("pk", flat=True)[0],
-            handoff=Handoff.objects.filter(assigned_to=rep, status="pending")
-            .order_by("due_at")
-            .values_list("pk", flat=True)[0],
-            feedback=ReturnFeedback.objects.order_by("-id").values_list("pk", flat=True)[0],
-        )
-        clients = {"anonymous": Client()}
-        for role, username in (("marketer", "marketer"), ("rep", "rep1"), ("manager", "manager")):
-            clients[role] = Client()
-            clients[role].force_login(User.objects.get(username=username))
+        samples = pick_samples(rep)
+        clients = role_clients()
 
         print("\nDiscovering pages from the URLconf ...")
         pages = discover(samples)
@@ -656,63 +750,11 @@ def main() -> None:
         if args.only:
             pages = [p for p in pages if args.only in p.label]
 
-        counts = (
-            Lead.objects.count(),
-            Handoff.objects.count(),
-            Handoff.objects.filter(status__in=("pending", "waiting", "accepted")).count(),
-            Handoff.objects.filter(assigned_to=rep, status="pending").count(),
-        )
-        print(
-            f"\n{counts[0]:,} leads, {counts[1]:,} handoffs ({counts[2]:,} open; rep1 has "
-            f"{counts[3]} pending), PostgreSQL {connection.pg_version // 10000}, "
-            f"production settings; median and p95 of {args.runs} requests after 2 warm-ups\n"
-        )
-        width = 64
-        print(f"{'page (role)'.ljust(width)} {'queries':>7} {'median':>8} {'p95':>8}  target")
-        for name, fn in baselines(samples):
-            times = []
-            for _ in range(2):
-                fn()
-            for _ in range(args.runs):
-                start = time.perf_counter()
-                fn()
-                times.append((time.perf_counter() - start) * 1000)
-            ordered = sorted(times)
-            p95 = ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
-            print(f"{name.ljust(width)} {1:>7} {statistics.median(times):8.1f} {p95:8.1f}")
-        bare = Page("bare request: GET /login/ (no query)", "/login/", "anonymous")
-        time_page(bare, clients["anonymous"], args.runs, False)
-        print(f"{bare.label.ljust(width)} {bare.queries:>7} {bare.median():8.1f} {bare.p95():8.1f}")
-
-        slow: list[Page] = []
-        skipped: list[Page] = []
-        for page in pages:
-            time_page(page, clients[page.role], args.runs, keep_queries=True)
-            label = f"{page.label} ({page.role})"[:width]
-            if page.status == 405:
-                skipped.append(page)
-                continue
-            if page.status not in (200, 302):
-                print(f"{label.ljust(width)} answered {page.status}: NOT TIMED")
-                continue
-            mark = "ok" if page.median() < TARGET_MS and page.p95() < TARGET_MS else "SLOW"
-            if mark == "SLOW":
-                slow.append(page)
-            print(
-                f"{label.ljust(width)} {page.queries:>7} {page.median():8.1f} "
-                f"{page.p95():8.1f}  {mark}"
-            )
-        print(f"\n{len(skipped)} POST-only routes left out (405 to a GET).")
-        print(
-            f"{len(slow)} page(s) over {TARGET_MS:.0f} ms (median or p95)"
-            + (": " + ", ".join(p.label for p in slow) if slow else ".")
-        )
-        for page in slow:
-            print(f"\n--- {page.label}: slowest queries of one request")
-            for ms, sql in page.slowest:
-                print(f"{ms:8.1f} ms  {sql[:600]}")
-                if args.explain and sql.lstrip().upper().startswith("SELECT"):
-                    print(explain(sql))
+        print_header(rep, args.runs)
+        print(f"{'page (role)'.ljust(WIDTH)} {'queries':>7} {'median':>8} {'p95':>8}  target")
+        time_baselines(samples, clients, args.runs)
+        slow, skipped = time_pages(pages, clients, args.runs)
+        print_slow(slow, skipped, with_explain=args.explain)
     finally:
         connection.close()
         if not args.keep:

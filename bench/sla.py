@@ -80,20 +80,15 @@ def timed(repeat: int, run: Callable[[], object]) -> list[float]:
     return times
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n", type=int, default=100_000)
-    parser.add_argument("--repeat", type=int, default=7)
-    parser.add_argument("--seed", type=int, default=3)
-    args = parser.parse_args()
-    n, repeat = args.n, args.repeat
-
-    starts, minutes, pairs = make_inputs(n, args.seed)
+def workloads(
+    starts: list[dt.datetime],
+    minutes: list[int],
+    pairs: list[tuple[dt.datetime, dt.datetime]],
+    seed: int,
+) -> dict[str, Callable[[], None]]:
+    """The timed runs by key: the calendar's (cold, warm, long, between) and the baselines."""
     zone = ZoneInfo(TZ)
-    offsets = {s.astimezone(zone).utcoffset() for s in starts}
-    assert len(offsets) == 2, "the starts must straddle a DST change"
     work = list(zip(starts, minutes, strict=True))
-    make_calendar()  # loads the holidays package once, outside every timing
 
     def cold() -> None:
         calendar = make_calendar()
@@ -107,7 +102,7 @@ def main() -> int:
         for s, m in work:
             add_business_minutes(s, m, warm_calendar)
 
-    rng = random.Random(args.seed + 1)
+    rng = random.Random(seed + 1)
     long_work = [(s, rng.randint(20 * 450, 250 * 450)) for s in starts]
 
     def warm_long() -> None:
@@ -130,11 +125,7 @@ def main() -> int:
         for a, b in pairs:
             b - a
 
-    # Interleave the measurements so background load on the machine hits all alike.
-    results: dict[str, list[float]] = {
-        k: [] for k in ("cold", "warm", "long", "between", "add", "zone", "sub")
-    }
-    runs = {
+    return {
         "cold": cold,
         "warm": warm,
         "long": warm_long,
@@ -143,9 +134,19 @@ def main() -> int:
         "zone": base_zone,
         "sub": base_sub,
     }
+
+
+def measure(runs: dict[str, Callable[[], None]], repeat: int) -> dict[str, list[float]]:
+    """Interleave the measurements so background load on the machine hits all alike."""
+    results: dict[str, list[float]] = {k: [] for k in runs}
     for _ in range(repeat):
         for key, run in runs.items():
             results[key].extend(timed(1, run))
+    return results
+
+
+def report(results: dict[str, list[float]], n: int, repeat: int) -> tuple[float, float]:
+    """Print the table; return the cold and warm medians the target reads."""
 
     def line(label: str, key: str, per: str) -> tuple[float, float]:
         best, median = min(results[key]), statistics.median(results[key])
@@ -174,12 +175,30 @@ def main() -> int:
     between_best, _ = line("warm: cached calendar, spans of 0-30 days", "between", "pairs")
     sub_best, _ = line("baseline: b - a", "sub", "subtractions")
     print(f"  ratio between / subtraction: {between_best / sub_best:.1f}x")
+    return cold_median, warm_median
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--seed", type=int, default=3)
+    args = parser.parse_args()
+    n, repeat = args.n, args.repeat
+
+    starts, minutes, pairs = make_inputs(n, args.seed)
+    offsets = {s.astimezone(ZoneInfo(TZ)).utcoffset() for s in starts}
+    assert len(offsets) == 2, "the starts must straddle a DST change"
+    make_calendar()  # loads the holidays package once, outside every timing
+
+    runs = workloads(starts, minutes, pairs, args.seed)
+    cold_median, warm_median = report(measure(runs, repeat), n, repeat)
 
     # Untimed: every deadline really is its duration of business time after its start.
     checker = make_calendar()
     wrong = sum(
         business_minutes_between(s, add_business_minutes(s, m, checker), checker) != m
-        for s, m in work
+        for s, m in zip(starts, minutes, strict=True)
     )
     print(f"check: {n - wrong:,} of {n:,} deadlines measure back to their duration")
 

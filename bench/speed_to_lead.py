@@ -265,6 +265,194 @@ class Raw:
 # --- main -----------------------------------------------------------------------------------
 
 
+def bench_env(url: str, broker: str) -> dict[str, str]:
+    """The environment of gunicorn, the worker, beat and the management commands."""
+    return {
+        **os.environ,
+        "DATABASE_URL": url,
+        "DATABASE_CONN_MAX_AGE": "600",
+        "CELERY_BROKER_URL": broker,
+        "DJANGO_SETTINGS_MODULE": "config.settings.production",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(60),
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+        "DJANGO_EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
+        "LOG_LEVEL": "WARNING",
+        "PYTHONWARNINGS": "ignore::UserWarning",
+    }
+
+
+def start_processes(
+    procs: dict[str, subprocess.Popen[bytes]],
+    *,
+    env: dict[str, str],
+    port: int,
+    token: str,
+    args: argparse.Namespace,
+    scratch: str,
+) -> None:
+    """Start gunicorn, a Celery worker and beat into `procs` (the caller stops them), and wait
+    until the API answers."""
+    procs["gunicorn"] = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "config.wsgi:application",
+         "--workers", str(args.workers), "--bind", f"127.0.0.1:{port}",
+         "--log-level", "warning", "--timeout", "120"],
+        cwd=ROOT, env=env, start_new_session=True,
+    )  # fmt: skip
+    procs["worker"] = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "-l", "WARNING",
+         "--concurrency", str(args.concurrency), "-n", f"speed-{os.getpid()}@%h"],
+        cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    procs["beat"] = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "beat", "-l", "WARNING",
+         "-s", str(Path(scratch) / "beat-schedule")],
+        cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            status, _ = request(port, token, "GET", "/api/leads/?page_size=1", b"")
+            if status == 200:
+                break
+        except OSError:
+            pass
+        if time.monotonic() > deadline or procs["gunicorn"].poll() is not None:
+            raise SystemExit("gunicorn did not come up")
+        time.sleep(0.3)
+    time.sleep(3)  # the worker connects to the broker
+
+
+def stop_processes(procs: dict[str, subprocess.Popen[bytes]]) -> None:
+    for proc in procs.values():
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=20)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+def send_demo_requests(
+    *, port: int, token: str, raw: Raw, lead_ids: list[int], events: int, duration: float
+) -> tuple[list[dict[str, Any]], float]:
+    """One demo request per lead, evenly over `duration` seconds, alternating the bulk and the
+    single endpoint. Returns what each answered, and when sending started (monotonic)."""
+    results: list[dict[str, Any]] = [{} for _ in lead_ids]
+
+    def send(index: int, lead_id: int) -> None:
+        occurred = dt.datetime.now(dt.UTC).isoformat()
+        event = {
+            "kind": "demo_request",
+            "occurred_at": occurred,
+            "external_id": f"demo-{index}",
+        }
+        sent = time.time()
+        if index % 2:
+            path = f"/api/leads/{lead_id}/events/"
+            status, _ = request(port, token, "POST", path, event)
+        else:
+            path = "/api/events/bulk/"
+            status, _ = request(
+                port, token, "POST", path, {"events": [{"lead_id": lead_id, **event}]}
+            )
+        answered = time.time()
+        results[index] = {
+            "lead_id": lead_id,
+            "endpoint": "bulk" if index % 2 == 0 else "single",
+            "status": status,
+            "sent": sent,
+            "answered": answered,
+            "raw": raw.time_inserts(lead_id) if status in (200, 201) else None,
+        }
+
+    random.Random(7).shuffle(lead_ids)
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for index, lead_id in enumerate(lead_ids):
+            due = started + index * duration / max(events, 1)
+            pause = due - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            pool.submit(send, index, lead_id)
+    return results, started
+
+
+def auto_handoffs(url: str) -> list[tuple[Any, ...]]:
+    """Wait for the outbox (every promoted handoff's assignment sent, or 60 s), then read
+    (lead id, signal received, created, notification sent) of each auto-promoted handoff."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            left = conn.execute(
+                "SELECT count(*) FROM handoff_notification WHERE sent_at IS NULL"
+            ).fetchone()
+            if left and left[0] == 0:
+                break
+            time.sleep(0.5)
+        return conn.execute(
+            "SELECT h.lead_id, extract(epoch FROM h.signal_received_at), "
+            "extract(epoch FROM h.created_at), "
+            "extract(epoch FROM (SELECT min(n.sent_at) FROM handoff_notification n "
+            "WHERE n.handoff_id = h.id AND n.kind = 'assigned')) "
+            "FROM handoff_handoff h WHERE h.auto_promotion IS NOT NULL"
+        ).fetchall()
+
+
+class Figures:
+    """The per-event durations of one run, and what went wrong."""
+
+    def __init__(self, results: list[dict[str, Any]], by_lead: dict[Any, tuple[Any, ...]]) -> None:
+        self.request_s: dict[str, list[float]] = {"bulk": [], "single": []}
+        self.created_after_received: list[float] = []
+        self.created_vs_answer: list[float] = []
+        self.notified: list[float] = []
+        self.raw_s: list[float] = []
+        self.missing = self.errors = self.unsent = 0
+        for r in results:
+            if not r or r["status"] not in (200, 201):
+                self.errors += 1
+                continue
+            self.request_s[r["endpoint"]].append(r["answered"] - r["sent"])
+            if r["raw"] is not None:
+                self.raw_s.append(r["raw"])
+            found = by_lead.get(r["lead_id"])
+            if found is None:
+                self.missing += 1
+                continue
+            self._add(r, found)
+
+    def _add(self, r: dict[str, Any], found: tuple[Any, ...]) -> None:
+        received, created, sent_at = (float(x) if x is not None else None for x in found)
+        self.created_after_received.append(created - received)
+        self.created_vs_answer.append(created - r["answered"])
+        if sent_at is None:
+            self.unsent += 1
+        else:
+            self.notified.append(sent_at - received)
+
+    def log_lines(self) -> None:
+        request_s, raw_s = self.request_s, self.raw_s
+        log(line("request, POST /api/events/bulk/ (sent -> answered)", request_s["bulk"]))
+        log(line("request, POST /api/leads/{id}/events/", request_s["single"]))
+        log(line("event received -> handoff created", self.created_after_received))
+        log(line("handoff created, relative to the answer", self.created_vs_answer))
+        log(line("event received -> notification sent", self.notified))
+        log(line("raw INSERTs (event + handoff + outbox row)", raw_s))
+        if raw_s and request_s["bulk"] + request_s["single"]:
+            ratio = statistics.median(request_s["bulk"] + request_s["single"]) / statistics.median(
+                raw_s
+            )
+            log(f"  a request costs {ratio:.0f}x the bare INSERTs (medians)")
+
+    def log_targets(self) -> None:
+        p99_notify = percentile(self.notified, 0.99)
+        p99_created = percentile(self.created_vs_answer, 0.99)
+        log(f"\ntargets: notification p99 < {TARGET_NOTIFY_P99:.0f} s: "
+            f"{'met' if p99_notify is not None and p99_notify < TARGET_NOTIFY_P99 else 'MISSED'}; "
+            f"handoff created p99 < {TARGET_CREATED_P99:.0f} s after the answer: "
+            f"{'met' if p99_created is not None and p99_created < TARGET_CREATED_P99 else 'MISSED'}")  # fmt: skip
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=500)
@@ -280,18 +468,7 @@ def main() -> int:
     broker = os.environ.get("CELERY_BROKER_URL", "")
     if not broker.startswith("redis://"):
         raise SystemExit("Set CELERY_BROKER_URL=redis://host:6379/<db> (a database of your own).")
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "DATABASE_CONN_MAX_AGE": "600",
-        "CELERY_BROKER_URL": broker,
-        "DJANGO_SETTINGS_MODULE": "config.settings.production",
-        "DJANGO_SECRET_KEY": secrets.token_urlsafe(60),
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-        "DJANGO_EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
-        "LOG_LEVEL": "WARNING",
-        "PYTHONWARNINGS": "ignore::UserWarning",
-    }
+    env = bench_env(url, broker)
     log(f"scratch database {urlparse(url).path.lstrip('/')}: creating and migrating")
     recreate_database(url)
     subprocess.run(["redis-cli", "-u", broker, "FLUSHDB"], check=False, capture_output=True)
@@ -304,34 +481,7 @@ def main() -> int:
         lead_ids = [int(x) for x in id_line.split(",")]
 
         port = spare_port()
-        procs["gunicorn"] = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "config.wsgi:application",
-             "--workers", str(args.workers), "--bind", f"127.0.0.1:{port}",
-             "--log-level", "warning", "--timeout", "120"],
-            cwd=ROOT, env=env, start_new_session=True,
-        )  # fmt: skip
-        procs["worker"] = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "-l", "WARNING",
-             "--concurrency", str(args.concurrency), "-n", f"speed-{os.getpid()}@%h"],
-            cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-        procs["beat"] = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "beat", "-l", "WARNING",
-             "-s", str(Path(scratch) / "beat-schedule")],
-            cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                status, _ = request(port, token, "GET", "/api/leads/?page_size=1", b"")
-                if status == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline or procs["gunicorn"].poll() is not None:
-                raise SystemExit("gunicorn did not come up")
-            time.sleep(0.3)
-        time.sleep(3)  # the worker connects to the broker
+        start_processes(procs, env=env, port=port, token=token, args=args, scratch=scratch)
 
         raw = Raw(url)
         cpu_before = machine_busy()
@@ -348,43 +498,14 @@ def main() -> int:
             log(f"background: bulk posts of 1,000 leads at {args.background_rate:,} leads/s")
         log(f"sending {args.events} demo requests over {args.duration:.0f} s")
 
-        results: list[dict[str, Any]] = [{} for _ in lead_ids]
-
-        def send(index: int, lead_id: int) -> None:
-            occurred = dt.datetime.now(dt.UTC).isoformat()
-            event = {
-                "kind": "demo_request",
-                "occurred_at": occurred,
-                "external_id": f"demo-{index}",
-            }
-            sent = time.time()
-            if index % 2:
-                path = f"/api/leads/{lead_id}/events/"
-                status, _ = request(port, token, "POST", path, event)
-            else:
-                path = "/api/events/bulk/"
-                status, _ = request(
-                    port, token, "POST", path, {"events": [{"lead_id": lead_id, **event}]}
-                )
-            answered = time.time()
-            results[index] = {
-                "lead_id": lead_id,
-                "endpoint": "bulk" if index % 2 == 0 else "single",
-                "status": status,
-                "sent": sent,
-                "answered": answered,
-                "raw": raw.time_inserts(lead_id) if status in (200, 201) else None,
-            }
-
-        random.Random(7).shuffle(lead_ids)
-        started = time.monotonic()
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            for index, lead_id in enumerate(lead_ids):
-                due = started + index * args.duration / max(args.events, 1)
-                pause = due - time.monotonic()
-                if pause > 0:
-                    time.sleep(pause)
-                pool.submit(send, index, lead_id)
+        results, started = send_demo_requests(
+            port=port,
+            token=token,
+            raw=raw,
+            lead_ids=lead_ids,
+            events=args.events,
+            duration=args.duration,
+        )
         rate = background.finish() if args.background_rate else 0.0
         cpu_run = machine_busy() - cpu_before
         elapsed = time.monotonic() - started
@@ -395,50 +516,10 @@ def main() -> int:
         }
         cpu["postgres"] = sum(process_cpu(pid) for pid in backend_pids(url))
 
-        # Wait for the outbox: every promoted handoff's assignment sent (or 60 s).
-        with psycopg.connect(url, autocommit=True) as conn:
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                left = conn.execute(
-                    "SELECT count(*) FROM handoff_notification WHERE sent_at IS NULL"
-                ).fetchone()
-                if left and left[0] == 0:
-                    break
-                time.sleep(0.5)
-            rows = conn.execute(
-                "SELECT h.lead_id, extract(epoch FROM h.signal_received_at), "
-                "extract(epoch FROM h.created_at), "
-                "extract(epoch FROM (SELECT min(n.sent_at) FROM handoff_notification n "
-                "WHERE n.handoff_id = h.id AND n.kind = 'assigned')) "
-                "FROM handoff_handoff h WHERE h.auto_promotion IS NOT NULL"
-            ).fetchall()
-            auto_count = len(rows)
-        by_lead = {r[0]: r[1:] for r in rows}
-
-        request_s: dict[str, list[float]] = {"bulk": [], "single": []}
-        created_after_received: list[float] = []
-        created_vs_answer: list[float] = []
-        notified: list[float] = []
-        raw_s: list[float] = []
-        missing = errors = unsent = 0
-        for r in results:
-            if not r or r["status"] not in (200, 201):
-                errors += 1
-                continue
-            request_s[r["endpoint"]].append(r["answered"] - r["sent"])
-            if r["raw"] is not None:
-                raw_s.append(r["raw"])
-            found = by_lead.get(r["lead_id"])
-            if found is None:
-                missing += 1
-                continue
-            received, created, sent_at = (float(x) if x is not None else None for x in found)
-            created_after_received.append(created - received)
-            created_vs_answer.append(created - r["answered"])
-            if sent_at is None:
-                unsent += 1
-            else:
-                notified.append(sent_at - received)
+        rows = auto_handoffs(url)
+        auto_count = len(rows)
+        figures = Figures(results, {r[0]: r[1:] for r in rows})
+        errors, missing, unsent = figures.errors, figures.missing, figures.unsent
 
         log(f"\n{args.events} demo requests in {elapsed:.0f} s; {auto_count} auto-promoted "
             f"handoffs; {errors} failed requests, {missing} without a handoff, {unsent} not "
@@ -447,23 +528,8 @@ def main() -> int:
             log(f"background bulk ingestion: {rate:,.0f} leads/s reached "
                 f"(asked {args.background_rate:,}); {len(background.errors)} failed batches "
                 f"{background.errors[:2]}")  # fmt: skip
-        log(line("request, POST /api/events/bulk/ (sent -> answered)", request_s["bulk"]))
-        log(line("request, POST /api/leads/{id}/events/", request_s["single"]))
-        log(line("event received -> handoff created", created_after_received))
-        log(line("handoff created, relative to the answer", created_vs_answer))
-        log(line("event received -> notification sent", notified))
-        log(line("raw INSERTs (event + handoff + outbox row)", raw_s))
-        if raw_s and request_s["bulk"] + request_s["single"]:
-            ratio = statistics.median(request_s["bulk"] + request_s["single"]) / statistics.median(
-                raw_s
-            )
-            log(f"  a request costs {ratio:.0f}x the bare INSERTs (medians)")
-        p99_notify = percentile(notified, 0.99)
-        p99_created = percentile(created_vs_answer, 0.99)
-        log(f"\ntargets: notification p99 < {TARGET_NOTIFY_P99:.0f} s: "
-            f"{'met' if p99_notify is not None and p99_notify < TARGET_NOTIFY_P99 else 'MISSED'}; "
-            f"handoff created p99 < {TARGET_CREATED_P99:.0f} s after the answer: "
-            f"{'met' if p99_created is not None and p99_created < TARGET_CREATED_P99 else 'MISSED'}")  # fmt: skip
+        figures.log_lines()
+        figures.log_targets()
         log("CPU seconds during the run: "
             + ", ".join(f"{k} {v:.0f}" for k, v in cpu.items())
             + f"; the whole machine {cpu_run:.0f} (2 cores x {elapsed:.0f} s = {2 * elapsed:.0f})")  # fmt: skip
@@ -471,13 +537,7 @@ def main() -> int:
         ok = not errors and not missing and not unsent
         return 0 if ok else 1
     finally:
-        for proc in procs.values():
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait(timeout=20)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
+        stop_processes(procs)
         shutil.rmtree(scratch, ignore_errors=True)
         if not args.keep_db:
             drop_database(url)

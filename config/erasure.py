@@ -20,6 +20,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.models import LogEntry
+from django.contrib.auth.models import AnonymousUser
 from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
@@ -27,6 +28,7 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
+from core.types import Actor, actor_of
 from feedback.erasure import feedback_erase_lead
 from handoff.erasure import handoffs_erase_lead
 from handoff.models import Handoff
@@ -46,13 +48,13 @@ class ErasureOutcome:
     lead_found: bool
 
 
-def can_erase(user: Any) -> bool:
+def can_erase(user: Actor | AnonymousUser) -> bool:
     """Erasure requests are handled by sales managers (and superusers), not by marketing."""
     return is_manager(user)
 
 
 def erase_person(
-    *, email: str, actor: Any = None, now: dt.datetime | None = None
+    *, email: str, actor: Actor | None = None, now: dt.datetime | None = None
 ) -> ErasureOutcome:
     """Erase everything the desk holds about the person with this email, and block the email.
 
@@ -136,7 +138,7 @@ def erase_selected_leads(modeladmin: Any, request: HttpRequest, queryset: QueryS
             },
         )
     for lead in leads:
-        erase_person(email=lead.email, actor=request.user)
+        erase_person(email=lead.email, actor=actor_of(request))
     modeladmin.message_user(
         request,
         f"Erased the personal data of {len(leads)} lead{'s' if len(leads) != 1 else ''}; "

@@ -143,7 +143,7 @@ class ReturnFeedbackAdmin(ReadOnlyRecord, admin.ModelAdmin):
             queryset,
             "Upheld",
             lambda fb: services.feedback_resolve_dispute(
-                feedback=fb, actor=request.user, upheld=True, resolution="Upheld in the admin."
+                feedback=fb, actor=actor_of(request), upheld=True, resolution="Upheld in the admin."
             ),
         )
 
@@ -155,7 +155,7 @@ class ReturnFeedbackAdmin(ReadOnlyRecord, admin.ModelAdmin):
             "Overturned",
             lambda fb: services.feedback_resolve_dispute(
                 feedback=fb,
-                actor=request.user,
+                actor=actor_of(request),
                 upheld=False,
                 resolution="Overturned in the admin.",
             ),

@@ -103,7 +103,7 @@ class FeedbackListApi(generics.ListAPIView):
     def get_queryset(self) -> QuerySet[ReturnFeedback]:
         if getattr(self, "swagger_fake_view", False):
             return self.queryset
-        user = self.request.user
+        user = actor_of(self.request)
         _require(
             roles.is_marketer(user) or roles.is_manager(user) or roles.is_rep(user),
             "Only marketing and sales see returned leads.",
@@ -157,7 +157,7 @@ class FeedbackAcknowledgeApi(APIView):
         data.is_valid(raise_exception=True)
         services.feedback_acknowledge(
             feedback=feedback,
-            actor=request.user,
+            actor=actor_of(request),
             reply=data.validated_data["reply"],
             follow_up=data.validated_data["follow_up"],
         )
@@ -186,7 +186,7 @@ class FeedbackResolveDisputeApi(APIView):
         data.is_valid(raise_exception=True)
         services.feedback_resolve_dispute(
             feedback=feedback,
-            actor=request.user,
+            actor=actor_of(request),
             upheld=data.validated_data["upheld"],
             resolution=data.validated_data["resolution"],
         )
@@ -277,7 +277,7 @@ class ContradictedRuleApplyApi(APIView):
         rule = contradictions.contradicted_rule_apply(
             rule_id=body.validated_data["rule"],
             points=body.validated_data["points"],
-            actor=request.user,
+            actor=actor_of(request),
         )
         version = ScoringConfig.objects.values_list("version", flat=True).first() or 1
         return Response(
@@ -304,7 +304,7 @@ class HandoffReturnApi(APIView):
         """The assigned rep (or a manager) returns a handoff to marketing with a reason code and,
         where the reason asks, a note. The lead is recycled with a cooldown, or disqualified
         (by the reason, or on the Nth return: the recycle cap)."""
-        user = request.user
+        user = actor_of(request)
         _require(roles.is_rep(user) or roles.is_manager(user), "Only sales returns handoffs.")
         handoff = handoff_for_action(user=user, pk=pk, with_lead_owner=True)
         if handoff is None:
@@ -346,7 +346,7 @@ class HandoffPreviousReturnsApi(APIView):
     def get(self, request: Request, pk: int) -> Response:
         """Earlier returns of this handoff's lead, newest first, with reason, note and what
         marketing replied: what the rep of a re-promoted lead reads before calling."""
-        handoff = get_object_or_404(handoffs_visible_to(request.user), pk=pk)
+        handoff = get_object_or_404(handoffs_visible_to(actor_of(request)), pk=pk)
         return Response(
             PreviousReturnSerializer(selectors.previous_returns(handoff=handoff), many=True).data
         )

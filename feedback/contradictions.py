@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import Count, Q, Sum
 
+from core.types import Actor
 from feedback.models import RejectionReason
 from feedback.selectors import MetricsFilters, handoffs_for_metrics
 from handoff.models import Handoff
@@ -178,7 +179,7 @@ def _won_revenue(handoffs: Any, rules: dict[int, FitRule]) -> dict[int, tuple[in
     return totals
 
 
-def contradicted_rule_apply(*, rule_id: Any, points: Any, actor: Any) -> FitRule:
+def contradicted_rule_apply(*, rule_id: Any, points: Any, actor: Actor) -> FitRule:
     """Set a contradicted rule's points (the report's suggestion, or the marketer's own figure)
     through the scoring service: versioned, and every lead re-scored in the background."""
     if not roles.can_edit_scoring(actor):

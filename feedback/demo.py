@@ -17,6 +17,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import F
 
+from core.types import Actor
 from feedback import services
 from feedback.models import RejectionReason, ReturnFeedback
 from feedback.taxonomy import ensure_default_reasons
@@ -83,7 +84,7 @@ def _return_reason(lead: Lead, rng: random.Random) -> str:
     )[0]
 
 
-def _history(*, rng: random.Random, now: dt.datetime, users: dict[str, Any], stdout: Any) -> int:
+def _history(*, rng: random.Random, now: dt.datetime, users: dict[str, Actor], stdout: Any) -> int:
     """Promote a share of the older leads in past weeks and record what sales decided, with the
     odds of acceptance rising with the score (so the threshold advisor has a story to tell)."""
     if Handoff.objects.filter(context_note=HISTORY_NOTE).exists():
@@ -188,7 +189,7 @@ def _attach_missing_feedback(*, now: dt.datetime) -> int:
     return len(rows)
 
 
-def _answers(*, rng: random.Random, now: dt.datetime, users: dict[str, Any]) -> tuple[int, int]:
+def _answers(*, rng: random.Random, now: dt.datetime, users: dict[str, Actor]) -> tuple[int, int]:
     """Marketing acknowledges the older half of the returns (with a reply now and then) and
     disputes one, so the queue shows both sides. Only when nothing was answered yet."""
     marketer = users.get("maria") or users.get("mark")
@@ -267,7 +268,7 @@ def seed(
     *,
     rng: random.Random,
     now: dt.datetime,
-    users: dict[str, Any],
+    users: dict[str, Actor],
     lead_count: int,
     stdout: Any,
     **_: Any,

@@ -28,6 +28,7 @@ from django.db.models import Count, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from core.types import Actor
 from feedback import contradictions, selectors
 from feedback.models import DigestDelivery
 from handoff import metrics, timezones
@@ -156,7 +157,7 @@ def digest_render(digest: dict[str, Any]) -> tuple[str, str, str]:
 # --- sending ---------------------------------------------------------------------------------
 
 
-def digest_recipients() -> list[Any]:
+def digest_recipients() -> list[Actor]:
     """Marketing and the sales managers, active, with an address."""
     return list(
         get_user_model()
@@ -178,7 +179,7 @@ def digest_due(now: dt.datetime, zone: dt.tzinfo | None = None) -> Week | None:
     return last_week(local.date())
 
 
-def digest_due_recipients(now: dt.datetime) -> list[tuple[Any, Week, str]]:
+def digest_due_recipients(now: dt.datetime) -> list[tuple[Actor, Week, str]]:
     """(recipient, week, zone name) for every recipient whose send moment it is in their own
     zone (handoff.timezones: their choice, else their team calendar's, else TIME_ZONE): at any
     instant Auckland may be on Monday morning while Los Angeles is still on Sunday. Two
@@ -202,7 +203,7 @@ def digest_send_due(*, now: dt.datetime | None = None) -> dict[str, int]:
     return digest_deliver(now=now)
 
 
-def _rows_write(*, now: dt.datetime, due: list[tuple[Any, Week]]) -> None:
+def _rows_write(*, now: dt.datetime, due: list[tuple[Actor, Week]]) -> None:
     # The unique (week, recipient) row is the "once": a second run, or a second worker,
     # conflicts and writes nothing.
     DigestDelivery.objects.bulk_create(

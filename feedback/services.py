@@ -15,6 +15,7 @@ from django.db.models import F
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
+from core.types import Actor
 from feedback.models import RejectionReason, ReturnFeedback
 from handoff.models import Handoff, Notification
 from handoff.notifications import notify
@@ -113,7 +114,7 @@ def return_effect(
     )
 
 
-def _check_can_return(*, handoff: Handoff, actor: Any) -> None:
+def _check_can_return(*, handoff: Handoff, actor: Actor) -> None:
     if roles.is_manager(actor):
         return
     if roles.is_rep(actor) and handoff.assigned_to_id == actor.pk:
@@ -126,7 +127,7 @@ def _check_can_return(*, handoff: Handoff, actor: Any) -> None:
 def feedback_return_handoff(
     *,
     handoff: Handoff,
-    actor: Any,
+    actor: Actor,
     reason: RejectionReason | str | None,
     note: str = "",
     now: dt.datetime | None = None,
@@ -194,7 +195,7 @@ def feedback_return_handoff(
 def feedback_acknowledge(
     *,
     feedback: ReturnFeedback,
-    actor: Any,
+    actor: Actor,
     reply: str = "",
     follow_up: str = "",
     now: dt.datetime | None = None,
@@ -276,7 +277,7 @@ def _handoff_for_message(feedback: ReturnFeedback) -> Handoff:
     )
 
 
-def _managers_for(handoff: Handoff) -> list[Any]:
+def _managers_for(handoff: Handoff) -> list[Actor]:
     """Who settles a dispute: the team's manager, else every active sales manager (the rule
     the SLA escalations follow)."""
     manager = handoff.team.manager if handoff.team is not None else None
@@ -293,7 +294,7 @@ def _managers_for(handoff: Handoff) -> list[Any]:
 def feedback_resolve_dispute(
     *,
     feedback: ReturnFeedback,
-    actor: Any,
+    actor: Actor,
     upheld: bool,
     resolution: str,
     now: dt.datetime | None = None,
@@ -370,7 +371,7 @@ def feedback_resolve_dispute(
 
 
 def _overturn_return(
-    *, feedback: ReturnFeedback, actor: Any, resolution: str, now: dt.datetime
+    *, feedback: ReturnFeedback, actor: Actor, resolution: str, now: dt.datetime
 ) -> bool:
     """Take the return off the lead's count; reopen the lead if this return is what parked it.
     Returns whether the lead was reopened."""

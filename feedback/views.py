@@ -22,6 +22,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from core.types import actor_of
 from feedback import charts, contradictions, digest, selectors, services
 from feedback.filters import ReturnFeedbackFilter
 from feedback.forms import AcknowledgeForm, ReportFilterForm, ResolveDisputeForm, ReturnForm
@@ -62,7 +63,7 @@ class ReturnAction(handoff_views.HandoffAction):
     def act(self, handoff: Handoff, form: Any) -> ReturnFeedback:
         return services.feedback_return_handoff(
             handoff=handoff,
-            actor=self.request.user,
+            actor=actor_of(self.request),
             reason=form.cleaned_data["reason"],
             note=form.cleaned_data["note"],
         )
@@ -81,7 +82,7 @@ handoff_return = login_required(ReturnAction.as_view())
 
 
 def _queue_context(request: HttpRequest, bound: dict[int, AcknowledgeForm]) -> dict[str, Any]:
-    queue = selectors.feedback_queue(user=request.user)
+    queue = selectors.feedback_queue(user=actor_of(request))
     review_filter = ReturnFeedbackFilter(filled(request.GET), queryset=queue)
     rows = review_filter.qs if review_filter.is_valid() else queue.none()
     # Sort and slice the ids on the feedback table alone (its queue-order index), then load the
@@ -90,7 +91,7 @@ def _queue_context(request: HttpRequest, bound: dict[int, AcknowledgeForm]) -> d
         request,
         SortedIds(
             rows.select_related(None),
-            lambda ids: selectors.feedback_visible_to(request.user).filter(pk__in=ids),
+            lambda ids: selectors.feedback_visible_to(actor_of(request)).filter(pk__in=ids),
             window=page_slice(request) if request.GET.get("q", "").strip() else None,
         ),
     )
@@ -118,7 +119,7 @@ def returned_queue(request: HttpRequest) -> HttpResponse:
 @page_for(marketing_or_manager, "marketing and sales managers")
 @require_POST
 def feedback_acknowledge(request: HttpRequest, pk: int) -> HttpResponse:
-    feedback = get_object_or_404(selectors.feedback_visible_to(request.user), pk=pk)
+    feedback = get_object_or_404(selectors.feedback_visible_to(actor_of(request)), pk=pk)
     form = AcknowledgeForm(request.POST)
     back = safe_next(request, "/returned/")
     if form.is_valid():
@@ -126,7 +127,7 @@ def feedback_acknowledge(request: HttpRequest, pk: int) -> HttpResponse:
             request,
             lambda: services.feedback_acknowledge(
                 feedback=feedback,
-                actor=request.user,
+                actor=actor_of(request),
                 reply=form.cleaned_data["reply"],
                 follow_up=form.cleaned_data["follow_up"],
             ),
@@ -176,7 +177,7 @@ def dispute_inbox(request: HttpRequest) -> HttpResponse:
 @page_for(is_manager, "sales managers")
 @require_POST
 def dispute_resolve(request: HttpRequest, pk: int) -> HttpResponse:
-    feedback = get_object_or_404(selectors.feedback_visible_to(request.user), pk=pk)
+    feedback = get_object_or_404(selectors.feedback_visible_to(actor_of(request)), pk=pk)
     form = ResolveDisputeForm(request.POST)
     back = safe_next(request, "/disputes/")
     if form.is_valid():
@@ -185,7 +186,7 @@ def dispute_resolve(request: HttpRequest, pk: int) -> HttpResponse:
             request,
             lambda: services.feedback_resolve_dispute(
                 feedback=feedback,
-                actor=request.user,
+                actor=actor_of(request),
                 upheld=upheld,
                 resolution=form.cleaned_data["resolution"],
             ),
@@ -455,7 +456,7 @@ def contradicted_rule_apply(request: HttpRequest) -> HttpResponse:
     rule = perform(
         request,
         lambda: contradictions.contradicted_rule_apply(
-            rule_id=number("rule"), points=number("points"), actor=request.user
+            rule_id=number("rule"), points=number("points"), actor=actor_of(request)
         ),
     )
     if rule is not None:

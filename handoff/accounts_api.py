@@ -17,6 +17,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import generics, serializers
 
+from core.types import Actor, actor_of
 from handoff import selectors
 from handoff.models import Handoff
 from handoff.serializers import UserRefSerializer
@@ -81,7 +82,7 @@ class AccountDetailSerializer(AccountSerializer):
         return AccountHandoffSerializer(getattr(account, "shown_handoffs", []), many=True).data
 
 
-def account_detail_rows(*, account: Account, user: Any) -> Account:
+def account_detail_rows(*, account: Account, user: Actor) -> Account:
     """Attach the leads and handoffs the user may see (DETAIL_ROWS newest of each)."""
     leads = list(
         leads_visible_to(user).filter(account=account).order_by("-created_at", "-id")[:DETAIL_ROWS]
@@ -109,7 +110,7 @@ class AccountListApi(generics.ListAPIView):
     def get_queryset(self) -> QuerySet[Account]:
         if getattr(self, "swagger_fake_view", False):
             return self.queryset
-        qs = accounts_visible_to(self.request.user)
+        qs = accounts_visible_to(actor_of(self.request))
         search = (self.request.query_params.get("search") or "").strip().lower()
         if search:
             qs = qs.filter(domain__contains=search) | qs.filter(name__icontains=search)
@@ -146,13 +147,13 @@ class AccountDetailApi(generics.RetrieveAPIView):
     def get_queryset(self) -> QuerySet[Account]:
         if getattr(self, "swagger_fake_view", False):
             return self.queryset
-        return accounts_visible_to(self.request.user).prefetch_related(
+        return accounts_visible_to(actor_of(self.request)).prefetch_related(
             Prefetch("aliases", queryset=Account.objects.order_by("domain"))
         )
 
     def get_object(self) -> Account:
         account = super().get_object()
-        return account_detail_rows(account=account, user=self.request.user)
+        return account_detail_rows(account=account, user=actor_of(self.request))
 
     @extend_schema(
         operation_id="accounts_retrieve",

@@ -8,6 +8,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from core.types import actor_of
 from handoff.accounts_api import account_detail_rows
 from handoff.states import OPEN_STATUSES
 from handoff.ui import page_for, paginate
@@ -22,7 +23,7 @@ def _anyone_working(user: object) -> bool:
 @page_for(_anyone_working, "marketing and sales")
 @require_GET
 def account_list(request: HttpRequest) -> HttpResponse:
-    qs = accounts_visible_to(request.user)
+    qs = accounts_visible_to(actor_of(request))
     search = (request.GET.get("q") or "").strip().lower()
     if search:
         qs = qs.filter(domain__contains=search) | qs.filter(name__icontains=search)
@@ -37,10 +38,10 @@ def account_list(request: HttpRequest) -> HttpResponse:
 @page_for(_anyone_working, "marketing and sales")
 @require_GET
 def account_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    account = accounts_visible_to(request.user).filter(pk=pk).first()
+    account = accounts_visible_to(actor_of(request)).filter(pk=pk).first()
     if account is None:
         raise Http404("No such account among the ones you can see.")
-    account_detail_rows(account=account, user=request.user)
+    account_detail_rows(account=account, user=actor_of(request))
     handoffs = account.shown_handoffs  # type: ignore[attr-defined]
     return render(
         request,

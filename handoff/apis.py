@@ -29,7 +29,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.types import actor_of
+from core.types import Actor, actor_of
 from handoff import autopromotion, selectors, services
 from handoff.filters import HandoffFilter
 from handoff.models import AutoPromotionRule, Handoff, Team
@@ -78,7 +78,7 @@ ACTION_ERRORS = {400: E400, 401: E401, 403: E403, 404: E404, 409: E409}
 
 
 def _visible_handoff(request: Request, pk: int) -> Handoff:
-    handoff = selectors.handoff_for_action(user=request.user, pk=pk)
+    handoff = selectors.handoff_for_action(user=actor_of(request), pk=pk)
     if handoff is None:
         raise NotFound(f"No handoff #{pk} that you can see.")
     return handoff
@@ -107,7 +107,7 @@ class HandoffListApi(generics.ListAPIView):
     search_fields = ["lead__search_text"]
 
     def get_queryset(self) -> Any:
-        return selectors.handoff_list_rows(user=self.request.user)
+        return selectors.handoff_list_rows(user=actor_of(self.request))
 
     def get_serializer_context(self) -> dict[str, Any]:
         return {**super().get_serializer_context(), "now": timezone.now()}
@@ -131,7 +131,7 @@ class HandoffDetailApi(generics.RetrieveAPIView):
     serializer_class = HandoffDetailSerializer
 
     def get_queryset(self) -> Any:
-        return selectors.handoff_detail_queryset(user=self.request.user)
+        return selectors.handoff_detail_queryset(user=actor_of(self.request))
 
     def get_serializer_context(self) -> dict[str, Any]:
         return {**super().get_serializer_context(), "now": timezone.now()}
@@ -151,7 +151,7 @@ class _HandoffActionApi(APIView):
     request_serializer: type[serializers.Serializer] | None = None
     success_status: int = status.HTTP_200_OK
 
-    def perform(self, handoff: Handoff, data: dict[str, Any], user: Any) -> Handoff:
+    def perform(self, handoff: Handoff, data: dict[str, Any], user: Actor) -> Handoff:
         raise NotImplementedError
 
     def post(self, request: Request, pk: int) -> Response:
@@ -162,7 +162,7 @@ class _HandoffActionApi(APIView):
             body = self.request_serializer(data=request.data)
             body.is_valid(raise_exception=True)
             data = dict(body.validated_data)
-        result = self.perform(handoff, data, request.user)
+        result = self.perform(handoff, data, actor_of(request))
         return _detail(request, result, self.success_status)
 
 
@@ -188,7 +188,7 @@ class HandoffAcceptApi(_HandoffActionApi):
     def post(self, request: Request, pk: int) -> Response:
         return super().post(request, pk)
 
-    def perform(self, handoff: Handoff, data: dict[str, Any], user: Any) -> Handoff:
+    def perform(self, handoff: Handoff, data: dict[str, Any], user: Actor) -> Handoff:
         return services.handoff_accept(handoff=handoff, actor=user)
 
 
@@ -204,7 +204,7 @@ class HandoffRequestInfoApi(_HandoffActionApi):
     def post(self, request: Request, pk: int) -> Response:
         return super().post(request, pk)
 
-    def perform(self, handoff: Handoff, data: dict[str, Any], user: Any) -> Handoff:
+    def perform(self, handoff: Handoff, data: dict[str, Any], user: Actor) -> Handoff:
         return services.handoff_request_info(handoff=handoff, actor=user, question=data["question"])
 
 
@@ -220,7 +220,7 @@ class HandoffProvideInfoApi(_HandoffActionApi):
     def post(self, request: Request, pk: int) -> Response:
         return super().post(request, pk)
 
-    def perform(self, handoff: Handoff, data: dict[str, Any], user: Any) -> Handoff:
+    def perform(self, handoff: Handoff, data: dict[str, Any], user: Actor) -> Handoff:
         return services.handoff_provide_info(handoff=handoff, actor=user, answer=data["answer"])
 
 
@@ -236,7 +236,7 @@ class HandoffQualifyApi(_HandoffActionApi):
     def post(self, request: Request, pk: int) -> Response:
         return super().post(request, pk)
 
-    def perform(self, handoff: Handoff, data: dict[str, Any], user: Any) -> Handoff:
+    def perform(self, handoff: Handoff, data: dict[str, Any], user: Actor) -> Handoff:
         return services.handoff_qualify(
             handoff=handoff, actor=user, bant=dict(data["bant"]), note=data["note"]
         )
@@ -258,7 +258,7 @@ class HandoffReassignApi(_HandoffActionApi):
     def post(self, request: Request, pk: int) -> Response:
         return super().post(request, pk)
 
-    def perform(self, handoff: Handoff, data: dict[str, Any], user: Any) -> Handoff:
+    def perform(self, handoff: Handoff, data: dict[str, Any], user: Actor) -> Handoff:
         return services.handoff_reassign(
             handoff=handoff, actor=user, to_rep=data["to_rep"], reason=data["reason"]
         )
@@ -276,7 +276,7 @@ class HandoffFirstTouchApi(_HandoffActionApi):
     def post(self, request: Request, pk: int) -> Response:
         return super().post(request, pk)
 
-    def perform(self, handoff: Handoff, data: dict[str, Any], user: Any) -> Handoff:
+    def perform(self, handoff: Handoff, data: dict[str, Any], user: Actor) -> Handoff:
         return services.handoff_log_first_touch(
             handoff=handoff, actor=user, channel=data["channel"], note=data["note"]
         )
@@ -286,7 +286,7 @@ class HandoffFirstTouchApi(_HandoffActionApi):
 
 
 def _visible_lead(request: Request, pk: int) -> Lead:
-    lead = leads_visible_to(request.user).filter(pk=pk).first()
+    lead = leads_visible_to(actor_of(request)).filter(pk=pk).first()
     if lead is None:
         raise NotFound(f"No lead #{pk} that you can see.")
     return lead
@@ -375,7 +375,7 @@ class AutoPromotionRuleViewSet(viewsets.ModelViewSet):
         for name, value in data.items():
             setattr(rule, name, value)
         autopromotion.auto_promotion_rule_save(
-            rule=rule, actor=self.request.user, campaigns=campaigns, fit_rules=fit_rules
+            rule=rule, actor=actor_of(self.request), campaigns=campaigns, fit_rules=fit_rules
         )
         serializer.instance = rule
 
@@ -386,4 +386,4 @@ class AutoPromotionRuleViewSet(viewsets.ModelViewSet):
         self._save(serializer, serializer.instance)
 
     def perform_destroy(self, instance: AutoPromotionRule) -> None:
-        autopromotion.auto_promotion_rule_delete(rule=instance, actor=self.request.user)
+        autopromotion.auto_promotion_rule_delete(rule=instance, actor=actor_of(self.request))

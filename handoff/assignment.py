@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from django.db.models import Count, Q
 
+from core.types import Actor
 from handoff import sla
 from handoff.models import Handoff, SlaPolicy, Team, TeamMembership, TimeOff
 from handoff.selectors import calendar_for
@@ -213,7 +214,7 @@ class RepChoice:
     account_owner: dict[str, Any] | None = None
 
     @property
-    def rep(self) -> Any:
+    def rep(self) -> Actor | None:
         return self.membership.rep if self.membership else None
 
     @property

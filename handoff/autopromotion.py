@@ -24,6 +24,7 @@ from typing import Any
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
+from core.types import Actor
 from handoff import sla
 from handoff.assignment import match_team
 from handoff.models import AutoPromotion, AutoPromotionRule, Handoff
@@ -91,7 +92,7 @@ def rule_problem(
 def auto_promotion_rule_save(
     *,
     rule: AutoPromotionRule,
-    actor: Any,
+    actor: Actor,
     campaigns: Sequence[Any] | None = None,
     fit_rules: Sequence[Any] | None = None,
 ) -> AutoPromotionRule:
@@ -113,7 +114,7 @@ def auto_promotion_rule_save(
     return rule
 
 
-def auto_promotion_rule_delete(*, rule: AutoPromotionRule, actor: Any) -> None:
+def auto_promotion_rule_delete(*, rule: AutoPromotionRule, actor: Actor) -> None:
     if not roles.can_edit_scoring(actor):
         raise Forbidden("Only marketing and sales managers can change auto-promotion rules.")
     rule.delete()

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import QuerySet
 
+from core.types import Actor
 from handoff.models import TimeOff
 from leads.errors import Forbidden, NotFound, ValidationFailed
 from leads.roles import SALES, is_manager, is_rep
@@ -24,7 +24,7 @@ from leads.roles import SALES, is_manager, is_rep
 MAX_DAYS = 366
 
 
-def _check_actor(*, actor: Any, rep: Any) -> None:
+def _check_actor(*, actor: Actor, rep: Actor) -> None:
     if is_manager(actor):
         return
     if is_rep(actor) and actor.pk == rep.pk:
@@ -33,7 +33,7 @@ def _check_actor(*, actor: Any, rep: Any) -> None:
 
 
 def time_off_create(
-    *, actor: Any, rep: Any, starts_on: dt.date, ends_on: dt.date, note: str = ""
+    *, actor: Actor, rep: Actor, starts_on: dt.date, ends_on: dt.date, note: str = ""
 ) -> TimeOff:
     """Add a range of days off for a rep. Reversed, too long or overlapping ranges are refused
     with the field they are about; nothing is written then."""
@@ -47,7 +47,7 @@ def time_off_create(
         )
 
 
-def time_off_check(*, rep: Any, starts_on: dt.date, ends_on: dt.date, note: str = "") -> None:
+def time_off_check(*, rep: Actor, starts_on: dt.date, ends_on: dt.date, note: str = "") -> None:
     """Raise ValidationFailed naming the field if the range cannot be saved for the rep."""
     if not rep.groups.filter(name=SALES).exists():
         raise ValidationFailed(f"{rep.get_username()} is not a sales rep.", field="rep")
@@ -71,7 +71,7 @@ def time_off_check(*, rep: Any, starts_on: dt.date, ends_on: dt.date, note: str 
         )
 
 
-def time_off_delete(*, actor: Any, time_off_id: int) -> None:
+def time_off_delete(*, actor: Actor, time_off_id: int) -> None:
     """Remove a range (a rep: their own; a manager: anyone's). Another rep's range is a 404."""
     with transaction.atomic():
         row = (
@@ -89,7 +89,7 @@ def time_off_delete(*, actor: Any, time_off_id: int) -> None:
 # --- reads -------------------------------------------------------------------------------------
 
 
-def time_off_visible_to(user: Any) -> QuerySet[TimeOff]:
+def time_off_visible_to(user: Actor) -> QuerySet[TimeOff]:
     """A manager sees everyone's time off, a rep their own, anyone else none."""
     qs = TimeOff.objects.select_related("rep", "created_by")
     if is_manager(user):

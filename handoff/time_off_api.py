@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AnonymousUser
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -16,6 +17,7 @@ from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from core.types import Actor, actor_of
 from handoff import time_off
 from handoff.models import TimeOff
 from handoff.serializers import UserRefSerializer
@@ -48,7 +50,7 @@ class TimeOffRequestSerializer(serializers.Serializer):
     note = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
 
 
-def _require_sales_side(user: Any) -> None:
+def _require_sales_side(user: Actor | AnonymousUser) -> None:
     if not (is_rep(user) or is_manager(user)):
         raise Forbidden("Time off is for sales reps and their managers.")
 
@@ -75,7 +77,7 @@ class TimeOffListApi(generics.ListCreateAPIView):
         if getattr(self, "swagger_fake_view", False):
             return self.queryset
         _require_sales_side(self.request.user)
-        qs = time_off.time_off_visible_to(self.request.user)
+        qs = time_off.time_off_visible_to(actor_of(self.request))
         rep = self.request.query_params.get("rep")
         if rep:
             if not rep.isdigit():
@@ -102,8 +104,8 @@ class TimeOffListApi(generics.ListCreateAPIView):
         body.is_valid(raise_exception=True)
         data = body.validated_data
         row = time_off.time_off_create(
-            actor=request.user,
-            rep=data["rep"] or request.user,
+            actor=actor_of(request),
+            rep=data["rep"] or actor_of(request),
             starts_on=data["starts_on"],
             ends_on=data["ends_on"],
             note=data["note"],
@@ -122,5 +124,5 @@ class TimeOffDetailApi(generics.GenericAPIView):
     )
     def delete(self, request: Request, pk: int) -> Response:
         _require_sales_side(request.user)
-        time_off.time_off_delete(actor=request.user, time_off_id=pk)
+        time_off.time_off_delete(actor=actor_of(request), time_off_id=pk)
         return Response(status=status.HTTP_204_NO_CONTENT)

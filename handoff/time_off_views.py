@@ -12,6 +12,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
+from core.types import actor_of
 from handoff import time_off
 from handoff.ui import page_for, paginate, perform, sales_or_manager
 from leads.roles import SALES, is_manager
@@ -51,8 +52,8 @@ def time_off_page(request: HttpRequest) -> HttpResponse:
         created = perform(
             request,
             lambda: time_off.time_off_create(
-                actor=request.user,
-                rep=data.get("rep") or request.user,
+                actor=actor_of(request),
+                rep=data.get("rep") or actor_of(request),
                 starts_on=data["starts_on"],
                 ends_on=data["ends_on"],
                 note=data["note"],
@@ -63,7 +64,7 @@ def time_off_page(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"Time off saved: {created.starts_on} to {created.ends_on}.")
             return redirect("handoff:time-off")
     today = timezone.localdate()
-    qs = time_off.time_off_visible_to(request.user).filter(ends_on__gte=today)
+    qs = time_off.time_off_visible_to(actor_of(request)).filter(ends_on__gte=today)
     paged = paginate(request, qs.order_by("starts_on", "id"))
     return render(
         request,
@@ -83,7 +84,7 @@ def time_off_page(request: HttpRequest) -> HttpResponse:
 @require_POST
 def time_off_delete(request: HttpRequest, pk: int) -> HttpResponse:
     def delete() -> bool:
-        time_off.time_off_delete(actor=request.user, time_off_id=pk)
+        time_off.time_off_delete(actor=actor_of(request), time_off_id=pk)
         return True
 
     if perform(request, delete):

@@ -13,6 +13,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
+from core.types import actor_of
 from integrations import services
 from integrations.models import Attempt, CrmIntegration, Endpoint, InboundEvent, Message
 from leads.errors import DomainError
@@ -100,9 +101,9 @@ class EndpointAdmin(ManagersOnly, admin.ModelAdmin):
         data = {name: form.cleaned_data.get(name) for name in form.Meta.fields}
         if change:
             changed = {name: data[name] for name in form.changed_data if name in data}
-            services.endpoint_update(endpoint=obj, data=changed, actor=request.user)
+            services.endpoint_update(endpoint=obj, data=changed, actor=actor_of(request))
             return
-        created = services.endpoint_create(data=data, actor=request.user)
+        created = services.endpoint_create(data=data, actor=actor_of(request))
         obj.pk = created.pk
         messages.warning(
             request,
@@ -110,12 +111,12 @@ class EndpointAdmin(ManagersOnly, admin.ModelAdmin):
         )
 
     def delete_model(self, request: HttpRequest, obj: Endpoint) -> None:
-        services.endpoint_delete(endpoint=obj, actor=request.user)
+        services.endpoint_delete(endpoint=obj, actor=actor_of(request))
 
     @admin.action(description="Rotate the signing secret (old one signs 24 h more)")
     def rotate_secret(self, request: HttpRequest, queryset: QuerySet[Endpoint]) -> None:
         for endpoint in queryset:
-            services.endpoint_rotate_secret(endpoint=endpoint, actor=request.user)
+            services.endpoint_rotate_secret(endpoint=endpoint, actor=actor_of(request))
             messages.warning(
                 request,
                 f"New signing secret of {endpoint.url} (shown this once): {endpoint.secret}",
@@ -137,7 +138,7 @@ class EndpointAdmin(ManagersOnly, admin.ModelAdmin):
         for endpoint in queryset:
             try:
                 count = services.endpoint_replay_since(
-                    endpoint=endpoint, since=since, actor=request.user
+                    endpoint=endpoint, since=since, actor=actor_of(request)
                 )
             except DomainError as exc:
                 messages.error(request, exc.message)
@@ -181,7 +182,7 @@ class MessageAdmin(ManagersOnly, ReadOnly, admin.ModelAdmin):
     def redeliver(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
         count = 0
         for message in queryset:
-            services.message_redeliver(message=message, actor=request.user)
+            services.message_redeliver(message=message, actor=actor_of(request))
             count += 1
         messages.success(request, f"{count} message(s) will be sent again.")
 
@@ -206,7 +207,7 @@ class CrmIntegrationAdmin(ManagersOnly, admin.ModelAdmin):
         if change:
             obj.save(update_fields=["name", "active"])
             return
-        created = services.crm_integration_create(name=obj.name, actor=request.user)
+        created = services.crm_integration_create(name=obj.name, actor=actor_of(request))
         obj.pk = created.pk
         messages.warning(
             request,
@@ -217,7 +218,7 @@ class CrmIntegrationAdmin(ManagersOnly, admin.ModelAdmin):
     @admin.action(description="Rotate the signing secret (old one accepted 24 h more)")
     def rotate_secret(self, request: HttpRequest, queryset: QuerySet[CrmIntegration]) -> None:
         for integration in queryset:
-            services.crm_integration_rotate_secret(integration=integration, actor=request.user)
+            services.crm_integration_rotate_secret(integration=integration, actor=actor_of(request))
             messages.warning(
                 request, f"New secret of {integration.name} (shown this once): {integration.secret}"
             )

@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.types import actor_of
 from integrations import services
 from integrations.crm import Unauthorized, crm_event_receive
 from integrations.models import Endpoint
@@ -57,7 +58,7 @@ class EndpointListApi(_EndpointApi):
     def post(self, request: Request) -> Response:
         write = EndpointWriteSerializer(data=request.data)
         write.is_valid(raise_exception=True)
-        endpoint = services.endpoint_create(data=write.validated_data, actor=request.user)
+        endpoint = services.endpoint_create(data=write.validated_data, actor=actor_of(request))
         return Response(EndpointWithSecretSerializer(endpoint).data, status=201)
 
 
@@ -78,12 +79,14 @@ class EndpointDetailApi(_EndpointApi):
         endpoint = self.get_object()
         write = EndpointWriteSerializer(data=request.data, partial=True)
         write.is_valid(raise_exception=True)
-        services.endpoint_update(endpoint=endpoint, data=write.validated_data, actor=request.user)
+        services.endpoint_update(
+            endpoint=endpoint, data=write.validated_data, actor=actor_of(request)
+        )
         return Response(EndpointSerializer(endpoint).data)
 
     @extend_schema(responses={204: None, **AUTH_ERRORS, 404: E404})
     def delete(self, request: Request, pk: int) -> Response:
-        services.endpoint_delete(endpoint=self.get_object(), actor=request.user)
+        services.endpoint_delete(endpoint=self.get_object(), actor=actor_of(request))
         return Response(status=204)
 
 
@@ -99,7 +102,7 @@ class EndpointRotateSecretApi(_EndpointApi):
     )
     def post(self, request: Request, pk: int) -> Response:
         endpoint = get_object_or_404(self.get_queryset(), pk=pk)
-        services.endpoint_rotate_secret(endpoint=endpoint, actor=request.user)
+        services.endpoint_rotate_secret(endpoint=endpoint, actor=actor_of(request))
         return Response(EndpointWithSecretSerializer(endpoint).data)
 
 

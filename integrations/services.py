@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from core.types import Actor
 from integrations import chat, signing, ssrf
 from integrations.delivery import DELIVER_TASK
 from integrations.models import CrmIntegration, Endpoint, Message
@@ -39,7 +40,7 @@ EVENT_TYPES: tuple[str, ...] = (
 ENDPOINT_FIELDS = ("url", "description", "event_types", "active", "kind", "team")
 
 
-def _require_manager(actor: Any) -> None:
+def _require_manager(actor: Actor | None) -> None:
     if actor is not None and not is_manager(actor):
         raise Forbidden("Only sales managers manage integrations.")
 
@@ -83,7 +84,7 @@ def clean_event_types(value: Any, *, kind: str) -> list[str]:
 
 
 def endpoint_create(
-    *, data: dict[str, Any], actor: Any = None, now: dt.datetime | None = None
+    *, data: dict[str, Any], actor: Actor | None = None, now: dt.datetime | None = None
 ) -> Endpoint:
     """A new endpoint with a fresh `whsec_` secret (the caller shows it once)."""
     _require_manager(actor)
@@ -110,7 +111,11 @@ def endpoint_create(
 
 
 def endpoint_update(
-    *, endpoint: Endpoint, data: dict[str, Any], actor: Any = None, now: dt.datetime | None = None
+    *,
+    endpoint: Endpoint,
+    data: dict[str, Any],
+    actor: Actor | None = None,
+    now: dt.datetime | None = None,
 ) -> Endpoint:
     _require_manager(actor)
     now = now or timezone.now()
@@ -147,13 +152,13 @@ def endpoint_update(
     return endpoint
 
 
-def endpoint_delete(*, endpoint: Endpoint, actor: Any = None) -> None:
+def endpoint_delete(*, endpoint: Endpoint, actor: Actor | None = None) -> None:
     _require_manager(actor)
     endpoint.delete()
 
 
 def endpoint_rotate_secret(
-    *, endpoint: Endpoint, actor: Any = None, now: dt.datetime | None = None
+    *, endpoint: Endpoint, actor: Actor | None = None, now: dt.datetime | None = None
 ) -> Endpoint:
     """A new secret; the old one keeps signing beside it for WEBHOOK_SECRET_ROTATION_HOURS, so
     receivers can switch without losing a message."""
@@ -170,7 +175,7 @@ def endpoint_rotate_secret(
 
 
 def message_redeliver(
-    *, message: Message, actor: Any = None, now: dt.datetime | None = None
+    *, message: Message, actor: Actor | None = None, now: dt.datetime | None = None
 ) -> None:
     """Send one message again now (delivered or not), with a fresh retry schedule."""
     _require_manager(actor)
@@ -183,7 +188,11 @@ def message_redeliver(
 
 
 def endpoint_replay_since(
-    *, endpoint: Endpoint, since: dt.datetime, actor: Any = None, now: dt.datetime | None = None
+    *,
+    endpoint: Endpoint,
+    since: dt.datetime,
+    actor: Actor | None = None,
+    now: dt.datetime | None = None,
 ) -> int:
     """Send again every message of the endpoint created since `since`; returns how many."""
     _require_manager(actor)
@@ -200,7 +209,7 @@ def endpoint_replay_since(
 
 
 def crm_integration_create(
-    *, name: str, actor: Any = None, now: dt.datetime | None = None
+    *, name: str, actor: Actor | None = None, now: dt.datetime | None = None
 ) -> CrmIntegration:
     _require_manager(actor)
     name = (name or "").strip()
@@ -214,7 +223,7 @@ def crm_integration_create(
 
 
 def crm_integration_rotate_secret(
-    *, integration: CrmIntegration, actor: Any = None, now: dt.datetime | None = None
+    *, integration: CrmIntegration, actor: Actor | None = None, now: dt.datetime | None = None
 ) -> CrmIntegration:
     """A new secret; events signed with the old one are accepted for 24 h more."""
     _require_manager(actor)

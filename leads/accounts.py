@@ -21,6 +21,7 @@ from django.db.models import Case, Count, Min, OuterRef, Q, QuerySet, Subquery, 
 from django.db.models.functions import Coalesce, Lower, Substr
 from django.utils import timezone
 
+from core.types import Actor
 from leads.bulksql import insert_rows, values_in
 from leads.errors import Forbidden, RuleViolation, ValidationFailed
 from leads.models import Account, Lead
@@ -191,7 +192,7 @@ def _backfill_portable(batch: int) -> dict[str, int]:
 # --- writes from the admin ---------------------------------------------------------------------
 
 
-def accounts_merge(*, target: Account, duplicates: Iterable[Account], actor: Any) -> int:
+def accounts_merge(*, target: Account, duplicates: Iterable[Account], actor: Actor) -> int:
     """Merge duplicates into `target`: their leads move to it, each duplicate's domain becomes
     an alias of it (new leads with that domain join `target`), its owner carries over when
     `target` has none. Returns the number of leads moved."""
@@ -231,7 +232,7 @@ def accounts_merge(*, target: Account, duplicates: Iterable[Account], actor: Any
     return moved
 
 
-def account_set_owner(*, account: Account, owner: Any, actor: Any) -> Account:
+def account_set_owner(*, account: Account, owner: Actor | None, actor: Actor) -> Account:
     """Give an account an owner rep (None: nobody). Managers only."""
     if not is_manager(actor):
         raise Forbidden("Only sales managers choose account owners.")
@@ -254,7 +255,7 @@ def accounts_listed() -> QuerySet[Account]:
     )
 
 
-def accounts_visible_to(user: Any) -> QuerySet[Account]:
+def accounts_visible_to(user: Actor) -> QuerySet[Account]:
     """Marketing and managers see every account; a rep the ones they own or hold a lead of."""
     qs = accounts_listed()
     if is_manager(user) or is_marketer(user):

@@ -15,6 +15,7 @@ from typing import Any
 
 from django.db import transaction
 
+from core.types import Actor
 from leads import services
 from leads.bulksql import update_rows
 from leads.models import Campaign, EventKind, Lead, PqlCriterion, Source
@@ -234,7 +235,7 @@ def _campaigns(now: dt.datetime) -> dict[str, Campaign]:
 
 
 def _lead_rows(
-    *, rng: random.Random, now: dt.datetime, count: int, owners: list[Any]
+    *, rng: random.Random, now: dt.datetime, count: int, owners: list[Actor]
 ) -> list[tuple[dict[str, Any], dt.datetime]]:
     """(bulk row with its events, created_at) for each demo lead; the same for the same seed."""
     rows = []
@@ -316,7 +317,7 @@ def seed(
     *,
     rng: random.Random,
     now: dt.datetime,
-    users: dict[str, Any],
+    users: dict[str, Actor],
     lead_count: int,
     stdout: Any,
     **_: Any,

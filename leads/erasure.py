@@ -23,6 +23,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Q
 
+from core.types import Actor
 from leads.bulksql import values_in
 from leads.history import CHANGED, history_model, history_rows_insert, tracked_columns
 from leads.models import (
@@ -272,7 +273,7 @@ def erasure_record(
     *,
     email: str,
     lead_id: int | None,
-    actor: Any,
+    actor: Actor | None,
     summary: dict[str, int],
     now: dt.datetime,
 ) -> Erasure:

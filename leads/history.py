@@ -19,6 +19,8 @@ from typing import Any, TypeVar
 from django.db import models
 from simple_history.models import HistoricalRecords
 
+from core.types import Actor
+
 M = TypeVar("M", bound=models.Model)
 
 # Set while a caller deletes rows whose "-" history it has already written in bulk.
@@ -46,7 +48,7 @@ def deletes_recorded() -> Iterator[None]:
         _deletes_recorded.reset(token)
 
 
-def audited(instance: M, *, actor: Any, reason: str | None = None) -> M:
+def audited(instance: M, *, actor: Actor | None, reason: str | None = None) -> M:
     """Name the actor (and optionally why) on the row the next save or delete writes."""
     if actor is not None and getattr(actor, "pk", None) is not None:
         instance._history_user = actor  # type: ignore[attr-defined]
@@ -71,7 +73,7 @@ def history_rows_insert(
     rows: Sequence[dict[str, Any]],
     *,
     history_type: str,
-    actor: Any,
+    actor: Actor | None,
     at: dt.datetime,
     reason: str | None = None,
 ) -> int:

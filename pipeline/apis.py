@@ -19,6 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.types import actor_of
 from handoff.selectors import handoff_for_action
 from leads.apis import IDEMPOTENCY_KEY, _gc_paused, _read_json_body, _rows, _run_idempotent
 from leads.errors import Forbidden, NotFound
@@ -56,7 +57,7 @@ ACTION_ERRORS = {400: E400, 401: E401, 403: E403, 404: E404, 409: E409}
 
 
 def _visible(request: Request, pk: int) -> Opportunity:
-    opportunity = selectors.opportunity_for_action(user=request.user, pk=pk)
+    opportunity = selectors.opportunity_for_action(user=actor_of(request), pk=pk)
     if opportunity is None:
         raise NotFound(f"No opportunity #{pk} that you can see.")
     return opportunity
@@ -78,7 +79,7 @@ class OpportunityListApi(generics.ListAPIView):
     search_fields = ["lead__search_text", "external_id"]
 
     def get_queryset(self) -> Any:
-        return selectors.opportunity_list_rows(user=self.request.user)
+        return selectors.opportunity_list_rows(user=actor_of(self.request))
 
     @extend_schema(operation_id="opportunities_list", responses={200: OpportunitySerializer(many=True), 400: E400, 401: E401})  # fmt: skip
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -92,7 +93,7 @@ class OpportunityDetailApi(APIView):
         responses={200: OpportunityDetailSerializer, 401: E401, 404: E404},
     )
     def get(self, request: Request, pk: int) -> Response:
-        opportunity = selectors.opportunity_detail_queryset(user=request.user).filter(pk=pk)
+        opportunity = selectors.opportunity_detail_queryset(user=actor_of(request)).filter(pk=pk)
         found = next(iter(opportunity), None)
         if found is None:
             raise NotFound(f"No opportunity #{pk} that you can see.")
@@ -110,7 +111,7 @@ class OpportunityDetailApi(APIView):
         body = UpdateRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         services.opportunity_update(
-            opportunity=opportunity, actor=request.user, **body.validated_data
+            opportunity=opportunity, actor=actor_of(request), **body.validated_data
         )
         return _answer(opportunity)
 
@@ -129,7 +130,9 @@ class OpportunityWinApi(APIView):
         body = WinRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         services.opportunity_win(
-            opportunity=opportunity, actor=request.user, amount=body.validated_data.get("amount")
+            opportunity=opportunity,
+            actor=actor_of(request),
+            amount=body.validated_data.get("amount"),
         )
         return _answer(opportunity)
 
@@ -150,7 +153,7 @@ class OpportunityLoseApi(APIView):
         data = body.validated_data
         services.opportunity_lose(
             opportunity=opportunity,
-            actor=request.user,
+            actor=actor_of(request),
             reason=data["reason"],
             note=data["note"],
             lead_effect=data["lead_effect"],
@@ -168,7 +171,7 @@ class HandoffOpenOpportunityApi(APIView):
         "handoff; the lead becomes an opportunity. At most one open opportunity per lead.",
     )
     def post(self, request: Request, pk: int) -> Response:
-        handoff = handoff_for_action(user=request.user, pk=pk)
+        handoff = handoff_for_action(user=actor_of(request), pk=pk)
         if handoff is None:
             raise NotFound(f"No handoff #{pk} that you can see.")
         body = OpenRequestSerializer(data=request.data)
@@ -176,7 +179,7 @@ class HandoffOpenOpportunityApi(APIView):
         data = body.validated_data
         opportunity = services.opportunity_open(
             handoff=handoff,
-            actor=request.user,
+            actor=actor_of(request),
             amount=data["amount"],
             currency=data.get("currency"),
             expected_close_date=data["expected_close_date"],
@@ -211,7 +214,7 @@ class OpportunitySyncApi(APIView):
                 scope="opportunities.sync",
                 body=body,
                 work=lambda now: services.opportunities_sync(  # type: ignore[arg-type,return-value]
-                    rows=rows, actor=request.user, now=now
+                    rows=rows, actor=actor_of(request), now=now
                 ),
             )
 

@@ -16,6 +16,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import F
 
+from core.types import Actor
 from handoff.models import Handoff, Notification
 from handoff.services import handoff_accept, handoff_promote, handoff_qualify
 from handoff.states import Status
@@ -38,7 +39,7 @@ def _weekday_moment(day: dt.datetime, rng: random.Random) -> dt.datetime:
     return moment
 
 
-def _earlier_cohort(*, rng: random.Random, now: dt.datetime, users: dict[str, Any]) -> int:
+def _earlier_cohort(*, rng: random.Random, now: dt.datetime, users: dict[str, Actor]) -> int:
     """Qualified handoffs promoted 60 to 180 days ago (the feedback history covers the last
     two months), from leads that were never handed over."""
     marketer, manager = users.get("maria"), users.get("nina")
@@ -88,7 +89,7 @@ def _raised(amount: Decimal) -> Decimal:
 
 
 def seed(
-    *, rng: random.Random, now: dt.datetime, users: dict[str, Any], stdout: Any, **_: Any
+    *, rng: random.Random, now: dt.datetime, users: dict[str, Actor], stdout: Any, **_: Any
 ) -> None:
     ensure_default_lost_reasons(LostReason)
     if Opportunity.objects.exists():

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.db.models import Prefetch, QuerySet
 
+from core.types import Actor
 from handoff.models import Handoff
 from leads.roles import is_manager, is_marketer, is_rep
 from pipeline.models import LostReason, Opportunity, OpportunityEvent
@@ -13,7 +12,7 @@ from pipeline.models import LostReason, Opportunity, OpportunityEvent
 LIST_RELATED = ("lead", "owner", "team", "campaign", "lost_reason")
 
 
-def opportunities_visible_to(user: Any) -> QuerySet[Opportunity]:
+def opportunities_visible_to(user: Actor) -> QuerySet[Opportunity]:
     """Managers and marketers: all (marketers read only). Reps: their own. Anyone else: none."""
     qs = Opportunity.objects.all()
     if not getattr(user, "is_authenticated", False):
@@ -25,17 +24,17 @@ def opportunities_visible_to(user: Any) -> QuerySet[Opportunity]:
     return qs.none()
 
 
-def opportunity_list_rows(*, user: Any) -> QuerySet[Opportunity]:
+def opportunity_list_rows(*, user: Actor) -> QuerySet[Opportunity]:
     """A list's rows with everything a row shows, in one query whatever the page size."""
     return opportunities_visible_to(user).select_related(*LIST_RELATED)
 
 
-def opportunity_detail_queryset(*, user: Any) -> QuerySet[Opportunity]:
+def opportunity_detail_queryset(*, user: Actor) -> QuerySet[Opportunity]:
     events = Prefetch("events", queryset=OpportunityEvent.objects.select_related("actor"))
     return opportunity_list_rows(user=user).prefetch_related(events)
 
 
-def opportunity_for_action(*, user: Any, pk: int) -> Opportunity | None:
+def opportunity_for_action(*, user: Actor, pk: int) -> Opportunity | None:
     rows = opportunity_list_rows(user=user).filter(pk=pk).order_by()[:1]
     return next(iter(rows), None)
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from core.types import Actor
 from handoff import selectors, sla
 from handoff.models import Handoff
 from handoff.ui import seen_token
@@ -124,5 +125,5 @@ def score_breakdown(data: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
-def who(user: Any) -> str:
+def who(user: Actor | None) -> str:
     return str(user.get_full_name() or user.get_username()) if user is not None else "nobody"

@@ -43,7 +43,7 @@ from leads.roles import is_manager, is_marketer
 
 def visible_handoff(request: HttpRequest, pk: int) -> Handoff:
     """The handoff if this user may see it (a rep: only their own), else 404."""
-    handoff = selectors.handoff_get_visible(user=request.user, pk=pk)
+    handoff = selectors.handoff_get_visible(user=actor_of(request), pk=pk)
     if handoff is None:
         raise Http404("No such handoff among the ones you can see.")
     return handoff
@@ -55,7 +55,7 @@ def handoff_page_context(
     """Everything the handoff page shows. `forms` replaces a fresh form by a bound one with its
     errors (ask_form, answer_form, first_touch_form, qualify_form, reassign_form, return_form)."""
     now = now or timezone.now()
-    user = request.user
+    user = actor_of(request)
     moves = ALLOWED_MOVES.get(handoff.status, frozenset())
     # The services' own permission rules (read through selectors) decide what the page offers.
     can_work = selectors.can_work_on(handoff, user)

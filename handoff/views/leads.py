@@ -67,7 +67,7 @@ def _search(qs: QuerySet[Lead], text: str) -> QuerySet[Lead]:
 @require_GET
 def lead_list(request: HttpRequest) -> HttpResponse:
     """Every lead, "ready for sales" first then by score; filters shared with the API."""
-    base = lead_selectors.lead_list(user=request.user)
+    base = lead_selectors.lead_list(user=actor_of(request))
     lead_filter = LeadFilter(filled(request.GET), queryset=base)
     leads = lead_filter.qs if lead_filter.is_valid() else base.none()
     text = request.GET.get("q", "").replace("\x00", "").strip()
@@ -142,7 +142,8 @@ def _auto_waiting() -> Subquery:
 
 def _visible_lead(request: HttpRequest, pk: int) -> Lead:
     return get_object_or_404(
-        lead_selectors.leads_visible_to(request.user).select_related("campaign", "owner"), pk=pk
+        lead_selectors.leads_visible_to(actor_of(request)).select_related("campaign", "owner"),
+        pk=pk,
     )
 
 

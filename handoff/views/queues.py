@@ -12,6 +12,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from core.types import Actor, actor_of
 from handoff import selectors, services, time_off
 from handoff.models import Handoff
 from handoff.states import Status
@@ -22,7 +23,7 @@ from leads.roles import SALES, is_manager
 # --- questions from sales (marketing) -------------------------------------------------------------
 
 
-def _questions_for(user: Any) -> QuerySet[Handoff]:
+def _questions_for(user: Actor) -> QuerySet[Handoff]:
     """Waiting handoffs this user can answer: the ones they promoted or whose lead they own (the
     rule of handoff.services.handoff_provide_info); a manager answers any. Most urgent first."""
     qs = selectors.handoff_list(user=user).filter(status=Status.WAITING)
@@ -37,7 +38,7 @@ def _questions_for(user: Any) -> QuerySet[Handoff]:
 @require_GET
 def questions(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
-    paged = paginate(request, _questions_for(request.user))
+    paged = paginate(request, _questions_for(actor_of(request)))
     return render(
         request,
         "handoff/questions.html",
@@ -45,8 +46,8 @@ def questions(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _me(request: HttpRequest) -> Any:
-    return request.user
+def _me(request: HttpRequest) -> Actor:
+    return actor_of(request)
 
 
 # --- the rep's lists ------------------------------------------------------------------------------
@@ -59,7 +60,7 @@ def my_queue(request: HttpRequest) -> HttpResponse:
     have no deadline while they wait, after them)."""
     now = timezone.now()
     qs = (
-        selectors.handoff_list(user=request.user)
+        selectors.handoff_list(user=actor_of(request))
         .filter(assigned_to=_me(request), status__in=[Status.PENDING, Status.WAITING])
         .order_by(F("due_at").asc(nulls_last=True), "paused_at", "id")
     )
@@ -79,7 +80,7 @@ def my_accepted(request: HttpRequest) -> HttpResponse:
     """Accepted handoffs assigned to me: not yet touched first, by first-touch deadline."""
     now = timezone.now()
     qs = (
-        selectors.handoff_list(user=request.user)
+        selectors.handoff_list(user=actor_of(request))
         .filter(assigned_to=_me(request), status=Status.ACCEPTED)
         .order_by(
             F("first_touch_at").asc(nulls_first=True),

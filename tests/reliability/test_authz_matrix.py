@@ -1218,18 +1218,15 @@ def _snapshot(obj: Any, fields: list[str]) -> dict[str, Any]:
     return {f: getattr(obj, f) for f in fields}
 
 
-def test_protected_fields_cannot_be_mass_assigned(mw, figure):
+def _mass_assign_lead_patch(mw, marketer, manager, successes: list[str]) -> int:
+    """PATCH a lead, one protected field at a time and all at once, by a marketer and a manager;
+    then a marketer moving another marketer's lead to themselves. Returns the attempts."""
     world = mw.world
-    marketer = client_for(mw, "marketer", api=True)
-    manager = client_for(mw, "manager", api=True)
-    rep = client_for(mw, "rep", api=True)
-    successes: list[str] = []
     attempts = 0
     lead = mw.fresh_lead
     lead_fields = ["stage", "score", "ready_for_sales", "return_count", "erased_at", "created_at",
                    "mql_at", "owner_id", "score_breakdown"]  # fmt: skip
 
-    # PATCH a lead, one protected field at a time and all at once, by a marketer and a manager.
     for client, who in ((marketer, "marketer"), (manager, "manager")):
         for name, value in [*LEAD_PROTECTED.items(), ("all", None)]:
             attempts += 1
@@ -1259,7 +1256,12 @@ def test_protected_fields_cannot_be_mass_assigned(mw, figure):
     if owned.owner_id != world.users["marketer2"].pk:
         successes.append("PATCH lead owner to oneself as marketer")
     assert response.status_code == 403
+    return attempts
 
+
+def _mass_assign_lead_create(marketer, successes: list[str]) -> int:
+    """POST and bulk-create leads with protected fields. Returns the attempts."""
+    attempts = 0
     # POST a lead with protected fields: refused naming the field, no row.
     for name, value in LEAD_PROTECTED.items():
         attempts += 1
@@ -1285,7 +1287,15 @@ def test_protected_fields_cannot_be_mass_assigned(mw, figure):
     if bulk_lead is not None and (bulk_lead.stage != "lead" or bulk_lead.score == 100):
         successes.append("bulk lead protected fields")
     assert row["status"] == "error"
+    return attempts
 
+
+def _mass_assign_handoffs(mw, marketer, rep, successes: list[str]) -> int:
+    """Handoff actions and the promotion with protected fields in the body. Returns the
+    attempts."""
+    world = mw.world
+    lead = mw.fresh_lead
+    attempts = 0
     # Actions on handoffs with protected fields in the body: ignored.
     handoff_fields = ["status", "assigned_to_id", "due_at", "score_snapshot", "team_id",
                       "attempt", "lead_id", "breached_at"]  # fmt: skip
@@ -1326,10 +1336,16 @@ def test_protected_fields_cannot_be_mass_assigned(mw, figure):
         or made.score_snapshot == 100
     ):
         successes.append("POST promote protected fields")
+    return attempts
+
+
+def _mass_assign_feedback_and_settings(mw, marketer, successes: list[str]) -> int:
+    """The acknowledgement of a return and the scoring settings. Returns the attempts."""
+    attempts = 0
     # Feedback: the acknowledging marketer cannot rewrite the return.
     feedback = mw.feedback("returned", "same_team")
     attempts += 1
-    response = marketer.post(
+    marketer.post(
         f"/api/feedback/{feedback.pk}/acknowledge/",
         json.dumps({"reply": "ok", "reason": "spam", "note": "rewritten", "returned_by": None,
                     "dispute_status": "overturned", "lead_effect": "disqualify"}),
@@ -1346,13 +1362,25 @@ def test_protected_fields_cannot_be_mass_assigned(mw, figure):
     # Scoring settings: the version is the system's.
     attempts += 1
     config = ScoringConfig.objects.get()
-    response = marketer.patch(
+    marketer.patch(
         "/api/scoring/settings/", json.dumps({"version": 999, "mql_threshold": 55}),
         content_type="application/json",
     )  # fmt: skip
     config.refresh_from_db()
     if config.version == 999:
         successes.append("PATCH scoring settings version")
+    return attempts
+
+
+def test_protected_fields_cannot_be_mass_assigned(mw, figure):
+    marketer = client_for(mw, "marketer", api=True)
+    manager = client_for(mw, "manager", api=True)
+    rep = client_for(mw, "rep", api=True)
+    successes: list[str] = []
+    attempts = _mass_assign_lead_patch(mw, marketer, manager, successes)
+    attempts += _mass_assign_lead_create(marketer, successes)
+    attempts += _mass_assign_handoffs(mw, marketer, rep, successes)
+    attempts += _mass_assign_feedback_and_settings(mw, marketer, successes)
     figure("4 authz", "mass assignment of protected fields (POST/PATCH)", "0",
            f"{len(successes)} of {attempts} attempts")  # fmt: skip
     assert not successes, successes
