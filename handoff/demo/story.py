@@ -1,15 +1,7 @@
-"""Demo data for the handoff app (called by `manage.py seed_demo` after leads.demo).
-
-Calendars (US East, EMEA), teams (AMER, EMEA, a catch-all), SLA policies, and about forty
-handoffs in every state. The handoffs are made through the services with `now` moved back in
-time, step by step in time order, and the real SLA sweep runs at each step's moment, so the
-history is what production would have written: breaches dated at their deadlines, at-risk
-flags, automatic reassignments. Handoffs still pending past their deadline at the end are left
-for the live sweep, which flags them within 30 seconds of `manage.py up`.
-
-Idempotent: calendars, teams and policies are found by name; handoffs are made only when there
-are none yet.
-"""
+"""The demo's story engine: scenarios (handoff.demo.scenarios) are generators yielding (when,
+action); the story plays them in time order across all handoffs, running the real SLA sweep at
+each step's moment, with the helpers the scenarios share (pick a lead, promote it, act as its
+rep, pick moments)."""
 
 from __future__ import annotations
 
@@ -20,282 +12,28 @@ import random
 from collections.abc import Callable, Generator
 from typing import Any
 
-from django.db import transaction
-from django.db.models import Count, F
-from django.utils import timezone
+from django.db.models import F
 
+from core.types import Actor
 from handoff import services, sla
 from handoff.assignment import match_team
-from handoff.models import (
-    AutoPromotionRule,
-    BusinessCalendar,
-    CalendarDate,
-    Handoff,
-    Notification,
-    SlaPolicy,
-    Team,
-    TeamMembership,
-    TimeOff,
-    WorkingWindow,
-)
+from handoff.demo.texts import NOTES
+from handoff.models import Handoff, Notification, TeamMembership
 from handoff.selectors import calendar_for
 from handoff.states import OPEN_STATUSES, Status
-from leads import services as lead_services
-from leads.errors import Conflict, RuleViolation
-from leads.lifecycle import READY_RE_ENGAGED
-from leads.models import Account, Lead, Stage
-
-CALENDARS = {
-    # name: (time zone, holiday country, subdivision, windows per working day)
-    "US East": ("America/New_York", "US", "NY", [("09:00", "12:00"), ("13:00", "17:30")]),
-    "EMEA": ("Europe/London", "GB", "ENG", [("09:00", "12:30"), ("13:30", "17:30")]),
-}
-TEAMS = [
-    # name, calendar, priority, regions, [(rep, weight, capacity)]
-    ("AMER", "US East", 10, ["AMER"], [("sam", 2, 8), ("rita", 1, 6), ("raj", 1, 6)]),
-    ("EMEA", "EMEA", 20, ["EMEA"], [("elena", 1, 6), ("tom", 1, 6)]),
-    ("Global", "US East", 1000, [], [("raj", 1, 6), ("tom", 1, 6)]),
-]
-ONE_BUSINESS_DAY = 450  # 7.5 business hours: both demo calendars work 7.5 hours a day
-POLICIES = [
-    {
-        "name": "Hot: demo or pricing request",
-        "requires_high_intent": True,
-        "precedence": 10,
-        "accept_within_minutes": 15,
-        "first_touch_within_minutes": ONE_BUSINESS_DAY,
-        "skip_reps_off_hours": True,
-        "reassign_on_breach": True,
-        "max_reassignments": 2,
-    },
-    {
-        "name": "High score",
-        "min_score": 80,
-        "precedence": 20,
-        "accept_within_minutes": 60,
-        "first_touch_within_minutes": ONE_BUSINESS_DAY,
-    },
-    {
-        "name": "Standard",
-        "precedence": 100,
-        "accept_within_minutes": 240,
-        "first_touch_within_minutes": ONE_BUSINESS_DAY,
-    },
-]
-# The feedback app's default reasons (feedback.taxonomy): code -> (lead effect, cooldown days,
-# a note). The feedback demo attaches its ReturnFeedback rows to these returns.
-RETURNS = {
-    "not-icp": ("disqualify", 0, "Agency reselling to one client; not a buyer."),
-    "no-budget": ("recycle", 90, "Budget frozen until next fiscal year."),
-    "not-ready": ("recycle", 60, "Evaluating in two quarters."),
-    "bad-data": ("recycle", 14, "Phone number bounces, email is a role address."),
-    "duplicate": ("disqualify", 0, "Same person as an open opportunity."),
-}
-BANT = [
-    {"budget": "Approved, ~$40k/yr", "authority": "VP Sales signs", "need": "Leads wait days "
-     "for a first call", "timeline": "Live this quarter"},
-    {"budget": "$25k set aside", "authority": "Head of RevOps with CFO", "need": "No SLA "
-     "visibility across teams", "timeline": "Decision in 6 weeks"},
-    {"budget": "Pending, likely yes", "authority": "CRO", "need": "Routing by region is "
-     "manual", "timeline": "Pilot next month"},
-]  # fmt: skip
-QUESTIONS = [
-    "Which product line did they ask about on the demo form?",
-    "Is this the same company as the existing account in Toronto?",
-    "Do we know the team size? The form says 1-10 but the title says VP.",
-]
-NOTES = [
-    "Visited pricing three times this week and asked for a demo.",
-    "Webinar attendee, downloaded the ROI guide, strong fit.",
-    "Came through a partner referral; wants a call before Friday.",
-    "Downloaded the security whitepaper and asked about single sign-on.",
-]
+from leads.errors import RuleViolation
+from leads.models import Lead, Stage
 
 Step = tuple[dt.datetime, Callable[[dt.datetime], Any]]
 Scenario = Generator[Step, Any, None]
 
 
-def seed(
-    *,
-    rng: random.Random,
-    now: dt.datetime,
-    users: dict[str, Any],
-    lead_count: int = 0,
-    stdout: Any = None,
-    **_: Any,
-) -> None:
-    with transaction.atomic():
-        calendars = _calendars()
-        teams = _teams(calendars, users)
-        policies = _policies()
-        if Handoff.objects.exists():
-            _auto_rules()
-            _say(stdout, f"Handoffs: {Handoff.objects.count()} already there; setup kept.")
-            return
-        made = _Story(rng=rng, now=now, users=users).play()
-        _time_off(users, now)
-        _account_owners(users)
-        _re_engage_one(now)
-        # The owners' re-engaged notices (leads, not handoffs) are history too.
-        Notification.objects.filter(
-            kind=Notification.Kind.RE_ENGAGED, sent_at__isnull=True, created_at__lte=now
-        ).update(sent_at=F("created_at"), attempts=1)
-        # After the story: its recorded events are history, not fresh signals to act on.
-        _auto_rules()
-    by_status = {
-        s: Handoff.objects.filter(status=s).count() for s in Status.values
-    }  # fmt: skip
-    _say(
-        stdout,
-        f"Handoffs: {made} made ({', '.join(f'{n} {s}' for s, n in by_status.items() if n)}); "
-        f"{len(calendars)} calendars, {len(teams)} teams, {len(policies)} SLA policies.",
-    )
-
-
-DEMO_AUTO_RULE = {
-    "name": "Demo request: straight to sales",
-    "active": True,
-    "event_kinds": ["demo_request", "contact_form"],
-    "within_minutes": 60,
-    "max_per_hour": 30,
-    "order": 10,
-}
-
-
-def _auto_rules() -> None:
-    """The one active auto-promotion rule the demo ships: a demo request or contact form sent
-    within the hour goes to a rep at once (at most 30 an hour)."""
-    AutoPromotionRule.objects.get_or_create(name=DEMO_AUTO_RULE["name"], defaults=DEMO_AUTO_RULE)
-
-
-def _time_off(users: dict[str, Any], now: dt.datetime) -> None:
-    """Tom is at a conference this week: routing skips him, the manager queue lists him."""
-    tom = users.get("tom")
-    if tom is None or TimeOff.objects.filter(rep=tom).exists():
-        return
-    today = timezone.localdate(now)
-    TimeOff.objects.create(
-        rep=tom, starts_on=today, ends_on=today + dt.timedelta(days=4), note="Sales conference"
-    )
-
-
-def _account_owners(users: dict[str, Any]) -> None:
-    """The three biggest accounts get an owner rep, and every team prefers account owners from
-    now on (set after the story, so the story's rotation stays as it was)."""
-    if Account.objects.filter(owner__isnull=False).exists():
-        return
-    reps = [users[name] for name in ("sam", "rita", "raj") if name in users]
-    biggest = (
-        Account.objects.filter(merged_into__isnull=True)
-        .annotate(n=Count("leads"))
-        .order_by("-n", "domain")[: len(reps)]
-    )
-    for account, rep in zip(list(biggest), reps, strict=False):
-        Account.objects.filter(pk=account.pk).update(owner=rep)
-    Team.objects.update(route_to_account_owner=True)
-
-
-def _re_engage_one(now: dt.datetime) -> None:
-    """One returned lead, still in its cooldown, asks for a demo again: re-engaged after
-    return, first in the marketers' ready list."""
-    if Lead.objects.filter(ready_reason=READY_RE_ENGAGED).exists():
-        return
-    lead = (
-        Lead.objects.filter(stage=Stage.RECYCLED, recycle_until__gt=now)
-        .order_by("-recycled_at", "id")
-        .first()
-    )
-    if lead is not None:
-        lead_services.event_record(
-            lead=lead,
-            kind="demo_request",
-            occurred_at=now - dt.timedelta(minutes=20),
-            payload={"demo": True},
-            external_id="demo-re-engaged",
-            now=now,
-        )
-
-
-def _say(stdout: Any, text: str) -> None:
-    if stdout is not None:
-        stdout.write(text)
-
-
-# --- setup ------------------------------------------------------------------------------------
-
-
-def _calendars() -> dict[str, BusinessCalendar]:
-    found = {}
-    for name, (tz, country, subdivision, windows) in CALENDARS.items():
-        calendar, created = BusinessCalendar.objects.get_or_create(
-            name=name,
-            defaults={
-                "timezone": tz,
-                "holiday_country": country,
-                "holiday_subdivision": subdivision,
-            },
-        )
-        if created:
-            WorkingWindow.objects.bulk_create(
-                WorkingWindow(
-                    calendar=calendar,
-                    weekday=day,
-                    start=dt.time.fromisoformat(start),
-                    end=dt.time.fromisoformat(end),
-                )
-                for day in range(5)
-                for start, end in windows
-            )
-            if name == "EMEA":
-                # The company offsite: a closed working day the holiday package cannot know.
-                CalendarDate.objects.create(
-                    calendar=calendar,
-                    date=dt.date(2027, 3, 12),
-                    kind=CalendarDate.Kind.CLOSED,
-                    note="Company offsite",
-                )
-            services.calendar_touch(calendar=calendar)
-        found[name] = calendar
-    return found
-
-
-def _teams(calendars: dict[str, BusinessCalendar], users: dict[str, Any]) -> list[Team]:
-    teams = []
-    for name, calendar_name, priority, regions, members in TEAMS:
-        team, _ = Team.objects.get_or_create(
-            name=name,
-            defaults={
-                "calendar": calendars[calendar_name],
-                "priority": priority,
-                "match_regions": regions,
-                "manager": users.get("nina"),
-            },
-        )
-        for position, (username, weight, capacity) in enumerate(members):
-            if username in users:
-                TeamMembership.objects.get_or_create(
-                    team=team,
-                    rep=users[username],
-                    defaults={"position": position, "weight": weight, "capacity": capacity},
-                )
-        teams.append(team)
-    return teams
-
-
-def _policies() -> list[SlaPolicy]:
-    return [
-        SlaPolicy.objects.get_or_create(name=spec["name"], defaults=spec)[0] for spec in POLICIES
-    ]
-
-
-# --- the story --------------------------------------------------------------------------------
-
-
-class _Story:
+class Story:
     """Scenarios are generators yielding (when, action); they are played in time order across
-    all handoffs, with the SLA sweep run at each step's moment."""
+    all handoffs, with the SLA sweep run at each step's moment. The scenario of each kind
+    (`_<kind>`) is a method of the subclass handoff.demo.scenarios.Scenarios."""
 
-    def __init__(self, *, rng: random.Random, now: dt.datetime, users: dict[str, Any]) -> None:
+    def __init__(self, *, rng: random.Random, now: dt.datetime, users: dict[str, Actor]) -> None:
         self.rng = rng
         self.now = now
         self.users = users
@@ -426,17 +164,20 @@ class _Story:
 
         return act
 
-    def _act(self, lead: Lead, do: Callable[[Handoff, Any, dt.datetime], Any]) -> Callable[[dt.datetime], Any]:  # fmt: skip
+    def _act(self, lead: Lead, do: Callable[[Handoff, Actor, dt.datetime], Any]) -> Callable[[dt.datetime], Any]:  # fmt: skip
+        """The step `do(handoff, its rep, now)` on the lead's open handoff; None (the step is
+        skipped) when there is no open handoff or nobody to hand it to."""
+
         def act(now: dt.datetime) -> Any:
             handoff = self._with_rep(lead, now)
-            if handoff is None:
+            if handoff is None or handoff.assigned_to is None:
                 return None
             return do(handoff, handoff.assigned_to, now)
 
         return act
 
     def _accept(self, lead: Lead) -> Callable[[dt.datetime], Any]:
-        def do(h: Handoff, rep: Any, now: dt.datetime) -> Any:
+        def do(h: Handoff, rep: Actor, now: dt.datetime) -> Any:
             if h.status != Status.PENDING:
                 return h
             return services.handoff_accept(handoff=h, actor=rep, now=now)
@@ -451,118 +192,3 @@ class _Story:
 
     def _latest(self) -> dt.datetime:
         return self.now - dt.timedelta(minutes=1)
-
-    # scenarios ---------------------------------------------------------------------------
-
-    def _fresh(self, lead: Lead, start: dt.datetime) -> Scenario:
-        yield start, self._promote(lead)
-
-    def _pending(self, lead: Lead, start: dt.datetime) -> Scenario:
-        yield start, self._promote(lead)
-
-    def _waiting(self, lead: Lead, start: dt.datetime) -> Scenario:
-        h: Handoff = yield start, self._promote(lead)
-        question = self.rng.choice(QUESTIONS)
-        yield (
-            self._at(h.created_at, h.due_at or self.now, 0.1, 0.5),
-            self._act(lead, lambda h, rep, now: services.handoff_request_info(
-                handoff=h, actor=rep, question=question, now=now)),
-        )  # fmt: skip
-
-    def _resumed(self, lead: Lead, start: dt.datetime) -> Scenario:
-        h: Handoff = yield start, self._promote(lead)
-        asked_at = self._at(h.created_at, h.due_at or self.now, 0.1, 0.5)
-        yield asked_at, self._act(lead, lambda h, rep, now: services.handoff_request_info(
-            handoff=h, actor=rep, question=self.rng.choice(QUESTIONS), now=now))  # fmt: skip
-        answer_at = self._at(asked_at, self.now, 0.1, 0.4)
-        yield answer_at, self._act(lead, lambda h, rep, now: services.handoff_provide_info(
-            handoff=h, actor=h.promoted_by, answer="Checked: see the note on the lead.",
-            now=now))  # fmt: skip
-
-    def _accepted(self, lead: Lead, start: dt.datetime) -> Scenario:
-        h: Handoff = yield start, self._promote(lead)
-        late = self.rng.random() < 0.3
-        yield self._accept_time(h, start, late=late), self._accept(lead)
-
-    def _touched(self, lead: Lead, start: dt.datetime) -> Scenario:
-        h: Handoff = yield start, self._promote(lead)
-        accepted: Handoff = yield self._accept_time(h, start, late=self.rng.random() < 0.25), self._accept(lead)  # fmt: skip
-        if accepted is None or accepted.status != Status.ACCEPTED:
-            return
-        touch_at = self._at(
-            accepted.accepted_at or start, accepted.first_touch_due_at or self.now, 0.1, 1.2
-        )
-        channel = self.rng.choice(["call", "email", "meeting"])
-        yield touch_at, self._act(lead, lambda h, rep, now: services.handoff_log_first_touch(
-            handoff=h, actor=rep, channel=channel, note="Introductory call booked", now=now))  # fmt: skip
-
-    def _qualified(self, lead: Lead, start: dt.datetime) -> Scenario:
-        h: Handoff = yield start, self._promote(lead)
-        accepted: Handoff = yield self._accept_time(h, start, late=self.rng.random() < 0.2), self._accept(lead)  # fmt: skip
-        if accepted is None or accepted.status != Status.ACCEPTED:
-            return
-        touch_at = self._at(
-            accepted.accepted_at or start, accepted.first_touch_due_at or self.now, 0.1, 0.9
-        )
-        yield touch_at, self._act(lead, lambda h, rep, now: services.handoff_log_first_touch(
-            handoff=h, actor=rep, channel="call", note="Discovery call", now=now))  # fmt: skip
-        qualify_at = self._at(touch_at, self.now, 0.05, 0.3)
-        bant = self.rng.choice(BANT)
-        yield qualify_at, self._act(lead, lambda h, rep, now: services.handoff_qualify(
-            handoff=h, actor=rep, bant=bant, note="Good fit, moving to opportunity", now=now))  # fmt: skip
-
-    def _returned(self, lead: Lead, start: dt.datetime) -> Scenario:
-        h: Handoff = yield start, self._promote(lead)
-        code = self.rng.choice(sorted(RETURNS))
-        effect, days, note = RETURNS[code]
-        when = self._at(h.created_at, h.due_at or self.now, 0.2, 0.9)
-        if self.rng.random() < 0.5:
-            accepted: Handoff = yield when, self._accept(lead)
-            if accepted is None:
-                return
-            when = self._at(when, self.now, 0.05, 0.3)
-
-        def do(h: Handoff, rep: Any, now: dt.datetime) -> Any:
-            return services.handoff_return(
-                handoff=h, actor=rep, reason_code=code, note=note, lead_effect=effect,
-                recycle_until=now + dt.timedelta(days=days) if effect == "recycle" else None,
-                now=now,
-            )  # fmt: skip
-
-        yield when, self._act(lead, do)
-
-    def _reassigned(self, lead: Lead, start: dt.datetime) -> Scenario:
-        h: Handoff = yield start, self._promote(lead)
-        when = self._at(h.created_at, h.due_at or self.now, 0.5, 0.95)
-
-        def do(h: Handoff, rep: Any, now: dt.datetime) -> Any:
-            if h.status != Status.PENDING:
-                return h
-            reason = f"{rep.first_name or rep} is out sick"
-            try:
-                return services.handoff_reassign(
-                    handoff=h, actor=self.manager, reason=reason, now=now
-                )
-            except Conflict as exc:
-                if exc.code != "nobody_available":
-                    raise
-                h = Handoff.objects.get(pk=h.pk)  # the refused attempt changed nothing
-            # Nobody in the rotation is at work now: the manager picks a teammate by name.
-            if h.team_id is None:
-                return h
-            mate = (
-                TeamMembership.objects.filter(team_id=h.team_id, active=True, rep__is_active=True)
-                .exclude(rep_id=h.assigned_to_id)
-                .select_related("rep")
-                .order_by("rep__username")
-                .first()
-            )
-            if mate is None:
-                return h
-            return services.handoff_reassign(
-                handoff=h, actor=self.manager, to_rep=mate.rep, reason=reason, now=now
-            )
-
-        new: Handoff = yield when, self._act(lead, do)
-        if new is not None and self.rng.random() < 0.6:
-            yield self._accept_time(new, when, late=False), self._accept(lead)

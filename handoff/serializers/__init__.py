@@ -1,22 +1,36 @@
-"""API shapes of handoffs: the former handoff/serializers.py, moved here unchanged before it is split
-into one module per job."""
+"""API shapes of handoffs, one job per module:
 
-from handoff.serializers.rows import (
+- ``refs``: the small shapes other answers nest (user, lead, team, policy, clock);
+- ``handoffs``: the list row, event, attempt chain and detail serializers (the schema);
+- ``rows``: the same answers built directly (list rows, from values too, the detail);
+- ``actions``: the request bodies of the handoff actions;
+- ``preview``: the promotion preview's answer;
+- ``configuration``: marketing's auto-promotion rules.
+
+Import the names below from ``handoff.serializers``.
+"""
+
+from handoff.serializers.actions import (
+    BantSerializer,
+    FirstTouchRequestSerializer,
+    PromoteRequestSerializer,
+    ProvideInfoRequestSerializer,
+    QualifyRequestSerializer,
+    ReassignRequestSerializer,
+    RequestInfoRequestSerializer,
+    User,
+)
+from handoff.serializers.configuration import AutoPromotionRuleSerializer
+from handoff.serializers.handoffs import (
     EVENT_STATUS_CHOICES,
     AttemptEndingSerializer,
-    AutoPromotionRefSerializer,
-    AutoPromotionRuleSerializer,
-    BantSerializer,
     ChainAttemptSerializer,
     ChainSerializer,
-    ClockSerializer,
-    FirstTouchRequestSerializer,
     HandoffDetailSerializer,
     HandoffEventSerializer,
     HandoffListSerializer,
-    LeadRefSerializer,
-    PersonRefSerializer,
-    PolicyRefSerializer,
+)
+from handoff.serializers.preview import (
     PreviewAccountHandoffSerializer,
     PreviewAccountOwnerSerializer,
     PreviewAccountSerializer,
@@ -24,16 +38,19 @@ from handoff.serializers.rows import (
     PreviewCalendarSerializer,
     PreviewPolicySerializer,
     PreviewRepSerializer,
-    PromoteRequestSerializer,
     PromotionPreviewSerializer,
-    ProvideInfoRequestSerializer,
-    QualifyRequestSerializer,
-    ReassignRequestSerializer,
-    RequestInfoRequestSerializer,
     SkippedRepSerializer,
+)
+from handoff.serializers.refs import (
+    AutoPromotionRefSerializer,
+    ClockSerializer,
+    LeadRefSerializer,
+    PersonRefSerializer,
+    PolicyRefSerializer,
     TeamRefSerializer,
-    User,
     UserRefSerializer,
+)
+from handoff.serializers.rows import (
     chain_row,
     detail_row,
     event_row,
