@@ -239,9 +239,10 @@ def explain_claim() -> str:
     details), for the first batch of the breach step; rolled back."""
     from django.db import connection
 
-    from handoff.sweep import STEPS, _flag_sql_postgres
+    from handoff.sweep import STEPS
+    from handoff.sweep.sql import flag_sql
 
-    sql, params = _flag_sql_postgres(STEPS[0])
+    sql, params = flag_sql(STEPS[0])
     params.update(now=NOW, flagged_at=NOW.isoformat(), limit=500, kind=STEPS[0].event_kind)
     with connection.cursor() as cursor:
         cursor.execute("BEGIN")
