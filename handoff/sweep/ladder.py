@@ -36,7 +36,7 @@ from handoff.notifications import (
 from handoff.selectors import ALWAYS_OPEN, calendar_for
 from handoff.states import Status
 from handoff.sweep.lateness import late_by
-from handoff.timezones import ZoneBook
+from handoff.timezones import ZoneBook, zone_names_for
 
 logger = logging.getLogger(__name__)
 
@@ -266,6 +266,14 @@ class Ladder:
         self.managers = ManagerDirectory()
         self.zones = ZoneBook()  # recipients' time zones, looked up once per run
         self._calendars: dict[int, sla.Calendar] = {}
+        self._zone_names: dict[int, str] = {}
+
+    def zone_names(self, user_ids: set[int]) -> dict[int, str]:
+        """Each person's zone name (handoff.timezones), looked up once per run."""
+        missing = [pk for pk in user_ids if pk not in self._zone_names]
+        if missing:
+            self._zone_names.update(zone_names_for(missing))
+        return {pk: self._zone_names[pk] for pk in user_ids}
 
     def event(self, step: Step, due: Due) -> dict[str, Any]:
         """The step's event of one flagged row, as field values (the statement on PostgreSQL
@@ -331,10 +339,10 @@ class Ladder:
     def _late_note_at(self, due: Due, at: dt.datetime | None) -> str:
         if at is None or self.now - at < LATE_NOTE_AFTER:
             return ""
-        late = late_by(due_at=at, until=self.now, calendar=self._calendar(due.calendar_id))
+        late = late_by(due_at=at, until=self.now, calendar=self.calendar(due.calendar_id))
         return f"It is {late.label} now." if late is not None else ""
 
-    def _calendar(self, calendar_id: int | None) -> sla.Calendar:
+    def calendar(self, calendar_id: int | None) -> sla.Calendar:
         """The business calendar of that id, read once per run (a late sweep after an outage
         writes thousands of late notes, mostly on a handful of calendars)."""
         if calendar_id is None:
