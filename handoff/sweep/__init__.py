@@ -1,10 +1,14 @@
 """The SLA sweep: flags at-risk and breached handoffs, escalates breaches, writes the outbox.
 
 - `ladder.py`: the rungs (steps) and what the sweep decides for a flagged handoff (who is told,
-  reassign or escalate), in Python;
-- `sql.py`: the set-based statements (claim, flag, events, and on PostgreSQL the outbox rows);
+  reassign or escalate), in Python: the reference, and the whole of it on SQLite;
+- `sql.py`: the set-based statements (on PostgreSQL one per batch: claim, flag, events and the
+  outbox rows the statement can decide);
+- `render.py`: the outbox's words compiled to SQL from their Python sources (templates, times
+  in each recipient's zone, the late words), for `sql.py`;
 - `runner.py`: the advisory lock, the batch loop, `sla_sweep` (the task's and the command's
   entry);
+- `rows.py`: a flagged handoff as the sweep reads it (`Due`);
 - `lateness.py`: how late an answer is or was (`late_by`, `handoff_late_by`).
 """
 

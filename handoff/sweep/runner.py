@@ -33,15 +33,14 @@ from handoff.notifications import _ID_PLACEHOLDER as PLACEHOLDER_ID
 from handoff.notifications import _link_template
 from handoff.sweep import render, sql
 from handoff.sweep.ladder import (
-    DETAIL_FIELDS,
     LATE_NOTE_AFTER,
     STEPS,
     WEBHOOK_TYPES,
-    Due,
     Ladder,
     Step,
     SweepResult,
 )
+from handoff.sweep.rows import DETAIL_FIELDS, Due
 from handoff.webhook_events import publish_handoff_events
 from leads.bulksql import insert_rows
 from leads.roles import SALES_MANAGER

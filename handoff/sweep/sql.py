@@ -17,7 +17,8 @@ from handoff import notifications
 from handoff.models import BusinessCalendar, Handoff, HandoffEvent, Notification, Team
 from handoff.states import Status
 from handoff.sweep import render
-from handoff.sweep.ladder import DETAIL_FIELDS, Step
+from handoff.sweep.ladder import Step
+from handoff.sweep.rows import DETAIL_FIELDS
 from leads.bulksql import insert_select_sql
 from leads.models import Lead
 

@@ -128,7 +128,7 @@ def test_the_statement_leaves_the_rows_it_cannot_render_to_the_ladder(sweep_worl
     assert handoff_id == handoff.pk
 
 
-def _select(expression: str, params: dict[str, object]) -> object:
+def _select(expression: str, params: dict[str, Any]) -> Any:
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT {expression}", params)
         return cursor.fetchone()[0]
