@@ -275,4 +275,6 @@ def insert_select_sql(
     if returning:
         ret = " RETURNING " + ", ".join(_quote(f.column) for f in _fields(model, returning))
     table = _quote(model._meta.db_table)
-    return f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(values)} FROM {source}{ret}"
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(values)} FROM {source}{ret}"
+    )
