@@ -244,3 +244,37 @@ def update_rows(
     with fast_cursor() as cursor:
         cursor.execute(sql, params)
         return int(cursor.rowcount)
+
+
+def insert_select_sql(
+    model: type[models.Model],
+    exprs: Mapping[str, str],
+    *,
+    source: str,
+    params: dict[str, Any],
+    returning: Sequence[str] = (),
+) -> str:
+    """`INSERT INTO <table> (...) SELECT ... FROM <source>` for a statement built in SQL (a
+    CTE's rows, say), with pyformat parameters: every concrete field but the primary key, from
+    its SQL expression in `exprs` (by attname), else its default (added to `params`) or NULL,
+    as insert_rows fills a missing value."""
+    columns, values = [], []
+    for f in model._meta.concrete_fields:
+        if f.primary_key:
+            continue
+        columns.append(_quote(f.column))
+        if f.attname in exprs:
+            values.append(exprs[f.attname])
+        elif f.null and not f.has_default():
+            values.append("NULL")
+        else:
+            key = f"{model._meta.model_name}_default_{f.attname}"
+            params[key] = f.get_db_prep_save(f.get_default(), connection)
+            values.append(f"%({key})s")
+    ret = ""
+    if returning:
+        ret = " RETURNING " + ", ".join(_quote(f.column) for f in _fields(model, returning))
+    table = _quote(model._meta.db_table)
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(values)} FROM {source}{ret}"
+    )

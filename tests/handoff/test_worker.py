@@ -230,7 +230,7 @@ def advisory_lock_held() -> bool:
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_without_the_lock_skip_locked_alone_keeps_two_sweeps_apart(sweep_world):
-    from handoff.sweep import _Sweep
+    from handoff.sweep.runner import _Sweep
 
     now = timezone.now()
     handoffs = [

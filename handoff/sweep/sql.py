@@ -1,0 +1,311 @@
+"""The sweep's set-based statements: one per batch and step on PostgreSQL, three on SQLite.
+
+`flag_sql` (PostgreSQL) claims the due rows (`FOR UPDATE SKIP LOCKED`, a `MATERIALIZED`
+CTE), flags them (`UPDATE ... RETURNING`), writes one event each (`INSERT ... SELECT`) and
+returns what the ladder needs of each. `claim_sql` is the portable claim-and-flag (SQLite), and
+`probe_sql` the cheap test that a step has anything due at all.
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+from typing import Any
+
+from django.contrib.auth import get_user_model
+
+from handoff import notifications
+from handoff.models import BusinessCalendar, Handoff, HandoffEvent, Notification, Team
+from handoff.states import Status
+from handoff.sweep import render
+from handoff.sweep.ladder import Step
+from handoff.sweep.rows import DETAIL_FIELDS
+from leads.bulksql import insert_select_sql
+from leads.models import Lead
+
+_T = Handoff._meta.db_table
+
+# A row of flag_sql: the ladder's details of one flagged handoff, then its event id.
+DetailRow = namedtuple("DetailRow", [*DETAIL_FIELDS, "event_id"])  # type: ignore[misc]
+
+
+_DETAILS = (
+    "id",
+    "attempt",
+    "due_at",
+    "at_risk_at",
+    "first_touch_due_at",
+    "first_touch_at_risk_at",
+    "policy_snapshot",
+    "score_snapshot",
+    "context_note",
+    "assigned_to_id",
+    "l_first",
+    "l_last",
+    "l_email",
+    "l_company",
+    "l_domain",
+    "u_email",
+    "u_username",
+    "u_first",
+    "u_last",
+    "u_active",
+    "manager_id",
+    "m_email",
+    "m_username",
+    "m_first",
+    "m_last",
+    "m_active",
+    "c_zone",
+    "calendar_id",
+    "t_calendar_id",
+    "event_id",
+)  # fmt: skip  (the order of DetailRow)
+
+
+def _event_insert(step: Step, params: dict[str, Any]) -> str:
+    payload = (
+        "jsonb_build_object('flagged_at', %(flagged_at)s::text, "
+        f"'deadline', f.{step.event_at}, 'rep_id', f.assigned_to_id, 'attempt', f.attempt, "
+        + (
+            f"'late_by_seconds', round(extract(epoch FROM %(now)s - f.{step.event_at})::numeric, 3))"
+            if step.breach
+            else f"'due_at', f.{step.due_field})"
+        )
+    )
+    exprs = {
+        "handoff_id": "f.id",
+        "kind": "%(kind)s",
+        "at": f"f.{step.event_at}",
+        "reason": "'sla_sweep'",
+        "payload": payload,
+    }
+    return insert_select_sql(
+        HandoffEvent, exprs, source="f", params=params, returning=("id", "handoff_id")
+    )
+
+
+def flag_sql(step: Step, *, outbox: bool = True) -> tuple[str, dict[str, Any]]:
+    """One statement per batch on PostgreSQL: claim (SKIP LOCKED), flag, write the events and,
+    with `outbox`, the messages of every row the statement can decide and render itself (the
+    `fast` ones: no on-breach action, each recipient's zone and the late note's calendar given
+    as parameters, see runner._Sweep.prepare). Returns each flagged row, in deadline order: its
+    id, whether it was fast, and for the others the ladder's details (DetailRow).
+
+    The set-based twin of the portable path (runner._Sweep.flag_portable and ladder.Ladder:
+    same rows, same events, same messages); the tests hold them equal.
+    """
+    user = get_user_model()._meta.db_table
+    status = f"status = '{Status(step.status).value}'"
+    params: dict[str, Any] = {}
+    returned = (
+        "id", "attempt", "due_at", "at_risk_at", "first_touch_due_at", "first_touch_at_risk_at",
+        "policy_snapshot", "score_snapshot", "context_note", "assigned_to_id", "lead_id",
+        "team_id", "calendar_id",
+    )  # fmt: skip
+    late = late_ok = "false"
+    late_joins = ""
+    if outbox and step.breach:
+        late_joins = (
+            f" CROSS JOIN LATERAL (SELECT (extract(epoch FROM f.{step.event_at}) * 1000000)::int8"
+            f" AS t_us, %(now)s - f.{step.event_at} >= %(late_after)s AS late) x"
+            " LEFT JOIN cal ON cal.id = coalesce(f.calendar_id, t.calendar_id, 0)"
+            " LEFT JOIN LATERAL (SELECT iv.c + least(x.t_us, iv.e) - iv.s AS pos FROM iv"
+            " WHERE iv.cal = cal.id AND iv.s <= x.t_us ORDER BY iv.s DESC LIMIT 1) p ON true"
+        )
+        late = "x.late"
+        late_ok = "(cal.id IS NOT NULL AND x.t_us >= cal.lo)"
+        minutes = "((cal.now_pos - coalesce(p.pos, 0))::float8 / 60000000::float8)"
+        seconds = f"extract(epoch FROM %(now)s - f.{step.event_at})::float8"
+        note = (
+            f"CASE WHEN {late} AND {late_ok} THEN "
+            f"'It is ' || {render.late_words_sql(minutes, seconds, 'cal.day')} || ' now.' "
+            "ELSE '' END"
+        )
+    else:
+        note = "''"
+    if step.name == "breach":
+        fast0 = f"NOT {render.json_truthy('f.policy_snapshot', 'reassign_on_breach', False)}"
+    else:
+        fast0 = "true"
+    fast0 += f" AND (NOT {late} OR {late_ok})"
+    ctes = [
+        f"claimed AS MATERIALIZED (SELECT id FROM {_T} WHERE {status}"
+        f" AND {step.unflagged_sql} AND {step.deadline} <= %(now)s"
+        f" ORDER BY {step.deadline}, id LIMIT %(limit)s FOR UPDATE SKIP LOCKED)",
+        f"f AS (UPDATE {_T} SET {step.set_sql}, updated_at = %(now)s FROM claimed"
+        f" WHERE {_T}.id = claimed.id AND {status} AND {step.unflagged_sql}"
+        f" RETURNING {', '.join(f'{_T}.{c}' for c in returned)})",
+        f"e AS ({_event_insert(step, params)})",
+    ]
+    if outbox and step.breach:
+        ctes += [
+            "cal AS (SELECT * FROM unnest(%(cal_id)s::int8[], %(cal_lo)s::int8[],"
+            " %(cal_now)s::int8[], %(cal_day)s::float8[]) AS cal(id, lo, now_pos, day))",
+            "iv AS (SELECT * FROM unnest(%(iv_cal)s::int8[], %(iv_s)s::int8[], %(iv_e)s::int8[],"
+            " %(iv_c)s::int8[]) AS iv(cal, s, e, c))",
+        ]
+    ctes.append(
+        "d AS MATERIALIZED (SELECT f.id, f.attempt, f.due_at, f.at_risk_at,"
+        " f.first_touch_due_at, f.first_touch_at_risk_at, f.policy_snapshot, f.score_snapshot,"
+        " f.context_note, f.assigned_to_id, l.first_name AS l_first, l.last_name AS l_last,"
+        " l.email AS l_email, l.company AS l_company, l.domain AS l_domain,"
+        " u.email AS u_email, u.username AS u_username, u.first_name AS u_first,"
+        " u.last_name AS u_last, u.is_active AS u_active, t.manager_id, m.email AS m_email,"
+        " m.username AS m_username, m.first_name AS m_first, m.last_name AS m_last,"
+        " m.is_active AS m_active, c.timezone AS c_zone, f.calendar_id,"
+        f" t.calendar_id AS t_calendar_id, e.id AS event_id, {note} AS note, {fast0} AS fast0"
+        f" FROM f JOIN e ON e.handoff_id = f.id JOIN {Lead._meta.db_table} l ON l.id = f.lead_id"
+        f" LEFT JOIN {user} u ON u.id = f.assigned_to_id"
+        f" LEFT JOIN {Team._meta.db_table} t ON t.id = f.team_id"
+        f" LEFT JOIN {user} m ON m.id = t.manager_id"
+        f" LEFT JOIN {BusinessCalendar._meta.db_table} c ON c.id = f.calendar_id{late_joins})"
+    )
+    if outbox:
+        ctes += _outbox_ctes(step, params)
+        # A hash anti-join, once: as a correlated NOT EXISTS in the select list PostgreSQL
+        # would run it once per row and column below.
+        ctes.append(
+            "r AS MATERIALIZED (SELECT d.*, d.fast0 AND b.hid IS NULL AS fast FROM d"
+            " LEFT JOIN (SELECT DISTINCT hid FROM rr WHERE unrendered) b ON b.hid = d.id)"
+        )
+        count = "(SELECT count(*) FROM n)"
+    else:
+        ctes.append("r AS MATERIALIZED (SELECT d.*, false AS fast FROM d)")
+        count = "0"
+    details = ", ".join(f"CASE WHEN r.fast THEN NULL ELSE r.{c} END" for c in _DETAILS)
+    sql = (
+        f"WITH {', '.join(ctes)} SELECT r.id, r.fast, {count}, {details}"
+        f" FROM r ORDER BY r.{step.deadline}, r.id"
+    )
+    return sql, params
+
+
+def _outbox_ctes(step: Step, params: dict[str, Any]) -> list[str]:
+    """Recipients (rc), their zones and the spans holding each time shown (rr), the messages
+    (n): the sweep's Ladder._messages in SQL, for the rows it may decide (d.fast0)."""
+    user = get_user_model()._meta.db_table
+    policy = "d.policy_snapshot"
+    if step.breach:
+        to_rep = "false"
+        to_managers = render.json_truthy(policy, "notify_manager_on_breach", True)
+    else:
+        # A reminder goes to the rep who holds it, else (nobody active holds it) the managers.
+        to_rep = "(d.assigned_to_id IS NOT NULL AND d.u_active)"
+        to_managers = "true"
+    manager_ok = "(d.manager_id IS NOT NULL AND d.m_active AND d.m_email <> '')"
+    subject, body = notifications.TEMPLATES[step.event_kind]
+    both = subject + body
+    spans = [("s1", "d.due_at")]
+    if "{first_touch_due}" in both:
+        spans.append(("s2", "d.first_touch_due_at"))
+    lookups = "".join(
+        f" LEFT JOIN LATERAL (SELECT sp.off, sp.abbrev FROM sp WHERE sp.zone = zu.zone"
+        f" AND sp.lo <= {moment} AND {moment} < sp.hi LIMIT 1) {alias} ON true"
+        for alias, moment in spans
+    )
+    unrendered = " OR ".join(
+        ["zu.zone IS NULL"]
+        + [f"({moment} IS NOT NULL AND {alias}.off IS NULL)" for alias, moment in spans]
+    )
+    fields = {
+        "greeting": "'Hello ' || coalesce(nullif(rr.first, ''), rr.username) || ','",
+        "lead": "coalesce(" + render.nonblank("d.l_first || ' ' || d.l_last") + ", d.l_email)",
+        "company": "coalesce(nullif(coalesce(nullif(d.l_company, ''), d.l_domain), ''),"
+        " 'company unknown')",
+        "score": "d.score_snapshot",
+        "due": render.when_sql("d.due_at", "rr.s1_off", "rr.s1_abbrev"),
+        "first_touch_due": render.when_sql("d.first_touch_due_at", "rr.s2_off", "rr.s2_abbrev"),
+        "rep": "coalesce(CASE WHEN d.assigned_to_id IS NOT NULL THEN coalesce("
+        + render.nonblank("coalesce(d.u_first, '') || ' ' || coalesce(d.u_last, '')")
+        + ", nullif(d.u_username, '')) END, 'nobody')",
+        "attempt": "d.attempt",
+        "context": "CASE WHEN coalesce(d.context_note, '') <> '' THEN 'Marketing''s note: '"
+        " || d.context_note || chr(10) || chr(10) ELSE '' END",
+        "message": "CASE WHEN d.note <> '' THEN d.note || chr(10) || chr(10) ELSE '' END",
+        "link": "CASE WHEN %(link)s::text <> '' THEN 'Open it: ' || replace(%(link)s::text,"
+        " %(link_id)s::text, d.id::text) || chr(10) ELSE '' END",
+    }
+    span_cols = "".join(
+        f", {alias}.off AS {alias}_off, {alias}.abbrev AS {alias}_abbrev" for alias, _ in spans
+    )
+    if len(spans) == 1:
+        span_cols += ", NULL::int AS s2_off, NULL::text AS s2_abbrev"
+    message = {
+        "kind": "%(kind)s",
+        "handoff_id": "d.id",
+        "event_id": "d.event_id",
+        "recipient_id": "rr.pid",
+        "to_email": "rr.email",
+        "subject": f"left({render.template_sql(subject, fields, params, 'subject')}, 200)",
+        "body": render.template_sql(body, fields, params, "body"),
+        "created_at": "%(now)s",
+        "next_attempt_at": "%(now)s",
+    }
+    source = (
+        "rr JOIN d ON d.id = rr.hid WHERE NOT EXISTS"
+        " (SELECT 1 FROM rr bad WHERE bad.hid = rr.hid AND bad.unrendered)"
+    )
+    return [
+        "zu AS (SELECT * FROM unnest(%(zu_id)s::int8[], %(zu_zone)s::text[]) AS zu(id, zone))",
+        "sp AS (SELECT * FROM unnest(%(sp_zone)s::text[], %(sp_lo)s::timestamptz[],"
+        " %(sp_hi)s::timestamptz[], %(sp_off)s::int[], %(sp_abbrev)s::text[])"
+        " AS sp(zone, lo, hi, off, abbrev))",
+        f"fb AS (SELECT u.id, u.email, u.username, u.first_name FROM {user} u"
+        " WHERE u.is_active AND u.email <> '' AND EXISTS (SELECT 1 FROM auth_user_groups ug"
+        " JOIN auth_group g ON g.id = ug.group_id WHERE ug.user_id = u.id"
+        " AND g.name = %(manager_group)s))",
+        "rc AS (SELECT d.id AS hid, p.pid, p.email, p.username, p.first FROM d"
+        " CROSS JOIN LATERAL (SELECT d.assigned_to_id AS pid, d.u_email AS email,"
+        " d.u_username AS username, d.u_first AS first"
+        f" WHERE {to_rep} AND d.u_email <> ''"
+        " UNION ALL SELECT d.manager_id, d.m_email, d.m_username, d.m_first"
+        f" WHERE NOT {to_rep} AND {to_managers} AND {manager_ok}"
+        " UNION ALL SELECT fb.id, fb.email, fb.username, fb.first_name FROM fb"
+        f" WHERE NOT {to_rep} AND {to_managers} AND NOT {manager_ok}) p WHERE d.fast0)",
+        f"rr AS (SELECT rc.*, ({unrendered}) AS unrendered{span_cols} FROM rc"
+        f" JOIN d ON d.id = rc.hid LEFT JOIN zu ON zu.id = rc.pid{lookups})",
+        f"n AS ({insert_select_sql(Notification, message, source=source, params=params)}"
+        " RETURNING 1)",
+    ]
+
+
+def claim_sql(step: Step, *, skip_locked: bool) -> str:
+    lock = " FOR UPDATE SKIP LOCKED" if skip_locked else ""
+    # A literal, not a parameter, so the planner can match the partial index's predicate even
+    # with a generic (server-side prepared) plan. It is one of our own Status values.
+    status = f"status = '{Status(step.status).value}'"
+    # The claim is a MATERIALIZED CTE, run once. As `WHERE id IN (SELECT ... LIMIT n FOR
+    # UPDATE SKIP LOCKED)` PostgreSQL may re-run the subquery per outer row, each run skipping
+    # the rows this very statement just updated and taking the next n: the whole table in one
+    # batch. The status and the unflagged test are repeated in the outer WHERE: on SQLite (no
+    # row locks) that conditional update is what keeps a concurrent second run from flagging
+    # anything twice.
+    return (
+        f"WITH claimed AS MATERIALIZED (SELECT id FROM {_T} WHERE {status}"
+        f" AND {step.unflagged_sql} AND {step.deadline} <= %(now)s"
+        f" ORDER BY {step.deadline}, id LIMIT %(limit)s{lock}) "
+        f"UPDATE {_T} SET {step.set_sql}, updated_at = %(now)s FROM claimed"
+        f" WHERE {_T}.id = claimed.id AND {status} AND {step.unflagged_sql}"
+        f" RETURNING {_T}.id"
+    )
+
+
+def probe_sql(step: Step) -> str:
+    status = f"status = '{Status(step.status).value}'"
+    return (
+        f"SELECT 1 FROM {_T} WHERE {status} AND {step.unflagged_sql}"
+        f" AND {step.deadline} <= %(now)s LIMIT 1"
+    )
+
+
+def recipients_sql(step: Step) -> str:
+    """Who the due rows of a step may tell and on which calendars: (rep, team manager, calendar
+    id or NULL, earliest deadline) groups, for the parameters of flag_sql (one per step)."""
+    status = f"status = '{Status(step.status).value}'"
+    return (
+        f"SELECT h.assigned_to_id, t.manager_id, coalesce(h.calendar_id, t.calendar_id),"
+        f" min(h.deadline) FROM (SELECT assigned_to_id, team_id, calendar_id,"
+        f" {step.deadline} AS deadline FROM {_T} WHERE {status} AND {step.unflagged_sql}"
+        f" AND {step.deadline} <= %(now)s) h"
+        f" LEFT JOIN {Team._meta.db_table} t ON t.id = h.team_id GROUP BY 1, 2, 3"
+    )
