@@ -672,3 +672,7 @@ class AutoPromotion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rule_name}: lead {self.lead_id} {self.outcome}"
+
+
+# The dashboard rollup (handoff.rollup keeps it).
+from handoff.rollup_models import DashboardDay, DashboardRefresh  # noqa: E402, F401

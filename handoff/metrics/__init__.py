@@ -50,13 +50,7 @@ from __future__ import annotations
 
 from handoff.metrics.accepts import accept_times
 from handoff.metrics.admin_summary import summary
-from handoff.metrics.cohort import (
-    FUNNEL_COUNTS,
-    FUNNEL_KINDS,
-    conversion_by_source,
-    funnel,
-    funnel_by_kind,
-)
+from handoff.metrics.cohort import FUNNEL_COUNTS, FUNNEL_KINDS
 from handoff.metrics.durations import (
     ACCEPT_ROWS_LIMIT,
     PercentileCont,
@@ -64,7 +58,15 @@ from handoff.metrics.durations import (
     minutes_label,
     percentile_cont,
 )
-from handoff.metrics.figures import sla_metrics
+from handoff.metrics.figures import (
+    by_group,
+    compliance,
+    conversion_by_source,
+    funnel,
+    funnel_by_kind,
+    sla_metrics,
+    weekly_compliance,
+)
 from handoff.metrics.filters import (
     DEFAULT_WEEKS,
     MAX_RANGE_DAYS,
@@ -73,16 +75,13 @@ from handoff.metrics.filters import (
     local_today,
     week_start,
 )
-from handoff.metrics.groups import by_group
 from handoff.metrics.open_lists import OPEN_LIST_SIZE, open_now
 from handoff.metrics.outcomes import (
     UNFLAGGED_LIMIT,
-    compliance,
     met_q,
     missed_q,
     open_breach_q,
     outcome_at,
-    weekly_compliance,
 )
 
 __all__ = [

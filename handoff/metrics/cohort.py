@@ -1,5 +1,6 @@
 """The promotion cohort of a range: the MQL -> SAL -> SQL funnel, the MQL/PQL split and the
-conversion by lead source."""
+conversion by lead source, read from the handoffs and shaped (the rollup's reads, rolled.py,
+give the same rows)."""
 
 from __future__ import annotations
 
@@ -88,21 +89,15 @@ def sources_from(cohort: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return sorted((r for r in result if r["mql"]), key=lambda r: (-r["mql"], r["label"]))
 
 
-def funnel(filters: SlaFilters) -> dict[str, Any]:
-    """MQL -> SAL -> SQL over the handoffs promoted in the range (one query)."""
-    return funnel_from(cohort_rows(filters))
-
-
 # The qualification path frozen on the handoff at promotion (Handoff.pql_criteria: the PQL
 # criteria the lead met then, empty for an MQL by score), so a lead that later stops or starts
 # being a PQL never moves a past handoff between the columns.
 FUNNEL_KINDS = {"mql": "MQL (score)", "pql": "PQL (product usage)"}
 
 
-def funnel_by_kind(filters: SlaFilters) -> list[dict[str, Any]]:
-    """The funnel for MQLs and PQLs side by side (one query): handoffs sent, accepted (SAL),
-    qualified (SQL), returned and open, with the acceptance rate (SAL / sent) and the SQL rate
-    (SQL / sent). Both kinds are always listed, in that order."""
+def kind_rows(filters: SlaFilters) -> list[dict[str, Any]]:
+    """The funnel's counts per path ("mql", "pql") over the handoffs promoted in the range,
+    from the handoffs (the dashboard reads the rollup: metrics.rolled). One query."""
     low, _ = filters.bounds()
     rows = (
         Handoff.objects.filter(since(low), created_in(filters), team_q(filters))
@@ -111,7 +106,20 @@ def funnel_by_kind(filters: SlaFilters) -> list[dict[str, Any]]:
         .annotate(**funnel_counts())
         .order_by()
     )
-    counts = {row["kind"]: row for row in rows}
+    return [dict(row) for row in rows]
+
+
+def kinds_from(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The funnel for MQLs and PQLs side by side: handoffs sent, accepted (SAL), qualified
+    (SQL), returned and open, with the acceptance rate (SAL / sent) and the SQL rate (SQL /
+    sent). Both kinds are always listed, in that order. `rows` carry a "kind" ("mql", "pql")
+    or a boolean "pql", and the funnel's counts; rows of one kind are summed."""
+    counts: dict[str, dict[str, int]] = {}
+    for row in rows:
+        kind = row.get("kind") or ("pql" if row.get("pql") else "mql")
+        totals = counts.setdefault(kind, dict.fromkeys(FUNNEL_COUNTS, 0))
+        for name in FUNNEL_COUNTS:
+            totals[name] += int(row.get(name) or 0)
     result = []
     for kind, label in FUNNEL_KINDS.items():
         row = funnel_row(counts.get(kind, {}))
@@ -129,8 +137,3 @@ def funnel_by_kind(filters: SlaFilters) -> list[dict[str, Any]]:
             }
         )
     return result
-
-
-def conversion_by_source(filters: SlaFilters) -> list[dict[str, Any]]:
-    """The funnel per lead source at handover, largest first (one query)."""
-    return sources_from(cohort_rows(filters))

@@ -3,18 +3,16 @@ accept and open breaches, from the reads of the other modules."""
 
 from __future__ import annotations
 
-import datetime as dt
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.contrib.auth import get_user_model
 
-from handoff.metrics.accepts import Accepts, accept_rows
-from handoff.metrics.cohort import cohort_rows, summed
-from handoff.metrics.filters import SlaFilters, rate
-from handoff.metrics.open_lists import open_counts
-from handoff.metrics.outcomes import Outcomes, outcome_rows
+from handoff.metrics.accepts import Accepts
+from handoff.metrics.cohort import summed
+from handoff.metrics.filters import rate
+from handoff.metrics.outcomes import Outcomes
 from handoff.models import Team
 
 GROUP_KEYS = {"team": ("team_id", 2), "rep": ("assigned_to_id", 3)}
@@ -78,16 +76,3 @@ def groups_from(
             }
         )
     return sorted(result, key=lambda r: (-r["handoffs"], -r["open_breaches"], str(r["label"])))
-
-
-def by_group(dimension: str, filters: SlaFilters, *, now: dt.datetime) -> list[dict[str, Any]]:
-    """Per team or per rep: handoffs, accepted, returned, compliance, median time to accept,
-    open breaches now; busiest first."""
-    accepts = accept_rows(filters)
-    return groups_from(
-        dimension,
-        cohort_rows(filters),
-        outcome_rows(filters, now=now),
-        accepts,
-        open_counts(now=now, team=filters.team),
-    )

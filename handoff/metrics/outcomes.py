@@ -66,11 +66,15 @@ def open_breach_q(now: dt.datetime) -> Q:
     return Q(status=Status.PENDING) & (Q(breached_at__isnull=False) | Q(due_at__lte=now))
 
 
+# (Monday of the outcome's week, in the range?, team, rep, met, due)
+OutcomeRow = tuple[dt.date, bool, int | None, int | None, int, int]
+
+
 @dataclass(frozen=True)
 class Outcomes:
     """SLA outcomes counted per (week of the outcome, in the range?, team, rep)."""
 
-    rows: list[tuple[dt.date, bool, int | None, int | None, int, int]]  # ..., met, due
+    rows: list[OutcomeRow]
     this_week: dt.date
 
 
@@ -82,11 +86,9 @@ def outcome_rows(filters: SlaFilters, *, now: dt.datetime) -> Outcomes:
     low, high = filters.bounds()
     monday = week_start(local_today(now))
     week_low = day_start(monday)
-    since = min(low, week_low)
     zone = timezone.get_current_timezone()
     in_range = Q(sla_outcome_at__gte=low, sla_outcome_at__lt=high)
     this_week = Q(sla_outcome_at__gte=week_low, sla_outcome_at__lt=now)
-    unflagged = Q(status=Status.PENDING, breached_at__isnull=True)
     grouped = (
         Handoff.objects.filter(team_q(filters))
         .filter(in_range | this_week)
@@ -100,7 +102,7 @@ def outcome_rows(filters: SlaFilters, *, now: dt.datetime) -> Outcomes:
         .annotate(due=Count("sla_met"), met=Count("sla_met", filter=Q(sla_met=True)))
         .order_by()
     )
-    rows: list[tuple[dt.date, bool, int | None, int | None, int, int]] = []
+    rows: list[OutcomeRow] = []
     for row in grouped:
         week = row["week"]
         day = timezone.localtime(week, zone).date() if isinstance(week, dt.datetime) else week
@@ -108,7 +110,18 @@ def outcome_rows(filters: SlaFilters, *, now: dt.datetime) -> Outcomes:
             (day, bool(row["in_range"]), row["team_id"], row["assigned_to_id"], row["met"],
              row["due"])
         )  # fmt: skip
-    # Pending past the deadline and not flagged yet: missed, dated at the deadline.
+    rows.extend(unflagged_rows(filters, now=now))
+    return Outcomes(rows, monday)
+
+
+def unflagged_rows(filters: SlaFilters, *, now: dt.datetime) -> list[OutcomeRow]:
+    """Pending past the deadline and not flagged by the sweep yet: missed, dated at the
+    deadline; not stored (it depends on `now`), so read apart over a partial index. One query."""
+    low, high = filters.bounds()
+    since = min(low, day_start(week_start(local_today(now))))
+    zone = timezone.get_current_timezone()
+    unflagged = Q(status=Status.PENDING, breached_at__isnull=True)
+    rows: list[OutcomeRow] = []
     for team, rep, due_at in (
         Handoff.objects.filter(unflagged, team_q(filters), due_at__gte=since, due_at__lte=now)
         .values_list("team_id", "assigned_to_id", "due_at")
@@ -118,7 +131,7 @@ def outcome_rows(filters: SlaFilters, *, now: dt.datetime) -> Outcomes:
             continue
         local = timezone.localtime(due_at, zone).date()
         rows.append((week_start(local), low <= due_at < high, team, rep, 0, 1))
-    return Outcomes(rows, monday)
+    return rows
 
 
 def compliance_from(outcomes: Outcomes) -> dict[str, Any]:
@@ -164,13 +177,3 @@ def weekly_from(outcomes: Outcomes, filters: SlaFilters) -> list[dict[str, Any]]
         )
         monday += dt.timedelta(weeks=1)
     return result
-
-
-def compliance(filters: SlaFilters, *, now: dt.datetime) -> dict[str, Any]:
-    """Met / missed / compliance over the range and over this ISO week (two queries)."""
-    return compliance_from(outcome_rows(filters, now=now))
-
-
-def weekly_compliance(filters: SlaFilters, *, now: dt.datetime) -> list[dict[str, Any]]:
-    """Compliance per ISO week of the range, every week listed (two queries)."""
-    return weekly_from(outcome_rows(filters, now=now), filters)
