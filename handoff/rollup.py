@@ -12,12 +12,14 @@ built the first time it is read (`rebuild(zone)`: one pass over the handoffs), t
 - `ensure_fresh()` runs before a read, in one transaction holding the zone's DashboardRefresh
   row (SELECT ... FOR UPDATE: one refresh of a zone at a time). Every write to a handoff stamps
   `updated_at` (the services and the sweep do), so the handoffs written since the last check,
-  less MARGIN for transactions that stamped before it and committed after, name the stale days:
+  less MARGIN for transactions that stamped before it and committed after (and any stamped
+  after the latest stamp it saw, see ensure_fresh), name the stale days:
   their promotion day and the day of their SLA outcome. Those days are recounted from the raw
   rows (delete, insert: idempotent, no delta to drift), and the check time moves on.
 - A handoff's promotion day never changes, and its stored SLA outcome (handoff.models,
   `sla_outcome_at`) goes from none to a date once: the days a write names are all the days it
-  moved. A clock that went backwards (a restored database, a test travelling in time) rebuilds.
+  moved. A write stamped before both bounds (a transaction open for longer than MARGIN, a
+  restored database) waits for `rebuild_dashboard_rollup`.
 - `manage.py rebuild_dashboard_rollup` rewrites every zone's rows from the handoffs (after a
   bulk load or a restore; `seed_demo` runs it).
 """
@@ -32,7 +34,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import BooleanField, Case, Q, Value, When
+from django.db.models import BooleanField, Case, Max, Q, Value, When
 from django.utils import timezone
 
 from handoff.models import Handoff
@@ -43,6 +45,7 @@ from handoff.states import Status
 # next check when they committed within this margin.
 MARGIN = dt.timedelta(minutes=2)
 BATCH = 2000
+_TICK = dt.timedelta(microseconds=1)
 
 _PQL = Case(
     When(pql_criteria=[], then=Value(False)), default=Value(True), output_field=BooleanField()
@@ -161,10 +164,29 @@ def recount(zone_key: str, days: set[dt.date] | None) -> int:
     return len(rows)
 
 
+def _changed_days(zone_key: str, start: dt.datetime) -> tuple[set[dt.date], dt.datetime | None]:
+    """The days named by the handoffs written since `start`, and the latest stamp seen."""
+    zone = _zone(zone_key)
+    days: set[dt.date] = set()
+    latest = None
+    for created, outcome_at, updated in Handoff.objects.filter(updated_at__gte=start).values_list(
+        "created_at", "sla_outcome_at", "updated_at"
+    ):
+        days.add(created.astimezone(zone).date())
+        if outcome_at is not None:
+            days.add(outcome_at.astimezone(zone).date())
+        latest = updated if latest is None or updated > latest else latest
+    return days, latest
+
+
 def ensure_fresh(zone_key: str | None = None) -> str:
     """Bring the zone's rows up to date (see the module doc) and return the zone's key. Two
     queries when no handoff was written lately; six when some were (their days recounted); a
-    zone read for the first time is built whole."""
+    zone read for the first time is built whole.
+
+    The handoffs read are those stamped since the earlier of: the last check's clock less
+    MARGIN (transactions committed late), and just after the latest stamp the last check saw
+    (writes stamped with their own `now`, behind this clock: a test playing a history)."""
     zone_key = zone_key or zone_name()
     clock = timezone.now()
     with transaction.atomic():
@@ -172,21 +194,26 @@ def ensure_fresh(zone_key: str | None = None) -> str:
         if state is None:
             DashboardRefresh.objects.get_or_create(zone=zone_key)
             state = DashboardRefresh.objects.select_for_update().get(zone=zone_key)
-        if state.checked_at is None or state.checked_at > clock:
-            recount(zone_key, None)
+        if state.checked_at is None or state.watermark is None:
+            latest = _build(zone_key)
         else:
-            zone = _zone(zone_key)
-            days: set[dt.date] = set()
-            for created, outcome_at in Handoff.objects.filter(
-                updated_at__gte=state.checked_at - MARGIN
-            ).values_list("created_at", "sla_outcome_at"):
-                days.add(created.astimezone(zone).date())
-                if outcome_at is not None:
-                    days.add(outcome_at.astimezone(zone).date())
+            start = min(state.checked_at - MARGIN, state.watermark)
+            days, latest = _changed_days(zone_key, start)
             if days:
                 recount(zone_key, days)
-        DashboardRefresh.objects.filter(pk=state.pk).update(checked_at=clock)
+        if latest is not None:
+            watermark = max(latest + _TICK, state.watermark or latest + _TICK)
+        else:
+            watermark = state.watermark or clock
+        DashboardRefresh.objects.filter(pk=state.pk).update(checked_at=clock, watermark=watermark)
     return zone_key
+
+
+def _build(zone_key: str) -> dt.datetime | None:
+    """Every day of the zone; the latest stamp of the handoffs."""
+    latest = Handoff.objects.aggregate(latest=Max("updated_at"))["latest"]
+    recount(zone_key, None)
+    return latest
 
 
 def rebuild(zones: Iterable[str] = ()) -> dict[str, int]:
@@ -206,7 +233,10 @@ def rebuild(zones: Iterable[str] = ()) -> dict[str, int]:
             .values_list("zone", flat=True)
         )
         clock = timezone.now()
+        latest = Handoff.objects.aggregate(latest=Max("updated_at"))["latest"]
         for zone_key in known:
             written[zone_key] = recount(zone_key, None)
-        DashboardRefresh.objects.update(checked_at=clock)
+        DashboardRefresh.objects.update(
+            checked_at=clock, watermark=latest + _TICK if latest is not None else clock
+        )
     return written

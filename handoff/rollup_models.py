@@ -50,7 +50,9 @@ class DashboardRefresh(models.Model):
     """Per zone: when the rollup was last brought up to date (handoff.rollup.refresh)."""
 
     zone = models.CharField(max_length=64, unique=True)
-    checked_at = models.DateTimeField(null=True)
+    checked_at = models.DateTimeField(null=True)  # the clock at the last check
+    # Just after the latest `updated_at` the last check saw (the writes' own clock).
+    watermark = models.DateTimeField(null=True)
 
     def __str__(self) -> str:
         return f"{self.zone} checked at {self.checked_at}"

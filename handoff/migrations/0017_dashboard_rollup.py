@@ -39,6 +39,7 @@ class Migration(migrations.Migration):
                 ),
                 ("zone", models.CharField(max_length=64, unique=True)),
                 ("checked_at", models.DateTimeField(null=True)),
+                ("watermark", models.DateTimeField(null=True)),
             ],
         ),
         migrations.CreateModel(
