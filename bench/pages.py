@@ -42,7 +42,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-DB_NAME = "bench_pages"
+DB_NAME = os.environ.get("BENCH_PAGES_DB", "bench_pages")  # a scratch database of your own
 SERVER = os.environ.get("BENCH_PG", "postgres://root@127.0.0.1:5432")
 TARGET_MS = 300.0
 REPS = 24

@@ -262,7 +262,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "by_team": _with_median_labels(data["by_team"]),
         "by_rep": _with_median_labels(data["by_rep"]),
         "charts": build_charts(data, reasons),
-        "funnel_by_kind": metrics.funnel_by_kind(filters),
+        "funnel_by_kind": data["funnel_by_kind"],
         "minutes": {
             "wall_median": metrics.minutes_label(data["time_to_accept"]["wall_minutes"]["median"]),
             "wall_p90": metrics.minutes_label(data["time_to_accept"]["wall_minutes"]["p90"]),

@@ -206,5 +206,4 @@ class SlaMetricsApi(APIView):
             raise Forbidden("Only sales managers see the SLA metrics.")
         now = timezone.now()
         filters = metrics.SlaFilters.from_params(request.query_params, now=now)
-        data = metrics.sla_metrics(filters, now=now)
-        return Response({**data, "funnel_by_kind": metrics.funnel_by_kind(filters)})
+        return Response(metrics.sla_metrics(filters, now=now))

@@ -5,6 +5,7 @@ the migrations keep working (the app label stays `handoff`)."""
 
 from handoff.models.autopromotion import AutoPromotion, AutoPromotionRule
 from handoff.models.calendars import BusinessCalendar, CalendarDate, WorkingWindow
+from handoff.models.dashboard import DashboardDay, DashboardRefresh
 from handoff.models.events import HandoffEvent
 from handoff.models.handoff import SLA_MET, SLA_MISSED_UNFLAGGED, Handoff
 from handoff.models.notifications import Notification
@@ -18,6 +19,8 @@ __all__ = [
     "AutoPromotionRule",
     "BusinessCalendar",
     "CalendarDate",
+    "DashboardDay",
+    "DashboardRefresh",
     "Handoff",
     "HandoffEvent",
     "Notification",

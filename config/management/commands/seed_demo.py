@@ -101,6 +101,9 @@ class Command(BaseCommand):
             from pipeline import rollup
 
             rollup.rebuild()
+            from handoff import rollup as dashboard_rollup  # and the dashboard's daily rollup
+
+            dashboard_rollup.rebuild()
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
         self.stdout.write(f"Demo users (password '{DEMO_PASSWORD}'):")
         for username, _first, _last, role, _staff in DEMO_USERS:
