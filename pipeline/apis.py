@@ -19,6 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.types import actor_of
 from handoff.selectors import handoff_for_action
 from leads.apis import IDEMPOTENCY_KEY, _gc_paused, _read_json_body, _rows, _run_idempotent
 from leads.errors import Forbidden, NotFound
@@ -110,7 +111,7 @@ class OpportunityDetailApi(APIView):
         body = UpdateRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         services.opportunity_update(
-            opportunity=opportunity, actor=request.user, **body.validated_data
+            opportunity=opportunity, actor=actor_of(request), **body.validated_data
         )
         return _answer(opportunity)
 
@@ -129,7 +130,9 @@ class OpportunityWinApi(APIView):
         body = WinRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         services.opportunity_win(
-            opportunity=opportunity, actor=request.user, amount=body.validated_data.get("amount")
+            opportunity=opportunity,
+            actor=actor_of(request),
+            amount=body.validated_data.get("amount"),
         )
         return _answer(opportunity)
 
@@ -150,7 +153,7 @@ class OpportunityLoseApi(APIView):
         data = body.validated_data
         services.opportunity_lose(
             opportunity=opportunity,
-            actor=request.user,
+            actor=actor_of(request),
             reason=data["reason"],
             note=data["note"],
             lead_effect=data["lead_effect"],
@@ -176,7 +179,7 @@ class HandoffOpenOpportunityApi(APIView):
         data = body.validated_data
         opportunity = services.opportunity_open(
             handoff=handoff,
-            actor=request.user,
+            actor=actor_of(request),
             amount=data["amount"],
             currency=data.get("currency"),
             expected_close_date=data["expected_close_date"],
@@ -211,7 +214,7 @@ class OpportunitySyncApi(APIView):
                 scope="opportunities.sync",
                 body=body,
                 work=lambda now: services.opportunities_sync(  # type: ignore[arg-type,return-value]
-                    rows=rows, actor=request.user, now=now
+                    rows=rows, actor=actor_of(request), now=now
                 ),
             )
 

@@ -16,6 +16,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from core.types import actor_of
 from handoff.selectors import handoff_for_action
 from handoff.ui import perform
 from pipeline import selectors, services
@@ -56,7 +57,7 @@ def opportunity_open(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         lambda: services.opportunity_open(
             handoff=handoff,
-            actor=request.user,
+            actor=actor_of(request),
             amount=data["amount"],
             currency=data["currency"],
             expected_close_date=data["expected_close_date"],
@@ -77,7 +78,7 @@ def opportunity_update(request: HttpRequest, pk: int) -> HttpResponse:
     done = perform(
         request,
         lambda: services.opportunity_update(
-            opportunity=opportunity, actor=request.user, **form.cleaned_data
+            opportunity=opportunity, actor=actor_of(request), **form.cleaned_data
         ),
     )
     if done is not None:
@@ -95,7 +96,7 @@ def opportunity_win(request: HttpRequest, pk: int) -> HttpResponse:
     done = perform(
         request,
         lambda: services.opportunity_win(
-            opportunity=opportunity, actor=request.user, amount=form.cleaned_data["amount"]
+            opportunity=opportunity, actor=actor_of(request), amount=form.cleaned_data["amount"]
         ),
     )
     if done is not None:
@@ -115,7 +116,7 @@ def opportunity_lose(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         lambda: services.opportunity_lose(
             opportunity=opportunity,
-            actor=request.user,
+            actor=actor_of(request),
             reason=data["reason"],
             note=data["note"],
             lead_effect=data["lead_effect"],

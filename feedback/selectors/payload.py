@@ -1,0 +1,207 @@
+"""The whole feedback metrics payload (the metrics API, the report): every table at once."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import connection, transaction
+
+from feedback.selectors.advisor import _threshold_bucket, _thresholds, threshold_advisor
+from feedback.selectors.filters import (
+    ACCEPTED_OUTCOME,
+    OPEN_OUTCOME,
+    MetricsFilters,
+    handoffs_for_metrics,
+)
+from feedback.selectors.outcomes import (
+    DIMENSIONS,
+    OUTCOME_COUNTS,
+    _group_fields,
+    _outcomes_from,
+    _reason_lookup,
+    _reason_mix_from,
+    _review_counts,
+    _with_rates,
+    acceptance_by_score_band,
+    category_mix,
+    outcome_totals,
+    outcomes_by,
+    reason_mix,
+)
+from handoff.models import Team
+from handoff.states import Status
+from leads.models import Campaign
+from leads.selectors import score_bands
+
+# --- the whole payload in one pass ------------------------------------------------------------
+
+# Each dimension's grouping columns by id only: names are looked up afterwards for the few keys
+# found, instead of joining every handoff to its campaign, team and rep.
+_PASS_KEYS = {
+    "source": ("lead_source",),
+    "campaign": ("lead_campaign_id",),
+    "score_band": ("band",),
+    "team": ("team_id",),
+    "rep": ("assigned_to_id",),
+    "qualification": ("qualification",),
+}
+PASS_WORK_MEM = "64MB"
+_PASS_COLUMNS = (
+    "lead_source", "lead_campaign_id", "band", "team_id", "assigned_to_id", "qualification",
+    "return_reason_code", "bucket", "status",
+)  # fmt: skip
+
+
+def _one_pass(filters: MetricsFilters, thresholds: Sequence[int]) -> dict[str, list[dict]]:
+    """Every grouped count of the payload from ONE scan of the handoffs (PostgreSQL): GROUP BY
+    GROUPING SETS, one set per dimension (with the return reason) and one per threshold bucket,
+    with the outcome counts as FILTER clauses. Returns dimension -> rows shaped as outcomes_by's
+    query rows, and "bucket" -> threshold_advisor's rows."""
+    annotations: dict[str, Any] = {"bucket": _threshold_bucket(thresholds)}
+    for dimension in _PASS_KEYS:
+        annotations.update(_group_fields(dimension)[0])
+    query = (
+        handoffs_for_metrics(filters)
+        .annotate(**annotations)
+        .values_list(*_PASS_COLUMNS)
+        .order_by()
+        .query
+    )
+    # The columns in the order the SQL selects them (Django keeps values_list's order).
+    selected = list(query.selected or _PASS_COLUMNS)
+    inner, params = query.sql_with_params()
+    sets: dict[str, tuple[str, ...]] = {
+        dim: (*keys, "return_reason_code") for dim, keys in _PASS_KEYS.items()
+    }
+    sets["bucket"] = ("bucket",)
+    grouped = _PASS_COLUMNS[:-1]
+
+    def among(statuses: Sequence[str]) -> str:  # our own Status values, as literals
+        return ", ".join(f"'{Status(s).value}'" for s in statuses)
+
+    # Two steps: the handoffs counted per combination of every column (one hash over the
+    # rows; a few thousand combinations), then the grouping sets over those counts. Grouping
+    # sets straight over the rows hash every row once per set: as slow as one query per set.
+    sql = (
+        f"SELECT GROUPING({', '.join(grouped)}), {', '.join(grouped)}, SUM(n), "
+        f"SUM(n) FILTER (WHERE status IN ({among(OPEN_OUTCOME)})), "
+        f"SUM(n) FILTER (WHERE status IN ({among(ACCEPTED_OUTCOME)})), "
+        f"SUM(n) FILTER (WHERE status IN ({among([Status.QUALIFIED])})), "
+        f"SUM(n) FILTER (WHERE status IN ({among([Status.RETURNED])})) "
+        f"FROM (SELECT {', '.join(_PASS_COLUMNS)}, COUNT(*) AS n "
+        f"FROM ({inner}) AS h({', '.join(selected)}) GROUP BY {', '.join(_PASS_COLUMNS)}) AS c "
+        "GROUP BY GROUPING SETS ("
+        + ", ".join(f"({', '.join(cols)})" for cols in sets.values())
+        + ")"
+    )
+    # GROUPING(...) has a bit set (first column highest) for each column NOT in the row's set.
+    width = len(grouped)
+    mask_of = {
+        sum(1 << (width - 1 - i) for i, c in enumerate(grouped) if c not in cols): name
+        for name, cols in sets.items()
+    }
+    result: dict[str, list[dict]] = {name: [] for name in sets}
+    # No savepoint inside a caller's transaction: SET LOCAL lasts until that one ends.
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        # Room to hash the combinations in memory (~15 MB at 1M handoffs) rather than sort
+        # them on disk; for this transaction only.
+        cursor.execute(f"SET LOCAL work_mem = '{PASS_WORK_MEM}'")
+        cursor.execute(sql, params)
+        for mask, *values in cursor.fetchall():
+            row = dict(zip(grouped, values[:width], strict=True))
+            handoffs, open_, accepted, qualified, returned = (int(v or 0) for v in values[width:])
+            name = mask_of[mask]
+            if name == "bucket":
+                result[name].append(
+                    {
+                        "bucket": row["bucket"],
+                        "sent": handoffs,
+                        "accepted": accepted,
+                        "qualified": qualified,
+                        "returned": returned,
+                    }
+                )
+                continue
+            row.update(
+                handoffs=handoffs, open=open_, accepted=accepted, qualified=qualified,
+                returned=returned,
+            )  # fmt: skip
+            result[name].append(row)
+    _name_rows(result)
+    return result
+
+
+def _name_rows(result: dict[str, list[dict]]) -> None:
+    """Add the names _key_and_label reads to the campaign, team and rep rows (a query each)."""
+    campaigns = {r["lead_campaign_id"] for r in result["campaign"]} - {None}
+    names = dict(Campaign.objects.filter(pk__in=campaigns).values_list("pk", "name"))
+    for row in result["campaign"]:
+        row["lead_campaign__name"] = names.get(row["lead_campaign_id"])
+    teams = {r["team_id"] for r in result["team"]} - {None}
+    names = dict(Team.objects.filter(pk__in=teams).values_list("pk", "name"))
+    for row in result["team"]:
+        row["team__name"] = names.get(row["team_id"])
+    reps = {r["assigned_to_id"] for r in result["rep"]} - {None}
+    people = {
+        pk: (username, first, last)
+        for pk, username, first, last in get_user_model()
+        .objects.filter(pk__in=reps)
+        .values_list("pk", "username", "first_name", "last_name")
+    }
+    for row in result["rep"]:
+        username, first, last = people.get(row["assigned_to_id"], (None, None, None))
+        row["assigned_to__username"] = username
+        row["assigned_to__first_name"] = first
+        row["assigned_to__last_name"] = last
+
+
+def feedback_metrics(filters: MetricsFilters | None = None) -> dict[str, Any]:
+    """Everything the metrics API and the dashboard show, as plain dicts and lists.
+
+    On PostgreSQL the handoffs are read once (_one_pass: every dimension, the reason mix, the
+    totals and the threshold buckets from one GROUPING SETS scan); elsewhere each figure runs
+    its own query, with the same results."""
+    filters = filters or MetricsFilters()
+    reasons = _reason_lookup()
+    dimensions = (*DIMENSIONS, "qualification")
+    if connection.vendor == "postgresql":
+        rows = _one_pass(filters, _thresholds())
+        by = {dim: _outcomes_from(dim, rows[dim], reasons) for dim in dimensions}
+        per_reason: dict[str, int] = defaultdict(int)
+        for row in rows["source"]:
+            if row["returned"]:
+                per_reason[row["return_reason_code"]] += row["returned"]
+        mix = _reason_mix_from(
+            sorted(per_reason.items(), key=lambda item: (-item[1], item[0])), reasons
+        )
+        totals = _with_rates(
+            {name: sum(row[name] for row in rows["source"]) for name in OUTCOME_COUNTS}
+        )
+        totals.update(_review_counts(filters))
+        advisor = threshold_advisor(filters, bucket_rows=rows["bucket"])
+    else:
+        by = {dim: outcomes_by(dim, filters, reasons=reasons) for dim in dimensions}
+        mix = reason_mix(filters, reasons=reasons)
+        totals = outcome_totals(filters)
+        advisor = threshold_advisor(filters)
+    return {
+        "filters": filters.as_dict(),
+        "bands": [
+            {"key": i, "label": label, "min_score": low}
+            for i, (low, label) in enumerate(score_bands())
+        ],
+        "totals": totals,
+        "reason_mix": mix,
+        "category_mix": category_mix(mix),
+        "by_source": by["source"],
+        "by_campaign": by["campaign"],
+        "by_score_band": by["score_band"],
+        "by_team": by["team"],
+        "by_rep": by["rep"],
+        "by_qualification": by["qualification"],
+        "acceptance_by_score_band": acceptance_by_score_band(rows=by["score_band"]),
+        "threshold_advisor": advisor,
+    }
