@@ -39,30 +39,41 @@ from leads.selectors import score_bands
 # --- the whole payload in one pass ------------------------------------------------------------
 
 # Each dimension's grouping columns by id only: names are looked up afterwards for the few keys
-# found, instead of joining every handoff to its campaign, team and rep.
+# found, instead of joining every handoff to its campaign, team and rep. PQL/MQL is not among
+# them: it is read from the handoff's JSON criteria (the wide row), so the pass counts the PQL
+# handoffs apart, from their partial index, and MQL is the rest (see _qualification_rows).
 _PASS_KEYS = {
     "source": ("lead_source",),
     "campaign": ("lead_campaign_id",),
     "score_band": ("band",),
     "team": ("team_id",),
     "rep": ("assigned_to_id",),
-    "qualification": ("qualification",),
 }
 PASS_WORK_MEM = "64MB"
 _PASS_COLUMNS = (
-    "lead_source", "lead_campaign_id", "band", "team_id", "assigned_to_id", "qualification",
+    "lead_source", "lead_campaign_id", "band", "team_id", "assigned_to_id",
     "return_reason_code", "bucket", "status",
 )  # fmt: skip
+_PQL_MASK = -1  # the PQL rows' mark in the pass's GROUPING column
 
 
-def _one_pass(filters: MetricsFilters, thresholds: Sequence[int]) -> dict[str, list[dict]]:
-    """Every grouped count of the payload from ONE scan of the handoffs (PostgreSQL): GROUP BY
-    GROUPING SETS, one set per dimension (with the return reason) and one per threshold bucket,
-    with the outcome counts as FILTER clauses. Returns dimension -> rows shaped as outcomes_by's
-    query rows, and "bucket" -> threshold_advisor's rows."""
+def _among(statuses: Sequence[str]) -> str:  # our own Status values, as literals
+    return ", ".join(f"'{Status(s).value}'" for s in statuses)
+
+
+def _outcome_sums(count: str) -> str:
+    return (
+        f"{count}, {count} FILTER (WHERE status IN ({_among(OPEN_OUTCOME)})), "
+        f"{count} FILTER (WHERE status IN ({_among(ACCEPTED_OUTCOME)})), "
+        f"{count} FILTER (WHERE status IN ({_among([Status.QUALIFIED])})), "
+        f"{count} FILTER (WHERE status IN ({_among([Status.RETURNED])}))"
+    )
+
+
+def _pass_sql(filters: MetricsFilters, thresholds: Sequence[int]) -> tuple[str, list[Any], dict]:
+    """The one statement, its parameters and GROUPING mask -> set name."""
     annotations: dict[str, Any] = {"bucket": _threshold_bucket(thresholds)}
-    for dimension in _PASS_KEYS:
-        annotations.update(_group_fields(dimension)[0])
+    annotations.update(_group_fields("score_band")[0])
     query = (
         handoffs_for_metrics(filters)
         .annotate(**annotations)
@@ -73,29 +84,31 @@ def _one_pass(filters: MetricsFilters, thresholds: Sequence[int]) -> dict[str, l
     # The columns in the order the SQL selects them (Django keeps values_list's order).
     selected = list(query.selected or _PASS_COLUMNS)
     inner, params = query.sql_with_params()
+    pql, pql_params = (
+        handoffs_for_metrics(filters)
+        .exclude(pql_criteria=[])
+        .values_list("return_reason_code", "status")
+        .order_by()
+        .query.sql_with_params()
+    )
     sets: dict[str, tuple[str, ...]] = {
         dim: (*keys, "return_reason_code") for dim, keys in _PASS_KEYS.items()
     }
     sets["bucket"] = ("bucket",)
     grouped = _PASS_COLUMNS[:-1]
-
-    def among(statuses: Sequence[str]) -> str:  # our own Status values, as literals
-        return ", ".join(f"'{Status(s).value}'" for s in statuses)
-
     # Two steps: the handoffs counted per combination of every column (one hash over the
-    # rows; a few thousand combinations), then the grouping sets over those counts. Grouping
-    # sets straight over the rows hash every row once per set: as slow as one query per set.
+    # rows, read from the covering index handoff_feedback_pass: no wide row), then the grouping
+    # sets over those counts. Grouping sets straight over the rows hash every row once per set.
+    pql_columns = ", ".join(c if c == "return_reason_code" else "NULL" for c in grouped)
     sql = (
-        f"SELECT GROUPING({', '.join(grouped)}), {', '.join(grouped)}, SUM(n), "
-        f"SUM(n) FILTER (WHERE status IN ({among(OPEN_OUTCOME)})), "
-        f"SUM(n) FILTER (WHERE status IN ({among(ACCEPTED_OUTCOME)})), "
-        f"SUM(n) FILTER (WHERE status IN ({among([Status.QUALIFIED])})), "
-        f"SUM(n) FILTER (WHERE status IN ({among([Status.RETURNED])})) "
+        f"SELECT GROUPING({', '.join(grouped)}), {', '.join(grouped)}, "
+        f"{_outcome_sums('SUM(n)')} "
         f"FROM (SELECT {', '.join(_PASS_COLUMNS)}, COUNT(*) AS n "
         f"FROM ({inner}) AS h({', '.join(selected)}) GROUP BY {', '.join(_PASS_COLUMNS)}) AS c "
         "GROUP BY GROUPING SETS ("
         + ", ".join(f"({', '.join(cols)})" for cols in sets.values())
-        + ")"
+        + f") UNION ALL SELECT {_PQL_MASK}, {pql_columns}, {_outcome_sums('COUNT(*)')} "
+        f"FROM ({pql}) AS p(return_reason_code, status) GROUP BY return_reason_code"
     )
     # GROUPING(...) has a bit set (first column highest) for each column NOT in the row's set.
     width = len(grouped)
@@ -103,7 +116,20 @@ def _one_pass(filters: MetricsFilters, thresholds: Sequence[int]) -> dict[str, l
         sum(1 << (width - 1 - i) for i, c in enumerate(grouped) if c not in cols): name
         for name, cols in sets.items()
     }
-    result: dict[str, list[dict]] = {name: [] for name in sets}
+    mask_of[_PQL_MASK] = "pql"
+    return sql, [*params, *pql_params], mask_of
+
+
+def _one_pass(filters: MetricsFilters, thresholds: Sequence[int]) -> dict[str, list[dict]]:
+    """Every grouped count of the payload from ONE statement over the handoffs (PostgreSQL):
+    GROUP BY GROUPING SETS, one set per dimension (with the return reason) and one per threshold
+    bucket, with the outcome counts as FILTER clauses, and the PQL handoffs by return reason.
+    Returns dimension -> rows shaped as outcomes_by's query rows, and "bucket" ->
+    threshold_advisor's rows."""
+    sql, params, mask_of = _pass_sql(filters, thresholds)
+    grouped = _PASS_COLUMNS[:-1]
+    width = len(grouped)
+    result: dict[str, list[dict]] = {name: [] for name in mask_of.values()}
     # No savepoint inside a caller's transaction: SET LOCAL lasts until that one ends.
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         # Room to hash the combinations in memory (~15 MB at 1M handoffs) rather than sort
@@ -130,8 +156,33 @@ def _one_pass(filters: MetricsFilters, thresholds: Sequence[int]) -> dict[str, l
                 returned=returned,
             )  # fmt: skip
             result[name].append(row)
+    result["qualification"] = _qualification_rows(result["source"], result.pop("pql"))
     _name_rows(result)
     return result
+
+
+def _qualification_rows(
+    every: Sequence[dict[str, Any]], pql: Sequence[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """outcomes_by("qualification")'s rows: the PQL handoffs by return reason, and the MQLs as
+    every handoff (the rows of any one dimension's set, summed by reason) less the PQLs."""
+    names = tuple(OUTCOME_COUNTS)
+    by_reason: dict[str, dict[str, int]] = {}
+    for row in every:
+        into = by_reason.setdefault(row["return_reason_code"], dict.fromkeys(names, 0))
+        for name in names:
+            into[name] += row[name]
+    rows = [{**row, "qualification": "pql"} for row in pql]
+    for row in pql:
+        into = by_reason.setdefault(row["return_reason_code"], dict.fromkeys(names, 0))
+        for name in names:
+            into[name] -= row[name]
+    rows += [
+        {"qualification": "mql", "return_reason_code": code, **counts}
+        for code, counts in by_reason.items()
+        if any(counts.values())
+    ]
+    return rows
 
 
 def _name_rows(result: dict[str, list[dict]]) -> None:
