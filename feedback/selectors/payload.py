@@ -9,7 +9,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 
-from feedback.selectors.advisor import _threshold_bucket, _thresholds, threshold_advisor
+from feedback.selectors.advisor import _thresholds, threshold_advisor
 from feedback.selectors.filters import (
     ACCEPTED_OUTCOME,
     OPEN_OUTCOME,
@@ -19,7 +19,6 @@ from feedback.selectors.filters import (
 from feedback.selectors.outcomes import (
     DIMENSIONS,
     OUTCOME_COUNTS,
-    _group_fields,
     _outcomes_from,
     _reason_lookup,
     _reason_mix_from,
@@ -45,15 +44,18 @@ from leads.selectors import score_bands
 _PASS_KEYS = {
     "source": ("lead_source",),
     "campaign": ("lead_campaign_id",),
-    "score_band": ("band",),
+    "score_band": ("score",),
     "team": ("team_id",),
     "rep": ("assigned_to_id",),
 }
 PASS_WORK_MEM = "64MB"
+# Read from the handoffs: the grouped columns, the score (as its slot among the score bands'
+# and candidate thresholds' bounds) and the status (counted, not grouped).
 _PASS_COLUMNS = (
-    "lead_source", "lead_campaign_id", "band", "team_id", "assigned_to_id",
-    "return_reason_code", "bucket", "status",
+    "lead_source", "lead_campaign_id", "score", "team_id", "assigned_to_id",
+    "return_reason_code", "status",
 )  # fmt: skip
+_GROUPED = _PASS_COLUMNS[:-1]
 _PQL_MASK = -1  # the PQL rows' mark in the pass's GROUPING column
 
 
@@ -61,28 +63,45 @@ def _among(statuses: Sequence[str]) -> str:  # our own Status values, as literal
     return ", ".join(f"'{Status(s).value}'" for s in statuses)
 
 
-def _outcome_sums(count: str) -> str:
-    return (
-        f"{count}, {count} FILTER (WHERE status IN ({_among(OPEN_OUTCOME)})), "
-        f"{count} FILTER (WHERE status IN ({_among(ACCEPTED_OUTCOME)})), "
-        f"{count} FILTER (WHERE status IN ({_among([Status.QUALIFIED])})), "
-        f"{count} FILTER (WHERE status IN ({_among([Status.RETURNED])}))"
-    )
+_OUTCOMES = {  # the outcome counts, in the order the pass selects them
+    "handoffs": "TRUE",
+    "open": f"status IN ({_among(OPEN_OUTCOME)})",
+    "accepted": f"status IN ({_among(ACCEPTED_OUTCOME)})",
+    "qualified": f"status IN ({_among([Status.QUALIFIED])})",
+    "returned": f"status IN ({_among([Status.RETURNED])})",
+}
+
+
+def _bounds(thresholds: Sequence[int]) -> list[int]:
+    """Every score band's and candidate threshold's lower bound, sorted: a score's slot among
+    them (width_bucket: 0 below the first, i from the i-th on) gives both its band and its
+    threshold bucket."""
+    return sorted({low for low, _ in score_bands()} | set(thresholds))
+
+
+def _band_and_bucket(slot: int, bounds: Sequence[int], thresholds: Sequence[int]) -> tuple:
+    """(score band index, threshold bucket) of a slot: as score_band_expression and
+    _threshold_bucket say for every score in it."""
+    low = bounds[slot - 1] if slot > 0 else None
+    band = 0
+    for i, (band_low, _) in enumerate(score_bands()):
+        if low is not None and band_low <= low:
+            band = i
+    bucket = max((t for t in thresholds if low is not None and t <= low), default=-1)
+    return band, bucket
 
 
 def _pass_sql(filters: MetricsFilters, thresholds: Sequence[int]) -> tuple[str, list[Any], dict]:
     """The one statement, its parameters and GROUPING mask -> set name."""
-    annotations: dict[str, Any] = {"bucket": _threshold_bucket(thresholds)}
-    annotations.update(_group_fields("score_band")[0])
+    bounds = _bounds(thresholds)
+    slot = f"width_bucket(score_snapshot, ARRAY[{', '.join(str(int(b)) for b in bounds)}])"
     query = (
         handoffs_for_metrics(filters)
-        .annotate(**annotations)
-        .values_list(*_PASS_COLUMNS)
+        .values_list("lead_source", "lead_campaign_id", "score_snapshot", "team_id",
+                     "assigned_to_id", "return_reason_code", "status")
         .order_by()
         .query
-    )
-    # The columns in the order the SQL selects them (Django keeps values_list's order).
-    selected = list(query.selected or _PASS_COLUMNS)
+    )  # fmt: skip
     inner, params = query.sql_with_params()
     pql, pql_params = (
         handoffs_for_metrics(filters)
@@ -94,26 +113,31 @@ def _pass_sql(filters: MetricsFilters, thresholds: Sequence[int]) -> tuple[str, 
     sets: dict[str, tuple[str, ...]] = {
         dim: (*keys, "return_reason_code") for dim, keys in _PASS_KEYS.items()
     }
-    sets["bucket"] = ("bucket",)
-    grouped = _PASS_COLUMNS[:-1]
-    # Two steps: the handoffs counted per combination of every column (one hash over the
-    # rows, read from the covering index handoff_feedback_pass: no wide row), then the grouping
-    # sets over those counts. Grouping sets straight over the rows hash every row once per set.
-    pql_columns = ", ".join(c if c == "return_reason_code" else "NULL" for c in grouped)
+    sets["bucket"] = ("score",)
+    first = ", ".join(
+        f"COUNT(*) FILTER (WHERE {cond}) AS c_{name}" for name, cond in _OUTCOMES.items()
+    )
+    second = ", ".join(f"SUM(c_{name})" for name in _OUTCOMES)
+    pql_counts = ", ".join(f"COUNT(*) FILTER (WHERE {cond})" for cond in _OUTCOMES.values())
+    pql_columns = ", ".join(c if c == "return_reason_code" else "NULL" for c in _GROUPED)
+    # Two steps: the handoffs counted per combination of the grouped columns (one hash over
+    # the rows, the outcomes as FILTER counts), then the grouping sets over those counts.
+    # Grouping sets straight over the rows hash every row once per set.
     sql = (
-        f"SELECT GROUPING({', '.join(grouped)}), {', '.join(grouped)}, "
-        f"{_outcome_sums('SUM(n)')} "
-        f"FROM (SELECT {', '.join(_PASS_COLUMNS)}, COUNT(*) AS n "
-        f"FROM ({inner}) AS h({', '.join(selected)}) GROUP BY {', '.join(_PASS_COLUMNS)}) AS c "
+        f"SELECT GROUPING({', '.join(_GROUPED)}), {', '.join(_GROUPED)}, {second} "
+        f"FROM (SELECT lead_source, lead_campaign_id, {slot} AS score, team_id, "
+        f"assigned_to_id, return_reason_code, {first} "
+        f"FROM ({inner}) AS h({', '.join(_PASS_COLUMNS[:2])}, score_snapshot, "
+        f"{', '.join(_PASS_COLUMNS[3:])}) GROUP BY 1, 2, 3, 4, 5, 6) AS c "
         "GROUP BY GROUPING SETS ("
         + ", ".join(f"({', '.join(cols)})" for cols in sets.values())
-        + f") UNION ALL SELECT {_PQL_MASK}, {pql_columns}, {_outcome_sums('COUNT(*)')} "
+        + f") UNION ALL SELECT {_PQL_MASK}, {pql_columns}, {pql_counts} "
         f"FROM ({pql}) AS p(return_reason_code, status) GROUP BY return_reason_code"
     )
     # GROUPING(...) has a bit set (first column highest) for each column NOT in the row's set.
-    width = len(grouped)
+    width = len(_GROUPED)
     mask_of = {
-        sum(1 << (width - 1 - i) for i, c in enumerate(grouped) if c not in cols): name
+        sum(1 << (width - 1 - i) for i, c in enumerate(_GROUPED) if c not in cols): name
         for name, cols in sets.items()
     }
     mask_of[_PQL_MASK] = "pql"
@@ -122,43 +146,59 @@ def _pass_sql(filters: MetricsFilters, thresholds: Sequence[int]) -> tuple[str, 
 
 def _one_pass(filters: MetricsFilters, thresholds: Sequence[int]) -> dict[str, list[dict]]:
     """Every grouped count of the payload from ONE statement over the handoffs (PostgreSQL):
-    GROUP BY GROUPING SETS, one set per dimension (with the return reason) and one per threshold
-    bucket, with the outcome counts as FILTER clauses, and the PQL handoffs by return reason.
-    Returns dimension -> rows shaped as outcomes_by's query rows, and "bucket" ->
-    threshold_advisor's rows."""
+    GROUP BY GROUPING SETS, one set per dimension (with the return reason) and one per score
+    slot (the threshold buckets), with the outcome counts as FILTER clauses, and the PQL
+    handoffs by return reason. Returns dimension -> rows shaped as outcomes_by's query rows,
+    and "bucket" -> threshold_advisor's rows."""
     sql, params, mask_of = _pass_sql(filters, thresholds)
-    grouped = _PASS_COLUMNS[:-1]
-    width = len(grouped)
+    bounds = _bounds(thresholds)
+    width = len(_GROUPED)
     result: dict[str, list[dict]] = {name: [] for name in mask_of.values()}
     # No savepoint inside a caller's transaction: SET LOCAL lasts until that one ends.
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         # Room to hash the combinations in memory (~15 MB at 1M handoffs) rather than sort
-        # them on disk; for this transaction only.
-        cursor.execute(f"SET LOCAL work_mem = '{PASS_WORK_MEM}'")
+        # them on disk, and no JIT (compiling the statement took longer than it saved); for
+        # this transaction only.
+        cursor.execute(f"SET LOCAL work_mem = '{PASS_WORK_MEM}'; SET LOCAL jit = off")
         cursor.execute(sql, params)
         for mask, *values in cursor.fetchall():
-            row = dict(zip(grouped, values[:width], strict=True))
-            handoffs, open_, accepted, qualified, returned = (int(v or 0) for v in values[width:])
-            name = mask_of[mask]
-            if name == "bucket":
-                result[name].append(
-                    {
-                        "bucket": row["bucket"],
-                        "sent": handoffs,
-                        "accepted": accepted,
-                        "qualified": qualified,
-                        "returned": returned,
-                    }
-                )
-                continue
-            row.update(
-                handoffs=handoffs, open=open_, accepted=accepted, qualified=qualified,
-                returned=returned,
-            )  # fmt: skip
-            result[name].append(row)
+            row = dict(zip(_GROUPED, values[:width], strict=True))
+            row.update(zip(_OUTCOMES, (int(v or 0) for v in values[width:]), strict=True))
+            result[mask_of[mask]].append(row)
+    _fold_scores(result, bounds, thresholds)
     result["qualification"] = _qualification_rows(result["source"], result.pop("pql"))
     _name_rows(result)
     return result
+
+
+def _fold_scores(
+    result: dict[str, list[dict]], bounds: Sequence[int], thresholds: Sequence[int]
+) -> None:
+    """Score slots into score bands (outcomes_by's "band") and threshold buckets (the
+    advisor's rows), summed."""
+    names = tuple(_OUTCOMES)
+    bands: dict[tuple, dict[str, Any]] = {}
+    for row in result["score_band"]:
+        band, _ = _band_and_bucket(row["score"], bounds, thresholds)
+        into = bands.setdefault(
+            (band, row["return_reason_code"]),
+            {"band": band, "return_reason_code": row["return_reason_code"]}
+            | dict.fromkeys(names, 0),
+        )
+        for name in names:
+            into[name] += row[name]
+    result["score_band"] = list(bands.values())
+    buckets: dict[int, dict[str, int]] = {}
+    for row in result["bucket"]:
+        _, bucket = _band_and_bucket(row["score"], bounds, thresholds)
+        into = buckets.setdefault(
+            bucket,
+            {"bucket": bucket, "sent": 0, "accepted": 0, "qualified": 0, "returned": 0},
+        )
+        into["sent"] += row["handoffs"]
+        for name in ("accepted", "qualified", "returned"):
+            into[name] += row[name]
+    result["bucket"] = list(buckets.values())
 
 
 def _qualification_rows(
