@@ -9,7 +9,7 @@ Kept up to date off the request path:
   - the opportunity services mark the deal's promotion day when they write an event (open,
     update, win, lose, CRM sync: every change writes one);
   - the handoff app knows nothing of this: a database trigger (`pipeline_revenue_dirty_day`,
-    installed by migration pipeline.0008, `dirty_trigger_sql`) on the insert of a handoff event
+    installed by migration pipeline.0008; `pipeline.dirty_marks`) on the insert of a handoff event
     marks the handoff's promotion day for the events that move a figure (a new handoff, a rep
     change, a move into or out of accepted, qualified, returned or reassigned: the threshold
     advisor counts accepts and returns; never a note or a pause), with the same INSERT and
@@ -56,9 +56,10 @@ from django.db.models import (
 )
 from django.db.models.functions import TruncDate
 
-from handoff.models import Handoff, HandoffEvent
+from handoff.models import Handoff
 from handoff.states import Status
 from leads.selectors import score_bands
+from pipeline.dirty_marks import install_dirty_trigger
 from pipeline.models import (
     Opportunity,
     RevenueDirtyDay,
@@ -428,86 +429,6 @@ def _opportunity_durations(qs: QuerySet[Opportunity]) -> None:
     _durations(qs, RevenueDuration.Metric.TO_WON, "won_at", "promoted_at", Q(stage=Stage.WON))
 
 
-# Handoff events that move a figure: a new handoff (promotion, reassignment), a rep change
-# (escalation to the manager's queue), and a move into or out of the statuses the metrics and
-# the threshold advisor read (an accept, a return, a qualification, a reassignment). Notes,
-# pauses and SLA events mark nothing.
-HANDOFF_EVENT_KINDS = frozenset({"created", "assigned", "unassigned", "escalated"})
-HANDOFF_STATUSES = frozenset(
-    {Status.ACCEPTED, Status.QUALIFIED, Status.RETURNED, Status.REASSIGNED}
-)
-DIRTY_TRIGGER = "pipeline_revenue_dirty_day"  # on the handoff events table
-_DIRTY_FUNCTION = "pipeline_revenue_mark_handoff_day"  # PostgreSQL: what the trigger runs
-
-
-def _literals(values: Iterable[str]) -> str:
-    return ", ".join(f"'{v!s}'" for v in sorted(values))  # our own codes: [a-z_]
-
-
-def dirty_trigger_sql(vendor: str, zone: str) -> list[str]:
-    """The statements (re)creating the database trigger that marks a handoff's promotion day
-    dirty when an event that moves a figure is inserted (any insert: the services, the sweep's
-    bulk SQL, a fixture), in the inserting transaction: what `mark_dirty` does for the
-    opportunity services. `zone`: the company's (the promotion day's) zone."""
-    zoneinfo.ZoneInfo(zone)  # a real zone name (no quote can reach the SQL below)
-    events = HandoffEvent._meta.db_table
-    handoffs, dirty = Handoff._meta.db_table, RevenueDirtyDay._meta.db_table
-    kinds, statuses = _literals(HANDOFF_EVENT_KINDS), _literals(HANDOFF_STATUSES)
-    if vendor == "postgresql":
-        moved = "NEW.from_status IS DISTINCT FROM NEW.to_status"
-        day, txn = f"(h.created_at AT TIME ZONE '{zone}')::date", "txid_current()"
-    else:
-        moved = "NEW.from_status IS NOT NEW.to_status"
-        # SQLite stores UTC text; another zone needs Django's function (its connections only).
-        utc = zone == "UTC"
-        day = (
-            "date(h.created_at)"
-            if utc
-            else f"django_datetime_cast_date(h.created_at, '{zone}', 'UTC')"
-        )
-        txn = "0"
-    when = (
-        f"NEW.kind IN ({kinds}) OR ({moved} AND "
-        f"(NEW.to_status IN ({statuses}) OR NEW.from_status IN ({statuses})))"
-    )
-    insert = (
-        f"INSERT INTO {dirty} (day, txn) SELECT {day}, {txn} FROM {handoffs} h "
-        "WHERE h.id = NEW.handoff_id ON CONFLICT (day, txn) DO NOTHING;"
-    )
-    if vendor == "postgresql":
-        return [
-            f"CREATE OR REPLACE FUNCTION {_DIRTY_FUNCTION}() RETURNS trigger LANGUAGE plpgsql "
-            f"AS $$ BEGIN {insert} RETURN NULL; END $$",
-            f"DROP TRIGGER IF EXISTS {DIRTY_TRIGGER} ON {events}",
-            f"CREATE TRIGGER {DIRTY_TRIGGER} AFTER INSERT ON {events} FOR EACH ROW "
-            f"WHEN ({when}) EXECUTE FUNCTION {_DIRTY_FUNCTION}()",
-        ]
-    return [
-        f"DROP TRIGGER IF EXISTS {DIRTY_TRIGGER}",
-        f"CREATE TRIGGER {DIRTY_TRIGGER} AFTER INSERT ON {events} FOR EACH ROW "
-        f"WHEN {when} BEGIN {insert} END",
-    ]
-
-
-def drop_dirty_trigger_sql(vendor: str) -> list[str]:
-    events = HandoffEvent._meta.db_table
-    if vendor == "postgresql":
-        return [
-            f"DROP TRIGGER IF EXISTS {DIRTY_TRIGGER} ON {events}",
-            f"DROP FUNCTION IF EXISTS {_DIRTY_FUNCTION}()",
-        ]
-    return [f"DROP TRIGGER IF EXISTS {DIRTY_TRIGGER}"]
-
-
-def install_dirty_trigger(using: Any = None) -> None:
-    """(Re)create the trigger for the company's zone now (the migration, and `rebuild`: after
-    changing TIME_ZONE the rebuild recounts in the new zone and the marks follow it)."""
-    conn = using or connection
-    with conn.cursor() as cursor:
-        for statement in dirty_trigger_sql(conn.vendor, settings.TIME_ZONE):
-            cursor.execute(statement)
-
-
 def rebuild() -> dict[str, int]:
     """Rewrite the whole rollup from the raw rows (one transaction; the tables are locked
     against concurrent refreshes on PostgreSQL) and clear the dirty marks it covers. Rows
@@ -522,7 +443,7 @@ def rebuild() -> dict[str, int]:
                     f"{RevenueSliceDuration._meta.db_table}, {RevenueScore._meta.db_table} "
                     "IN EXCLUSIVE MODE"
                 )
-        install_dirty_trigger()
+        install_dirty_trigger(zone_only=True)
         # Marks of transactions committed before this point: their rows are counted below.
         RevenueDirtyDay.objects.all().delete()
         RevenueRollup.objects.all().delete()
