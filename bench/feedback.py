@@ -213,6 +213,24 @@ def load(n_handoffs: int) -> None:
     print(f"  vacuum analyze     {time.perf_counter() - t:6.1f} s")
 
 
+def load_average() -> str:
+    """The machine's 1, 5 and 15 minute load averages (figures are read beside them)."""
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
+
+
+def api_answer(filters: Any) -> dict[str, Any]:
+    """What GET /api/metrics/feedback/ computes (feedback.apis.FeedbackMetricsApi)."""
+    from feedback import contradictions, selectors
+
+    return {
+        **selectors.feedback_metrics(filters),
+        "contradicted_rules": contradictions.contradicted_rules(filters),
+    }
+
+
 def best_of(fn: Callable[[], Any], runs: int = 3) -> tuple[float, Any]:
     best, result = float("inf"), None
     for _ in range(runs):
@@ -252,7 +270,9 @@ def main() -> None:
     from handoff.models import Handoff
 
     try:
-        if not reuse:
+        if reuse:
+            call_command("migrate", verbosity=0)  # indexes added since the load
+        else:
             print(f"Loading {args.handoffs:,} handoffs into {DB_NAME} ...")
             t = time.perf_counter()
             call_command("migrate", verbosity=0)
@@ -260,8 +280,9 @@ def main() -> None:
             print(f"  total              {time.perf_counter() - t:6.1f} s")
         total = Handoff.objects.count()
         returned = Handoff.objects.filter(status="returned").count()
+        print(f"load average before: {load_average()}")
         print(f"\n{total:,} handoffs ({returned:,} returned), PostgreSQL "
-              f"{connection.pg_version // 10000}, best of 3 warm runs\n")  # fmt: skip
+              f"{getattr(connection, 'pg_version', 0) // 10000}, best of 3 warm runs\n")  # fmt: skip
 
         h, lead = "handoff_handoff", "leads_lead"
         last_90 = selectors.MetricsFilters(date_from=dt.date.today() - dt.timedelta(days=90))
@@ -306,6 +327,16 @@ def main() -> None:
                 "feedback_metrics (all of the above, whole API)",
                 lambda: selectors.feedback_metrics(),
             ),
+            (
+                "API answer: feedback_metrics + contradicted rules",
+                lambda: api_answer(selectors.MetricsFilters()),
+            ),
+            (
+                "API answer, default range (last 8 weeks)",
+                lambda: api_answer(
+                    selectors.MetricsFilters(date_from=dt.date.today() - dt.timedelta(weeks=8))
+                ),
+            ),
         ]
         width = max(len(name) for name, _ in cases)
         print(f"{'query'.ljust(width)}  {'seconds':>8}  target")
@@ -313,11 +344,12 @@ def main() -> None:
         for name, fn in cases:
             seconds, _ = best_of(fn)
             is_baseline = name.startswith("baseline")
-            whole = name.startswith("feedback_metrics")
+            whole = name.startswith(("feedback_metrics", "API answer"))
             mark = "" if is_baseline or whole else ("ok" if seconds < TARGET_SECONDS else "SLOW")
             if mark == "SLOW":
                 slow.append(name)
             print(f"{name.ljust(width)}  {seconds:8.3f}  {mark}")
+        print(f"load average after: {load_average()}")
         print(
             f"\n{len(slow)} aggregate(s) over {TARGET_SECONDS:.0f} s"
             + (f": {slow}" if slow else "")

@@ -3,14 +3,6 @@ from django.apps import AppConfig
 
 class PipelineConfig(AppConfig):
     name = "pipeline"
-
-    def ready(self) -> None:
-        # The handoff app must not import pipeline: the revenue rollup follows its event rows.
-        from django.db.models.signals import post_save
-
-        from handoff.models import HandoffEvent
-        from pipeline import rollup
-
-        post_save.connect(
-            rollup.on_handoff_event, sender=HandoffEvent, dispatch_uid="pipeline.revenue_rollup"
-        )
+    # The revenue rollup follows the handoff events through a database trigger (migration
+    # 0008_revenue_dirty_day_trigger, pipeline.rollup.dirty_trigger_sql): the handoff app
+    # imports nothing from pipeline, and an event's insert marks its day in the same statement.

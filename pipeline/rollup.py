@@ -8,10 +8,12 @@ Kept up to date off the request path:
   INSERT ... ON CONFLICT DO NOTHING into `RevenueDirtyDay`):
   - the opportunity services mark the deal's promotion day when they write an event (open,
     update, win, lose, CRM sync: every change writes one);
-  - the handoff app knows nothing of this: `pipeline.apps` listens to the creation of handoff
-    events and marks the handoff's promotion day for those that move a figure (a new handoff,
-    a rep change, a move into or out of accepted, qualified, returned or reassigned: the
-    threshold advisor counts accepts and returns; never a note or a pause);
+  - the handoff app knows nothing of this: a database trigger (`pipeline_revenue_dirty_day`,
+    installed by migration pipeline.0008; `pipeline.dirty_marks`) on the insert of a handoff event
+    marks the handoff's promotion day for the events that move a figure (a new handoff, a rep
+    change, a move into or out of accepted, qualified, returned or reassigned: the threshold
+    advisor counts accepts and returns; never a note or a pause), with the same INSERT and
+    transaction id as `mark_dirty`: no query of the request's own;
 - `refresh_dirty()` (Celery beat every minute, and `manage.py rebuild_revenue_rollup --dirty`)
   recounts the dirty days and deletes their marks, then records `RevenueRefresh.refreshed_at`:
   the figures' `as_of`.
@@ -57,6 +59,7 @@ from django.db.models.functions import TruncDate
 from handoff.models import Handoff
 from handoff.states import Status
 from leads.selectors import score_bands
+from pipeline.dirty_marks import install_dirty_trigger
 from pipeline.models import (
     Opportunity,
     RevenueDirtyDay,
@@ -426,35 +429,6 @@ def _opportunity_durations(qs: QuerySet[Opportunity]) -> None:
     _durations(qs, RevenueDuration.Metric.TO_WON, "won_at", "promoted_at", Q(stage=Stage.WON))
 
 
-# Handoff events that move a figure: a new handoff (promotion, reassignment), a rep change
-# (escalation to the manager's queue), and a move into or out of the statuses the metrics and
-# the threshold advisor read (an accept, a return, a qualification, a reassignment).
-HANDOFF_EVENT_KINDS = frozenset({"created", "assigned", "unassigned", "escalated"})
-HANDOFF_STATUSES = frozenset(
-    {Status.ACCEPTED, Status.QUALIFIED, Status.RETURNED, Status.REASSIGNED}
-)
-
-
-def on_handoff_event(
-    sender: Any, instance: Any, created: bool, raw: bool = False, **_: Any
-) -> None:
-    """post_save of handoff.HandoffEvent (connected in pipeline.apps)."""
-    if not created or raw:
-        return
-    status_move = instance.from_status != instance.to_status and (
-        instance.to_status in HANDOFF_STATUSES or instance.from_status in HANDOFF_STATUSES
-    )
-    if instance.kind not in HANDOFF_EVENT_KINDS and not status_move:
-        return
-    handoff = instance._state.fields_cache.get("handoff")
-    created_at = (
-        handoff.created_at
-        if handoff is not None
-        else Handoff.objects.filter(pk=instance.handoff_id).values_list("created_at", flat=True)[0]
-    )
-    mark_dirty(day_of(created_at))
-
-
 def rebuild() -> dict[str, int]:
     """Rewrite the whole rollup from the raw rows (one transaction; the tables are locked
     against concurrent refreshes on PostgreSQL) and clear the dirty marks it covers. Rows
@@ -469,6 +443,7 @@ def rebuild() -> dict[str, int]:
                     f"{RevenueSliceDuration._meta.db_table}, {RevenueScore._meta.db_table} "
                     "IN EXCLUSIVE MODE"
                 )
+        install_dirty_trigger(zone_only=True)
         # Marks of transactions committed before this point: their rows are counted below.
         RevenueDirtyDay.objects.all().delete()
         RevenueRollup.objects.all().delete()

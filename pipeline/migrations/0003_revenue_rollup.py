@@ -4,54 +4,76 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('pipeline', '0002_opportunity_event_append_only'),
+        ("pipeline", "0002_opportunity_event_append_only"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='RevenueDuration',
+            name="RevenueDuration",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('day', models.DateField()),
-                ('team_id', models.BigIntegerField(null=True)),
-                ('rep_id', models.BigIntegerField(null=True)),
-                ('source', models.CharField(blank=True, max_length=32)),
-                ('campaign_id', models.BigIntegerField(null=True)),
-                ('score_band', models.CharField(blank=True, max_length=20)),
-                ('qualification', models.CharField(max_length=3)),
-                ('metric', models.CharField(choices=[('sql', 'To SQL'), ('opportunity', 'To opportunity'), ('won', 'To won')], max_length=12)),
-                ('hours', models.IntegerField()),
-                ('n', models.IntegerField()),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("day", models.DateField()),
+                ("team_id", models.BigIntegerField(null=True)),
+                ("rep_id", models.BigIntegerField(null=True)),
+                ("source", models.CharField(blank=True, max_length=32)),
+                ("campaign_id", models.BigIntegerField(null=True)),
+                ("score_band", models.CharField(blank=True, max_length=20)),
+                ("qualification", models.CharField(max_length=3)),
+                (
+                    "metric",
+                    models.CharField(
+                        choices=[
+                            ("sql", "To SQL"),
+                            ("opportunity", "To opportunity"),
+                            ("won", "To won"),
+                        ],
+                        max_length=12,
+                    ),
+                ),
+                ("hours", models.IntegerField()),
+                ("n", models.IntegerField()),
             ],
             options={
-                'indexes': [models.Index(fields=['day', 'metric'], name='revenue_duration_day')],
+                "indexes": [models.Index(fields=["day", "metric"], name="revenue_duration_day")],
             },
         ),
         migrations.CreateModel(
-            name='RevenueRollup',
+            name="RevenueRollup",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('day', models.DateField()),
-                ('team_id', models.BigIntegerField(null=True)),
-                ('rep_id', models.BigIntegerField(null=True)),
-                ('source', models.CharField(blank=True, max_length=32)),
-                ('campaign_id', models.BigIntegerField(null=True)),
-                ('score_band', models.CharField(blank=True, max_length=20)),
-                ('qualification', models.CharField(max_length=3)),
-                ('currency', models.CharField(blank=True, max_length=3)),
-                ('mqls', models.IntegerField(default=0)),
-                ('sqls', models.IntegerField(default=0)),
-                ('opportunities', models.IntegerField(default=0)),
-                ('won', models.IntegerField(default=0)),
-                ('lost', models.IntegerField(default=0)),
-                ('won_priced', models.IntegerField(default=0)),
-                ('won_amount', models.DecimalField(decimal_places=2, default=0, max_digits=18)),
-                ('pipeline_amount', models.DecimalField(decimal_places=2, default=0, max_digits=18)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("day", models.DateField()),
+                ("team_id", models.BigIntegerField(null=True)),
+                ("rep_id", models.BigIntegerField(null=True)),
+                ("source", models.CharField(blank=True, max_length=32)),
+                ("campaign_id", models.BigIntegerField(null=True)),
+                ("score_band", models.CharField(blank=True, max_length=20)),
+                ("qualification", models.CharField(max_length=3)),
+                ("currency", models.CharField(blank=True, max_length=3)),
+                ("mqls", models.IntegerField(default=0)),
+                ("sqls", models.IntegerField(default=0)),
+                ("opportunities", models.IntegerField(default=0)),
+                ("won", models.IntegerField(default=0)),
+                ("lost", models.IntegerField(default=0)),
+                ("won_priced", models.IntegerField(default=0)),
+                ("won_amount", models.DecimalField(decimal_places=2, default=0, max_digits=18)),
+                (
+                    "pipeline_amount",
+                    models.DecimalField(decimal_places=2, default=0, max_digits=18),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['day', 'currency'], name='revenue_rollup_day')],
+                "indexes": [models.Index(fields=["day", "currency"], name="revenue_rollup_day")],
             },
         ),
     ]

@@ -4,28 +4,39 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('pipeline', '0003_revenue_rollup'),
+        ("pipeline", "0003_revenue_rollup"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='RevenueRefresh',
+            name="RevenueRefresh",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('refreshed_at', models.DateTimeField()),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("refreshed_at", models.DateTimeField()),
             ],
         ),
         migrations.CreateModel(
-            name='RevenueDirtyDay',
+            name="RevenueDirtyDay",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('day', models.DateField()),
-                ('txn', models.BigIntegerField(default=0)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("day", models.DateField()),
+                ("txn", models.BigIntegerField(default=0)),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('day', 'txn'), name='revenue_dirty_day_txn')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("day", "txn"), name="revenue_dirty_day_txn")
+                ],
             },
         ),
     ]

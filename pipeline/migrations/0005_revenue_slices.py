@@ -4,48 +4,64 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('pipeline', '0004_revenue_dirty_days'),
+        ("pipeline", "0004_revenue_dirty_days"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='RevenueSlice',
+            name="RevenueSlice",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('day', models.DateField()),
-                ('team_id', models.BigIntegerField(null=True)),
-                ('dimension', models.CharField(max_length=16)),
-                ('value', models.CharField(max_length=64, null=True)),
-                ('currency', models.CharField(blank=True, max_length=3)),
-                ('mqls', models.IntegerField(default=0)),
-                ('sqls', models.IntegerField(default=0)),
-                ('opportunities', models.IntegerField(default=0)),
-                ('won', models.IntegerField(default=0)),
-                ('lost', models.IntegerField(default=0)),
-                ('won_priced', models.IntegerField(default=0)),
-                ('won_amount', models.DecimalField(decimal_places=2, default=0, max_digits=18)),
-                ('pipeline_amount', models.DecimalField(decimal_places=2, default=0, max_digits=18)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("day", models.DateField()),
+                ("team_id", models.BigIntegerField(null=True)),
+                ("dimension", models.CharField(max_length=16)),
+                ("value", models.CharField(max_length=64, null=True)),
+                ("currency", models.CharField(blank=True, max_length=3)),
+                ("mqls", models.IntegerField(default=0)),
+                ("sqls", models.IntegerField(default=0)),
+                ("opportunities", models.IntegerField(default=0)),
+                ("won", models.IntegerField(default=0)),
+                ("lost", models.IntegerField(default=0)),
+                ("won_priced", models.IntegerField(default=0)),
+                ("won_amount", models.DecimalField(decimal_places=2, default=0, max_digits=18)),
+                (
+                    "pipeline_amount",
+                    models.DecimalField(decimal_places=2, default=0, max_digits=18),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['dimension', 'day'], name='revenue_slice_dim_day')],
+                "indexes": [
+                    models.Index(fields=["dimension", "day"], name="revenue_slice_dim_day")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='RevenueSliceDuration',
+            name="RevenueSliceDuration",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('day', models.DateField()),
-                ('team_id', models.BigIntegerField(null=True)),
-                ('dimension', models.CharField(max_length=16)),
-                ('value', models.CharField(max_length=64, null=True)),
-                ('metric', models.CharField(max_length=12)),
-                ('hours', models.IntegerField()),
-                ('n', models.IntegerField()),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("day", models.DateField()),
+                ("team_id", models.BigIntegerField(null=True)),
+                ("dimension", models.CharField(max_length=16)),
+                ("value", models.CharField(max_length=64, null=True)),
+                ("metric", models.CharField(max_length=12)),
+                ("hours", models.IntegerField()),
+                ("n", models.IntegerField()),
             ],
             options={
-                'indexes': [models.Index(fields=['dimension', 'day'], name='revenue_slice_dur_dim_day')],
+                "indexes": [
+                    models.Index(fields=["dimension", "day"], name="revenue_slice_dur_dim_day")
+                ],
             },
         ),
     ]

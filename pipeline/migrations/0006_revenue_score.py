@@ -4,28 +4,32 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('pipeline', '0005_revenue_slices'),
+        ("pipeline", "0005_revenue_slices"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='RevenueScore',
+            name="RevenueScore",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('day', models.DateField()),
-                ('team_id', models.BigIntegerField(null=True)),
-                ('score', models.IntegerField()),
-                ('sent', models.IntegerField(default=0)),
-                ('accepted', models.IntegerField(default=0)),
-                ('qualified', models.IntegerField(default=0)),
-                ('returned', models.IntegerField(default=0)),
-                ('won', models.IntegerField(default=0)),
-                ('won_amount', models.DecimalField(decimal_places=2, default=0, max_digits=18)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("day", models.DateField()),
+                ("team_id", models.BigIntegerField(null=True)),
+                ("score", models.IntegerField()),
+                ("sent", models.IntegerField(default=0)),
+                ("accepted", models.IntegerField(default=0)),
+                ("qualified", models.IntegerField(default=0)),
+                ("returned", models.IntegerField(default=0)),
+                ("won", models.IntegerField(default=0)),
+                ("won_amount", models.DecimalField(decimal_places=2, default=0, max_digits=18)),
             ],
             options={
-                'indexes': [models.Index(fields=['day'], name='revenue_score_day')],
+                "indexes": [models.Index(fields=["day"], name="revenue_score_day")],
             },
         ),
     ]

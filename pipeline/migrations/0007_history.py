@@ -6,12 +6,17 @@ from django.conf import settings
 from django.db import migrations, models
 from django.utils import timezone
 
-APP = 'pipeline'
-AUDITED = ['LostReason']
+APP = "pipeline"
+AUDITED = ["LostReason"]
 
 
-HISTORY_COLUMNS = {"history_id", "history_date", "history_type", "history_user_id",
-                   "history_change_reason"}
+HISTORY_COLUMNS = {
+    "history_id",
+    "history_date",
+    "history_type",
+    "history_user_id",
+    "history_change_reason",
+}
 
 
 def baseline(apps, schema_editor):
@@ -22,8 +27,9 @@ def baseline(apps, schema_editor):
     for name in AUDITED:
         model = apps.get_model(APP, name)
         history = apps.get_model(APP, f"Historical{name}")
-        columns = [f.column for f in history._meta.concrete_fields
-                   if f.column not in HISTORY_COLUMNS]
+        columns = [
+            f.column for f in history._meta.concrete_fields if f.column not in HISTORY_COLUMNS
+        ]
         listed = ", ".join(quote(c) for c in columns)
         schema_editor.execute(
             f"INSERT INTO {quote(history._meta.db_table)} ({listed}, history_date, "
@@ -34,33 +40,64 @@ def baseline(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('pipeline', '0006_revenue_score'),
+        ("pipeline", "0006_revenue_score"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='HistoricalLostReason',
+            name="HistoricalLostReason",
             fields=[
-                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
-                ('code', models.SlugField()),
-                ('label', models.CharField(max_length=100)),
-                ('category', models.CharField(choices=[('price', 'Price'), ('competition', 'Competition'), ('no_decision', 'No decision'), ('timing', 'Timing'), ('product', 'Product'), ('fit', 'Fit'), ('other', 'Other')], max_length=16)),
-                ('active', models.BooleanField(default=True)),
-                ('display_order', models.PositiveIntegerField(default=100)),
-                ('history_id', models.AutoField(primary_key=True, serialize=False)),
-                ('history_date', models.DateTimeField(db_index=True)),
-                ('history_change_reason', models.CharField(max_length=100, null=True)),
-                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
-                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigIntegerField(
+                        auto_created=True, blank=True, db_index=True, verbose_name="ID"
+                    ),
+                ),
+                ("code", models.SlugField()),
+                ("label", models.CharField(max_length=100)),
+                (
+                    "category",
+                    models.CharField(
+                        choices=[
+                            ("price", "Price"),
+                            ("competition", "Competition"),
+                            ("no_decision", "No decision"),
+                            ("timing", "Timing"),
+                            ("product", "Product"),
+                            ("fit", "Fit"),
+                            ("other", "Other"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("active", models.BooleanField(default=True)),
+                ("display_order", models.PositiveIntegerField(default=100)),
+                ("history_id", models.AutoField(primary_key=True, serialize=False)),
+                ("history_date", models.DateTimeField(db_index=True)),
+                ("history_change_reason", models.CharField(max_length=100, null=True)),
+                (
+                    "history_type",
+                    models.CharField(
+                        choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1
+                    ),
+                ),
+                (
+                    "history_user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'historical lost reason',
-                'verbose_name_plural': 'historical lost reasons',
-                'ordering': ('-history_date', '-history_id'),
-                'get_latest_by': ('history_date', 'history_id'),
+                "verbose_name": "historical lost reason",
+                "verbose_name_plural": "historical lost reasons",
+                "ordering": ("-history_date", "-history_id"),
+                "get_latest_by": ("history_date", "history_id"),
             },
             bases=(simple_history.models.HistoricalChanges, models.Model),
         ),

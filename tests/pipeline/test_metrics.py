@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from handoff.models import Handoff
 from leads.models import Campaign
+from leads.selectors import score_bands
 from pipeline import metrics, rollup, services
 from pipeline.models import Opportunity
 
@@ -37,7 +38,7 @@ def _days(values, p):
 
 def _band(score):
     label = None
-    for low, name in sorted(metrics.score_bands()):
+    for low, name in sorted(score_bands()):
         if label is None or score >= low:
             label = name
     return label

@@ -53,7 +53,7 @@ def test_the_advisor_names_the_threshold_keeping_95_percent_of_won_revenue(pw):
     assert advice["revenue_threshold"] == 60
     assert advice["won_revenue"] == "9100.00"
     # The advisor's rollup equals the raw handoffs and deals, bucket by bucket.
-    from feedback.selectors import _raw_buckets, _won_by_threshold
+    from feedback.selectors.advisor import _raw_buckets, _won_by_threshold
     from pipeline.metrics import advisor_counts
 
     thresholds = [40, 60, 80]

@@ -236,6 +236,8 @@ def _dirty_marks(queries) -> int:
 
 
 def test_an_accept_or_a_return_writes_one_dirty_mark_and_no_recount(pw, client_for):
+    """The mark is written by the database trigger on the event's insert (migration
+    pipeline.0008): no statement of the request's own, and exactly one mark of the day."""
     from django.test.utils import CaptureQueriesContext
 
     rep = client_for(pw.users["rep"])
@@ -249,13 +251,40 @@ def test_an_accept_or_a_return_writes_one_dirty_mark_and_no_recount(pw, client_f
         (qualified, [("accept", {}), ("qualify", {"bant": BANT})]),
     ):
         for action, body in calls:
+            RevenueDirtyDay.objects.all().delete()
             with CaptureQueriesContext(connection) as ctx:
                 response = rep.post(f"/api/handoffs/{handoff.pk}/{action}/", body, format="json")
             assert response.status_code == 200, response.content
             # Each writes one mark (the threshold advisor counts accepts and returns), never a
-            # recount.
-            assert _dirty_marks(ctx.captured_queries) == 1
+            # recount, and the request itself runs no statement for it.
+            marks = list(RevenueDirtyDay.objects.values_list("day", flat=True))
+            assert marks == [rollup.day_of(handoff.created_at)]
+            assert _dirty_marks(ctx.captured_queries) == 0
             assert not any(rollup_table in q["sql"] for q in ctx.captured_queries)
+
+
+def test_a_first_touch_a_breach_or_a_pause_marks_nothing_an_accept_marks_its_day(pw):
+    from handoff.models import HandoffEvent
+
+    handoff = pw.world.promote("rep")
+    RevenueDirtyDay.objects.all().delete()
+    for kind in (HandoffEvent.Kind.FIRST_TOUCH, HandoffEvent.Kind.BREACHED):
+        HandoffEvent.objects.create(handoff=handoff, kind=kind, at=timezone.now())
+    HandoffEvent.objects.create(  # a pause: waiting and back, no status the figures read
+        handoff=handoff, kind="transition", at=timezone.now(), from_status="pending",
+        to_status="waiting",
+    )  # fmt: skip
+    assert not RevenueDirtyDay.objects.exists()
+    HandoffEvent.objects.create(
+        handoff=handoff,
+        kind=HandoffEvent.Kind.TRANSITION,
+        at=timezone.now(),
+        from_status="pending",
+        to_status="accepted",
+    )
+    assert list(RevenueDirtyDay.objects.values_list("day", flat=True)) == [
+        rollup.day_of(handoff.created_at)
+    ]
 
 
 def test_a_deal_change_marks_its_promotion_day_once_and_the_refresh_is_idempotent(pw):
