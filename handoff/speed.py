@@ -18,8 +18,9 @@ from typing import Any
 
 from django.db.models import Min, OuterRef, Subquery
 
+from core.timefmt import minutes_label
 from handoff import sla
-from handoff.metrics import SlaFilters, minutes_label, percentile_cont
+from handoff.metrics import SlaFilters, percentile_cont
 from handoff.models import BusinessCalendar, Handoff, Notification
 from handoff.selectors import calendar_for
 from leads.models import Source

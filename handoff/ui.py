@@ -26,10 +26,10 @@ from django.http import HttpRequest, HttpResponse, QueryDict
 from django.utils.dateparse import parse_datetime
 from django.utils.http import url_has_allowed_host_and_scheme
 
+from core.errors import Conflict, DomainError, ValidationFailed
+from core.roles import is_manager, is_marketer, is_rep
 from handoff.models import Handoff, HandoffEvent
 from handoff.states import HandoffConflict, Status
-from leads.errors import Conflict, DomainError, ValidationFailed
-from leads.roles import is_manager, is_marketer, is_rep
 
 T = TypeVar("T")
 View = Callable[..., HttpResponse]

@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.roles import is_manager
 from core.types import actor_of
 from integrations import services
 from integrations.crm import Unauthorized, crm_event_receive
@@ -23,7 +24,6 @@ from integrations.serializers import (
     EndpointWriteSerializer,
 )
 from leads.apis import AUTH_ERRORS, E400, E404, E409
-from leads.roles import is_manager
 
 
 class IsManager(BasePermission):

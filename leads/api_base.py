@@ -17,7 +17,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from leads.errors import Conflict, DomainError, PayloadTooLarge, ValidationFailed
+from core.errors import Conflict, DomainError, PayloadTooLarge, ValidationFailed
 
 logger = logging.getLogger(__name__)
 

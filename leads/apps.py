@@ -6,6 +6,6 @@ class LeadsConfig(AppConfig):
 
     def ready(self) -> None:
         # Per-process memories of tokens and roles forget a user the moment it changes here.
-        from leads import token_auth
+        from core.api import token_auth
 
         token_auth.connect_signals()

@@ -23,17 +23,11 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Q
 
+from core.bulksql import values_in
+from core.models import OutboxMessage
 from core.types import Actor
-from leads.bulksql import values_in
 from leads.history import CHANGED, history_model, history_rows_insert, tracked_columns
-from leads.models import (
-    EngagementEvent,
-    Erasure,
-    IdempotencyRecord,
-    Lead,
-    LeadStageChange,
-    OutboxMessage,
-)
+from leads.models import EngagementEvent, Erasure, IdempotencyRecord, Lead, LeadStageChange
 
 ERASED = "[erased]"
 ERASED_EMAIL_DOMAIN = "erased.invalid"

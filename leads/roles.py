@@ -17,7 +17,7 @@ ALL_ROLES = (MARKETING, SALES, SALES_MANAGER)
 
 # A user's role names, remembered per process for ROLE_CACHE_SECONDS: every request asks them
 # (a query each). A change of groups through the ORM forgets them in this process at once
-# (leads.token_auth's signals); other processes see it when their entry expires.
+# (core.api.token_auth's signals); other processes see it when their entry expires.
 _role_cache: dict[int, tuple[frozenset[str], float]] = {}
 _ROLE_CACHE_MAX = 10_000
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django.db.models import Prefetch, QuerySet
 
+from core.roles import is_manager, is_marketer, is_rep
 from core.types import Actor
 from handoff.models import Handoff
-from leads.roles import is_manager, is_marketer, is_rep
 from pipeline.models import LostReason, Opportunity, OpportunityEvent
 
 LIST_RELATED = ("lead", "owner", "team", "campaign", "lost_reason")

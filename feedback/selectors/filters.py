@@ -17,9 +17,9 @@ from typing import Any
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from core.errors import ValidationFailed
 from handoff.models import Handoff
 from handoff.states import Status
-from leads.errors import ValidationFailed
 from leads.models import Source
 
 OPEN_OUTCOME = (Status.PENDING, Status.WAITING)

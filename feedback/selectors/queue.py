@@ -6,9 +6,9 @@ from typing import Any
 
 from django.db.models import Case, F, QuerySet, When
 
+from core import roles
 from feedback.models import RejectionReason, ReturnFeedback
 from handoff.models import Handoff
-from leads import roles
 
 
 def active_reasons() -> QuerySet[RejectionReason]:

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from leads.roles import is_manager
+from core.roles import is_manager
 
 
 class ManagersOnly:

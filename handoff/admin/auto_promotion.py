@@ -9,10 +9,10 @@ from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
+from core.roles import can_edit_scoring
 from core.types import actor_of
 from handoff import autopromotion
 from handoff.models import AutoPromotion, AutoPromotionRule
-from leads.roles import can_edit_scoring
 
 
 class AutoPromotionRuleForm(forms.ModelForm):

@@ -15,13 +15,13 @@ from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.text import smart_split, unescape_string_literal
 
+from core.errors import DomainError
 from core.types import actor_of
 from handoff import metrics, selectors, services
 from handoff.admin.access import ManagersOnly
 from handoff.admin.list_filters import AtRiskFilter, BreachedFilter, RepFilter
 from handoff.models import Handoff, HandoffEvent
 from leads.admin_tools import ReadOnlyRecord, json_table
-from leads.errors import DomainError
 
 EVENT_FIELDS = ("at", "kind", "from_status", "to_status", "actor", "reason", "note", "details")
 

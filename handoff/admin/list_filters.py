@@ -11,8 +11,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
+from core.roles import SALES
 from handoff.filters import at_risk_q, breached_q
-from leads.roles import SALES
 
 
 class BreachedFilter(admin.SimpleListFilter):

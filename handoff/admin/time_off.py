@@ -10,11 +10,11 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.http import HttpRequest
 
+from core.errors import DomainError
+from core.roles import SALES
 from core.types import actor_of
 from handoff import time_off as time_off_service
 from handoff.models import TimeOff
-from leads.errors import DomainError
-from leads.roles import SALES
 
 
 class TimeOffAdminForm(forms.ModelForm):

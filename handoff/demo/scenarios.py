@@ -7,13 +7,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from core.errors import Conflict
 from core.types import Actor
 from handoff import services
 from handoff.demo.story import Scenario, Story
 from handoff.demo.texts import BANT, QUESTIONS, RETURNS
 from handoff.models import Handoff, TeamMembership
 from handoff.states import Status
-from leads.errors import Conflict
 from leads.models import Lead
 
 

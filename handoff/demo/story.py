@@ -14,6 +14,7 @@ from typing import Any
 
 from django.db.models import F
 
+from core.errors import RuleViolation
 from core.types import Actor
 from handoff import services, sla
 from handoff.assignment import match_team
@@ -21,7 +22,6 @@ from handoff.demo.texts import NOTES
 from handoff.models import Handoff, Notification, TeamMembership
 from handoff.selectors import calendar_for
 from handoff.states import OPEN_STATUSES, Status
-from leads.errors import RuleViolation
 from leads.models import Lead, Stage
 
 Step = tuple[dt.datetime, Callable[[dt.datetime], Any]]

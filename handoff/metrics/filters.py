@@ -10,7 +10,7 @@ from typing import Any
 from django.db.models import Q
 from django.utils import timezone
 
-from leads.errors import ValidationFailed
+from core.errors import ValidationFailed
 
 DEFAULT_WEEKS = 8
 MAX_RANGE_DAYS = 731

@@ -13,10 +13,10 @@ from django.contrib.auth import get_user_model
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
+from core.roles import SALES_MANAGER
 from handoff.models import Handoff, HandoffEvent, Notification
 from handoff.notifications.messages import About, Kind, Person, message_values, render, when_in
 from handoff.timezones import ZoneBook
-from leads.roles import SALES_MANAGER
 from leads.services import enqueue_task
 
 

@@ -8,9 +8,9 @@ from typing import Any
 
 from django.db.models import QuerySet
 
+from core.roles import is_manager, is_marketer, is_rep
 from handoff.models import Handoff
 from handoff.selectors.lists import Viewer, handoffs_visible_to
-from leads.roles import is_manager, is_marketer, is_rep
 
 
 def _action_queryset(user: Viewer, pk: int, with_lead_owner: bool) -> QuerySet[Handoff]:

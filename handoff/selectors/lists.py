@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING, TypeAlias
 
 from django.db.models import Prefetch, QuerySet, prefetch_related_objects
 
+from core.roles import is_manager, is_marketer, is_rep
 from core.types import Actor
 from handoff.models import Handoff, HandoffEvent
 from handoff.states import OPEN_STATUSES, Status
 from leads.models import Lead
-from leads.roles import is_manager, is_marketer, is_rep
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser

@@ -3,9 +3,9 @@ exactly the actions the services accept."""
 
 from __future__ import annotations
 
+from core.roles import is_manager, is_marketer, is_rep
 from handoff.models import Handoff
 from handoff.selectors.lists import Viewer
-from leads.roles import is_manager, is_marketer, is_rep
 
 
 def can_work_on(handoff: Handoff, actor: Viewer | None) -> bool:

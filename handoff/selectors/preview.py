@@ -8,12 +8,12 @@ from typing import Any
 
 from django.utils import timezone
 
+from core.errors import RuleViolation
 from handoff import sla
 from handoff.models import Team
 from handoff.selectors.accounts import account_preview, user_ref
 from handoff.selectors.calendars import calendar_for
 from handoff.selectors.promotion import history_block, lead_history
-from leads.errors import RuleViolation
 from leads.models import Lead
 
 

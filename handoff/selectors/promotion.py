@@ -6,9 +6,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
+from core.errors import Conflict, DomainError, RuleViolation
 from handoff.models import Handoff
 from handoff.states import OPEN_STATUSES, HandoffConflict, Status
-from leads.errors import Conflict, DomainError, RuleViolation
 from leads.models import PROMOTABLE_STAGES, Lead, Stage
 
 

@@ -7,11 +7,11 @@ import datetime as dt
 
 from django.contrib.auth import get_user_model
 
+from core.errors import Forbidden
+from core.roles import SALES_MANAGER
 from core.types import Actor
 from handoff.models import Handoff, Team
 from handoff.selectors import can_work_on as _can_work
-from leads.errors import Forbidden
-from leads.roles import SALES_MANAGER
 
 
 def _iso(moment: dt.datetime | None) -> str | None:

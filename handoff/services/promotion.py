@@ -12,6 +12,8 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core.errors import Forbidden, ValidationFailed
+from core.roles import is_manager, is_marketer
 from core.types import Actor
 from handoff.assignment import match_policy, match_team, pick_rep, policy_snapshot
 from handoff.models import AutoPromotionRule, Handoff, HandoffEvent, Team
@@ -26,9 +28,7 @@ from handoff.services._routing import _advance_rotation, _announce, _routing
 from handoff.sla import deadlines as _deadlines
 from handoff.states import HandoffConflict, Status
 from handoff.webhook_events import publish_handoff_event
-from leads.errors import Forbidden, ValidationFailed
 from leads.models import HIGH_INTENT_KINDS, Account, Lead, Stage
-from leads.roles import is_manager, is_marketer
 
 ENGAGEMENT_SNAPSHOT_SIZE = 10
 

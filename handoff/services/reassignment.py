@@ -11,6 +11,8 @@ import datetime as dt
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core.errors import Conflict, Forbidden, ValidationFailed
+from core.roles import is_manager, is_rep
 from core.types import Actor
 from handoff import sla
 from handoff.assignment import RepChoice, pick_rep
@@ -24,8 +26,6 @@ from handoff.services.transitions import _transition
 from handoff.sla import deadlines as _deadlines
 from handoff.states import HandoffConflict, Status, check_move
 from handoff.webhook_events import publish_handoff_event
-from leads.errors import Conflict, Forbidden, ValidationFailed
-from leads.roles import is_manager, is_rep
 
 
 def handoff_reassign(

@@ -9,6 +9,8 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from core.errors import Conflict, Forbidden, ValidationFailed
+from core.roles import is_manager
 from core.types import Actor
 from handoff.models import Handoff, Notification
 from handoff.notifications import notify
@@ -17,9 +19,7 @@ from handoff.services._lead_moves import _lock_and_move_lead
 from handoff.services.transitions import _transition
 from handoff.states import Status, check_move
 from handoff.webhook_events import publish_handoff_event
-from leads.errors import Conflict, Forbidden, ValidationFailed
 from leads.models import Lead, Stage
-from leads.roles import is_manager
 from leads.services import enqueue_tasks_for_relay, lead_change_stage
 
 LEAD_EFFECTS = ("recycle", "disqualify")

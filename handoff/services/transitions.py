@@ -16,6 +16,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from core.errors import Conflict, Forbidden, ValidationFailed
 from core.types import Actor
 from handoff import sla
 from handoff.models import Handoff, HandoffEvent, Notification
@@ -27,7 +28,6 @@ from handoff.services._lead_moves import _lock_and_move_lead, _lock_lead, _move_
 from handoff.sla import deadlines as _deadlines
 from handoff.states import HandoffConflict, InvalidTransition, Status, check_move
 from handoff.webhook_events import publish_handoff_event
-from leads.errors import Conflict, Forbidden, ValidationFailed
 from leads.models import Stage
 
 FIRST_TOUCH_CHANNELS = ("call", "email", "meeting")

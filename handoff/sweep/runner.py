@@ -27,6 +27,8 @@ from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
+from core.bulksql import insert_rows
+from core.roles import SALES_MANAGER
 from handoff import clocks
 from handoff.models import Handoff, HandoffEvent, Notification
 from handoff.notifications import _ID_PLACEHOLDER as PLACEHOLDER_ID
@@ -42,8 +44,6 @@ from handoff.sweep.ladder import (
 )
 from handoff.sweep.rows import DETAIL_FIELDS, Due
 from handoff.webhook_events import publish_handoff_events
-from leads.bulksql import insert_rows
-from leads.roles import SALES_MANAGER
 from leads.services import enqueue_task
 
 logger = logging.getLogger("handoff.sweep")

@@ -13,13 +13,13 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 
+from core.bulksql import insert_select_sql
 from handoff import notifications
 from handoff.models import BusinessCalendar, Handoff, HandoffEvent, Notification, Team
 from handoff.states import Status
 from handoff.sweep import render
 from handoff.sweep.ladder import Step
 from handoff.sweep.rows import DETAIL_FIELDS
-from leads.bulksql import insert_select_sql
 from leads.models import Lead
 
 _T = Handoff._meta.db_table

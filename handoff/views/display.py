@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from core.types import Actor
 from handoff import selectors, sla
 from handoff.models import Handoff
-from handoff.ui import seen_token
+from handoff.views.support import seen_token
 
 
 @dataclass(frozen=True)

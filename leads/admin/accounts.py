@@ -10,9 +10,10 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
+from core import roles
+from core.errors import DomainError
 from core.types import actor_of
-from leads import accounts, roles
-from leads.errors import DomainError
+from leads import accounts
 from leads.models import Account
 
 

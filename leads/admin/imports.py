@@ -19,7 +19,8 @@ from import_export import resources, widgets
 from import_export.admin import ImportExportModelAdmin
 from import_export.formats import base_formats
 
-from leads import csvfile, roles, views
+from core import roles
+from leads import csvfile, views
 from leads.imports.recognition import FIELD_LABELS, normalise
 from leads.imports.services import source_alias_save
 from leads.ingest import WRITABLE_FIELDS

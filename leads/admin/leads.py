@@ -18,8 +18,9 @@ from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
+from core import roles
 from core.types import actor_of
-from leads import roles, services
+from leads import services
 from leads.admin.imports import LeadImportExportAdmin
 from leads.ingest import WRITABLE_FIELDS
 from leads.ingest import clean_email as ingest_clean_email

@@ -10,9 +10,9 @@ from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from simple_history.admin import SimpleHistoryAdmin
 
+from core.errors import DomainError
 from core.types import actor_of
 from leads import services
-from leads.errors import DomainError
 from leads.models import UserProfile
 
 

@@ -10,8 +10,9 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from simple_history.admin import SimpleHistoryAdmin
 
+from core import roles
 from core.types import actor_of
-from leads import roles, services
+from leads import services
 from leads.models import EngagementRule, FitRule, PqlCriterion, ScoringConfig
 
 

@@ -2,12 +2,13 @@
 (`bulk`), the scoring rules (`scoring`), and what they share (`common`: permissions,
 documented errors, the Idempotency-Key headers).
 
-The API-wide pieces (Pagination, exception_handler) live in leads.api_base and are re-exported
-here; settings point at leads.api_base so that importing this package (which imports DRF's
+The API-wide pieces (Pagination, exception_handler) live in core.api and are re-exported
+here; settings point at core.api so that importing this package (which imports DRF's
 generics, which read the pagination setting) is not circular.
 """
 
-from leads.api_base import Pagination, exception_handler
+from core.api.errors import exception_handler
+from core.api.pagination import Pagination
 from leads.apis.bulk import (
     BULK_ERRORS,
     EventBulkApi,

@@ -23,6 +23,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
+from core.errors import PayloadTooLarge, ValidationFailed
 from core.types import actor_of
 from leads import services
 from leads.apis.common import (
@@ -36,7 +37,6 @@ from leads.apis.common import (
     IDEMPOTENT_REPLAYED,
     CanWriteLeads,
 )
-from leads.errors import PayloadTooLarge, ValidationFailed
 from leads.serializers import (
     BulkEventsRequestSerializer,
     BulkEventsResponseSerializer,

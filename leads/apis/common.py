@@ -9,8 +9,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
-from leads import roles
-from leads.serializers import ErrorSerializer, ValidationErrorSerializer
+from core import roles
+from core.api.errors import ErrorSerializer, ValidationErrorSerializer
 
 
 class CanWriteLeads(BasePermission):

@@ -11,8 +11,9 @@ from django.contrib.auth import get_user_model
 from django.db.models import Q
 from django.utils import timezone
 
+from core import roles
 from core.types import Actor
-from leads import erasure, roles
+from leads import erasure
 from leads.imports.reading import ImportRefused, Opener, field_problems, gc_paused, mapped_rows
 from leads.imports.recognition import HeaderMapping
 from leads.ingest import clean_lead_row

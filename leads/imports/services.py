@@ -18,10 +18,10 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from core.bulksql import insert_rows
+from core.errors import Conflict, RuleViolation, ValidationFailed
 from core.types import Actor
 from leads import csvfile, services
-from leads.bulksql import insert_rows
-from leads.errors import Conflict, RuleViolation, ValidationFailed
 from leads.imports.checking import CheckResult, import_check
 from leads.imports.reading import (
     SAMPLES,

@@ -9,9 +9,9 @@ from django.db import transaction
 from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
+from core.errors import Conflict, RuleViolation
 from core.types import Actor
 from leads import services
-from leads.errors import Conflict, RuleViolation
 from leads.history import (
     CHANGED,
     CREATED,

@@ -8,9 +8,9 @@ from collections.abc import Callable
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core.errors import Conflict
 from core.types import Actor
 from leads import services
-from leads.errors import Conflict
 from leads.imports.reading import MappedRow, Opener, gc_paused, mapped_rows, opener
 from leads.imports.recognition import HeaderMapping
 from leads.models import LeadImport

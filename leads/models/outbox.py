@@ -1,4 +1,4 @@
-"""The task outbox's rows (leads.outbox writes and relays them)."""
+"""The task outbox's rows (core.outbox writes and relays them)."""
 
 from __future__ import annotations
 

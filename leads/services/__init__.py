@@ -14,7 +14,7 @@ Celery tasks go through the outbox: `enqueue_task` and `publish_task` are re-exp
 every caller's entry point.
 """
 
-from leads.outbox import enqueue_task, enqueue_task_for_relay, enqueue_tasks_for_relay, publish_task
+from core.outbox import enqueue_task, enqueue_task_for_relay, enqueue_tasks_for_relay, publish_task
 from leads.services.bulk import BulkOutcome, events_bulk_record, leads_bulk_upsert
 from leads.services.bulk_rows import LEAD_INSERT_COLUMNS, WRITABLE_COLUMNS
 from leads.services.bulk_rows import lead_defaults as _lead_defaults

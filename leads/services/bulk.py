@@ -13,10 +13,10 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from core.bulksql import insert_rows, select_for_update_in, update_rows
+from core.errors import Conflict
 from core.types import Actor
 from leads import hooks, selectors
-from leads.bulksql import insert_rows, select_for_update_in, update_rows
-from leads.errors import Conflict
 from leads.history import CHANGED, CREATED, history_rows_insert, tracked_columns
 from leads.ingest import CleanEvent, CleanRow, clean_event, clean_lead_row
 from leads.models import HIGH_INTENT_KINDS, EngagementEvent, Lead

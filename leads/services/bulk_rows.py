@@ -15,8 +15,9 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db.models import Q
 
+from core import roles
 from core.types import Actor
-from leads import erasure, lifecycle, roles, selectors
+from leads import erasure, lifecycle, selectors
 from leads.accounts import account_domain, account_ids_for_domains
 from leads.derivation import derive_fields
 from leads.ingest import CleanEvent, CleanRow

@@ -10,8 +10,8 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from core.errors import RuleViolation, ValidationFailed
 from leads import hooks
-from leads.errors import RuleViolation, ValidationFailed
 from leads.ingest import FUTURE_TOLERANCE, CleanEvent
 from leads.models import HIGH_INTENT_KINDS, EngagementEvent, EventKind, Lead
 from leads.services.scoring import SCORE_COLUMNS, lead_rescore

@@ -9,8 +9,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core.errors import Conflict, IdempotencyKeyReused, ValidationFailed
 from core.types import Actor
-from leads.errors import Conflict, IdempotencyKeyReused, ValidationFailed
 from leads.models import IdempotencyRecord
 
 # A claimed Idempotency-Key whose request never finished (its worker died) is free again after

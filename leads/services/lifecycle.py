@@ -10,14 +10,15 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Field
 from django.utils import timezone
 
+from core import roles
+from core.errors import Conflict, Forbidden, RuleViolation, ValidationFailed
+from core.outbox import enqueue_task, enqueue_task_for_relay
 from core.types import Actor
-from leads import erasure, roles, selectors
+from leads import erasure, selectors
 from leads.accounts import account_id_for
 from leads.derivation import derive_fields
-from leads.errors import Conflict, Forbidden, RuleViolation, ValidationFailed
 from leads.history import audited
 from leads.models import STAGE_REACHED_FIELD, Lead, LeadStageChange, Stage
-from leads.outbox import enqueue_task, enqueue_task_for_relay
 from leads.scoring import score_lead
 from leads.services.scoring import lead_rescore, score_fields
 

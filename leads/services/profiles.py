@@ -6,9 +6,9 @@ import zoneinfo
 
 from django.db import IntegrityError, transaction
 
+from core import roles
+from core.errors import Conflict, Forbidden, ValidationFailed
 from core.types import Actor
-from leads import roles
-from leads.errors import Conflict, Forbidden, ValidationFailed
 from leads.history import audited
 from leads.models import UserProfile
 

@@ -12,13 +12,14 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from core import roles
+from core.bulksql import update_rows
+from core.errors import Forbidden
+from core.outbox import enqueue_task
 from core.types import Actor
-from leads import hooks, lifecycle, roles, selectors
-from leads.bulksql import update_rows
-from leads.errors import Forbidden
+from leads import hooks, lifecycle, selectors
 from leads.history import audited
 from leads.models import EngagementRule, FitRule, Lead, PqlCriterion, ScoringConfig
-from leads.outbox import enqueue_task
 from leads.scoring import ScoreResult, ScoringRules, score_lead
 
 logger = logging.getLogger(__name__)

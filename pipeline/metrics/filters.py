@@ -15,9 +15,9 @@ from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 
+from core.errors import ValidationFailed
 from handoff.models import Handoff
 from handoff.states import Status
-from leads.errors import ValidationFailed
 from pipeline.models import (
     Opportunity,
 )

@@ -4,7 +4,6 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
-
 # A frozen copy of pipeline.taxonomy.DEFAULT_LOST_REASONS, so a fresh install can lose deals.
 LOST_REASONS = [
     ("price", "Price too high", "price", 10),
@@ -20,7 +19,7 @@ LOST_REASONS = [
 
 
 def grant(apps, schema_editor):
-    from leads.roles import grant_permissions_in_migration
+    from core.roles import grant_permissions_in_migration
 
     grant_permissions_in_migration(
         apps, {"Sales Manager": {"pipeline": ["lostreason", "opportunity"]}}

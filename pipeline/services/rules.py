@@ -8,10 +8,10 @@ from typing import Any
 import pycountry
 from django.conf import settings
 
+from core.errors import Forbidden, ValidationFailed
+from core.roles import is_manager, is_rep
 from core.types import Actor
 from handoff.models import Handoff
-from leads.errors import Forbidden, ValidationFailed
-from leads.roles import is_manager, is_rep
 from leads.selectors import score_bands
 from pipeline.models import Opportunity
 

@@ -10,12 +10,12 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from core.errors import DomainError, Forbidden, ValidationFailed
+from core.roles import is_manager
 from core.types import Actor
 from handoff.models import Handoff
 from handoff.states import Status
-from leads.errors import DomainError, Forbidden, ValidationFailed
 from leads.models import Lead
-from leads.roles import is_manager
 from leads.services import normalise_email
 from pipeline.models import Opportunity, OpportunityEvent
 from pipeline.services.rules import LEAD_EFFECTS, clean_amount, clean_currency

@@ -22,10 +22,10 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core.errors import Conflict, Forbidden, ValidationFailed
 from core.types import Actor
 from handoff.models import Handoff
 from handoff.states import Status
-from leads.errors import Conflict, Forbidden, ValidationFailed
 from leads.events import lead_ref, listening, publish_event
 from leads.models import Lead
 from leads.models import Stage as LeadStage

@@ -16,13 +16,13 @@ from typing import Any
 import pytest
 from django.db import connection, transaction
 
+from core.roles import SALES, SALES_MANAGER
 from handoff import clocks, notifications
 from handoff.models import HandoffEvent, Notification
 from handoff.states import Status
 from handoff.sweep import render
 from handoff.sweep.runner import _Sweep
 from leads.models import UserProfile
-from leads.roles import SALES, SALES_MANAGER
 from tests.factories import BusinessCalendarFactory, LeadFactory, TeamFactory, UserFactory
 from tests.handoff.conftest import NOW, policy_snapshot
 
