@@ -88,10 +88,10 @@ def load(n_handoffs: int) -> None:
     from django.contrib.auth.models import Group, User
     from django.db import connection
 
+    from core.roles import SALES
     from feedback.models import RejectionReason, ReturnFeedback
     from handoff.models import BusinessCalendar, Handoff, Team
     from leads.models import Campaign, Lead, Source
-    from leads.roles import SALES
 
     sales = Group.objects.get(name=SALES)
     reps = []

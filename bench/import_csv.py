@@ -166,7 +166,8 @@ def main() -> None:
     from django.core.management import call_command
     from django.db import connection
 
-    from leads import roles, services
+    from core import roles
+    from leads import services
     from leads.imports import services as imports
     from leads.models import ImportStatus, Lead
 

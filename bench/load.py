@@ -214,6 +214,7 @@ def load(n: int) -> dict[str, Any]:
     from django.db import connection
     from rest_framework.authtoken.models import Token
 
+    from core.roles import MARKETING, SALES, SALES_MANAGER
     from handoff.assignment import policy_snapshot
     from handoff.models import (
         BusinessCalendar,
@@ -226,7 +227,6 @@ def load(n: int) -> dict[str, Any]:
     )
     from leads import services
     from leads.models import Lead
-    from leads.roles import MARKETING, SALES, SALES_MANAGER
 
     services.scoring_rules_install_defaults()
     marketer = User.objects.create(

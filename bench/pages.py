@@ -142,9 +142,9 @@ def seed_people_and_rules() -> Cast:
 
     from django.contrib.auth.models import Group, User
 
+    from core.roles import MARKETING, SALES, SALES_MANAGER
     from handoff.models import BusinessCalendar, SlaPolicy, Team, TeamMembership, WorkingWindow
     from leads.models import Campaign
-    from leads.roles import MARKETING, SALES, SALES_MANAGER
 
     def user(username: str, role: str, **extra: Any) -> Any:
         u = User.objects.create_user(

@@ -87,8 +87,8 @@ class World:
     def __init__(self) -> None:
         from django.contrib.auth.models import Group, User
 
+        from core.roles import SALES, SALES_MANAGER
         from handoff.models import BusinessCalendar, Team, WorkingWindow
-        from leads.roles import SALES, SALES_MANAGER
 
         self.manager = User.objects.create_user(
             "bench.manager", "manager@bench.example", "x", first_name="Bea"

@@ -89,6 +89,7 @@ def main() -> None:
     from django.db import connection
     from django.utils import timezone
 
+    from core.roles import SALES, SALES_MANAGER
     from handoff.models import (
         BusinessCalendar,
         Handoff,
@@ -98,7 +99,6 @@ def main() -> None:
         WorkingWindow,
     )
     from leads.models import Lead
-    from leads.roles import SALES, SALES_MANAGER
 
     call_command("migrate", verbosity=0)
     manager = User.objects.create_user("lag.manager", "manager@lag.example", "x")

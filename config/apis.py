@@ -19,8 +19,8 @@ from config.security import (
     lockout_response,
     login_attempt_lock,
 )
-from leads.errors import ValidationFailed
-from leads.serializers import ValidationErrorSerializer
+from core.api.errors import ValidationErrorSerializer
+from core.errors import ValidationFailed
 
 # One message whether the user exists or not: the answer must not tell which usernames exist.
 BAD_CREDENTIALS = "Unable to log in with the given username and password."

@@ -27,14 +27,14 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
+from core.errors import Conflict, Forbidden, ValidationFailed
+from core.roles import is_manager
 from feedback.erasure import feedback_erase_lead
 from handoff.erasure import handoffs_erase_lead
 from handoff.models import Handoff
 from integrations.erasure import webhooks_erase_lead
 from leads.erasure import ERASED, PersonalData, email_hash, erasure_record, lead_erase, scrub_text
-from leads.errors import Conflict, Forbidden, ValidationFailed
 from leads.models import Erasure, Lead
-from leads.roles import is_manager
 from leads.services import normalise_email
 from pipeline.erasure import pipeline_erase_lead
 

@@ -62,10 +62,10 @@ api_patterns: list[URLPattern | URLResolver] = [
 # left, breached) fell off the right edge. The home page and breadcrumbs lead to every screen.
 admin.site.enable_nav_sidebar = False
 
-# JSON for API clients, the HTML pages for people (config.errors).
-handler404 = "config.errors.not_found"
-handler403 = "config.errors.forbidden"
-handler500 = "config.errors.server_error"
+# JSON for API clients, the HTML pages for people (core.error_pages).
+handler404 = "core.error_pages.not_found"
+handler403 = "core.error_pages.forbidden"
+handler500 = "core.error_pages.server_error"
 
 urlpatterns = [
     path("", views.home, name="home"),

@@ -15,10 +15,10 @@ from django.utils import timezone
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 
+from core.errors import DomainError
+from core.roles import is_manager, is_marketer, is_rep
 from handoff import timezones
-from leads.errors import DomainError
 from leads.models import UserProfile
-from leads.roles import is_manager, is_marketer, is_rep
 from leads.services import user_time_zone_set
 
 

@@ -12,11 +12,11 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from simple_history.admin import SimpleHistoryAdmin
 
+from core.errors import DomainError
 from feedback import services
 from feedback.models import DigestDelivery, RejectionReason, ReturnFeedback
 from handoff.services import lead_reopen
 from leads.admin_tools import ReadOnlyRecord
-from leads.errors import DomainError
 
 
 @admin.register(RejectionReason)

@@ -1,6 +1,6 @@
 """Feedback API: thin views that check the role, find the object the user may see, call one
 service or selector and serialise the result. Domain errors become HTTP in
-leads.api_base.exception_handler (400 bad input naming the field, 403, 404, 409 when the
+core.api.errors.exception_handler (400 bad input naming the field, 403, 404, 409 when the
 current state refuses the request)."""
 
 from __future__ import annotations
@@ -25,6 +25,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core import roles
+from core.api.errors import ErrorSerializer, ValidationErrorSerializer
+from core.api.pagination import Pagination
+from core.api.params import query_bool
+from core.errors import Forbidden
 from feedback import contradictions, selectors, services
 from feedback.filters import ReturnFeedbackFilter
 from feedback.models import ReturnFeedback
@@ -42,11 +47,7 @@ from feedback.serializers import (
 )
 from handoff.selectors import handoff_for_action, handoff_with_fresh_events, handoffs_visible_to
 from handoff.services import lead_reopen
-from leads import roles
-from leads.api_base import Pagination, query_bool
-from leads.errors import Forbidden
 from leads.models import Lead, ScoringConfig, Source
-from leads.serializers import ErrorSerializer, ValidationErrorSerializer
 
 
 def _error(description: str) -> OpenApiResponse:

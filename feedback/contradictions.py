@@ -19,12 +19,12 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import Count, Q, Sum
 
+from core import roles
+from core.errors import Forbidden, ValidationFailed
 from feedback.models import RejectionReason
 from feedback.selectors import MetricsFilters, handoffs_for_metrics
 from handoff.models import Handoff
 from handoff.states import Status
-from leads import roles
-from leads.errors import Forbidden, ValidationFailed
 from leads.models import FitRule
 from leads.services import scoring_rule_save
 from pipeline.metrics import money

@@ -25,12 +25,12 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from core.errors import ValidationFailed
+from core.roles import is_manager
 from feedback import charts
 from feedback.selectors import MetricsFilters, reason_mix
 from handoff import metrics, speed
 from handoff.models import Team
-from leads.errors import ValidationFailed
-from leads.roles import is_manager
 from pipeline import metrics as revenue
 
 

@@ -17,13 +17,13 @@ from typing import Any
 from django.db import transaction
 from django.db.models import F
 
+from core.errors import DomainError
 from feedback import services
 from feedback.models import RejectionReason, ReturnFeedback
 from feedback.taxonomy import ensure_default_reasons
 from handoff.models import Handoff, Notification, SlaPolicy, Team
 from handoff.services import handoff_accept, handoff_promote, handoff_qualify
 from handoff.states import Status
-from leads.errors import DomainError
 from leads.models import FitRule, Lead, Stage
 
 HISTORY_NOTE = "Demo history: promoted in an earlier week."

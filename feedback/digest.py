@@ -28,13 +28,13 @@ from django.db.models import Count, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from core.errors import ValidationFailed
+from core.roles import MARKETING, SALES_MANAGER
 from feedback import contradictions, selectors
 from feedback.models import DigestDelivery
 from handoff import metrics, timezones
 from handoff.models import Handoff
 from handoff.notifications import retry_delay
-from leads.errors import ValidationFailed
-from leads.roles import MARKETING, SALES_MANAGER
 from pipeline import metrics as revenue
 
 WEEK = re.compile(r"^(\d{4})-W(\d{2})$")

@@ -1,6 +1,6 @@
 """Forms of the feedback pages: the rep's return, marketing's acknowledgement, the report's
 filters. Shape only; the rules (an active reason, a note where the reason asks, a reply for a
-dispute) are feedback.services', whose errors land on these fields via handoff.ui.perform."""
+dispute) are feedback.services', whose errors land on these fields via core.pages.perform."""
 
 from __future__ import annotations
 

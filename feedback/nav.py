@@ -23,11 +23,11 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 
+from core.roles import is_manager, is_marketer, is_rep
 from feedback.models import ReturnFeedback
 from handoff.metrics import open_breach_q
 from handoff.models import Handoff
 from handoff.states import Status
-from leads.roles import is_manager, is_marketer, is_rep
 
 
 def _count(qs: QuerySet[Any]) -> Coalesce:

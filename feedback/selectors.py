@@ -28,11 +28,11 @@ from django.db import connection, transaction
 from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Value, When
 from django.utils import timezone
 
+from core import roles
+from core.errors import ValidationFailed
 from feedback.models import RejectionReason, ReturnFeedback
 from handoff.models import Handoff, Team
 from handoff.states import Status
-from leads import roles
-from leads.errors import ValidationFailed
 from leads.models import Campaign, ScoringConfig, Source
 from leads.selectors import score_bands
 from pipeline.metrics import advisor_counts, won_by_score_threshold

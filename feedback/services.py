@@ -15,12 +15,12 @@ from django.db.models import F
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
+from core import roles
+from core.errors import Conflict, Forbidden, ValidationFailed
 from feedback.models import RejectionReason, ReturnFeedback
 from handoff.models import Handoff, Notification
 from handoff.notifications import notify
 from handoff.webhook_events import publish_handoff_event
-from leads import roles
-from leads.errors import Conflict, Forbidden, ValidationFailed
 from leads.events import listening
 from leads.models import Lead, Stage
 from leads.services import lead_change_stage

@@ -2,7 +2,7 @@
 "returned to marketing" queue with acknowledge / reply / follow-up, and the feedback report
 (reason mix, by source and campaign, acceptance by score band, the threshold advisor).
 
-Thin like the handoff pages: one service call per POST through handoff.ui.perform; reads come
+Thin like the handoff pages: one service call per POST through core.pages.perform; reads come
 from feedback.selectors. The return is a handoff action (handoff.views.HandoffAction, which this
 app may import): a bad field re-renders the handoff page with the errors on the return form.
 """
@@ -22,13 +22,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from feedback import charts, contradictions, digest, selectors, services
-from feedback.filters import ReturnFeedbackFilter
-from feedback.forms import AcknowledgeForm, ReportFilterForm, ResolveDisputeForm, ReturnForm
-from feedback.models import RejectionReason, ReturnFeedback
-from handoff import views as handoff_views
-from handoff.models import Handoff, Team
-from handoff.ui import (
+from core.errors import ValidationFailed
+from core.pages import (
     SortedIds,
     filled,
     form_invalid_message,
@@ -39,10 +34,15 @@ from handoff.ui import (
     perform,
     safe_next,
 )
+from core.roles import is_manager, is_marketer
+from feedback import charts, contradictions, digest, selectors, services
+from feedback.filters import ReturnFeedbackFilter
+from feedback.forms import AcknowledgeForm, ReportFilterForm, ResolveDisputeForm, ReturnForm
+from feedback.models import RejectionReason, ReturnFeedback
+from handoff import views as handoff_views
+from handoff.models import Handoff, Team
 from leads.csvfile import escape_cell
-from leads.errors import ValidationFailed
 from leads.models import Campaign, Source
-from leads.roles import is_manager, is_marketer
 from pipeline import metrics as revenue_metrics
 
 # --- the rep returns a handoff --------------------------------------------------------------------

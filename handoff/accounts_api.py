@@ -17,16 +17,16 @@ from drf_spectacular.utils import (
 )
 from rest_framework import generics, serializers
 
+from core.api.errors import ErrorSerializer, ValidationErrorSerializer
+from core.api.pagination import Pagination
+from core.errors import ValidationFailed
 from handoff import selectors
 from handoff.models import Handoff
 from handoff.serializers import UserRefSerializer
 from handoff.states import OPEN_STATUSES
 from leads.accounts import accounts_visible_to
-from leads.api_base import Pagination
-from leads.errors import ValidationFailed
 from leads.models import Account, Lead
 from leads.selectors import leads_visible_to
-from leads.serializers import ErrorSerializer, ValidationErrorSerializer
 
 # The detail lists at most this many leads and handoffs (newest first); `lead_count` says all.
 DETAIL_ROWS = 100

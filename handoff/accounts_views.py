@@ -8,14 +8,15 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from core.pages import page_for, paginate
+from core.roles import is_manager, is_marketer, is_rep
+from core.types import Visitor
 from handoff.accounts_api import account_detail_rows
 from handoff.states import OPEN_STATUSES
-from handoff.ui import page_for, paginate
 from leads.accounts import accounts_visible_to
-from leads.roles import is_manager, is_marketer, is_rep
 
 
-def _anyone_working(user: object) -> bool:
+def _anyone_working(user: Visitor) -> bool:
     return is_marketer(user) or is_manager(user) or is_rep(user)
 
 

@@ -23,6 +23,8 @@ from django.utils.html import format_html
 from django.utils.text import smart_split, unescape_string_literal
 from simple_history.admin import SimpleHistoryAdmin
 
+from core.errors import DomainError
+from core.roles import SALES, can_edit_scoring, is_manager
 from handoff import autopromotion, metrics, selectors, services
 from handoff import time_off as time_off_service
 from handoff.filters import at_risk_q, breached_q
@@ -41,9 +43,7 @@ from handoff.models import (
     WorkingWindow,
 )
 from leads.admin_tools import ReadOnlyRecord, json_table
-from leads.errors import DomainError
 from leads.models import Source
-from leads.roles import SALES, can_edit_scoring, is_manager
 
 
 class ManagersOnly:

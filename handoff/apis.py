@@ -2,7 +2,7 @@
 
 Who sees what comes from handoff.selectors.handoffs_visible_to (a rep gets 404 for another rep's
 handoff); what each role may do is checked by the services (403 `permission_denied`). Domain
-errors become JSON with a stable `code` in leads.api_base.exception_handler: 409 when the
+errors become JSON with a stable `code` in core.api.errors.exception_handler: 409 when the
 handoff's current state refuses the move (`conflict` for a claim lost at the instant of writing,
 `invalid_transition` with the current `status` for a move read after the winner committed), 400
 for malformed input or a rule's code, 403, 404.
@@ -29,6 +29,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api.errors import ErrorSerializer, ValidationErrorSerializer
+from core.api.pagination import PeekPagination
+from core.errors import Forbidden, NotFound, ValidationFailed
+from core.roles import is_manager, is_marketer
 from handoff import autopromotion, selectors, services
 from handoff.filters import HandoffFilter
 from handoff.models import AutoPromotionRule, Handoff, Team
@@ -45,13 +49,9 @@ from handoff.serializers import (
     RequestInfoRequestSerializer,
     list_row_of_values,
 )
-from leads.api_base import PeekPagination
 from leads.apis import CanEditScoring
-from leads.errors import Forbidden, NotFound, ValidationFailed
 from leads.models import Lead
-from leads.roles import is_manager, is_marketer
 from leads.selectors import leads_visible_to
-from leads.serializers import ErrorSerializer, ValidationErrorSerializer
 
 E400 = OpenApiResponse(
     ValidationErrorSerializer,

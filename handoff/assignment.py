@@ -16,12 +16,12 @@ from zoneinfo import ZoneInfo
 
 from django.db.models import Count, Q
 
+from core.errors import RuleViolation
 from handoff import sla
 from handoff.models import Handoff, SlaPolicy, Team, TeamMembership, TimeOff
 from handoff.selectors import calendar_for
 from handoff.states import Status
 from handoff.time_off import describe as describe_time_off
-from leads.errors import RuleViolation
 from leads.models import Lead
 
 # A lead has "high intent" when it did something high-intent (demo request, pricing page,

@@ -24,14 +24,14 @@ from typing import Any
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
+from core import roles
+from core.errors import DomainError, Forbidden, ValidationFailed
 from handoff import sla
 from handoff.assignment import match_team
 from handoff.models import AutoPromotion, AutoPromotionRule, Handoff
 from handoff.selectors import calendar_for
 from handoff.services import handoff_promote, promotion_block
 from handoff.states import HandoffConflict
-from leads import roles
-from leads.errors import DomainError, Forbidden, ValidationFailed
 from leads.hooks import RecordedEvent
 from leads.models import (
     EMPLOYEE_BAND_MIN,

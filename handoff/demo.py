@@ -24,6 +24,7 @@ from django.db import transaction
 from django.db.models import Count, F
 from django.utils import timezone
 
+from core.errors import Conflict, RuleViolation
 from handoff import services, sla
 from handoff.assignment import match_team
 from handoff.models import (
@@ -41,7 +42,6 @@ from handoff.models import (
 from handoff.selectors import calendar_for
 from handoff.states import OPEN_STATUSES, Status
 from leads import services as lead_services
-from leads.errors import Conflict, RuleViolation
 from leads.lifecycle import READY_RE_ENGAGED
 from leads.models import Account, Lead, Stage
 

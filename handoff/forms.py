@@ -1,6 +1,6 @@
 """Forms of the handoff pages. They check shape only (lengths, choices); the rules (who may act,
 what a move needs) are the services', whose errors land on these forms' fields through
-handoff.ui.perform."""
+core.pages.perform."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from typing import Any
 from django import forms
 from django.contrib.auth import get_user_model
 
+from core.roles import SALES
 from handoff.models import Team
 from handoff.services import BANT_MAX_LENGTH, FIRST_TOUCH_CHANNELS
-from leads.roles import SALES
 
 TEXT_MAX = 5000
 
@@ -21,7 +21,7 @@ def _textarea(rows: int = 3, placeholder: str = "") -> forms.Textarea:
 
 
 class SeenForm(forms.Form):
-    """Carries the version of the handoff the page showed (handoff.ui.seen_token)."""
+    """Carries the version of the handoff the page showed (handoff.views.support.seen_token)."""
 
     seen = forms.CharField(required=False, widget=forms.HiddenInput, max_length=200)
     next = forms.CharField(required=False, widget=forms.HiddenInput, max_length=500)

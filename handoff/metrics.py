@@ -68,11 +68,11 @@ from django.db.models import (
 from django.db.models.functions import Greatest, TruncWeek
 from django.utils import timezone
 
+from core.errors import ValidationFailed
 from handoff.filters import at_risk_q
 from handoff.models import SLA_MET, SLA_MISSED_UNFLAGGED, Handoff, Team
 from handoff.selectors import accept_clock, clock_label
 from handoff.states import Status
-from leads.errors import ValidationFailed
 from leads.models import Source
 
 DEFAULT_WEEKS = 8

@@ -17,10 +17,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api.errors import ErrorSerializer, ValidationErrorSerializer
+from core.errors import Forbidden
+from core.roles import is_manager
 from handoff import metrics
-from leads.errors import Forbidden
-from leads.roles import is_manager
-from leads.serializers import ErrorSerializer, ValidationErrorSerializer
 
 
 def share_field(

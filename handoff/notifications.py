@@ -31,9 +31,9 @@ from django.db.models import F, Q
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
+from core.roles import SALES_MANAGER
 from handoff.models import Handoff, HandoffEvent, Notification
 from handoff.timezones import ZoneBook
-from leads.roles import SALES_MANAGER
 from leads.services import enqueue_task
 
 logger = logging.getLogger(__name__)

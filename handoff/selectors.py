@@ -14,12 +14,12 @@ from django.contrib.auth import get_user_model
 from django.db.models import Prefetch, QuerySet, prefetch_related_objects
 from django.utils import timezone
 
+from core.errors import Conflict, DomainError, RuleViolation
+from core.roles import is_manager, is_marketer, is_rep
 from handoff import clocks, sla
 from handoff.models import BusinessCalendar, CalendarDate, Handoff, HandoffEvent, Team
 from handoff.states import OPEN_STATUSES, HandoffConflict, Status
-from leads.errors import Conflict, DomainError, RuleViolation
 from leads.models import PROMOTABLE_STAGES, Account, Lead, Stage
-from leads.roles import is_manager, is_marketer, is_rep
 
 # --- calendars --------------------------------------------------------------------------------
 

@@ -21,6 +21,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from core.errors import Conflict, Forbidden, ValidationFailed
+from core.roles import SALES_MANAGER, is_manager, is_marketer, is_rep
 from handoff import sla
 from handoff.assignment import (
     RepChoice,
@@ -68,10 +70,8 @@ from handoff.sla import deadlines as _deadlines
 from handoff.states import HandoffConflict, InvalidTransition, Status, check_move
 from handoff.timezones import local_words
 from handoff.webhook_events import publish_handoff_event
-from leads.errors import Conflict, Forbidden, ValidationFailed
 from leads.history import audited
 from leads.models import HIGH_INTENT_KINDS, Account, Lead, Stage
-from leads.roles import SALES_MANAGER, is_manager, is_marketer, is_rep
 from leads.services import enqueue_tasks_for_relay, lead_change_stage, lead_move_stage
 
 ENGAGEMENT_SNAPSHOT_SIZE = 10

@@ -37,6 +37,7 @@ from django.contrib.auth import get_user_model
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
+from core.bulksql import insert_rows
 from handoff import clocks, sla
 from handoff.models import BusinessCalendar, Handoff, HandoffEvent, Notification, Team
 from handoff.notifications import (
@@ -51,7 +52,6 @@ from handoff.selectors import ALWAYS_OPEN, calendar_for, handoff_calendar
 from handoff.states import Status
 from handoff.timezones import ZoneBook
 from handoff.webhook_events import publish_handoff_events
-from leads.bulksql import insert_rows
 from leads.models import Lead
 from leads.services import enqueue_task
 

@@ -16,9 +16,9 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import QuerySet
 
+from core.errors import Forbidden, NotFound, ValidationFailed
+from core.roles import SALES, is_manager, is_rep
 from handoff.models import TimeOff
-from leads.errors import Forbidden, NotFound, ValidationFailed
-from leads.roles import SALES, is_manager, is_rep
 
 # A range longer than this is a typo (2062 for 2026), not a holiday.
 MAX_DAYS = 366

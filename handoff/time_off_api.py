@@ -16,13 +16,13 @@ from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from core.api.errors import ErrorSerializer, ValidationErrorSerializer
+from core.api.pagination import Pagination
+from core.errors import Forbidden, ValidationFailed
+from core.roles import is_manager, is_rep
 from handoff import time_off
 from handoff.models import TimeOff
 from handoff.serializers import UserRefSerializer
-from leads.api_base import Pagination
-from leads.errors import Forbidden, ValidationFailed
-from leads.roles import is_manager, is_rep
-from leads.serializers import ErrorSerializer, ValidationErrorSerializer
 
 User = get_user_model()
 

@@ -12,9 +12,9 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
+from core.pages import page_for, paginate, perform, sales_or_manager
+from core.roles import SALES, is_manager
 from handoff import time_off
-from handoff.ui import page_for, paginate, perform, sales_or_manager
-from leads.roles import SALES, is_manager
 
 
 class TimeOffForm(forms.Form):

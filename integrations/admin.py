@@ -13,10 +13,10 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
+from core.errors import DomainError
+from core.roles import is_manager
 from integrations import services
 from integrations.models import Attempt, CrmIntegration, Endpoint, InboundEvent, Message
-from leads.errors import DomainError
-from leads.roles import is_manager
 
 
 class ManagersOnly:

@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.roles import is_manager
 from integrations import services
 from integrations.crm import Unauthorized, crm_event_receive
 from integrations.models import Endpoint
@@ -22,7 +23,6 @@ from integrations.serializers import (
     EndpointWriteSerializer,
 )
 from leads.apis import AUTH_ERRORS, E400, E404, E409
-from leads.roles import is_manager
 
 
 class IsManager(BasePermission):

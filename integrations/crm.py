@@ -18,9 +18,9 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core.errors import Conflict, DomainError, ValidationFailed
 from integrations import signing
 from integrations.models import CrmIntegration, InboundEvent
-from leads.errors import Conflict, DomainError, ValidationFailed
 from leads.models import Lead
 from leads.serializers import LeadWriteSerializer
 from leads.services import lead_update, normalise_email

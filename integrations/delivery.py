@@ -38,11 +38,11 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from core.outbox import enqueue_task
+from core.roles import SALES_MANAGER
 from integrations import chat, signing, ssrf
 from integrations.http import Answer, post
 from integrations.models import Attempt, Endpoint, Message
-from leads.outbox import enqueue_task
-from leads.roles import SALES_MANAGER
 
 logger = logging.getLogger(__name__)
 

@@ -10,12 +10,12 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from core.errors import Forbidden, ValidationFailed
+from core.outbox import enqueue_task
+from core.roles import is_manager
 from integrations import chat, signing, ssrf
 from integrations.delivery import DELIVER_TASK
 from integrations.models import CrmIntegration, Endpoint, Message
-from leads.errors import Forbidden, ValidationFailed
-from leads.outbox import enqueue_task
-from leads.roles import is_manager
 
 EVENT_TYPES: tuple[str, ...] = (
     "lead.promoted",

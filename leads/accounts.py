@@ -21,10 +21,10 @@ from django.db.models import Case, Count, Min, OuterRef, Q, QuerySet, Subquery, 
 from django.db.models.functions import Coalesce, Lower, Substr
 from django.utils import timezone
 
-from leads.bulksql import insert_rows, values_in
-from leads.errors import Forbidden, RuleViolation, ValidationFailed
+from core.bulksql import insert_rows, values_in
+from core.errors import Forbidden, RuleViolation, ValidationFailed
+from core.roles import is_manager, is_marketer, is_rep
 from leads.models import Account, Lead
-from leads.roles import is_manager, is_marketer, is_rep
 from leads.scoring import FREE_MAIL_DOMAINS
 from leads.selectors import leads_visible_to
 

@@ -23,8 +23,9 @@ from import_export.admin import ImportExportModelAdmin
 from import_export.formats import base_formats
 from simple_history.admin import SimpleHistoryAdmin
 
-from leads import accounts, csvfile, roles, services, views
-from leads.errors import DomainError
+from core import roles
+from core.errors import DomainError
+from leads import accounts, csvfile, services, views
 from leads.imports.recognition import FIELD_LABELS, normalise
 from leads.imports.services import source_alias_save
 from leads.ingest import WRITABLE_FIELDS

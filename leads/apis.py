@@ -1,5 +1,5 @@
-"""Leads API. The API-wide pieces (Pagination, exception_handler) live in leads.api_base and
-are re-exported here; settings point at leads.api_base so that importing this module (which
+"""Leads API. The API-wide pieces (Pagination, exception_handler) live in core.api and
+are re-exported here; settings point at core.api so that importing this module (which
 imports DRF's generics, which read the pagination setting) is not circular."""
 
 from __future__ import annotations
@@ -30,9 +30,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from leads import roles, selectors, services
-from leads.api_base import Pagination, exception_handler
-from leads.errors import PayloadTooLarge, ValidationFailed
+from core import roles
+from core.api.errors import ErrorSerializer, ValidationErrorSerializer, exception_handler
+from core.api.pagination import Pagination
+from core.errors import PayloadTooLarge, ValidationFailed
+from leads import selectors, services
 from leads.filters import LeadFilter
 from leads.models import EngagementRule, FitRule, Lead, PqlCriterion
 from leads.serializers import (
@@ -41,7 +43,6 @@ from leads.serializers import (
     BulkLeadsRequestSerializer,
     BulkLeadsResponseSerializer,
     EngagementRuleSerializer,
-    ErrorSerializer,
     EventRecordedSerializer,
     EventSerializer,
     EventWriteSerializer,
@@ -50,7 +51,6 @@ from leads.serializers import (
     LeadWriteSerializer,
     PqlCriterionSerializer,
     ScoringConfigSerializer,
-    ValidationErrorSerializer,
 )
 
 # --- permissions --------------------------------------------------------------------------

@@ -15,8 +15,8 @@ from typing import Any
 
 from django.db import transaction
 
+from core.bulksql import update_rows
 from leads import services
-from leads.bulksql import update_rows
 from leads.models import Campaign, EventKind, Lead, PqlCriterion, Source
 
 FIRST_NAMES = [

@@ -23,16 +23,10 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Q
 
-from leads.bulksql import values_in
+from core.bulksql import values_in
+from core.models import OutboxMessage
 from leads.history import CHANGED, history_model, history_rows_insert, tracked_columns
-from leads.models import (
-    EngagementEvent,
-    Erasure,
-    IdempotencyRecord,
-    Lead,
-    LeadStageChange,
-    OutboxMessage,
-)
+from leads.models import EngagementEvent, Erasure, IdempotencyRecord, Lead, LeadStageChange
 
 ERASED = "[erased]"
 ERASED_EMAIL_DOMAIN = "erased.invalid"

@@ -1,7 +1,7 @@
 """Domain events for the outside world (webhooks, team chat), written in the caller's transaction.
 
 Services call `publish_events()` inside the transaction that made the change: the events become
-one row of the task outbox (leads.outbox), so a rolled-back change publishes nothing and a
+one row of the task outbox (core.outbox), so a rolled-back change publishes nothing and a
 committed one is never lost. The task named by FANOUT_TASK (the integrations app, above every
 other app) fans each event out to the endpoints that subscribe to it; this module names it by
 string so that no app imports upward.
@@ -19,7 +19,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from leads.outbox import enqueue_task
+from core.outbox import enqueue_task
 
 FANOUT_TASK = "integrations.tasks.webhook_fanout"
 

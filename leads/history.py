@@ -78,7 +78,7 @@ def history_rows_insert(
     """One INSERT of historical rows for `rows` (each the model's column values, the primary
     key included): what the signal would have written for each, set-based. A row may carry
     its own type under "history_type" (creations and changes in one statement)."""
-    from leads.bulksql import insert_rows
+    from core.bulksql import insert_rows
 
     if not rows:
         return 0

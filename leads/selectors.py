@@ -12,8 +12,8 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import Q, QuerySet
 
-from leads import roles
-from leads.bulksql import fast_cursor
+from core import roles
+from core.bulksql import fast_cursor
 from leads.models import EngagementEvent, EngagementRule, FitRule, Lead, ScoringConfig
 from leads.scoring import EventFact, ScoringRules, rules_from_rows
 

@@ -17,17 +17,25 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Field, Q
 from django.utils import timezone
 
-from leads import erasure, hooks, lifecycle, roles, selectors
-from leads.accounts import account_domain, account_id_for, account_ids_for_domains
-from leads.bulksql import insert_rows, select_for_update_in, update_rows
-from leads.derivation import derive_fields
-from leads.errors import (
+from core import roles
+from core.bulksql import insert_rows, select_for_update_in, update_rows
+from core.errors import (
     Conflict,
     Forbidden,
     IdempotencyKeyReused,
     RuleViolation,
     ValidationFailed,
 )
+
+# enqueue_task and publish_task are re-exported here, every caller's entry point: Celery tasks
+# go through the outbox.
+from core.outbox import enqueue_task as enqueue_task
+from core.outbox import enqueue_task_for_relay as enqueue_task_for_relay
+from core.outbox import enqueue_tasks_for_relay as enqueue_tasks_for_relay
+from core.outbox import publish_task as publish_task
+from leads import erasure, hooks, lifecycle, selectors
+from leads.accounts import account_domain, account_id_for, account_ids_for_domains
+from leads.derivation import derive_fields
 from leads.history import CHANGED, CREATED, audited, history_rows_insert, tracked_columns
 from leads.ingest import (
     FUTURE_TOLERANCE,
@@ -53,13 +61,6 @@ from leads.models import (
     Stage,
     UserProfile,
 )
-
-# enqueue_task and publish_task are re-exported here, every caller's entry point: Celery tasks
-# go through the outbox.
-from leads.outbox import enqueue_task as enqueue_task
-from leads.outbox import enqueue_task_for_relay as enqueue_task_for_relay
-from leads.outbox import enqueue_tasks_for_relay as enqueue_tasks_for_relay
-from leads.outbox import publish_task as publish_task
 from leads.scoring import EventFact, ScoreResult, ScoringRules, score_lead
 
 logger = logging.getLogger(__name__)

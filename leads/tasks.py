@@ -6,7 +6,8 @@ import logging
 
 from celery import shared_task
 
-from leads import outbox, services
+from core import outbox
+from leads import services
 from leads.imports import services as imports
 from leads.models import Lead
 

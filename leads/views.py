@@ -21,8 +21,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from leads import csvfile, roles
-from leads.errors import DomainError
+from core import roles
+from core.errors import DomainError
+from leads import csvfile
 from leads.forms import ImportMappingForm, ImportUploadForm
 from leads.imports import services as imports
 from leads.models import ImportStatus, LeadImport

@@ -19,11 +19,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api.errors import ErrorSerializer, ValidationErrorSerializer
+from core.errors import Forbidden, NotFound
+from core.roles import is_manager, is_marketer
 from handoff.selectors import handoff_for_action
 from leads.apis import IDEMPOTENCY_KEY, _gc_paused, _read_json_body, _rows, _run_idempotent
-from leads.errors import Forbidden, NotFound
-from leads.roles import is_manager, is_marketer
-from leads.serializers import ErrorSerializer, ValidationErrorSerializer
 from pipeline import metrics, selectors, services
 from pipeline.filters import OpportunityFilter
 from pipeline.models import Opportunity

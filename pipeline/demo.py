@@ -16,10 +16,10 @@ from typing import Any
 from django.db import transaction
 from django.db.models import F
 
+from core.errors import DomainError
 from handoff.models import Handoff, Notification
 from handoff.services import handoff_accept, handoff_promote, handoff_qualify
 from handoff.states import Status
-from leads.errors import DomainError
 from leads.models import Lead, Stage
 from pipeline import services
 from pipeline.models import LostReason, Opportunity

@@ -7,7 +7,7 @@ from typing import Any
 from django import forms
 from django.conf import settings
 
-from leads.errors import ValidationFailed
+from core.errors import ValidationFailed
 from pipeline.models import LostReason
 from pipeline.services import LEAD_EFFECTS, clean_amount, clean_currency
 

@@ -44,9 +44,9 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
 
+from core.errors import ValidationFailed
 from handoff.models import Handoff, Team
 from handoff.states import Status
-from leads.errors import ValidationFailed
 from leads.models import Campaign, Source
 from leads.selectors import score_bands
 from pipeline import rollup

@@ -6,8 +6,8 @@ from typing import Any
 
 from django.db.models import Prefetch, QuerySet
 
+from core.roles import is_manager, is_marketer, is_rep
 from handoff.models import Handoff
-from leads.roles import is_manager, is_marketer, is_rep
 from pipeline.models import LostReason, Opportunity, OpportunityEvent
 
 LIST_RELATED = ("lead", "owner", "team", "campaign", "lost_reason")

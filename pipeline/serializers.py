@@ -7,7 +7,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from leads.errors import ValidationFailed
+from core.errors import ValidationFailed
 from pipeline.models import Opportunity, OpportunityEvent
 from pipeline.services import LEAD_EFFECTS, clean_amount, clean_currency
 from pipeline.states import Stage

@@ -22,13 +22,13 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core.errors import Conflict, DomainError, Forbidden, ValidationFailed
+from core.roles import is_manager, is_rep
 from handoff.models import Handoff
 from handoff.states import Status
-from leads.errors import Conflict, DomainError, Forbidden, ValidationFailed
 from leads.events import lead_ref, listening, publish_event
 from leads.models import Lead
 from leads.models import Stage as LeadStage
-from leads.roles import is_manager, is_rep
 from leads.selectors import score_bands
 from leads.services import lead_change_stage, normalise_email
 from pipeline import rollup

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 
-from leads.errors import Conflict
+from core.errors import Conflict
 
 
 class Stage(models.TextChoices):

@@ -16,8 +16,8 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from core.pages import perform
 from handoff.selectors import handoff_for_action
-from handoff.ui import perform
 from pipeline import selectors, services
 from pipeline.forms import LoseForm, OpenForm, UpdateForm, WinForm
 from pipeline.models import Opportunity

@@ -18,7 +18,7 @@ import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
-from leads.roles import MARKETING, SALES, SALES_MANAGER
+from core.roles import MARKETING, SALES, SALES_MANAGER
 from tests.factories import UserFactory
 
 
@@ -60,8 +60,8 @@ def _forget_remembered_tokens_and_roles():
     """Each test starts with empty per-process memories of tokens, roles and return
     reasons (user ids repeat
     across tests whose data was rolled back)."""
+    from core.api import token_auth
     from feedback.services import forget_reasons
-    from leads import token_auth
 
     token_auth.forget_all()
     forget_reasons()

@@ -37,6 +37,8 @@ INSTALLED_APPS = [
     "axes",
     "csp",
     "simple_history",
+    # The shared ground floor below every app (core/__init__.py): its models come first.
+    "core",
     "leads",
     "handoff",
     "pipeline",
@@ -65,8 +67,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     # HTMX refreshes carry the navigation's counts (feedback.nav).
     "feedback.nav.NavCountsMiddleware",
-    # Refusals (404/403) on pages render our own pages, DEBUG or not (config.errors).
-    "config.errors.RefusalPages",
+    # Refusals (404/403) on pages render our own pages, DEBUG or not (core.error_pages).
+    "core.error_pages.RefusalPages",
     # Last, as django-axes asks: turns a locked-out login into its 429 (config.security).
     "axes.middleware.AxesMiddleware",
 ]
@@ -102,7 +104,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "leads.roles.roles_context",
+                "core.roles.roles_context",
                 "feedback.nav.context",
             ],
         },
@@ -173,7 +175,7 @@ EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="handoff-desk@localhost")
 
-# Seconds a process remembers an API token's user and a user's roles (leads.token_auth): a
+# Seconds a process remembers an API token's user and a user's roles (core.api.token_auth): a
 # deleted token or a deactivated user is refused by every process within this time.
 TOKEN_CACHE_SECONDS = env.float("TOKEN_CACHE_SECONDS", default=10.0)
 ROLE_CACHE_SECONDS = env.float("ROLE_CACHE_SECONDS", default=10.0)
@@ -183,7 +185,7 @@ REST_FRAMEWORK = {
     # an API client gets 401 with `WWW-Authenticate: Token` (session first made it a 403 that a
     # client cannot tell from "not allowed"). Pages keep their login redirect.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "leads.token_auth.CachedTokenAuthentication",
+        "core.api.token_auth.CachedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     # The API speaks JSON only: the schema declares application/json for every body and any
@@ -194,12 +196,12 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.SearchFilter",
-        "leads.api_base.OrderingFilter",
+        "core.api.params.OrderingFilter",
     ],
-    "DEFAULT_PAGINATION_CLASS": "leads.api_base.Pagination",
+    "DEFAULT_PAGINATION_CLASS": "core.api.pagination.Pagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "config.schema.AutoSchema",
-    "EXCEPTION_HANDLER": "leads.api_base.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "core.api.schema.AutoSchema",
+    "EXCEPTION_HANDLER": "core.api.errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Handoff desk API",
@@ -209,14 +211,14 @@ SPECTACULAR_SETTINGS = {
     # Signed-in users only (session or token); anonymous clients get 401.
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "SERVE_AUTHENTICATION": [
-        "leads.token_auth.CachedTokenAuthentication",
+        "core.api.token_auth.CachedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    # The events the desk POSTs (integrations.schema), under `x-webhooks` (config.schema).
+    # The events the desk POSTs (integrations.schema), under `x-webhooks` (core.api.schema).
     "WEBHOOKS": [
         f"integrations.schema.{name}"
         for name in (
@@ -236,12 +238,12 @@ SPECTACULAR_SETTINGS = {
         )
     ],
     # The errors every operation can answer whatever its view (401/403/400/404/415), and
-    # nullable nested objects in the form OpenAPI 3.0 validators read (config.schema).
+    # nullable nested objects in the form OpenAPI 3.0 validators read (core.api.schema).
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "config.schema.add_standard_errors",
-        "config.schema.nullable_refs",
-        "config.schema.webhooks_as_extension",
+        "core.api.schema.add_standard_errors",
+        "core.api.schema.nullable_refs",
+        "core.api.schema.webhooks_as_extension",
     ],
     "ENUM_NAME_OVERRIDES": {
         # feedback: a reason's effect and what a return did to the lead share one choice set.
@@ -264,7 +266,7 @@ SPECTACULAR_SETTINGS = {
 # Celery. Embedded default: kombu's filesystem transport under var/ (no server needed).
 # Production and CI set CELERY_BROKER_URL (Redis; RabbitMQ works too).
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")
-# Redis (and the other network brokers): publishing (leads.outbox) must fail fast when the broker
+# Redis (and the other network brokers): publishing (core.outbox) must fail fast when the broker
 # is down or hung, never hang a request. One connection attempt (kombu would otherwise retry for
 # broker_connection_timeout, and redis-py on top), each bounded by these timeouts; workers and
 # beat reconnect by their own loop, which max_retries does not limit.
@@ -395,7 +397,7 @@ CELERY_BEAT_SCHEDULE["leads-idempotency-purge"] = {
     "schedule": 3600.0,
     "options": {"expires": 3600.0},
 }
-# The task outbox (leads.outbox): every Celery task is a row written in the caller's
+# The task outbox (core.outbox): every Celery task is a row written in the caller's
 # transaction. After commit the request tries one quick publish (unless OUTBOX_PUBLISH_ON_COMMIT
 # is off), and a failure makes that process leave its rows to the relay for BREAKER seconds.
 # The relay publishes what is pending every RELAY_INTERVAL seconds (rows the committing process

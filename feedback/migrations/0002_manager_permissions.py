@@ -1,6 +1,6 @@
 from django.db import migrations
 
-from leads.roles import grant_permissions_in_migration
+from core.roles import grant_permissions_in_migration
 
 GRANTS = {
     "Sales Manager": {"feedback": ["rejectionreason", "returnfeedback"]},

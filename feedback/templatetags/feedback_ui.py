@@ -13,7 +13,7 @@ from feedback import contradictions, selectors
 from feedback.forms import ReturnForm
 from feedback.models import ReturnFeedback
 from handoff.models import Handoff
-from handoff.ui import seen_token
+from handoff.views.support import seen_token
 from leads.models import Lead
 
 register = template.Library()

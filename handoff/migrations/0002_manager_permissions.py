@@ -1,12 +1,19 @@
 from django.db import migrations
 
-from leads.roles import grant_permissions_in_migration
+from core.roles import grant_permissions_in_migration
 
 GRANTS = {
     "Sales Manager": {
         "handoff": [
-            "handoff", "handoffevent", "slapolicy", "businesscalendar", "workingwindow",
-            "calendardate", "team", "teammembership", "notification",
+            "handoff",
+            "handoffevent",
+            "slapolicy",
+            "businesscalendar",
+            "workingwindow",
+            "calendardate",
+            "team",
+            "teammembership",
+            "notification",
         ],
     },
 }

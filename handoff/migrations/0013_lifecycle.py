@@ -4,7 +4,7 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
-from leads.roles import grant_permissions_in_migration
+from core.roles import grant_permissions_in_migration
 
 
 def grant(apps, schema_editor):
@@ -12,47 +12,77 @@ def grant(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('handoff', '0012_auto_promotion'),
-        ('leads', '0002_roles'),
+        ("handoff", "0012_auto_promotion"),
+        ("leads", "0002_roles"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='TimeOff',
+            name="TimeOff",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('starts_on', models.DateField()),
-                ('ends_on', models.DateField()),
-                ('note', models.CharField(blank=True, max_length=200)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('rep', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='time_off', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("starts_on", models.DateField()),
+                ("ends_on", models.DateField()),
+                ("note", models.CharField(blank=True, max_length=200)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "rep",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="time_off",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'time off',
-                'verbose_name_plural': 'time off',
-                'ordering': ['starts_on', 'id'],
-                'indexes': [models.Index(fields=['rep', 'ends_on'], name='timeoff_rep_ends')],
-                'constraints': [models.CheckConstraint(condition=models.Q(('ends_on__gte', models.F('starts_on'))), name='timeoff_ends_after_start')],
+                "verbose_name": "time off",
+                "verbose_name_plural": "time off",
+                "ordering": ["starts_on", "id"],
+                "indexes": [models.Index(fields=["rep", "ends_on"], name="timeoff_rep_ends")],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("ends_on__gte", models.F("starts_on"))),
+                        name="timeoff_ends_after_start",
+                    )
+                ],
             },
         ),
         migrations.AddField(
-            model_name='team',
-            name='route_to_account_owner',
-            field=models.BooleanField(default=False, help_text="A lead whose account has an owner in this team goes to that owner first (when they are in, not on time off and below capacity), before the rotation."),
+            model_name="team",
+            name="route_to_account_owner",
+            field=models.BooleanField(
+                default=False,
+                help_text="A lead whose account has an owner in this team goes to that owner first (when they are in, not on time off and below capacity), before the rotation.",
+            ),
         ),
         migrations.AddField(
-            model_name='handoff',
-            name='pql_criteria',
+            model_name="handoff",
+            name="pql_criteria",
             field=models.JSONField(blank=True, default=list),
         ),
         migrations.AddField(
-            model_name='slapolicy',
-            name='requires_pql',
-            field=models.BooleanField(default=False, help_text='Covers only product-qualified leads (PQLs).'),
+            model_name="slapolicy",
+            name="requires_pql",
+            field=models.BooleanField(
+                default=False, help_text="Covers only product-qualified leads (PQLs)."
+            ),
         ),
         migrations.RunPython(grant, migrations.RunPython.noop),
     ]

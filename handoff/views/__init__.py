@@ -7,7 +7,7 @@
 - `display`: what those pages share (an SLA clock as shown, a queue row, a score breakdown).
 
 Views are thin: they read through selectors, write through one service call each
-(handoff.ui.perform maps domain errors to fields and messages), and redirect after a successful
+(core.pages.perform maps domain errors to fields and messages), and redirect after a successful
 POST. The return form and a lead's earlier returns belong to the feedback app: the project
 templates pull them in with its template tags (feedback_ui), so nothing here imports feedback.
 The names below are the ones urls.py and the feedback views use.

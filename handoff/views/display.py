@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from handoff import selectors, sla
 from handoff.models import Handoff
-from handoff.ui import seen_token
+from handoff.views.support import seen_token
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,9 @@ from django.utils import timezone
 from django.views import View
 from django.views.decorators.http import require_GET
 
+from core.errors import ValidationFailed
+from core.pages import form_invalid_message, safe_next
+from core.roles import is_manager, is_marketer
 from handoff import selectors, services
 from handoff.forms import (
     AnswerForm,
@@ -32,10 +35,8 @@ from handoff.forms import (
 from handoff.models import Handoff
 from handoff.states import ALLOWED_MOVES, Status
 from handoff.timezones import local_words
-from handoff.ui import check_seen, form_invalid_message, perform, safe_next, seen_token
 from handoff.views.display import clock_view, score_breakdown, who, zone_of
-from leads.errors import ValidationFailed
-from leads.roles import is_manager, is_marketer
+from handoff.views.support import check_seen, perform, seen_token
 
 # --- one handoff ----------------------------------------------------------------------------------
 

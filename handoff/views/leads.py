@@ -18,12 +18,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from handoff import selectors, services
-from handoff.forms import PromoteForm
-from handoff.models import AutoPromotion, Handoff, Team
-from handoff.states import Status
-from handoff.timezones import local_words
-from handoff.ui import (
+from core.pages import (
     SortedIds,
     filled,
     marketing_or_manager,
@@ -32,12 +27,17 @@ from handoff.ui import (
     paginate,
     perform,
 )
+from core.roles import marketer_q
+from handoff import selectors, services
+from handoff.forms import PromoteForm
+from handoff.models import AutoPromotion, Handoff, Team
+from handoff.states import Status
+from handoff.timezones import local_words
 from handoff.views.display import clock_view, local_time, score_breakdown, who
 from leads import selectors as lead_selectors
 from leads.filters import LeadFilter
 from leads.lifecycle import READY_RE_ENGAGED
 from leads.models import PROMOTABLE_STAGES, Campaign, Lead, Source, Stage
-from leads.roles import marketer_q
 
 LEAD_SORTS = {
     # Ready first; among them, re-engaged leads (back from a return with new intent) first.

@@ -12,12 +12,12 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from core.pages import marketing_or_manager, page_for, paginate, sales_or_manager
+from core.roles import SALES, is_manager
 from handoff import selectors, services, time_off
 from handoff.models import Handoff
 from handoff.states import Status
-from handoff.ui import marketing_or_manager, page_for, paginate, sales_or_manager
 from handoff.views.display import rows_for
-from leads.roles import SALES, is_manager
 
 # --- questions from sales (marketing) -------------------------------------------------------------
 

@@ -4,7 +4,7 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
-from leads.roles import grant_permissions_in_migration
+from core.roles import grant_permissions_in_migration
 
 GRANTS = {
     "Sales Manager": {
@@ -17,130 +17,247 @@ def grant(apps, schema_editor):
     grant_permissions_in_migration(apps, GRANTS)
 
 
-
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
         ("leads", "0002_roles"),
-        ('handoff', '0009_sla_outcome'),
+        ("handoff", "0009_sla_outcome"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='CrmIntegration',
+            name="CrmIntegration",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, unique=True)),
-                ('active', models.BooleanField(default=True)),
-                ('secret', models.CharField(editable=False, max_length=200)),
-                ('previous_secret', models.CharField(blank=True, editable=False, max_length=200)),
-                ('previous_secret_expires_at', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('created_at', models.DateTimeField()),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100, unique=True)),
+                ("active", models.BooleanField(default=True)),
+                ("secret", models.CharField(editable=False, max_length=200)),
+                ("previous_secret", models.CharField(blank=True, editable=False, max_length=200)),
+                (
+                    "previous_secret_expires_at",
+                    models.DateTimeField(blank=True, editable=False, null=True),
+                ),
+                ("created_at", models.DateTimeField()),
             ],
             options={
-                'verbose_name': 'CRM integration',
-                'ordering': ['name'],
+                "verbose_name": "CRM integration",
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Endpoint',
+            name="Endpoint",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('webhook', 'Webhook (Standard Webhooks, signed)'), ('chat', 'Team chat (Slack-compatible incoming webhook)')], default='webhook', max_length=16)),
-                ('url', models.URLField(max_length=2000)),
-                ('description', models.CharField(blank=True, max_length=200)),
-                ('event_types', models.JSONField(blank=True, default=list)),
-                ('active', models.BooleanField(default=True)),
-                ('secret', models.CharField(editable=False, max_length=200)),
-                ('previous_secret', models.CharField(blank=True, editable=False, max_length=200)),
-                ('previous_secret_expires_at', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('created_at', models.DateTimeField()),
-                ('updated_at', models.DateTimeField()),
-                ('failing_since', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('disabled_at', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('disabled_reason', models.CharField(blank=True, editable=False, max_length=200)),
-                ('lease_until', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('lease_token', models.CharField(blank=True, editable=False, max_length=64)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('team', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='handoff.team')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("webhook", "Webhook (Standard Webhooks, signed)"),
+                            ("chat", "Team chat (Slack-compatible incoming webhook)"),
+                        ],
+                        default="webhook",
+                        max_length=16,
+                    ),
+                ),
+                ("url", models.URLField(max_length=2000)),
+                ("description", models.CharField(blank=True, max_length=200)),
+                ("event_types", models.JSONField(blank=True, default=list)),
+                ("active", models.BooleanField(default=True)),
+                ("secret", models.CharField(editable=False, max_length=200)),
+                ("previous_secret", models.CharField(blank=True, editable=False, max_length=200)),
+                (
+                    "previous_secret_expires_at",
+                    models.DateTimeField(blank=True, editable=False, null=True),
+                ),
+                ("created_at", models.DateTimeField()),
+                ("updated_at", models.DateTimeField()),
+                ("failing_since", models.DateTimeField(blank=True, editable=False, null=True)),
+                ("disabled_at", models.DateTimeField(blank=True, editable=False, null=True)),
+                ("disabled_reason", models.CharField(blank=True, editable=False, max_length=200)),
+                ("lease_until", models.DateTimeField(blank=True, editable=False, null=True)),
+                ("lease_token", models.CharField(blank=True, editable=False, max_length=64)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "team",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="handoff.team",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.CreateModel(
-            name='Message',
+            name="Message",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('event_id', models.CharField(max_length=64)),
-                ('event_type', models.CharField(max_length=64)),
-                ('body', models.TextField()),
-                ('lead_id', models.BigIntegerField(blank=True, db_index=True, null=True)),
-                ('created_at', models.DateTimeField()),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('delivered', 'Delivered'), ('failed', 'Failed (gave up)')], default='pending', max_length=16)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('next_attempt_at', models.DateTimeField()),
-                ('delivered_at', models.DateTimeField(blank=True, null=True)),
-                ('last_error', models.CharField(blank=True, max_length=500)),
-                ('endpoint', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='messages', to='integrations.endpoint')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("event_id", models.CharField(max_length=64)),
+                ("event_type", models.CharField(max_length=64)),
+                ("body", models.TextField()),
+                ("lead_id", models.BigIntegerField(blank=True, db_index=True, null=True)),
+                ("created_at", models.DateTimeField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("delivered", "Delivered"),
+                            ("failed", "Failed (gave up)"),
+                        ],
+                        default="pending",
+                        max_length=16,
+                    ),
+                ),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("next_attempt_at", models.DateTimeField()),
+                ("delivered_at", models.DateTimeField(blank=True, null=True)),
+                ("last_error", models.CharField(blank=True, max_length=500)),
+                (
+                    "endpoint",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="messages",
+                        to="integrations.endpoint",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-id'],
+                "ordering": ["-id"],
             },
         ),
         migrations.CreateModel(
-            name='Attempt',
+            name="Attempt",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('at', models.DateTimeField()),
-                ('status_code', models.PositiveIntegerField(blank=True, null=True)),
-                ('latency_ms', models.PositiveIntegerField(default=0)),
-                ('error', models.CharField(blank=True, max_length=500)),
-                ('response_excerpt', models.TextField(blank=True)),
-                ('endpoint', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='integrations.endpoint')),
-                ('message', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='attempt_log', to='integrations.message')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("at", models.DateTimeField()),
+                ("status_code", models.PositiveIntegerField(blank=True, null=True)),
+                ("latency_ms", models.PositiveIntegerField(default=0)),
+                ("error", models.CharField(blank=True, max_length=500)),
+                ("response_excerpt", models.TextField(blank=True)),
+                (
+                    "endpoint",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="integrations.endpoint",
+                    ),
+                ),
+                (
+                    "message",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="attempt_log",
+                        to="integrations.message",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-at', '-id'],
+                "ordering": ["-at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='InboundEvent',
+            name="InboundEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('webhook_id', models.CharField(blank=True, max_length=200)),
-                ('event_type', models.CharField(blank=True, max_length=64)),
-                ('received_at', models.DateTimeField()),
-                ('status', models.CharField(choices=[('applied', 'Applied'), ('rejected', 'Rejected')], max_length=16)),
-                ('error', models.TextField(blank=True)),
-                ('payload', models.JSONField(blank=True, null=True)),
-                ('result', models.JSONField(blank=True, default=dict)),
-                ('lead_id', models.BigIntegerField(blank=True, db_index=True, null=True)),
-                ('integration', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='events', to='integrations.crmintegration')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("webhook_id", models.CharField(blank=True, max_length=200)),
+                ("event_type", models.CharField(blank=True, max_length=64)),
+                ("received_at", models.DateTimeField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("applied", "Applied"), ("rejected", "Rejected")], max_length=16
+                    ),
+                ),
+                ("error", models.TextField(blank=True)),
+                ("payload", models.JSONField(blank=True, null=True)),
+                ("result", models.JSONField(blank=True, default=dict)),
+                ("lead_id", models.BigIntegerField(blank=True, db_index=True, null=True)),
+                (
+                    "integration",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="events",
+                        to="integrations.crmintegration",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-received_at', '-id'],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('status', 'applied')), fields=('webhook_id',), name='inbound_event_applied_once')],
+                "ordering": ["-received_at", "-id"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("status", "applied")),
+                        fields=("webhook_id",),
+                        name="inbound_event_applied_once",
+                    )
+                ],
             },
         ),
         migrations.AddIndex(
-            model_name='message',
-            index=models.Index(condition=models.Q(('status', 'pending')), fields=['next_attempt_at', 'endpoint'], name='webhook_message_due'),
+            model_name="message",
+            index=models.Index(
+                condition=models.Q(("status", "pending")),
+                fields=["next_attempt_at", "endpoint"],
+                name="webhook_message_due",
+            ),
         ),
         migrations.AddIndex(
-            model_name='message',
-            index=models.Index(fields=['endpoint', 'created_at'], name='webhook_message_endpoint_at'),
+            model_name="message",
+            index=models.Index(
+                fields=["endpoint", "created_at"], name="webhook_message_endpoint_at"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='message',
-            constraint=models.UniqueConstraint(fields=('endpoint', 'event_id'), name='webhook_message_endpoint_event'),
+            model_name="message",
+            constraint=models.UniqueConstraint(
+                fields=("endpoint", "event_id"), name="webhook_message_endpoint_event"
+            ),
         ),
         migrations.AddIndex(
-            model_name='attempt',
-            index=models.Index(fields=['endpoint', 'at'], name='webhook_attempt_endpoint_at'),
+            model_name="attempt",
+            index=models.Index(fields=["endpoint", "at"], name="webhook_attempt_endpoint_at"),
         ),
         migrations.RunPython(grant, migrations.RunPython.noop),
     ]

@@ -23,9 +23,10 @@ from django.db import connection, transaction
 from django.db.models import F, OuterRef, Q, Subquery
 from django.utils import timezone
 
-from leads import csvfile, erasure, roles, services
-from leads.bulksql import insert_rows
-from leads.errors import Conflict, RuleViolation, ValidationFailed
+from core import roles
+from core.bulksql import insert_rows
+from core.errors import Conflict, RuleViolation, ValidationFailed
+from leads import csvfile, erasure, services
 from leads.history import (
     CHANGED,
     CREATED,

@@ -2,11 +2,18 @@
 
 from django.db import migrations
 
-from leads.roles import ALL_ROLES, grant_permissions_in_migration
+from core.roles import ALL_ROLES, grant_permissions_in_migration
 
 GRANTS = {
     "Marketing": {
-        "leads": ["lead", "campaign", "engagementevent", "fitrule", "engagementrule", "scoringconfig"],
+        "leads": [
+            "lead",
+            "campaign",
+            "engagementevent",
+            "fitrule",
+            "engagementrule",
+            "scoringconfig",
+        ],
     },
     "Sales": {},
     "Sales Manager": {"leads": ["lead", "campaign", "engagementevent"]},

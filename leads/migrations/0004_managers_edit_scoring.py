@@ -1,8 +1,8 @@
-"""Sales managers may edit the scoring rules and settings too (leads.roles.can_edit_scoring)."""
+"""Sales managers may edit the scoring rules and settings too (core.roles.can_edit_scoring)."""
 
 from django.db import migrations
 
-from leads.roles import grant_permissions_in_migration
+from core.roles import grant_permissions_in_migration
 
 GRANTS = {"Sales Manager": {"leads": ["fitrule", "engagementrule", "scoringconfig"]}}
 

@@ -4,7 +4,7 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
-from leads.roles import grant_permissions_in_migration
+from core.roles import grant_permissions_in_migration
 
 # Managers own accounts (owners, merges); marketing and managers edit PQL criteria.
 GRANTS = {
@@ -24,75 +24,136 @@ def grant(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('leads', '0009_lead_imports'),
-        ('leads', '0002_roles'),
+        ("leads", "0009_lead_imports"),
+        ("leads", "0002_roles"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='PqlCriterion',
+            name="PqlCriterion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, unique=True)),
-                ('kind', models.CharField(choices=[('usage_days', 'Product used on at least N distinct days'), ('feature', 'Used a named feature'), ('trial', 'Trial activated')], max_length=16)),
-                ('min_days', models.PositiveIntegerField(default=3, help_text='usage_days: distinct days with a product_usage event.')),
-                ('feature', models.CharField(blank=True, help_text='feature: a product_usage event whose payload has {"feature": this}.', max_length=100)),
-                ('within_days', models.PositiveIntegerField(default=14, help_text='Only events this recent.')),
-                ('active', models.BooleanField(default=True)),
-                ('order', models.PositiveIntegerField(default=0)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100, unique=True)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("usage_days", "Product used on at least N distinct days"),
+                            ("feature", "Used a named feature"),
+                            ("trial", "Trial activated"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "min_days",
+                    models.PositiveIntegerField(
+                        default=3, help_text="usage_days: distinct days with a product_usage event."
+                    ),
+                ),
+                (
+                    "feature",
+                    models.CharField(
+                        blank=True,
+                        help_text='feature: a product_usage event whose payload has {"feature": this}.',
+                        max_length=100,
+                    ),
+                ),
+                (
+                    "within_days",
+                    models.PositiveIntegerField(default=14, help_text="Only events this recent."),
+                ),
+                ("active", models.BooleanField(default=True)),
+                ("order", models.PositiveIntegerField(default=0)),
             ],
             options={
-                'verbose_name': 'PQL criterion',
-                'verbose_name_plural': 'PQL criteria',
-                'ordering': ['order', 'id'],
+                "verbose_name": "PQL criterion",
+                "verbose_name_plural": "PQL criteria",
+                "ordering": ["order", "id"],
             },
         ),
         migrations.AddField(
-            model_name='lead',
-            name='pql',
+            model_name="lead",
+            name="pql",
             field=models.BooleanField(db_default=False, default=False),
         ),
         migrations.AddField(
-            model_name='lead',
-            name='pql_criteria',
-            field=models.JSONField(blank=True, db_default=models.Value([], models.JSONField()), default=list),
+            model_name="lead",
+            name="pql_criteria",
+            field=models.JSONField(
+                blank=True, db_default=models.Value([], models.JSONField()), default=list
+            ),
         ),
         migrations.AddField(
-            model_name='lead',
-            name='pql_since',
+            model_name="lead",
+            name="pql_since",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='lead',
-            name='ready_reason',
-            field=models.CharField(blank=True, db_default='', default='', max_length=16),
+            model_name="lead",
+            name="ready_reason",
+            field=models.CharField(blank=True, db_default="", default="", max_length=16),
         ),
         migrations.CreateModel(
-            name='Account',
+            name="Account",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('domain', models.CharField(max_length=253)),
-                ('name', models.CharField(blank=True, max_length=200)),
-                ('created_at', models.DateTimeField()),
-                ('updated_at', models.DateTimeField()),
-                ('merged_into', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='aliases', to='leads.account')),
-                ('owner', models.ForeignKey(blank=True, help_text='The sales rep who owns the relationship (routing can prefer them).', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='owned_accounts', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("domain", models.CharField(max_length=253)),
+                ("name", models.CharField(blank=True, max_length=200)),
+                ("created_at", models.DateTimeField()),
+                ("updated_at", models.DateTimeField()),
+                (
+                    "merged_into",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="aliases",
+                        to="leads.account",
+                    ),
+                ),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="The sales rep who owns the relationship (routing can prefer them).",
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="owned_accounts",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name', 'id'],
+                "ordering": ["name", "id"],
             },
         ),
         migrations.AddField(
-            model_name='lead',
-            name='account',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='leads', to='leads.account'),
+            model_name="lead",
+            name="account",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="leads",
+                to="leads.account",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='account',
-            constraint=models.UniqueConstraint(fields=('domain',), name='account_unique_domain'),
+            model_name="account",
+            constraint=models.UniqueConstraint(fields=("domain",), name="account_unique_domain"),
         ),
         migrations.RunPython(grant, migrations.RunPython.noop),
     ]

@@ -4,7 +4,6 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
-
 # A frozen copy of pipeline.taxonomy.DEFAULT_LOST_REASONS, so a fresh install can lose deals.
 LOST_REASONS = [
     ("price", "Price too high", "price", 10),
@@ -20,7 +19,7 @@ LOST_REASONS = [
 
 
 def grant(apps, schema_editor):
-    from leads.roles import grant_permissions_in_migration
+    from core.roles import grant_permissions_in_migration
 
     grant_permissions_in_migration(
         apps, {"Sales Manager": {"pipeline": ["lostreason", "opportunity"]}}
@@ -38,104 +37,296 @@ def seed_lost_reasons(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('handoff', '0009_sla_outcome'),
-        ('leads', '0007_lead_search_text'),
-        ('leads', '0002_roles'),
+        ("handoff", "0009_sla_outcome"),
+        ("leads", "0007_lead_search_text"),
+        ("leads", "0002_roles"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='LostReason',
+            name="LostReason",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.SlugField(unique=True)),
-                ('label', models.CharField(max_length=100)),
-                ('category', models.CharField(choices=[('price', 'Price'), ('competition', 'Competition'), ('no_decision', 'No decision'), ('timing', 'Timing'), ('product', 'Product'), ('fit', 'Fit'), ('other', 'Other')], max_length=16)),
-                ('active', models.BooleanField(default=True)),
-                ('display_order', models.PositiveIntegerField(default=100)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("code", models.SlugField(unique=True)),
+                ("label", models.CharField(max_length=100)),
+                (
+                    "category",
+                    models.CharField(
+                        choices=[
+                            ("price", "Price"),
+                            ("competition", "Competition"),
+                            ("no_decision", "No decision"),
+                            ("timing", "Timing"),
+                            ("product", "Product"),
+                            ("fit", "Fit"),
+                            ("other", "Other"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("active", models.BooleanField(default=True)),
+                ("display_order", models.PositiveIntegerField(default=100)),
             ],
             options={
-                'ordering': ['display_order', 'label'],
+                "ordering": ["display_order", "label"],
             },
         ),
         migrations.CreateModel(
-            name='Opportunity',
+            name="Opportunity",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('stage', models.CharField(choices=[('open', 'Open'), ('won', 'Won'), ('lost', 'Lost')], default='open', max_length=8)),
-                ('amount', models.DecimalField(blank=True, decimal_places=2, max_digits=14, null=True)),
-                ('currency', models.CharField(max_length=3)),
-                ('expected_close_date', models.DateField(blank=True, null=True)),
-                ('external_id', models.CharField(blank=True, max_length=100, null=True, unique=True)),
-                ('source', models.CharField(blank=True, choices=[('organic_search', 'Organic search'), ('paid_search', 'Paid search'), ('paid_social', 'Paid social'), ('organic_social', 'Organic social'), ('email', 'Email'), ('webinar', 'Webinar'), ('event', 'Event'), ('content', 'Content syndication'), ('referral', 'Referral'), ('partner', 'Partner'), ('direct', 'Direct'), ('product', 'Product sign-up'), ('other', 'Other')], max_length=32)),
-                ('score', models.IntegerField(default=0)),
-                ('score_band', models.CharField(blank=True, max_length=20)),
-                ('promoted_at', models.DateTimeField()),
-                ('sql_at', models.DateTimeField(blank=True, null=True)),
-                ('opened_at', models.DateTimeField()),
-                ('won_at', models.DateTimeField(blank=True, null=True)),
-                ('lost_at', models.DateTimeField(blank=True, null=True)),
-                ('lost_note', models.TextField(blank=True)),
-                ('updated_at', models.DateTimeField()),
-                ('campaign', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='leads.campaign')),
-                ('handoff', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='opportunities', to='handoff.handoff')),
-                ('lead', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='opportunities', to='leads.lead')),
-                ('lost_reason', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='opportunities', to='pipeline.lostreason')),
-                ('opened_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('owner', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='opportunities', to=settings.AUTH_USER_MODEL)),
-                ('team', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='handoff.team')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "stage",
+                    models.CharField(
+                        choices=[("open", "Open"), ("won", "Won"), ("lost", "Lost")],
+                        default="open",
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "amount",
+                    models.DecimalField(blank=True, decimal_places=2, max_digits=14, null=True),
+                ),
+                ("currency", models.CharField(max_length=3)),
+                ("expected_close_date", models.DateField(blank=True, null=True)),
+                (
+                    "external_id",
+                    models.CharField(blank=True, max_length=100, null=True, unique=True),
+                ),
+                (
+                    "source",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("organic_search", "Organic search"),
+                            ("paid_search", "Paid search"),
+                            ("paid_social", "Paid social"),
+                            ("organic_social", "Organic social"),
+                            ("email", "Email"),
+                            ("webinar", "Webinar"),
+                            ("event", "Event"),
+                            ("content", "Content syndication"),
+                            ("referral", "Referral"),
+                            ("partner", "Partner"),
+                            ("direct", "Direct"),
+                            ("product", "Product sign-up"),
+                            ("other", "Other"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                ("score", models.IntegerField(default=0)),
+                ("score_band", models.CharField(blank=True, max_length=20)),
+                ("promoted_at", models.DateTimeField()),
+                ("sql_at", models.DateTimeField(blank=True, null=True)),
+                ("opened_at", models.DateTimeField()),
+                ("won_at", models.DateTimeField(blank=True, null=True)),
+                ("lost_at", models.DateTimeField(blank=True, null=True)),
+                ("lost_note", models.TextField(blank=True)),
+                ("updated_at", models.DateTimeField()),
+                (
+                    "campaign",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="leads.campaign",
+                    ),
+                ),
+                (
+                    "handoff",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="opportunities",
+                        to="handoff.handoff",
+                    ),
+                ),
+                (
+                    "lead",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="opportunities",
+                        to="leads.lead",
+                    ),
+                ),
+                (
+                    "lost_reason",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="opportunities",
+                        to="pipeline.lostreason",
+                    ),
+                ),
+                (
+                    "opened_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="opportunities",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "team",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="handoff.team",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'opportunities',
-                'ordering': ['-opened_at', '-id'],
+                "verbose_name_plural": "opportunities",
+                "ordering": ["-opened_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='OpportunityEvent',
+            name="OpportunityEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('opened', 'Opened'), ('updated', 'Updated'), ('won', 'Won'), ('lost', 'Lost'), ('synced', 'Synced from the CRM')], max_length=16)),
-                ('from_stage', models.CharField(blank=True, choices=[('open', 'Open'), ('won', 'Won'), ('lost', 'Lost')], max_length=8)),
-                ('to_stage', models.CharField(blank=True, choices=[('open', 'Open'), ('won', 'Won'), ('lost', 'Lost')], max_length=8)),
-                ('at', models.DateTimeField()),
-                ('amount_before', models.DecimalField(blank=True, decimal_places=2, max_digits=14, null=True)),
-                ('amount_after', models.DecimalField(blank=True, decimal_places=2, max_digits=14, null=True)),
-                ('payload', models.JSONField(blank=True, default=dict)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('opportunity', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='events', to='pipeline.opportunity')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("opened", "Opened"),
+                            ("updated", "Updated"),
+                            ("won", "Won"),
+                            ("lost", "Lost"),
+                            ("synced", "Synced from the CRM"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "from_stage",
+                    models.CharField(
+                        blank=True,
+                        choices=[("open", "Open"), ("won", "Won"), ("lost", "Lost")],
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "to_stage",
+                    models.CharField(
+                        blank=True,
+                        choices=[("open", "Open"), ("won", "Won"), ("lost", "Lost")],
+                        max_length=8,
+                    ),
+                ),
+                ("at", models.DateTimeField()),
+                (
+                    "amount_before",
+                    models.DecimalField(blank=True, decimal_places=2, max_digits=14, null=True),
+                ),
+                (
+                    "amount_after",
+                    models.DecimalField(blank=True, decimal_places=2, max_digits=14, null=True),
+                ),
+                ("payload", models.JSONField(blank=True, default=dict)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "opportunity",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="events",
+                        to="pipeline.opportunity",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.AddIndex(
-            model_name='opportunity',
-            index=models.Index(fields=['promoted_at'], include=('stage', 'amount', 'currency', 'source', 'campaign', 'score', 'score_band', 'team', 'owner', 'opened_at', 'won_at'), name='opportunity_cohort'),
+            model_name="opportunity",
+            index=models.Index(
+                fields=["promoted_at"],
+                include=(
+                    "stage",
+                    "amount",
+                    "currency",
+                    "source",
+                    "campaign",
+                    "score",
+                    "score_band",
+                    "team",
+                    "owner",
+                    "opened_at",
+                    "won_at",
+                ),
+                name="opportunity_cohort",
+            ),
         ),
         migrations.AddIndex(
-            model_name='opportunity',
-            index=models.Index(fields=['owner', 'stage'], name='opportunity_owner_stage'),
+            model_name="opportunity",
+            index=models.Index(fields=["owner", "stage"], name="opportunity_owner_stage"),
         ),
         migrations.AddIndex(
-            model_name='opportunity',
-            index=models.Index(fields=['stage', 'won_at'], name='opportunity_stage_won'),
+            model_name="opportunity",
+            index=models.Index(fields=["stage", "won_at"], name="opportunity_stage_won"),
         ),
         migrations.AddConstraint(
-            model_name='opportunity',
-            constraint=models.UniqueConstraint(condition=models.Q(('stage', 'open')), fields=('lead',), name='opportunity_one_open_per_lead'),
+            model_name="opportunity",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("stage", "open")),
+                fields=("lead",),
+                name="opportunity_one_open_per_lead",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='opportunity',
-            constraint=models.CheckConstraint(condition=models.Q(('amount__isnull', True), ('amount__gte', 0), _connector='OR'), name='opportunity_amount_not_negative'),
+            model_name="opportunity",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("amount__isnull", True), ("amount__gte", 0), _connector="OR"),
+                name="opportunity_amount_not_negative",
+            ),
         ),
         migrations.AddIndex(
-            model_name='opportunityevent',
-            index=models.Index(fields=['opportunity', 'id'], name='oppevent_opportunity_seq'),
+            model_name="opportunityevent",
+            index=models.Index(fields=["opportunity", "id"], name="oppevent_opportunity_seq"),
         ),
         migrations.RunPython(seed_lost_reasons, migrations.RunPython.noop),
         migrations.RunPython(grant, migrations.RunPython.noop),

@@ -22,9 +22,9 @@ from django.core.management import call_command
 from django.utils import timezone
 
 import config.celery  # noqa: F401  (installs the filter, as the worker does)
+from core.models import OutboxMessage
 from handoff.models import Handoff, Notification
 from handoff.sweep import sla_sweep
-from leads.models import OutboxMessage
 from leads.tasks import outbox_relay
 
 

@@ -68,7 +68,7 @@ def test_every_settings_module_renders_refusals_with_our_pages(module):
     probe = (
         "import django; django.setup(); from django.conf import settings; "
         "from django.urls import get_resolver; r = get_resolver(); "
-        "print('config.errors.RefusalPages' in settings.MIDDLEWARE, "
+        "print('core.error_pages.RefusalPages' in settings.MIDDLEWARE, "
         "r.resolve_error_handler(404).__name__, r.resolve_error_handler(403).__name__)"
     )
     out = subprocess.run(

@@ -9,6 +9,7 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
+from core.errors import ValidationFailed
 from feedback.models import ReturnFeedback
 from feedback.selectors import (
     MetricsFilters,
@@ -20,7 +21,6 @@ from feedback.selectors import (
     threshold_advisor,
 )
 from handoff.states import Status
-from leads.errors import ValidationFailed
 from leads.models import ScoringConfig
 from pipeline import rollup
 from tests.factories import (

@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
+from core.models import OutboxMessage
 from feedback import contradictions, services
-from leads.models import FitRule, OutboxMessage, ScoringConfig
+from leads.models import FitRule, ScoringConfig
 from tests.factories import FitRuleFactory, RejectionReasonFactory
 from tests.handoff.world import World, make_world
 

@@ -13,10 +13,10 @@ from django.core import mail
 from django.core.management import CommandError, call_command
 from django.test import Client, override_settings
 
+from core.errors import ValidationFailed
 from feedback import digest
 from feedback.models import DigestDelivery
 from feedback.tasks import alignment_digest
-from leads.errors import ValidationFailed
 from tests.factories import UserFactory
 from tests.handoff.world import TUESDAY_10, World, make_world
 

@@ -82,7 +82,7 @@ def test_the_pages_refresh_sends_fresh_counts(world):
 
 
 def test_counts_are_one_query(world, django_assert_num_queries):
-    from leads.roles import is_manager
+    from core.roles import is_manager
 
     world.promote()
     assert is_manager(world.manager)  # the page has read the roles already

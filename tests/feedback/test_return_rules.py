@@ -9,13 +9,13 @@ import datetime as dt
 import pytest
 from django.test import override_settings
 
+from core.errors import DomainError, Forbidden, ValidationFailed
 from feedback import services
 from feedback.models import RejectionReason, ReturnFeedback
 from feedback.selectors import previous_returns
 from handoff.models import Handoff, HandoffEvent, Notification
 from handoff.services import handoff_accept, handoff_promote, lead_reopen
 from handoff.states import HandoffConflict, Status
-from leads.errors import DomainError, Forbidden, ValidationFailed
 from leads.models import LeadStageChange, Stage
 from leads.services import event_record
 from tests.factories import LeadFactory, SlaPolicyFactory, TeamFactory, TeamMembershipFactory

@@ -8,10 +8,10 @@ import datetime as dt
 import pytest
 from django.urls import reverse
 
+from core.errors import Conflict, Forbidden, ValidationFailed
 from feedback import services
 from feedback.models import ReturnFeedback
 from feedback.selectors import feedback_disputes, feedback_queue
-from leads.errors import Conflict, Forbidden, ValidationFailed
 from leads.models import LeadStageChange, Stage
 from tests.factories import LeadFactory, ReturnFeedbackFactory
 

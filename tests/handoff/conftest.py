@@ -28,9 +28,9 @@ from django.core import mail
 from django.core.mail.backends.base import BaseEmailBackend
 from django.db import connection
 
+from core.roles import SALES
 from handoff.models import Handoff
 from handoff.states import Status
-from leads.roles import SALES
 from tests.factories import (
     BusinessCalendarFactory,
     HandoffFactory,

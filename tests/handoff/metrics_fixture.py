@@ -29,12 +29,12 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from core.roles import SALES
 from feedback.services import feedback_return_handoff
 from handoff import services
 from handoff.models import Handoff, Team
 from handoff.sweep import sla_sweep
 from leads.models import Source
-from leads.roles import SALES
 from tests.factories import (
     BusinessCalendarFactory,
     LeadFactory,

@@ -9,12 +9,12 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from core.roles import SALES
 from handoff.admin import HandoffAdmin
 from handoff.models import BusinessCalendar, Handoff, SlaPolicy
 from handoff.selectors import calendar_for
 from handoff.states import Status
 from leads.models import Lead
-from leads.roles import SALES
 from tests.factories import HandoffFactory, LeadFactory, UserFactory
 from tests.handoff.world import World, make_world
 

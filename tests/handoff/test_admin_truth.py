@@ -7,10 +7,10 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
+from core.roles import MARKETING
 from feedback import services as feedback_services
 from feedback.models import ReturnFeedback
 from handoff.models import Notification
-from leads.roles import MARKETING
 from tests.factories import LeadFactory, UserFactory
 from tests.handoff.world import World, make_world
 

@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
+from core.roles import MARKETING
 from handoff import services
 from handoff.models import Handoff
 from handoff.states import Status
 from leads.models import Stage
-from leads.roles import MARKETING
 from tests.factories import HandoffFactory, LeadFactory, UserFactory
 from tests.handoff.world import World, make_world
 

@@ -6,12 +6,12 @@ import datetime as dt
 
 import pytest
 
+from core.errors import RuleViolation
+from core.roles import SALES_MANAGER
 from handoff import services
 from handoff.assignment import region_for_country
 from handoff.models import Notification, Team
 from handoff.states import Status
-from leads.errors import RuleViolation
-from leads.roles import SALES_MANAGER
 from tests.factories import (
     BusinessCalendarFactory,
     SlaPolicyFactory,

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from core.errors import ValidationFailed
 from handoff import services
 from handoff.models import Handoff
-from leads.errors import ValidationFailed
 from leads.models import Stage
 from tests.handoff.world import World, make_world
 from tests.ui.world import logged_in, text

@@ -7,9 +7,9 @@ import datetime as dt
 
 import pytest
 
+from core.errors import ValidationFailed
 from handoff import metrics
 from handoff.metrics import SlaFilters
-from leads.errors import ValidationFailed
 from tests.handoff.metrics_fixture import END, NOW, START, MetricsWorld, build, ny
 
 

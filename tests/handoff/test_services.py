@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
+from core.errors import Conflict, Forbidden, RuleViolation, ValidationFailed
 from handoff import services
 from handoff.models import Handoff, HandoffEvent, Notification
 from handoff.states import ALLOWED_MOVES, HandoffConflict, InvalidTransition, Status
-from leads.errors import Conflict, Forbidden, RuleViolation, ValidationFailed
 from leads.models import LeadStageChange, Stage
 from tests.factories import BusinessCalendarFactory, TeamFactory, TeamMembershipFactory
 from tests.handoff.world import NOTE, NY, TUESDAY_10, World, make_world
@@ -331,7 +331,7 @@ def test_pausing_for_information_keeps_the_business_time_that_was_left(world):
 
 
 def test_only_the_promoting_marketer_the_owner_or_a_manager_answer_a_question(world):
-    from leads.roles import MARKETING
+    from core.roles import MARKETING
     from tests.factories import UserFactory
 
     h = in_status(world, Status.WAITING)

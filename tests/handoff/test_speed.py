@@ -8,11 +8,12 @@ import datetime as dt
 import pytest
 from django.test import Client
 
+from core.timefmt import duration_label
 from handoff import services
 from handoff.metrics import SlaFilters
 from handoff.models import AutoPromotionRule, Handoff, Notification
 from handoff.notifications import notifications_send
-from handoff.speed import duration_label, speed_to_lead
+from handoff.speed import speed_to_lead
 from leads import services as lead_services
 from tests.handoff.world import NY, TUESDAY_10, make_world
 

@@ -8,10 +8,10 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
+from core.roles import SALES_MANAGER
 from handoff.models import Handoff, HandoffEvent, Notification
 from handoff.states import Status
 from handoff.sweep import handoff_first_touch_late_by, handoff_late_by, late_by, sla_sweep
-from leads.roles import SALES_MANAGER
 from tests.factories import BusinessCalendarFactory, UserFactory
 from tests.handoff.conftest import NOW, policy_snapshot
 

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from core.roles import SALES
 from handoff import services
 from handoff.models import BusinessCalendar, Handoff, SlaPolicy, Team, TeamMembership
 from leads.models import Lead
-from leads.roles import SALES
 from tests.factories import (
     BusinessCalendarFactory,
     LeadFactory,

@@ -5,10 +5,10 @@ from typing import Any
 
 import pytest
 
+from core.models import OutboxMessage
 from integrations import delivery
 from integrations.models import Endpoint, Message
 from leads.events import FANOUT_TASK
-from leads.models import OutboxMessage
 from tests.handoff.conftest import celery_worker_group  # noqa: F401 (the real-worker fixture)
 from tests.integrations.receivers import Receiver
 from tests.reliability.security_world import SecurityWorld, make_security_world

@@ -10,8 +10,8 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
+from core.errors import Forbidden
 from leads import accounts, services
-from leads.errors import Forbidden
 from leads.models import Account, Lead
 
 pytestmark = pytest.mark.usefixtures("default_rules")

@@ -11,8 +11,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from leads import services, token_auth
-from leads.errors import ValidationFailed
+from core.api import token_auth
+from core.errors import ValidationFailed
+from leads import services
 from leads.models import EngagementEvent, Lead, ScoringConfig
 from tests.factories import LeadFactory
 

@@ -12,10 +12,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.utils import timezone
 
+from core.roles import MARKETING
 from leads import services, tasks
 from leads.imports import services as imports
 from leads.models import ImportMapping, ImportStatus, Lead, LeadImport
-from leads.roles import MARKETING
 from tests.factories import LeadFactory, UserFactory
 from tests.leads.test_import_recognition import HUBSPOT
 

@@ -9,7 +9,7 @@ from django.contrib.auth.models import User
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from leads import token_auth
+from core.api import token_auth
 from leads.models import Lead
 from tests.factories import CampaignFactory, HandoffFactory, LeadFactory, UserFactory
 

@@ -10,9 +10,10 @@ import smtplib
 import pytest
 from django.core import mail
 
+from core.models import OutboxMessage
 from handoff.models import Notification
 from leads import services
-from leads.models import Lead, OutboxMessage, PqlCriterion, Stage
+from leads.models import Lead, PqlCriterion, Stage
 from tests.factories import LeadFactory, UserFactory
 
 pytestmark = pytest.mark.usefixtures("default_rules")

@@ -7,7 +7,8 @@ import datetime as dt
 import pytest
 from django.contrib.auth.models import Permission
 
-from leads import outbox, services, tasks
+from core import outbox
+from leads import services, tasks
 from leads.models import EngagementRule, FitRule, Lead, ScoringConfig
 from tests.factories import LeadFactory, UserFactory
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from leads import outbox
+from core import outbox
 
 ROOT = Path(__file__).resolve().parents[2]
 

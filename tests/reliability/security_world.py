@@ -16,11 +16,11 @@ from typing import Any
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
+from core.roles import MARKETING, SALES, SALES_MANAGER
 from feedback import services as feedback_services
 from handoff import services
 from handoff.models import Handoff, Team, TeamMembership
 from leads.models import EventKind, Lead
-from leads.roles import MARKETING, SALES, SALES_MANAGER
 from leads.services import scoring_rules_install_defaults
 from tests.factories import (
     BusinessCalendarFactory,

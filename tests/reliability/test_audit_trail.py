@@ -16,6 +16,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from core.roles import MARKETING, SALES_MANAGER
 from feedback import services as feedback_services
 from feedback.models import RejectionReason
 from handoff import services
@@ -25,7 +26,6 @@ from handoff.states import ALLOWED_MOVES, Status
 from handoff.sweep import sla_sweep
 from leads import services as lead_services
 from leads.models import FitRule, Lead, ScoringConfig, UserProfile
-from leads.roles import MARKETING, SALES_MANAGER
 from pipeline.models import LostReason
 from tests.factories import (
     BusinessCalendarFactory,

@@ -29,11 +29,12 @@ from django.db.models import Count
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
+from core.models import OutboxMessage
+from core.roles import MARKETING, SALES, SALES_MANAGER
 from handoff import services as handoff_services
 from handoff.models import Handoff, HandoffEvent, Notification
 from handoff.states import Status
-from leads.models import Lead, OutboxMessage
-from leads.roles import MARKETING, SALES, SALES_MANAGER
+from leads.models import Lead
 from tests.factories import (
     BusinessCalendarFactory,
     HandoffFactory,

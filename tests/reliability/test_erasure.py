@@ -20,6 +20,7 @@ from django.test import Client
 from django.utils import timezone
 
 from config.erasure import erase_person
+from core.models import OutboxMessage
 from feedback import services as feedback_services
 from feedback.models import ReturnFeedback
 from feedback.selectors import MetricsFilters, feedback_metrics
@@ -28,7 +29,7 @@ from handoff import services as handoff_services
 from handoff.models import Handoff, HandoffEvent, Notification
 from leads import services as lead_services
 from leads.erasure import email_hash
-from leads.models import EngagementEvent, Erasure, Lead, LeadStageChange, OutboxMessage
+from leads.models import EngagementEvent, Erasure, Lead, LeadStageChange
 from tests.reliability.security_world import SecurityWorld, make_security_world
 
 EMAIL = "zephyrine.quillfeather@quill-example.test"

@@ -9,7 +9,7 @@ from django.test import Client
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from leads.roles import SALES
+from core.roles import SALES
 from tests.factories import UserFactory
 
 PASSWORD = "pass-1234-word"  # tests.factories.UserFactory's

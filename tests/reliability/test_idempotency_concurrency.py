@@ -20,9 +20,9 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from core.roles import MARKETING
 from leads import services
 from leads.models import IdempotencyRecord, Lead
-from leads.roles import MARKETING
 from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]

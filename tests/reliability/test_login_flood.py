@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
 
-from leads.roles import SALES
+from core.roles import SALES
 from tests.factories import UserFactory
 from tests.handoff.conftest import database_url
 from tests.reliability.conftest import Gunicorn, percentile

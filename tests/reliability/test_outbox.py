@@ -1,4 +1,4 @@
-"""The task outbox (leads.outbox): queued in the caller's transaction, published after commit or
+"""The task outbox (core.outbox): queued in the caller's transaction, published after commit or
 by the relay, against a real Redis of the test's own (started, stopped, paused by the test)."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from leads import outbox
-from leads.models import OutboxMessage
+from core import outbox
+from core.models import OutboxMessage
 from leads.services import enqueue_task
 from tests.reliability.conftest import queued_task_names
 

@@ -16,7 +16,7 @@ from django.db import connection, connections
 from django.test import Client, RequestFactory
 
 from config.security import client_key
-from leads.roles import MARKETING
+from core.roles import MARKETING
 from tests.factories import UserFactory
 
 PASSWORD = "pass-1234-word"  # tests.factories.UserFactory's

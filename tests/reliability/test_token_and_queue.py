@@ -110,7 +110,7 @@ def test_a_change_no_signal_announces_is_seen_once_the_entry_expires(world, sett
 
 
 def test_each_request_gets_its_own_copy_of_the_remembered_user(world):
-    from leads.token_auth import CachedTokenAuthentication
+    from core.api.token_auth import CachedTokenAuthentication
 
     key = Token.objects.create(user=world.rep).key
     first, _ = CachedTokenAuthentication().authenticate_credentials(key)

@@ -114,7 +114,7 @@ def test_a_manager_sets_a_reps_zone_in_the_admin_and_admin_times_name_their_zone
 
 
 def test_a_rep_cannot_set_someone_elses_zone(world):
-    from leads.errors import Forbidden
+    from core.errors import Forbidden
 
     with pytest.raises(Forbidden):
         user_time_zone_set(user=world.other_rep, time_zone="Asia/Tokyo", actor=world.rep)

@@ -17,13 +17,13 @@ from django.contrib.auth.models import Group
 from django.test import Client
 from django.utils import timezone
 
+from core.roles import ALL_ROLES, MARKETING, SALES, SALES_MANAGER
 from feedback import services as feedback_services
 from feedback.models import RejectionReason
 from feedback.taxonomy import ensure_default_reasons
 from handoff import services
 from handoff.models import BusinessCalendar, Handoff, SlaPolicy, Team
 from leads.models import EventKind, Lead
-from leads.roles import ALL_ROLES, MARKETING, SALES, SALES_MANAGER
 from tests.factories import (
     BusinessCalendarFactory,
     CampaignFactory,

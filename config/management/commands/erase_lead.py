@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from config.erasure import erase_person
-from leads.errors import DomainError
+from core.errors import DomainError
 
 
 class Command(BaseCommand):

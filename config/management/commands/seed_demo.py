@@ -13,7 +13,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from leads.roles import MARKETING, SALES, SALES_MANAGER
+from core.roles import MARKETING, SALES, SALES_MANAGER
 
 DEMO_PASSWORD = "handoff-demo"
 

@@ -7,9 +7,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from core.errors import ValidationFailed
 from feedback import digest
 from handoff import timezones
-from leads.errors import ValidationFailed
 
 
 class Command(BaseCommand):

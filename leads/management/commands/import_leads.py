@@ -19,8 +19,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from tqdm import tqdm
 
+from core.errors import DomainError
 from leads import csvfile
-from leads.errors import DomainError
 from leads.imports import services as imports
 
 MAX_ERRORS_SHOWN = 200

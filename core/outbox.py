@@ -40,7 +40,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from leads.models import OutboxMessage
+from core.models import OutboxMessage
 
 logger = logging.getLogger(__name__)
 
