@@ -18,7 +18,7 @@ from typing import Any
 
 from django.db.models import Min, OuterRef, Subquery
 
-from core.timefmt import minutes_label
+from core.timefmt import duration_label
 from handoff import sla
 from handoff.metrics import SlaFilters, percentile_cont
 from handoff.models import BusinessCalendar, Handoff, Notification
@@ -38,15 +38,6 @@ class _Row:
     # (wall minutes, business minutes) from the signal, or None when it has not happened.
     notified: tuple[float, float] | None
     accepted: tuple[float, float] | None
-
-
-def duration_label(minutes: float | None) -> str:
-    """ "40 s", "12m", "3h 05m"; "-" when unknown. Seconds matter here."""
-    if minutes is None:
-        return "-"
-    if minutes < 1:
-        return f"{round(minutes * 60)} s"
-    return minutes_label(minutes)
 
 
 def _span(

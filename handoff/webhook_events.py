@@ -11,12 +11,9 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
+from core.timefmt import iso
 from handoff.models import Handoff
 from leads.events import lead_ref, listening, publish_events
-
-
-def _iso(moment: dt.datetime | None) -> str | None:
-    return moment.isoformat() if moment is not None else None
 
 
 def handoff_data(handoff: Handoff, **extra: Any) -> dict[str, Any]:
@@ -27,12 +24,12 @@ def handoff_data(handoff: Handoff, **extra: Any) -> dict[str, Any]:
             "id": handoff.pk,
             "status": handoff.status,
             "attempt": handoff.attempt,
-            "created_at": _iso(handoff.created_at),
-            "due_at": _iso(handoff.due_at),
-            "at_risk_at": _iso(handoff.at_risk_at),
-            "breached_at": _iso(handoff.breached_at),
-            "responded_at": _iso(handoff.responded_at),
-            "first_touch_due_at": _iso(handoff.first_touch_due_at),
+            "created_at": iso(handoff.created_at),
+            "due_at": iso(handoff.due_at),
+            "at_risk_at": iso(handoff.at_risk_at),
+            "breached_at": iso(handoff.breached_at),
+            "responded_at": iso(handoff.responded_at),
+            "first_touch_due_at": iso(handoff.first_touch_due_at),
         },
         "lead": lead_ref(handoff.lead),
         "rep": {"id": rep.pk, "username": rep.get_username()} if rep is not None else None,

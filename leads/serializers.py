@@ -46,32 +46,6 @@ class JsonObjectListField(serializers.JSONField):
     """A JSON list of objects whose keys vary."""
 
 
-# --- errors (documented on every endpoint) -------------------------------------------------
-
-
-class ErrorSerializer(serializers.Serializer):
-    """Every error body: a stable code, a human message, and the field it is about (if one)."""
-
-    code = serializers.CharField(help_text="Stable, machine-readable: e.g. conflict, not_found.")
-    detail = serializers.CharField()
-    field = serializers.CharField(required=False, help_text="The input the error is about.")
-    status = serializers.CharField(
-        required=False,
-        help_text="On a 409 `invalid_transition`: the handoff's current status, which refused "
-        "the move.",
-    )
-
-
-class ValidationErrorSerializer(ErrorSerializer):
-    """A 400: a rule's error naming its `field`, a body that could not be read (`parse_error`),
-    or the shape check's `invalid` with `errors`: messages by field name (nested for nested
-    fields, e.g. {"bant": {"budget": ["..."]}})."""
-
-    errors = serializers.DictField(  # type: ignore[assignment]
-        required=False, help_text="With code `invalid`: messages by field name."
-    )
-
-
 # --- leads --------------------------------------------------------------------------------
 
 

@@ -6,16 +6,12 @@ import datetime as dt
 
 import django_filters
 from django.db.models import Q, QuerySet
-from django.utils import timezone
 
+from core.timefmt import day_start
 from leads.filters import IntegerFilter
 from leads.models import Source
 from pipeline.models import Opportunity
 from pipeline.states import Stage
-
-
-def _day_start(day: dt.date) -> dt.datetime:
-    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
 
 
 class OpportunityFilter(django_filters.FilterSet):
@@ -41,9 +37,9 @@ class OpportunityFilter(django_filters.FilterSet):
         fields = ["stage", "rep", "team", "source", "campaign", "lead"]
 
     def filter_closed_from(self, queryset: QuerySet, name: str, value: dt.date) -> QuerySet:
-        start = _day_start(value)
+        start = day_start(value)
         return queryset.filter(Q(won_at__gte=start) | Q(lost_at__gte=start))
 
     def filter_closed_to(self, queryset: QuerySet, name: str, value: dt.date) -> QuerySet:
-        end = _day_start(value + dt.timedelta(days=1))
+        end = day_start(value + dt.timedelta(days=1))
         return queryset.filter(Q(won_at__lt=end) | Q(lost_at__lt=end))

@@ -1,6 +1,9 @@
-"""The apps depend one way (integrations -> feedback -> pipeline -> handoff -> leads), and the
-pages call services only by their public names: a page never reaches into a service's private
-helper (a read the page needs lives in selectors)."""
+"""The apps depend one way (integrations -> feedback -> pipeline -> handoff -> leads -> core),
+and the pages call services only by their public names: a page never reaches into a service's
+private helper (a read the page needs lives in selectors).
+
+`core` is the ground floor: every app may import it, it imports no app (nor `config`, which
+wires the apps), and its migrations depend on no app's."""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ from handoff.views import HandoffAction
 
 ROOT = Path(__file__).resolve().parent.parent
 # Lowest first: an app may import the apps before it in this list, never the ones after it.
-LAYERS = ["leads", "handoff", "pipeline", "feedback", "integrations"]
+LAYERS = ["core", "leads", "handoff", "pipeline", "feedback", "integrations"]
 VIEW_MODULES = ["handoff/views", "handoff/views.py", "feedback/views", "feedback/views.py"]
 
 
@@ -93,6 +96,41 @@ def test_no_app_imports_an_app_above_it(app):
             if top in above:
                 upward.append(f"{path.relative_to(ROOT)}:{line} imports {module}")
     assert not upward, f"{app} must not import {', '.join(above)}: " + "; ".join(upward)
+
+
+def test_core_imports_no_app():
+    apps = {*LAYERS[1:], "config"}
+    found = []
+    for path in _modules("core"):
+        for line, module in _imported(ast.parse(path.read_text(), filename=str(path))):
+            if module.split(".")[0] in apps:
+                found.append(f"{path.relative_to(ROOT)}:{line} imports {module}")
+    assert _modules("core"), "the core package is not where this test looks"
+    assert not found, "core must import no app: " + "; ".join(found)
+
+
+def test_core_migrations_depend_on_no_app():
+    apps = {*LAYERS[1:], "config"}
+    upward = []
+    for path in sorted((ROOT / "core" / "migrations").glob("0*.py")):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Tuple) and len(node.elts) == 2:
+                first = node.elts[0]
+                if isinstance(first, ast.Constant) and first.value in apps:
+                    upward.append(f"{path.name} depends on {first.value}")
+        for _, module in _imported(tree):
+            if module.split(".")[0] in apps:
+                upward.append(f"{path.name} imports {module}")
+    assert not upward, "; ".join(upward)
+
+
+def test_every_app_may_import_core():
+    # core is below every app: the layering check lets any app import it.
+    for app in LAYERS[1:]:
+        assert LAYERS.index("core") < LAYERS.index(app)
+    tree = ast.parse("from core.errors import Conflict\nfrom core import pages\n")
+    assert {"core.errors", "core.pages"} <= {m for _, m in _imported(tree)}
 
 
 def test_the_check_sees_a_private_helper_and_an_upward_import():

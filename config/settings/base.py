@@ -37,6 +37,8 @@ INSTALLED_APPS = [
     "axes",
     "csp",
     "simple_history",
+    # The shared ground floor below every app (core/__init__.py): its models come first.
+    "core",
     "leads",
     "handoff",
     "pipeline",

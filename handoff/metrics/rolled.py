@@ -13,8 +13,8 @@ from django.db.models.functions import TruncWeek
 
 from handoff.metrics.filters import SlaFilters, local_today, week_start
 from handoff.metrics.outcomes import OutcomeRow, Outcomes, unflagged_rows
-from handoff.rollup import ensure_fresh
 from handoff.models.dashboard import DashboardDay
+from handoff.rollup import ensure_fresh
 
 PROMOTION_COUNTS = ("mql", "sal", "sql", "returned", "open")
 ATTEMPT_COUNTS = ("attempts", "attempts_accepted", "returned")

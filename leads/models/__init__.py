@@ -44,7 +44,6 @@ from leads.models.lead import (
     Lead,
     LeadStageChange,
 )
-from leads.models.outbox import OutboxMessage
 from leads.models.people import UserProfile
 from leads.models.privacy import Erasure
 from leads.models.scoring import (
@@ -83,7 +82,6 @@ __all__ = [
     "LeadImport",
     "LeadImportChange",
     "LeadStageChange",
-    "OutboxMessage",
     "PqlCriterion",
     "ScoringConfig",
     "Seniority",

@@ -1,19 +1,17 @@
-"""Plumbing shared by the server-rendered pages (handoff and feedback views).
+"""Plumbing shared by the server-rendered pages of every app.
 
-The one place where domain errors become what a person sees: a field error on the form that
-named the field, or a message at the top of the page. A lost race (HandoffConflict) always
-becomes a message saying who got there first, never a 500. Also: the role gate for pages,
-pagination with a page-size parameter, and the "version the user saw" token that turns a stale
-click into a conflict instead of silently acting on a handoff that changed under the user.
+The one place where domain errors become what a person sees (`perform`): a field error on the
+form that named the field, or a message at the top of the page; a lost race is a message, never
+a 500 (an app may say who got there first: handoff.views.support does for a handoff). Also: the
+role gate for pages, where to go after a POST, pagination with a page-size parameter.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 from django import forms
 from django.contrib import messages
@@ -23,13 +21,11 @@ from django.core.paginator import Page, Paginator
 from django.db import OperationalError
 from django.db.models import Count, QuerySet, Window
 from django.http import HttpRequest, HttpResponse, QueryDict
-from django.utils.dateparse import parse_datetime
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from core.errors import Conflict, DomainError, ValidationFailed
+from core.errors import Conflict, DomainError
 from core.roles import is_manager, is_marketer, is_rep
-from handoff.models import Handoff, HandoffEvent
-from handoff.states import HandoffConflict, Status
+from core.types import Visitor
 
 T = TypeVar("T")
 View = Callable[..., HttpResponse]
@@ -37,15 +33,15 @@ View = Callable[..., HttpResponse]
 # --- role gates ---------------------------------------------------------------------------------
 
 
-def marketing_or_manager(user: Any) -> bool:
+def marketing_or_manager(user: Visitor) -> bool:
     return is_marketer(user) or is_manager(user)
 
 
-def sales_or_manager(user: Any) -> bool:
+def sales_or_manager(user: Visitor) -> bool:
     return is_rep(user) or is_manager(user)
 
 
-def page_for(predicate: Callable[[Any], bool], who: str) -> Callable[[View], View]:
+def page_for(predicate: Callable[[Visitor], bool], who: str) -> Callable[[View], View]:
     """Login required, then the role gate: a user of another role gets the 403 page saying whose
     page it is (the navigation never links there for them)."""
 
@@ -185,95 +181,14 @@ class SortedIds:
         return [rows[pk] for pk in ids if pk in rows]
 
 
-# --- the version a user acted on ----------------------------------------------------------------
-
-
-def _iso(moment: dt.datetime | None) -> str:
-    return moment.isoformat() if moment is not None else ""
-
-
-def seen_token(handoff: Handoff) -> str:
-    """What the user saw: status, deadline and pause. The claim in the services compares status
-    (and, from pending, the deadline); a page can be minutes old, so the form carries what it
-    showed and an action on a handoff that moved since is a conflict, not a surprise."""
-    return f"{handoff.status}|{_iso(handoff.due_at)}|{_iso(handoff.paused_at)}"
-
-
-def check_seen(handoff: Handoff, token: str | None) -> None:
-    """Raise HandoffConflict when the handoff is no longer in the state the page showed.
-
-    No token (a client that does not send one) means "act on the current state"; the service's
-    own claim still guards the instant between this read and its write."""
-    if not token:
-        return
-    status, _, rest = token.partition("|")
-    due = rest.partition("|")[0]
-    try:
-        readable = status in Status.values and (not due or parse_datetime(due) is not None)
-    except ValueError:  # well formed but impossible, e.g. month 13
-        readable = False
-    if not readable:
-        raise ValidationFailed("The page sent an unreadable version; reload it.", field="seen")
-    if token != seen_token(handoff):
-        raise HandoffConflict("changed since the page was loaded")
-
-
-VERB_FOR_STATUS: dict[str, str] = {
-    Status.ACCEPTED: "accepted",
-    Status.RETURNED: "returned",
-    Status.REASSIGNED: "reassigned",
-    Status.QUALIFIED: "qualified",
-    Status.WAITING: "asked marketing about",
-    Status.PENDING: "changed",
-}
-
-
-def conflict_message(handoff_id: int, user: Any) -> str:
-    """Who changed the handoff and what it is now, from its latest event (two small queries)."""
-    return conflict_notice(handoff_id, user)[1]
-
-
-def conflict_notice(handoff_id: int, user: Any) -> tuple[int, str]:
-    """The conflict message and its level: an error when someone else got there first,
-    information when the user's own earlier action already did it (a double click, a second
-    tab): nothing went wrong, the handoff is where they wanted it."""
-    level, text = messages.ERROR, _conflict_text(handoff_id, user)
-    if text.startswith("You already"):
-        level = messages.INFO
-    return level, text
-
-
-def _conflict_text(handoff_id: int, user: Any) -> str:
-    current = Handoff.objects.filter(pk=handoff_id).select_related("lead").first()
-    if current is None:
-        return f"Handoff #{handoff_id} no longer exists."
-    last = (
-        HandoffEvent.objects.filter(handoff_id=handoff_id)
-        .select_related("actor")
-        .order_by("-id")
-        .first()
-    )
-    actor = last.actor if last is not None else None
-    lead = str(current.lead)
-    if current.status == Status.PENDING and last is not None and last.reason == "info provided":
-        what = "answered the rep's question on"
-    else:
-        what = VERB_FOR_STATUS.get(current.status, "changed")
-    status = Status(current.status).label.lower()
-    if actor is not None and actor.pk == getattr(user, "pk", None):
-        return (
-            f"You already {what} this handoff ({lead}); it is now {status}. Nothing else was done."
-        )
-    if actor is not None:
-        who = f"Someone else ({actor.get_full_name() or actor.get_username()})"
-    else:
-        who = "Someone else (the SLA sweep)"
-    return f"{who} already {what} this handoff ({lead}); it is now {status}. Nothing was changed."
-
-
 # --- domain errors, mapped once -----------------------------------------------------------------
 
 LOCK_ERRORS = ("40P01", "40001", "55P03")  # deadlock, serialization failure, lock not available
+
+
+#: An app's own words for a conflict it recognises: (message level, text), or None to show the
+#: error's message.
+ConflictNotice: TypeAlias = Callable[[Conflict], tuple[int, str] | None]
 
 
 def perform(
@@ -281,12 +196,12 @@ def perform(
     action: Callable[[], T],
     *,
     form: forms.Form | None = None,
-    handoff_id: int | None = None,
+    conflict_notice: ConflictNotice | None = None,
 ) -> T | None:
     """Run one service call. On a domain error, tell the user once and return None:
 
-    - a lost race on a handoff: a message saying who got there first and what it is now;
-    - another conflict (acknowledged twice, ...): its message;
+    - a conflict (a lost race, acknowledged twice, ...): what `conflict_notice` says of it (who
+      got there first and what the thing is now), else its message;
     - an error naming a field the form has: that field's error (``bant.budget`` -> ``budget``);
     - any other rule or permission error: a form-wide error when there is a form, else a message.
     """
@@ -297,15 +212,12 @@ def perform(
             raise
         messages.error(request, "Someone else changed the same lead at the same moment; retry.")
         return None
-    except HandoffConflict as exc:
-        if handoff_id is not None and exc.code == "conflict":
-            level, text = conflict_notice(handoff_id, request.user)
-            messages.add_message(request, level, text)
+    except Conflict as exc:
+        notice = conflict_notice(exc) if conflict_notice is not None else None
+        if notice is not None:
+            messages.add_message(request, *notice)
         else:
             messages.error(request, exc.message)
-        return None
-    except Conflict as exc:
-        messages.error(request, exc.message)
         return None
     except DomainError as exc:
         field = (exc.field or "").split(".")[-1]

@@ -1,13 +1,20 @@
 """Roles and the checks on them, in one module.
 
-Roles are Django groups created by a data migration (leads/migrations/0002_roles.py).
+Roles are Django groups created by a data migration (leads/migrations/0002_roles.py); each
+app's migrations grant its own models to them with `grant_permissions_in_migration`.
 Every app asks these predicates; none tests group names itself.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from django.db.models import Q
+    from django.http import HttpRequest
+
+    from core.types import Visitor
 
 MARKETING = "Marketing"
 SALES = "Sales"
@@ -36,54 +43,59 @@ def forget_roles(user_id: int | None = None) -> None:
         _role_cache.pop(user_id, None)
 
 
-def _groups(user: Any) -> frozenset[str]:
-    if not getattr(user, "is_authenticated", False):
+# The attribute a request's user keeps its role names in (the cache above is per process).
+_ON_USER = "_role_names"
+
+
+def _groups(user: Visitor) -> frozenset[str]:
+    user_id = user.pk
+    if not getattr(user, "is_authenticated", False) or user_id is None:
         return frozenset()
-    cached = getattr(user, "_role_names", None)
+    cached: frozenset[str] | None = getattr(user, _ON_USER, None)
     if cached is None:
         now = time.monotonic()
-        hit = _role_cache.get(user.pk)
+        hit = _role_cache.get(user_id)
         if hit is not None and hit[1] > now:
             cached = hit[0]
         else:
             cached = frozenset(user.groups.values_list("name", flat=True))
             if len(_role_cache) >= _ROLE_CACHE_MAX:
                 _role_cache.clear()
-            _role_cache[user.pk] = (cached, now + _role_expiry())
-        user._role_names = cached
+            _role_cache[user_id] = (cached, now + _role_expiry())
+        setattr(user, _ON_USER, cached)
     return cached
 
 
-def is_marketer(user: Any) -> bool:
+def is_marketer(user: Visitor) -> bool:
     return user.is_authenticated and (user.is_superuser or MARKETING in _groups(user))
 
 
-def is_rep(user: Any) -> bool:
+def is_rep(user: Visitor) -> bool:
     return user.is_authenticated and SALES in _groups(user)
 
 
-def is_manager(user: Any) -> bool:
+def is_manager(user: Visitor) -> bool:
     return user.is_authenticated and (user.is_superuser or SALES_MANAGER in _groups(user))
 
 
-def marketer_q() -> Any:
+def marketer_q() -> Q:
     """A Q over users matching is_marketer, for queries that check many users at once."""
     from django.db.models import Q
 
     return Q(is_superuser=True) | Q(groups__name=MARKETING)
 
 
-def can_write_leads(user: Any) -> bool:
+def can_write_leads(user: Visitor) -> bool:
     """Create and edit leads, record events, import: marketing and managers."""
     return is_marketer(user) or is_manager(user)
 
 
-def can_edit_scoring(user: Any) -> bool:
+def can_edit_scoring(user: Visitor) -> bool:
     """Scoring rules and the MQL threshold belong to marketing (and managers)."""
     return is_marketer(user) or is_manager(user)
 
 
-def roles_context(request: Any) -> dict[str, bool]:
+def roles_context(request: HttpRequest) -> dict[str, bool]:
     user = request.user
     return {
         "is_marketer": is_marketer(user),

@@ -1,4 +1,4 @@
-"""Error pages: the product's own 404 and 403 pages for people, JSON for API clients.
+"""Error pages: the product's own 404, 403 and 500 for people, JSON for API clients.
 
 A URL under /api/ that matches no route (or an id that is not a number) gets the API's error
 shape, not the HTML page meant for people. A refusal on a page (another rep's handoff, a page

@@ -1,4 +1,4 @@
-"""The task outbox's rows (core.outbox writes and relays them)."""
+"""The models of core: the task outbox's rows (core.outbox queues and relays them)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,8 @@ class OutboxMessage(models.Model):
     published_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        # The table kept its name when the model moved here from leads (no data moved).
+        db_table = "leads_outboxmessage"
         constraints = [
             models.UniqueConstraint(
                 fields=["dedupe_key"],

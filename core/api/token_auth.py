@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -28,6 +28,9 @@ from rest_framework.authtoken.models import Token
 
 from core import roles
 
+if TYPE_CHECKING:
+    from core.types import Actor
+
 
 def _expiry() -> float:
     return float(getattr(settings, "TOKEN_CACHE_SECONDS", 10.0))
@@ -35,7 +38,7 @@ def _expiry() -> float:
 
 _lock = threading.Lock()
 # key -> (user, token, expires at on the monotonic clock)
-_tokens: dict[str, tuple[Any, Any, float]] = {}
+_tokens: dict[str, tuple[Actor, Token, float]] = {}
 _MAX_ENTRIES = 10_000
 
 
@@ -58,7 +61,7 @@ def forget_all() -> None:
 class CachedTokenAuthentication(TokenAuthentication):
     """`Authorization: Token <key>`, answered from this process's memory when it is fresh."""
 
-    def authenticate_credentials(self, key: str) -> tuple[Any, Any]:
+    def authenticate_credentials(self, key: str) -> tuple[Actor, Token]:
         now = time.monotonic()
         hit = _tokens.get(key)
         if hit is not None and hit[2] > now:
@@ -82,7 +85,7 @@ def _token_deleted(sender: Any, instance: Token, **kwargs: Any) -> None:
     forget_user(instance.user_id)
 
 
-def _user_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
+def _user_changed(sender: Any, instance: Actor, **kwargs: Any) -> None:
     forget_user(instance.pk)
 
 

@@ -1,4 +1,5 @@
-"""The domain's own errors, mapped once to HTTP (leads.apis.exception_handler) and to form errors.
+"""The domain's own errors, mapped once to HTTP (core.api.errors.exception_handler) and to form
+errors on pages (core.pages.perform).
 
 Every error carries a stable `code` for API clients, a human message and, where it is about one
 input, the `field` it names.
