@@ -66,16 +66,19 @@ def _groups(user: Visitor) -> frozenset[str]:
     return cached
 
 
-def is_marketer(user: Visitor) -> bool:
-    return user.is_authenticated and (user.is_superuser or MARKETING in _groups(user))
+def is_marketer(user: Visitor | None) -> bool:
+    """False for nobody (the system acting, e.g. the sweep or an automatic rule)."""
+    return user is not None and user.is_authenticated and (user.is_superuser or MARKETING in _groups(user))
 
 
-def is_rep(user: Visitor) -> bool:
-    return user.is_authenticated and SALES in _groups(user)
+def is_rep(user: Visitor | None) -> bool:
+    """False for nobody (the system acting, e.g. the sweep or an automatic rule)."""
+    return user is not None and user.is_authenticated and SALES in _groups(user)
 
 
-def is_manager(user: Visitor) -> bool:
-    return user.is_authenticated and (user.is_superuser or SALES_MANAGER in _groups(user))
+def is_manager(user: Visitor | None) -> bool:
+    """False for nobody (the system acting, e.g. the sweep or an automatic rule)."""
+    return user is not None and user.is_authenticated and (user.is_superuser or SALES_MANAGER in _groups(user))
 
 
 def marketer_q() -> Q:

@@ -10,13 +10,13 @@ from django.views.decorators.http import require_GET
 
 from core.pages import page_for, paginate
 from core.roles import is_manager, is_marketer, is_rep
-from core.types import actor_of
+from core.types import Visitor, actor_of
 from handoff.accounts_api import account_detail_rows
 from handoff.states import OPEN_STATUSES
 from leads.accounts import accounts_visible_to
 
 
-def _anyone_working(user: object) -> bool:
+def _anyone_working(user: Visitor) -> bool:
     return is_marketer(user) or is_manager(user) or is_rep(user)
 
 

@@ -42,7 +42,7 @@ class Scenarios(Story):
             handoff=h, actor=rep, question=self.rng.choice(QUESTIONS), now=now))  # fmt: skip
         answer_at = self._at(asked_at, self.now, 0.1, 0.4)
         yield answer_at, self._act(lead, lambda h, rep, now: services.handoff_provide_info(
-            handoff=h, actor=h.promoted_by, answer="Checked: see the note on the lead.",
+            handoff=h, actor=h.promoted_by or self.marketers[0], answer="Checked: see the note on the lead.",
             now=now))  # fmt: skip
 
     def _accepted(self, lead: Lead, start: dt.datetime) -> Scenario:

@@ -31,8 +31,8 @@ from core.bulksql import insert_rows
 from core.roles import SALES_MANAGER
 from handoff import clocks
 from handoff.models import Handoff, HandoffEvent, Notification
-from handoff.notifications import _ID_PLACEHOLDER as PLACEHOLDER_ID
-from handoff.notifications import _link_template
+from handoff.notifications.messages import _ID_PLACEHOLDER as PLACEHOLDER_ID
+from handoff.notifications.messages import _link_template
 from handoff.sweep import render, sql
 from handoff.sweep.ladder import (
     LATE_NOTE_AFTER,
