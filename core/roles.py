@@ -68,7 +68,11 @@ def _groups(user: Visitor) -> frozenset[str]:
 
 def is_marketer(user: Visitor | None) -> bool:
     """False for nobody (the system acting, e.g. the sweep or an automatic rule)."""
-    return user is not None and user.is_authenticated and (user.is_superuser or MARKETING in _groups(user))
+    return (
+        user is not None
+        and user.is_authenticated
+        and (user.is_superuser or MARKETING in _groups(user))
+    )
 
 
 def is_rep(user: Visitor | None) -> bool:
@@ -78,7 +82,11 @@ def is_rep(user: Visitor | None) -> bool:
 
 def is_manager(user: Visitor | None) -> bool:
     """False for nobody (the system acting, e.g. the sweep or an automatic rule)."""
-    return user is not None and user.is_authenticated and (user.is_superuser or SALES_MANAGER in _groups(user))
+    return (
+        user is not None
+        and user.is_authenticated
+        and (user.is_superuser or SALES_MANAGER in _groups(user))
+    )
 
 
 def marketer_q() -> Q:

@@ -27,6 +27,7 @@ from django.views.decorators.http import require_GET
 
 from core.errors import ValidationFailed
 from core.roles import is_manager
+from core.timefmt import minutes_label
 from feedback import charts
 from feedback.selectors import MetricsFilters, reason_mix
 from handoff import metrics, speed
@@ -178,9 +179,7 @@ def _with_median_labels(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [
         {
             **row,
-            "median_label": metrics.minutes_label(
-                row["median_business_minutes_to_accept"], business=True
-            ),
+            "median_label": minutes_label(row["median_business_minutes_to_accept"], business=True),
         }
         for row in rows
     ]
@@ -264,12 +263,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "charts": build_charts(data, reasons),
         "funnel_by_kind": data["funnel_by_kind"],
         "minutes": {
-            "wall_median": metrics.minutes_label(data["time_to_accept"]["wall_minutes"]["median"]),
-            "wall_p90": metrics.minutes_label(data["time_to_accept"]["wall_minutes"]["p90"]),
-            "business_median": metrics.minutes_label(
+            "wall_median": minutes_label(data["time_to_accept"]["wall_minutes"]["median"]),
+            "wall_p90": minutes_label(data["time_to_accept"]["wall_minutes"]["p90"]),
+            "business_median": minutes_label(
                 data["time_to_accept"]["business_minutes"]["median"], business=True
             ),
-            "business_p90": metrics.minutes_label(
+            "business_p90": minutes_label(
                 data["time_to_accept"]["business_minutes"]["p90"], business=True
             ),
         },

@@ -11,10 +11,10 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Case, Count, IntegerField, Q, Value, When
 
+from core.timefmt import day_start as _day_start
 from feedback.selectors.filters import (
     ACCEPTED_OUTCOME,
     MetricsFilters,
-    _day_start,
     handoffs_for_metrics,
 )
 from feedback.selectors.outcomes import _rate

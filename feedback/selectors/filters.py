@@ -15,9 +15,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from django.db.models import Q, QuerySet
-from django.utils import timezone
 
 from core.errors import ValidationFailed
+from core.timefmt import day_start as _day_start
 from handoff.models import Handoff
 from handoff.states import Status
 from leads.models import Source
@@ -80,10 +80,6 @@ class MetricsFilters:
         return {
             k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in asdict(self).items()
         }
-
-
-def _day_start(day: dt.date) -> dt.datetime:
-    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
 
 
 def _filter_q(f: MetricsFilters, *, handoff: str = "") -> Q:

@@ -16,6 +16,7 @@ from django.utils.html import format_html
 from django.utils.text import smart_split, unescape_string_literal
 
 from core.errors import DomainError
+from core.timefmt import minutes_label
 from core.types import actor_of
 from handoff import metrics, selectors, services
 from handoff.admin.access import ManagersOnly
@@ -224,10 +225,8 @@ class HandoffAdmin(ReadOnlyRecord, ManagersOnly, admin.ModelAdmin):
         cl = context.get("cl") if context else None
         if context is not None and cl is not None:
             summary = metrics.summary(cl.queryset, now=timezone.now())
-            summary["wall_median_label"] = metrics.minutes_label(
-                summary["median_minutes_to_accept"]
-            )
-            summary["business_median_label"] = metrics.minutes_label(
+            summary["wall_median_label"] = minutes_label(summary["median_minutes_to_accept"])
+            summary["business_median_label"] = minutes_label(
                 summary["median_business_minutes_to_accept"], business=True
             )
             summary["breached_url"] = cl.get_query_string({"breached": "yes"})

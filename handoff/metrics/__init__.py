@@ -48,6 +48,7 @@ Return reasons are feedback.selectors.reason_mix (the feedback app owns reasons)
 
 from __future__ import annotations
 
+from core.timefmt import day_start, minutes_label
 from handoff.metrics.accepts import accept_times
 from handoff.metrics.admin_summary import summary
 from handoff.metrics.cohort import FUNNEL_COUNTS, FUNNEL_KINDS
@@ -55,7 +56,6 @@ from handoff.metrics.durations import (
     ACCEPT_ROWS_LIMIT,
     PercentileCont,
     has_percentile_cont,
-    minutes_label,
     percentile_cont,
 )
 from handoff.metrics.figures import (
@@ -71,7 +71,6 @@ from handoff.metrics.filters import (
     DEFAULT_WEEKS,
     MAX_RANGE_DAYS,
     SlaFilters,
-    day_start,
     local_today,
     week_start,
 )

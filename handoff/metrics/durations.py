@@ -75,16 +75,3 @@ def rounded(value: float | None) -> float | None:
 def percentiles(values: list[float]) -> tuple[float | None, float | None]:
     values.sort()
     return rounded(percentile_cont(values, 0.5)), rounded(percentile_cont(values, 0.9))
-
-
-def minutes_label(minutes: float | None, *, business: bool = False) -> str:
-    """ "45m", "3h 05m", "2d 4h" for a duration in wall minutes; "-" when unknown. Business
-    minutes never make "days" of 24 hours (a business day is a calendar's working day, and
-    these figures mix calendars): "52h 10m"."""
-    if minutes is None:
-        return "-"
-    total = round(minutes)
-    hours, mins = divmod(total, 60)
-    if hours >= 48 and not business:
-        return f"{hours // 24}d {hours % 24}h"
-    return f"{hours}h {mins:02d}m" if hours else f"{mins}m"

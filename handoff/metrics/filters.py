@@ -11,6 +11,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from core.errors import ValidationFailed
+from core.timefmt import day_start
 
 DEFAULT_WEEKS = 8
 MAX_RANGE_DAYS = 731
@@ -25,11 +26,6 @@ def local_today(now: dt.datetime) -> dt.date:
 def week_start(day: dt.date) -> dt.date:
     """The Monday of the ISO week of `day`."""
     return day - dt.timedelta(days=day.weekday())
-
-
-def day_start(day: dt.date) -> dt.datetime:
-    """Midnight starting `day` in the site's time zone (aware; a DST day has 23 or 25 hours)."""
-    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
 
 
 @dataclass(frozen=True)

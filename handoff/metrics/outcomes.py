@@ -12,9 +12,9 @@ from django.db.models import Case, Count, DateTimeField, F, Q, Value, When
 from django.db.models.functions import TruncWeek
 from django.utils import timezone
 
+from core.timefmt import day_start
 from handoff.metrics.filters import (
     SlaFilters,
-    day_start,
     iso_week,
     local_today,
     rate,

@@ -3,8 +3,6 @@ person work on it" guard, and who hears about a handoff nobody could take."""
 
 from __future__ import annotations
 
-import datetime as dt
-
 from django.contrib.auth import get_user_model
 
 from core.errors import Forbidden
@@ -12,10 +10,6 @@ from core.roles import SALES_MANAGER
 from core.types import Actor
 from handoff.models import Handoff, Team
 from handoff.selectors import can_work_on as _can_work
-
-
-def _iso(moment: dt.datetime | None) -> str | None:
-    return moment.isoformat() if moment is not None else None
 
 
 def _require_worker(handoff: Handoff, actor: Actor | None, verb: str) -> None:

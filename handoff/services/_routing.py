@@ -7,12 +7,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from core.timefmt import iso
 from core.types import Actor
 from handoff.assignment import RepChoice, has_recent_high_intent, region_for_country
 from handoff.models import Handoff, HandoffEvent, Notification, Team
 from handoff.notifications import notify
 from handoff.selectors import user_ref as _user_ref
-from handoff.services._common import _iso, _managers_for
+from handoff.services._common import _managers_for
 from handoff.webhook_events import publish_handoff_event
 from leads.models import Lead
 
@@ -30,7 +31,7 @@ def _routing(
     to_rep: Actor | None = None,
 ) -> dict[str, Any]:
     routing: dict[str, Any] = {
-        "decided_at": _iso(now),
+        "decided_at": iso(now),
         "team": {"id": team.pk, "name": team.name} if team else None,
         "rule": rule,
         "matched": matched,

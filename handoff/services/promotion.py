@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from core.errors import Forbidden, ValidationFailed
 from core.roles import is_manager, is_marketer
+from core.timefmt import iso
 from core.types import Actor
 from handoff.assignment import match_policy, match_team, pick_rep, policy_snapshot
 from handoff.models import AutoPromotionRule, Handoff, HandoffEvent, Team
@@ -22,7 +23,6 @@ from handoff.selectors import history_block as _promotion_block
 from handoff.selectors import last_return_at as _last_return_at
 from handoff.selectors import lead_history as _lead_history
 from handoff.selectors import stage_block as _stage_block
-from handoff.services._common import _iso
 from handoff.services._lead_moves import _move_lead
 from handoff.services._routing import _advance_rotation, _announce, _routing
 from handoff.sla import deadlines as _deadlines
@@ -38,10 +38,10 @@ def _history_snapshot(history: list[Handoff]) -> list[dict[str, Any]]:
         {
             "id": h.pk,
             "attempt": h.attempt,
-            "created_at": _iso(h.created_at),
+            "created_at": iso(h.created_at),
             "status": h.status,
             "assigned_to": h.assigned_to.get_username() if h.assigned_to else None,
-            "ended_at": _iso(h.closed_at),
+            "ended_at": iso(h.closed_at),
             "accepted_late": h.accepted_late,
             "return_reason_code": h.return_reason_code,
             "return_note": h.return_note,
@@ -68,7 +68,7 @@ def _engagement_snapshot(lead: Lead, now: dt.datetime) -> list[dict[str, Any]]:
         {
             "kind": e.kind,
             "label": e.get_kind_display(),
-            "occurred_at": _iso(e.occurred_at),
+            "occurred_at": iso(e.occurred_at),
             "is_high_intent": e.is_high_intent,
             "payload": e.payload,
         }
@@ -224,8 +224,8 @@ def handoff_promote(
                 "team": handoff.routing["team"],
                 "rep": handoff.routing["rep"],
                 "policy": handoff.routing["policy"],
-                "due_at": _iso(due_at),
-                "at_risk_at": _iso(at_risk_at),
+                "due_at": iso(due_at),
+                "at_risk_at": iso(at_risk_at),
                 **({"auto_promotion": auto} if auto else {}),
             },
         )

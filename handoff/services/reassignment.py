@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from core.errors import Conflict, Forbidden, ValidationFailed
 from core.roles import is_manager, is_rep
+from core.timefmt import iso
 from core.types import Actor
 from handoff import sla
 from handoff.assignment import RepChoice, pick_rep
@@ -20,7 +21,6 @@ from handoff.availability import nobody_available_message
 from handoff.models import Handoff, HandoffEvent
 from handoff.selectors import handoff_calendar
 from handoff.selectors import user_ref as _user_ref
-from handoff.services._common import _iso
 from handoff.services._routing import _advance_rotation, _announce, _routing
 from handoff.services.transitions import _transition
 from handoff.sla import deadlines as _deadlines
@@ -160,7 +160,7 @@ def handoff_reassign(
                 "attempt": new.attempt,
                 "automatic": automatic,
                 "rep": routing["rep"],
-                "due_at": _iso(due_at),
+                "due_at": iso(due_at),
             },
         )
         publish_handoff_event(

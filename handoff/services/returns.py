@@ -11,10 +11,11 @@ from django.utils import timezone
 
 from core.errors import Conflict, Forbidden, ValidationFailed
 from core.roles import is_manager
+from core.timefmt import iso
 from core.types import Actor
 from handoff.models import Handoff, Notification
 from handoff.notifications import notify
-from handoff.services._common import _iso, _require_worker
+from handoff.services._common import _require_worker
 from handoff.services._lead_moves import _lock_and_move_lead
 from handoff.services.transitions import _transition
 from handoff.states import Status, check_move
@@ -79,7 +80,7 @@ def handoff_return(
             note=note,
             payload={
                 "lead_effect": lead_effect,
-                "recycle_until": _iso(recycle_until),
+                "recycle_until": iso(recycle_until),
                 "effect_note": effect_note,
                 "late": late,
             },

@@ -17,13 +17,14 @@ from django.db.models import Q
 from django.utils import timezone
 
 from core.errors import Conflict, Forbidden, ValidationFailed
+from core.timefmt import iso
 from core.types import Actor
 from handoff import sla
 from handoff.models import Handoff, HandoffEvent, Notification
 from handoff.notifications import notify
 from handoff.selectors import can_answer as _can_inform
 from handoff.selectors import handoff_calendar
-from handoff.services._common import _iso, _managers_for, _require_worker
+from handoff.services._common import _managers_for, _require_worker
 from handoff.services._lead_moves import _lock_and_move_lead, _lock_lead, _move_lead
 from handoff.sla import deadlines as _deadlines
 from handoff.states import HandoffConflict, InvalidTransition, Status, check_move
@@ -111,7 +112,7 @@ def handoff_accept(*, handoff: Handoff, actor: Actor, now: dt.datetime | None = 
     late_by = handoff.late_by(now, calendar)
     late = late_by is not None
     fields: dict[str, Any] = {"responded_at": now, "accepted_at": now, "accepted_late": late}
-    payload: dict[str, Any] = {"late": late, "due_at": _iso(handoff.due_at)}
+    payload: dict[str, Any] = {"late": late, "due_at": iso(handoff.due_at)}
     if late_by is not None:
         payload["late_by_business_minutes"] = round(late_by.business_minutes, 2)
         payload["late_by_seconds"] = round(late_by.wall.total_seconds())
@@ -132,7 +133,7 @@ def handoff_accept(*, handoff: Handoff, actor: Actor, now: dt.datetime | None = 
             now, snap["first_touch_within_minutes"], snap.get("at_risk_ratio", 0.75), calendar
         )
         fields.update({"first_touch_due_at": ft_due, "first_touch_at_risk_at": ft_risk})
-        payload["first_touch_due_at"] = _iso(ft_due)
+        payload["first_touch_due_at"] = iso(ft_due)
     if handoff.assigned_to_id is None:
         # A manager taking a handoff from their own queue becomes its owner.
         fields["assigned_to"] = actor
@@ -181,7 +182,7 @@ def handoff_request_info(
             note=question,
             payload={
                 "remaining_business_minutes": round(remaining, 4),
-                "due_at_before": _iso(handoff.due_at),
+                "due_at_before": iso(handoff.due_at),
             },
             # The deadline is cleared while paused, so nothing (the sweep included) can see a
             # paused handoff as due; resuming computes a new one from the time that was left.
@@ -248,8 +249,8 @@ def handoff_provide_info(
                 if handoff.paused_at
                 else 0,
                 "remaining_business_minutes": round(remaining, 4),
-                "due_at": _iso(due_at),
-                "at_risk_at": _iso(at_risk_at),
+                "due_at": iso(due_at),
+                "at_risk_at": iso(at_risk_at),
             },
             fields={
                 "paused_at": None,
@@ -364,7 +365,7 @@ def handoff_log_first_touch(
             kind=HandoffEvent.Kind.FIRST_TOUCH,
             reason=channel,
             note=note,
-            payload={"channel": channel, "late": late, "due_at": _iso(due)},
+            payload={"channel": channel, "late": late, "due_at": iso(due)},
             fields={"first_touch_at": now, "first_touch_channel": channel},
             guard=Q(first_touch_at__isnull=True),
         )
