@@ -33,6 +33,7 @@ from handoff.models import AutoPromotion, AutoPromotionRule, Handoff
 from handoff.selectors import calendar_for
 from handoff.services import handoff_promote, promotion_block
 from handoff.states import HandoffConflict
+from leads.history import audited
 from leads.hooks import RecordedEvent
 from leads.models import (
     EMPLOYEE_BAND_MIN,
@@ -106,7 +107,7 @@ def auto_promotion_rule_save(
     if problem:
         raise ValidationFailed(problem[1], field=problem[0])
     with transaction.atomic():
-        rule.save()
+        audited(rule, actor=actor).save()
         if campaigns is not None:
             rule.campaigns.set(campaigns)
         if fit_rules is not None:
@@ -117,7 +118,7 @@ def auto_promotion_rule_save(
 def auto_promotion_rule_delete(*, rule: AutoPromotionRule, actor: Actor) -> None:
     if not roles.can_edit_scoring(actor):
         raise Forbidden("Only marketing and sales managers can change auto-promotion rules.")
-    rule.delete()
+    audited(rule, actor=actor).delete()
 
 
 def active_rules() -> list[AutoPromotionRule]:

@@ -19,6 +19,7 @@ from core.errors import Forbidden, NotFound, ValidationFailed
 from core.roles import SALES, is_manager, is_rep
 from core.types import Actor
 from handoff.models import TimeOff
+from leads.history import audited
 
 # A range longer than this is a typo (2062 for 2026), not a holiday.
 MAX_DAYS = 366
@@ -42,9 +43,9 @@ def time_off_create(
     with transaction.atomic():
         get_user_model().objects.select_for_update().filter(pk=rep.pk).first()
         time_off_check(rep=rep, starts_on=starts_on, ends_on=ends_on, note=note)
-        return TimeOff.objects.create(
-            rep=rep, starts_on=starts_on, ends_on=ends_on, note=note, created_by=actor
-        )
+        row = TimeOff(rep=rep, starts_on=starts_on, ends_on=ends_on, note=note, created_by=actor)
+        audited(row, actor=actor).save()
+        return row
 
 
 def time_off_check(*, rep: Actor, starts_on: dt.date, ends_on: dt.date, note: str = "") -> None:
@@ -83,7 +84,7 @@ def time_off_delete(*, actor: Actor, time_off_id: int) -> None:
         if row is None:
             raise NotFound(f"No time off #{time_off_id} that you can see.")
         _check_actor(actor=actor, rep=row.rep)
-        row.delete()
+        audited(row, actor=actor).delete()
 
 
 # --- reads -------------------------------------------------------------------------------------

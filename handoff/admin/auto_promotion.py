@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
+from simple_history.admin import SimpleHistoryAdmin
 
 from core.roles import can_edit_scoring
 from core.types import actor_of
@@ -36,7 +37,7 @@ class AutoPromotionRuleForm(forms.ModelForm):
 
 
 @admin.register(AutoPromotionRule)
-class AutoPromotionRuleAdmin(admin.ModelAdmin):
+class AutoPromotionRuleAdmin(SimpleHistoryAdmin):
     """Marketing's rules. `active` is editable in the list: unticking it stops the rule for the
     next event that arrives."""
 

@@ -9,6 +9,7 @@ from django import forms
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.http import HttpRequest
+from simple_history.admin import SimpleHistoryAdmin
 
 from core.errors import DomainError
 from core.roles import SALES
@@ -45,7 +46,7 @@ class TimeOffAdminForm(forms.ModelForm):
 
 
 @admin.register(TimeOff)
-class TimeOffAdmin(admin.ModelAdmin):
+class TimeOffAdmin(SimpleHistoryAdmin):
     """Managers set anyone's time off here too (or on the time-off page). A range is added or
     removed, never edited in place: the check for overlaps runs in the service."""
 

@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models import Q
 
 from handoff.models.handoff import Handoff
+from leads.history import AuditRecords
 from leads.models import Campaign, Lead, Source
 
 
@@ -53,6 +54,8 @@ class AutoPromotionRule(models.Model):
     order = models.PositiveIntegerField(default=100, help_text="Rules are tried lowest first.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Audit rows of every change (the rule's campaign and fit-rule lists are not tracked).
+    history = AuditRecords(excluded_fields=["updated_at"])
 
     class Meta:
         ordering = ["order", "id"]

@@ -91,6 +91,7 @@ class TimeOff(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    history = AuditRecords()
 
     class Meta:
         ordering = ["starts_on", "id"]

@@ -18,6 +18,7 @@ from import_export import fields as ie_fields
 from import_export import resources, widgets
 from import_export.admin import ImportExportModelAdmin
 from import_export.formats import base_formats
+from simple_history.admin import SimpleHistoryAdmin
 
 from core import roles
 from leads import csvfile, views
@@ -153,7 +154,7 @@ class SourceAliasForm(forms.ModelForm):
 
 
 @admin.register(SourceAlias)
-class SourceAliasAdmin(admin.ModelAdmin):
+class SourceAliasAdmin(SimpleHistoryAdmin):
     """What other tools call a source, and the desk's source it means (imports read source
     cells through this table)."""
 
@@ -195,7 +196,7 @@ class ImportMappingForm(forms.ModelForm):
 
 
 @admin.register(ImportMapping)
-class ImportMappingAdmin(admin.ModelAdmin):
+class ImportMappingAdmin(SimpleHistoryAdmin):
     """Mappings saved on the import's mapping step (the page's or the admin's): listed, renamed
     and deleted here; made and changed on the mapping step itself."""
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from leads.history import AuditRecords
 from leads.models.choices import Source
 
 
@@ -17,6 +18,7 @@ class SourceAlias(models.Model):
     name = models.CharField(max_length=100, unique=True, help_text="As the other tool writes it.")
     key = models.CharField(max_length=100, unique=True, editable=False)
     source = models.CharField(max_length=30, choices=Source.choices)
+    history = AuditRecords()
 
     class Meta:
         ordering = ["name"]
@@ -36,6 +38,7 @@ class ImportMapping(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     updated_at = models.DateTimeField()
+    history = AuditRecords(excluded_fields=["updated_at"])
 
     class Meta:
         ordering = ["name"]

@@ -16,16 +16,16 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from core.roles import MARKETING, SALES_MANAGER
+from core.roles import MARKETING, SALES, SALES_MANAGER
 from feedback import services as feedback_services
 from feedback.models import RejectionReason
-from handoff import services
+from handoff import autopromotion, services, time_off
 from handoff.erasure import audit_unlocked
-from handoff.models import Handoff, HandoffEvent, Team
+from handoff.models import AutoPromotionRule, Handoff, HandoffEvent, Team, TimeOff
 from handoff.states import ALLOWED_MOVES, Status
 from handoff.sweep import sla_sweep
 from leads import services as lead_services
-from leads.models import FitRule, Lead, ScoringConfig, UserProfile
+from leads.models import FitRule, ImportMapping, Lead, ScoringConfig, SourceAlias, UserProfile
 from pipeline.models import LostReason
 from tests.factories import (
     BusinessCalendarFactory,
@@ -387,6 +387,10 @@ def test_admin_edits_name_the_signed_in_person_and_the_history_page_shows_the_ch
         "/admin/feedback/rejectionreason/{reason}/history/",
         "/admin/pipeline/lostreason/{lost}/history/",
         "/admin/handoff/businesscalendar/{calendar}/history/",
+        "/admin/handoff/autopromotionrule/{rule}/history/",
+        "/admin/handoff/timeoff/{time_off}/history/",
+        "/admin/leads/sourcealias/{alias}/history/",
+        "/admin/leads/importmapping/{mapping}/history/",
     ],
 )
 def test_every_audited_model_has_a_history_page_in_the_admin(boss, url):
@@ -399,6 +403,16 @@ def test_every_audited_model_has_a_history_page_in_the_admin(boss, url):
             code="price-x", defaults={"label": "Price", "category": "price"}
         )[0].pk,
         "calendar": BusinessCalendarFactory().pk,
+        "rule": AutoPromotionRule.objects.create(
+            name="Demo requests", event_kinds=["demo_request"]
+        ).pk,
+        "time_off": TimeOff.objects.create(
+            rep=UserFactory(role=SALES),
+            starts_on=dt.date(2026, 12, 24),
+            ends_on=dt.date(2026, 12, 26),
+        ).pk,
+        "alias": SourceAlias.objects.create(name="Expo 2027", key="expo2027", source="event").pk,
+        "mapping": ImportMapping.objects.create(name="HubSpot", updated_at=timezone.now()).pk,
     }
     client = Client()
     client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
@@ -416,4 +430,31 @@ def test_a_time_zone_change_is_audited_with_who_set_it(boss, mia):
     assert [(r.time_zone, r.history_user) for r in rows] == [
         ("Europe/Paris", boss),
         ("Asia/Tokyo", mia),
+    ]
+
+
+def test_auto_promotion_rules_and_time_off_are_audited_with_the_actor(boss, mia):
+    rule = AutoPromotionRule(name="Demo requests", event_kinds=["demo_request"], within_minutes=60)
+    autopromotion.auto_promotion_rule_save(rule=rule, actor=mia)
+    rule.within_minutes = 15
+    autopromotion.auto_promotion_rule_save(rule=rule, actor=boss)
+    rule_id = rule.pk
+    autopromotion.auto_promotion_rule_delete(rule=rule, actor=boss)
+    rows = list(AutoPromotionRule.history.filter(id=rule_id).order_by("history_id"))
+    assert [(r.history_type, r.history_user) for r in rows] == [
+        ("+", mia),
+        ("~", boss),
+        ("-", boss),
+    ]
+    assert _changes(rows[1]) == {"within_minutes": (60, 15)}
+
+    rep = UserFactory(username="rae.rep", role=SALES)
+    days = time_off.time_off_create(
+        actor=boss, rep=rep, starts_on=dt.date(2026, 12, 24), ends_on=dt.date(2026, 12, 26)
+    )
+    time_off.time_off_delete(actor=rep, time_off_id=days.pk)
+    rows = list(TimeOff.history.filter(id=days.pk).order_by("history_id"))
+    assert [(r.history_type, r.history_user, r.rep_id) for r in rows] == [
+        ("+", boss, rep.pk),
+        ("-", rep, rep.pk),
     ]
