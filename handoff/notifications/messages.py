@@ -167,14 +167,14 @@ def when_in(moment: dt.datetime | None, zone: dt.tzinfo) -> str:
 # kept as a template: a reverse() (or a failed one) per message would cost the sweep more than
 # rendering the message itself.
 _PAGE_NAMES = ("handoff:detail", "handoff:handoff-detail", "handoff:handoff")
-_ID_PLACEHOLDER = 987654321
+ID_PLACEHOLDER = 987654321
 
 
 @functools.cache
-def _link_template() -> str | None:
+def link_template() -> str | None:
     for name in _PAGE_NAMES:
         try:
-            path = reverse(name, args=[_ID_PLACEHOLDER])
+            path = reverse(name, args=[ID_PLACEHOLDER])
         except NoReverseMatch:
             continue
         return settings.SITE_URL.rstrip("/") + path
@@ -183,8 +183,8 @@ def _link_template() -> str | None:
 
 def handoff_link(handoff_id: int) -> str:
     """The page of a handoff, absolute (emails leave the site); "" while there is no page."""
-    template = _link_template()
-    return template.replace(str(_ID_PLACEHOLDER), str(handoff_id)) if template else ""
+    template = link_template()
+    return template.replace(str(ID_PLACEHOLDER), str(handoff_id)) if template else ""
 
 
 def render(

@@ -31,8 +31,8 @@ from core.bulksql import insert_rows
 from core.roles import SALES_MANAGER
 from handoff import clocks
 from handoff.models import Handoff, HandoffEvent, Notification
-from handoff.notifications.messages import _ID_PLACEHOLDER as PLACEHOLDER_ID
-from handoff.notifications.messages import _link_template
+from handoff.notifications.messages import ID_PLACEHOLDER as PLACEHOLDER_ID
+from handoff.notifications.messages import link_template
 from handoff.sweep import render, sql
 from handoff.sweep.ladder import (
     LATE_NOTE_AFTER,
@@ -167,7 +167,7 @@ class _Sweep:
             "zu_id": list(names),
             "zu_zone": list(names.values()),
             "manager_group": SALES_MANAGER,
-            "link": _link_template() or "",
+            "link": link_template() or "",
             "link_id": str(PLACEHOLDER_ID),
             "late_after": LATE_NOTE_AFTER,
         }
