@@ -6,7 +6,6 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
 from itertools import pairwise
-from typing import Any
 
 from django.conf import settings
 from django.db import connection
@@ -14,6 +13,7 @@ from django.db.models import Q, QuerySet
 
 from core import roles
 from core.bulksql import fast_cursor
+from core.types import Visitor
 from leads.models import EngagementEvent, EngagementRule, FitRule, Lead, ScoringConfig
 from leads.scoring import EventFact, ScoringRules, rules_from_rows
 
@@ -73,7 +73,7 @@ def events_for_scoring(
     return found
 
 
-def leads_visible_to(user: Any) -> QuerySet[Lead]:
+def leads_visible_to(user: Visitor) -> QuerySet[Lead]:
     """The leads a user may read.
 
     Marketers, managers and superusers read every lead. A sales rep reads the leads that were
@@ -95,7 +95,7 @@ def leads_visible_to(user: Any) -> QuerySet[Lead]:
     return qs.none()
 
 
-def lead_list(*, user: Any) -> QuerySet[Lead]:
+def lead_list(*, user: Visitor) -> QuerySet[Lead]:
     """The API and page list: one query for the page whatever its size (FKs joined)."""
     return leads_visible_to(user).select_related("campaign", "owner")
 
