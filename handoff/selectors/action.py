@@ -9,11 +9,12 @@ from typing import Any
 from django.db.models import QuerySet
 
 from core.roles import is_manager, is_marketer, is_rep
+from core.types import Visitor
 from handoff.models import Handoff
-from handoff.selectors.lists import Viewer, handoffs_visible_to
+from handoff.selectors.lists import handoffs_visible_to
 
 
-def _action_queryset(user: Viewer, pk: int, with_lead_owner: bool) -> QuerySet[Handoff]:
+def _action_queryset(user: Visitor, pk: int, with_lead_owner: bool) -> QuerySet[Handoff]:
     related = ["lead", "assigned_to", "promoted_by", "team", "calendar"]
     if with_lead_owner:
         related.append("lead__owner")
@@ -40,7 +41,7 @@ _compiled_actions: dict[tuple[str, bool], _CompiledAction] = {}
 _USER_MARK, _PK_MARK = -7_000_001, -7_000_002
 
 
-def _visibility(user: Viewer) -> str:
+def _visibility(user: Visitor) -> str:
     if not getattr(user, "is_authenticated", False):
         return "none"
     if is_manager(user) or is_marketer(user):
@@ -95,7 +96,7 @@ def _compiled_action(visibility: str, with_lead_owner: bool) -> _CompiledAction 
 _MAX_ID = 2**63 - 1  # BigAutoField
 
 
-def handoff_for_action(*, user: Viewer, pk: int, with_lead_owner: bool = False) -> Handoff | None:
+def handoff_for_action(*, user: Visitor, pk: int, with_lead_owner: bool = False) -> Handoff | None:
     """A handoff the user may see, to act on: with what the services and the answer read (its
     calendar, team, people and lead; `with_lead_owner`: the lead's owner too, whom a return
     notifies), by primary key. The same query as the ORM's, compiled once per process

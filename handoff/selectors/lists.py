@@ -3,24 +3,23 @@ API list's columns (as rows or as values), the search, the manager's queue."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING
 
 from django.db.models import Prefetch, QuerySet, prefetch_related_objects
 
 from core.roles import is_manager, is_marketer, is_rep
-from core.types import Actor
+from core.types import Visitor
 from handoff.models import Handoff, HandoffEvent
 from handoff.states import OPEN_STATUSES, Status
 from leads.models import Lead
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AnonymousUser
+    pass
 
 #: Who reads: a signed-in person, or a request's anonymous user (who sees no handoff).
-Viewer: TypeAlias = "Actor | AnonymousUser"
 
 
-def handoffs_visible_to(user: Viewer) -> QuerySet[Handoff]:
+def handoffs_visible_to(user: Visitor) -> QuerySet[Handoff]:
     """Handoffs a user may see. Managers: all. Marketers: all, read-only (they act only on the
     handoffs they promoted, to answer a rep's question). Reps: only those assigned to them.
     Anyone else: none. Acting on a handoff is further checked by each service."""
@@ -56,7 +55,7 @@ def handoffs_matching(handoffs: QuerySet[Handoff], *, words: list[str]) -> Query
     return handoffs.filter(lead_id__in=leads.values("pk"))
 
 
-def handoff_list(*, user: Viewer) -> QuerySet[Handoff]:
+def handoff_list(*, user: Visitor) -> QuerySet[Handoff]:
     """The list queryset: every related row a list row shows, joined, so the number of queries
     does not grow with the page size."""
     return handoffs_visible_to(user).select_related(
@@ -67,11 +66,11 @@ def handoff_list(*, user: Viewer) -> QuerySet[Handoff]:
 EVENTS = Prefetch("events", queryset=HandoffEvent.objects.select_related("actor").order_by("id"))
 
 
-def handoff_detail_queryset(*, user: Viewer) -> QuerySet[Handoff]:
+def handoff_detail_queryset(*, user: Visitor) -> QuerySet[Handoff]:
     return handoff_list(user=user).prefetch_related(EVENTS)
 
 
-def handoff_get_visible(*, user: Viewer, pk: int) -> Handoff | None:
+def handoff_get_visible(*, user: Visitor, pk: int) -> Handoff | None:
     return handoff_detail_queryset(user=user).filter(pk=pk).first()
 
 
@@ -96,7 +95,7 @@ LIST_ROW_FIELDS = (
 )  # fmt: skip
 
 
-def handoff_list_rows(*, user: Viewer) -> QuerySet[Handoff]:
+def handoff_list_rows(*, user: Visitor) -> QuerySet[Handoff]:
     """The API list: the rows a user may see, with only the columns a list row shows."""
     return (
         handoffs_visible_to(user)
