@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.api.serializers import BuiltOnceModelSerializer
 from leads.ingest import (
     EVENT_FIELDS,
     MAX_EVENTS_PER_ROW,
@@ -68,7 +69,7 @@ class ScoreBreakdownSerializer(serializers.Serializer):
     items = ScoreItemSerializer(many=True)
 
 
-class LeadSerializer(serializers.ModelSerializer):
+class LeadSerializer(BuiltOnceModelSerializer):
     full_name = serializers.CharField(read_only=True)
     campaign_name = serializers.CharField(
         source="campaign.name", read_only=True, default=None, allow_null=True
@@ -112,7 +113,7 @@ class LeadSerializer(serializers.ModelSerializer):
         return lead.score_breakdown or None
 
 
-class LeadWriteSerializer(serializers.ModelSerializer):
+class LeadWriteSerializer(BuiltOnceModelSerializer):
     """What a client may write. Stage, score, readiness and timestamps are the system's: sending
     them is an error naming the field, never silently ignored."""
 

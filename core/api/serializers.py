@@ -1,0 +1,30 @@
+"""What every API serializer may share: model serializers that build their fields once."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from rest_framework import serializers
+
+
+class BuiltOnceFieldsMixin:
+    """A ModelSerializer whose fields are built from the model once per class, not on every
+    instance (DRF rebuilds them from the model's meta each time: ~1-3 ms for a 30-field
+    serializer on the hot paths). Each instance still gets its own copies, as DRF gives it
+    copies of the declared fields, so binding a field to its parent stays per instance.
+
+    Only for serializers whose fields do not depend on the instance, the context or the
+    request (no get_fields override)."""
+
+    def get_fields(self) -> dict[str, Any]:
+        cls = type(self)
+        built = cls.__dict__.get("_fields_built_once")
+        if built is None:
+            built = super().get_fields()  # type: ignore[misc]
+            cls._fields_built_once = built  # type: ignore[attr-defined]
+        return copy.deepcopy(built)
+
+
+class BuiltOnceModelSerializer(BuiltOnceFieldsMixin, serializers.ModelSerializer):
+    """serializers.ModelSerializer with its fields built once per class."""
