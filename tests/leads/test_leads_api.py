@@ -290,3 +290,41 @@ def test_patch_to_an_email_another_lead_has_is_refused(api):
 def test_put_is_not_offered(api):
     lead = LeadFactory()
     assert api.put(detail(lead), {"email": "x@y.example"}, format="json").status_code == 405
+
+
+# --- what a create costs, and the rules it scores with ----------------------------------------
+
+
+def _post_lead(api, n):
+    return api.post(
+        LIST,
+        {"email": f"cost{n}@cost-{n}.example", "industry": "fintech", "country": "US"},
+        format="json",
+    )
+
+
+def test_a_lead_create_costs_a_fixed_number_of_queries(api):
+    from django.db import connection as conn
+
+    assert _post_lead(api, 0).status_code == 201  # warms the rules' process cache
+    with CaptureQueriesContext(conn) as ctx:
+        assert _post_lead(api, 1).status_code == 201
+    # PostgreSQL: the rules' fingerprint, the account read and insert, the erasure and
+    # duplicate checks, the lead, its history row: 7 (savepoints not counted). Elsewhere the
+    # rules are read every time (their settings, fit and engagement rules): 9.
+    statements = [q["sql"] for q in ctx.captured_queries if "SAVEPOINT" not in q["sql"]]
+    assert len(statements) == (7 if conn.vendor == "postgresql" else 9)
+
+
+def test_a_rule_changed_any_way_scores_the_very_next_lead(api):
+    from leads.models import FitRule
+
+    first = _post_lead(api, 10).json()
+    rule = FitRule.objects.get(field="industry")
+    # Changed behind the services' back (no version bump): the next lead still sees it.
+    FitRule.objects.filter(pk=rule.pk).update(points=rule.points + 40)
+    second = _post_lead(api, 11).json()
+    assert second["score"] == first["score"] + 40
+    FitRule.objects.filter(pk=rule.pk).update(active=False)
+    third = _post_lead(api, 12).json()
+    assert third["score"] == first["score"] - rule.points
