@@ -221,3 +221,19 @@ def test_the_events_read_for_an_answer_equal_the_prefetched_ones(world):
         assert columns(a.actor) == columns(b.actor)
         assert a.handoff is fast
     assert fast.events.all().count() == len(expected)  # from the cache, as after a prefetch
+
+
+def test_the_zone_read_of_a_messages_recipients_equals_the_orms(world):
+    """A notification's recipients' zones are read with SQL compiled per number of people: the
+    same rows, and so the same zones, as the ORM's query."""
+    from handoff import timezones
+    from leads.models import UserProfile
+
+    UserProfile.objects.update_or_create(user=world.marketer, defaults={"time_zone": "Asia/Tokyo"})
+    people = [world.rep.pk, world.manager.pk, world.marketer.pk, world.other_rep.pk]
+    for n in range(1, len(people) + 1):
+        ids = sorted(people[:n])
+        assert list(timezones._zone_rows(ids)) == list(timezones._zone_rows_query(ids))
+    names = timezones.zone_names_for(people)
+    assert names[world.marketer.pk] == "Asia/Tokyo"
+    assert set(names) == set(people)
