@@ -33,7 +33,7 @@ def _insert(rows: Sequence[Notification]) -> None:
         Notification.objects.bulk_create(rows)
         return
     quote = connection.ops.quote_name
-    columns = ", ".join(quote(f.column) for f in _NOTIFICATION_FIELDS)
+    columns = ", ".join(quote(str(f.column)) for f in _NOTIFICATION_FIELDS)
     one = "(" + ", ".join(["%s"] * len(_NOTIFICATION_FIELDS)) + ")"
     params: list[Any] = []
     for row in rows:
@@ -43,7 +43,7 @@ def _insert(rows: Sequence[Notification]) -> None:
     sql = (
         f"INSERT INTO {quote(Notification._meta.db_table)} ({columns}) "
         f"VALUES {', '.join([one] * len(rows))} "
-        f"RETURNING {quote(Notification._meta.pk.column)}"  # type: ignore[union-attr]
+        f"RETURNING {quote(str(Notification._meta.pk.column))}"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

@@ -184,8 +184,8 @@ def handoff_with_fresh_events(handoff: Handoff) -> Handoff:
         events.append(event)
     queryset = handoff.events.all()
     queryset._result_cache = events
-    queryset._prefetch_done = True
-    handoff._prefetched_objects_cache = {**(cache or {}), "events": queryset}
+    queryset._prefetch_done = True  # type: ignore[attr-defined]
+    handoff._prefetched_objects_cache = {**(cache or {}), "events": queryset}  # type: ignore[attr-defined]
     return handoff
 
 

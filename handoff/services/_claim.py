@@ -29,6 +29,12 @@ _EVENT_FIELDS: tuple[Field, ...] = tuple(
 )
 
 
+def _column(field: Any) -> str:
+    """A concrete field's column (typed optional for fields without one)."""
+    assert field.column is not None
+    return str(field.column)
+
+
 def _field(name: str) -> Field:
     found = Handoff._meta.get_field(name)
     assert isinstance(found, Field) and found.concrete, name
@@ -42,19 +48,19 @@ def _claim_sql(alias: str, sets: tuple[str, ...], guard: tuple[tuple[str, bool],
     connection = connections[alias]
     vendor, quote = connection.vendor, connection.ops.quote_name
     table = quote(Handoff._meta.db_table)
-    pk = quote(Handoff._meta.pk.column)  # type: ignore[union-attr]
-    assignments = ", ".join(f"{quote(_field(name).column)} = %s" for name in sets)
-    where = [f"{pk} = %s", f"{quote(_field('status').column)} = %s"]
+    pk = quote(_column(Handoff._meta.pk))
+    assignments = ", ".join(f"{quote(_column(_field(name)))} = %s" for name in sets)
+    where = [f"{pk} = %s", f"{quote(_column(_field('status')))} = %s"]
     for name, is_null in guard:
-        column = quote(_field(name).column)
+        column = quote(_column(_field(name)))
         where.append(f"{column} IS NULL" if is_null else f"{column} = %s")
     update = f"UPDATE {table} SET {assignments} WHERE {' AND '.join(where)}"
     if vendor != "postgresql":
         return update
     events = quote(HandoffEvent._meta.db_table)
-    event_pk = quote(HandoffEvent._meta.pk.column)  # type: ignore[union-attr]
-    columns = ", ".join(quote(f.column) for f in _EVENT_FIELDS)
-    handoff_column = quote(HandoffEvent._meta.get_field("handoff").column)  # type: ignore[union-attr]
+    event_pk = quote(_column(HandoffEvent._meta.pk))
+    columns = ", ".join(quote(_column(f)) for f in _EVENT_FIELDS)
+    handoff_column = quote(_column(HandoffEvent._meta.get_field("handoff")))
     placeholders = ", ".join(["%s"] * len(_EVENT_FIELDS))
     return (
         f"WITH claimed AS ({update} RETURNING {pk}) "
