@@ -21,8 +21,8 @@ rows). Targets: accept <= 5 ms and <= 6 queries; return <= 10 ms and <= 10 queri
 <= 8 ms.
 
 `--profile` runs every measured accept and return under cProfile (timed by CPU, not wall
-clock: waiting for PostgreSQL is not in it) and prints the top functions
-by cumulative and by own time (the CPU figures then include the profiler's overhead).
+clock: waiting for PostgreSQL is not in it) and prints the top functions by cumulative and by
+own time (the CPU figures then include the profiler's overhead).
 """
 
 from __future__ import annotations
@@ -72,6 +72,24 @@ def measure(call: Any, key: str = "") -> tuple[float, int, Any]:
     LAST_QUERIES[key] = sql
     frame = ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE SAVEPOINT")
     return cpu, len([q for q in sql if not q.startswith(frame)]), result
+
+
+def profiled(profiles: dict[str, cProfile.Profile], key: str, call: Any, *, on: bool) -> Any:
+    """`call` run under this key's profiler, timed by CPU (waiting for PostgreSQL is not in it)."""
+    if not on:
+        return call
+    profiler = profiles.setdefault(key, cProfile.Profile(time.process_time))
+    return partial(profiler.runcall, call)
+
+
+def print_profiles(
+    profiles: dict[str, cProfile.Profile], figures: dict[str, Any], top: int
+) -> None:
+    for key, profiler in profiles.items():
+        for order in ("cumulative", "tottime"):
+            print(f"\n{key}: {len(figures[key])} requests, top {top} by {order}")
+            stats = pstats.Stats(profiler, stream=sys.stdout)
+            stats.strip_dirs().sort_stats(order).print_stats(top)
 
 
 def raw_cpu(sql_steps: list[tuple[str, list[Any]]]) -> float:
@@ -201,9 +219,7 @@ def run(args: argparse.Namespace) -> int:
                 client.post, f"/api/handoffs/{pk}/return/", body, content_type="application/json"
             )
             key = "return"
-        if args.profile and key in warmed:
-            profiler = profiles.setdefault(key, cProfile.Profile(time.process_time))
-            call = partial(profiler.runcall, call)
+        call = profiled(profiles, key, call, on=args.profile and key in warmed)
         cpu, queries, response = measure(call, key)
         assert response.status_code == 200, response.content[:300]
         if key in warmed:  # the first of each warms its own code paths (the reason cache...)
@@ -286,11 +302,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"\n{key}: {len(sql)} queries")
             for text in sql:
                 print("   ", text[:160])
-    for key, profiler in profiles.items():
-        for order in ("cumulative", "tottime"):
-            print(f"\n{key}: {len(figures[key])} requests, top {args.top} by {order}")
-            stats = pstats.Stats(profiler, stream=sys.stdout)
-            stats.strip_dirs().sort_stats(order).print_stats(args.top)
+    print_profiles(profiles, figures, args.top)
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
 
