@@ -1,6 +1,6 @@
 """Benchmark: CPU and queries per request of the hot paths, through Django's WSGI stack.
 
-    .venv/bin/python bench/transitions.py [--handoffs 60] [--keep]
+    .venv/bin/python bench/transitions.py [--handoffs 80] [--keep] [--show-queries] [--profile]
 
 Creates a scratch PostgreSQL database (BENCH_DATABASE_URL, default
 postgres://root@127.0.0.1:5432/bench_transitions; dropped at the end unless --keep), migrates
@@ -19,12 +19,18 @@ through the same connection's cursor (the token lookup, the page of 51 rows, or 
 event, the lead's move with its history row and, for a return, the notification and feedback
 rows). Targets: accept <= 5 ms and <= 6 queries; return <= 10 ms and <= 10 queries; queue read
 <= 8 ms.
+
+`--profile` runs every measured accept and return under cProfile (timed by CPU, not wall
+clock: waiting for PostgreSQL is not in it) and prints the top functions by cumulative and by
+own time (the CPU figures then include the profiler's overhead).
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import os
+import pstats
 import statistics
 import sys
 import time
@@ -68,6 +74,24 @@ def measure(call: Any, key: str = "") -> tuple[float, int, Any]:
     return cpu, len([q for q in sql if not q.startswith(frame)]), result
 
 
+def profiled(profiles: dict[str, cProfile.Profile], key: str, call: Any, *, on: bool) -> Any:
+    """`call` run under this key's profiler, timed by CPU (waiting for PostgreSQL is not in it)."""
+    if not on:
+        return call
+    profiler = profiles.setdefault(key, cProfile.Profile(time.process_time))
+    return partial(profiler.runcall, call)
+
+
+def print_profiles(
+    profiles: dict[str, cProfile.Profile], figures: dict[str, Any], top: int
+) -> None:
+    for key, profiler in profiles.items():
+        for order in ("cumulative", "tottime"):
+            print(f"\n{key}: {len(figures[key])} requests, top {top} by {order}")
+            stats = pstats.Stats(profiler, stream=sys.stdout)
+            stats.strip_dirs().sort_stats(order).print_stats(top)
+
+
 def raw_cpu(sql_steps: list[tuple[str, list[Any]]]) -> float:
     """CPU ms of the same work as bare SQL, in one transaction, rolled back."""
     import psycopg
@@ -90,6 +114,10 @@ def main() -> int:
     parser.add_argument("--handoffs", type=int, default=80, help="fresh pending handoffs")
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--show-queries", action="store_true", help="print the last of each")
+    parser.add_argument(
+        "--profile", action="store_true", help="cProfile the accepts and returns, print the top"
+    )
+    parser.add_argument("--top", type=int, default=35, help="functions listed by --profile")
     args = parser.parse_args()
     url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
     name = urlparse(url).path.lstrip("/")
@@ -176,6 +204,7 @@ def run(args: argparse.Namespace) -> int:
         client.get(queue)  # warm: calendars, token, roles, URL resolver, as a running server
     figures: dict[str, list[tuple[float, int]]] = {"queue": [], "accept": [], "return": []}
     warmed: set[str] = set()
+    profiles: dict[str, cProfile.Profile] = {}
     for i, (pk, rep_id) in enumerate(pending):
         client = clients[rep_id]
         cpu, queries, response = measure(partial(client.get, queue), "queue")
@@ -190,6 +219,7 @@ def run(args: argparse.Namespace) -> int:
                 client.post, f"/api/handoffs/{pk}/return/", body, content_type="application/json"
             )
             key = "return"
+        call = profiled(profiles, key, call, on=args.profile and key in warmed)
         cpu, queries, response = measure(call, key)
         assert response.status_code == 200, response.content[:300]
         if key in warmed:  # the first of each warms its own code paths (the reason cache...)
@@ -272,6 +302,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"\n{key}: {len(sql)} queries")
             for text in sql:
                 print("   ", text[:160])
+    print_profiles(profiles, figures, args.top)
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
 

@@ -50,8 +50,23 @@ DELIVER_TASK = "integrations.tasks.webhook_deliver"
 Clock = Callable[[], dt.datetime]
 
 
+_active_endpoint_sql: dict[str, tuple[str, list[Any]]] = {}
+
+
 def any_active_endpoint() -> bool:
-    return Endpoint.objects.filter(active=True).exists()
+    """Whether any endpoint is active: asked by every transition before it builds an event, so
+    the ORM's exists() is compiled once per process and run through a cursor."""
+    from django.db import connections, router
+
+    alias = router.db_for_read(Endpoint)
+    if alias not in _active_endpoint_sql:
+        exists = Endpoint.objects.filter(active=True).order_by()[:1].values_list("pk")
+        sql, params = exists.query.get_compiler(using=alias).as_sql()
+        _active_endpoint_sql[alias] = (sql, list(params))
+    sql, params = _active_endpoint_sql[alias]
+    with connections[alias].cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone() is not None
 
 
 # --- fan-out ---------------------------------------------------------------------------------

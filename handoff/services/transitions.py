@@ -13,7 +13,6 @@ import datetime as dt
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from core.errors import Conflict, Forbidden, ValidationFailed
@@ -24,6 +23,7 @@ from handoff.models import Handoff, HandoffEvent, Notification
 from handoff.notifications import notify
 from handoff.selectors import can_answer as _can_inform
 from handoff.selectors import handoff_calendar
+from handoff.services._claim import claim_and_record
 from handoff.services._common import _managers_for, _require_worker
 from handoff.services._lead_moves import _lock_and_move_lead, _lock_lead, _move_lead
 from handoff.sla import deadlines as _deadlines
@@ -36,12 +36,12 @@ BANT_FIELDS = ("budget", "authority", "need", "timeline")
 BANT_MAX_LENGTH = 1000
 
 
-def _claim_guard(handoff: Handoff) -> Q:
+def _claim_guard(handoff: Handoff) -> dict[str, Any]:
     """Besides the status, the claim matches the deadline the caller saw: a handoff that went
     pending -> waiting -> pending in between has a new deadline, so a stale caller loses."""
     if handoff.status == Status.PENDING:
-        return Q(due_at=handoff.due_at) if handoff.due_at else Q(due_at__isnull=True)
-    return Q()
+        return {"due_at": handoff.due_at}
+    return {}
 
 
 def _transition(
@@ -55,12 +55,14 @@ def _transition(
     note: str = "",
     payload: dict[str, Any] | None = None,
     fields: dict[str, Any] | None = None,
-    guard: Q | None = None,
+    guard: dict[str, Any] | None = None,
 ) -> HandoffEvent:
     """Claim the handoff in the status the caller saw, apply the change, write one event.
 
-    `to_status=None` records an event without a status change (first touch), still claiming the
-    row so that two concurrent writers cannot both win. Call inside a transaction.
+    `guard`: fields that must still hold the value the caller saw (None: still empty), besides
+    the status (default: the deadline of a pending handoff). `to_status=None` records an event
+    without a status change (first touch), still claiming the row so that two concurrent
+    writers cannot both win. Call inside a transaction.
     """
     from_status = handoff.status
     if to_status is not None:
@@ -68,10 +70,25 @@ def _transition(
     values: dict[str, Any] = {**(fields or {}), "updated_at": now}
     if to_status is not None:
         values["status"] = to_status
-    claim = Handoff.objects.filter(pk=handoff.pk, status=from_status).filter(
-        guard if guard is not None else _claim_guard(handoff)
+    event = HandoffEvent(
+        handoff=handoff,
+        kind=kind,
+        from_status=from_status,
+        to_status=to_status or from_status,
+        actor=actor,
+        reason=reason[:100],
+        note=note,
+        at=now,
+        payload=payload or {},
     )
-    if claim.update(**values) != 1:
+    claimed = claim_and_record(
+        handoff,
+        from_status=from_status,
+        values=values,
+        guard=_claim_guard(handoff) if guard is None else guard,
+        event=event,
+    )
+    if not claimed:
         current = Handoff.objects.filter(pk=handoff.pk).values_list("status", flat=True).first()
         if current is None:
             raise HandoffConflict(f"Handoff #{handoff.pk} no longer exists.")
@@ -85,17 +102,7 @@ def _transition(
         )
     for name, value in values.items():
         setattr(handoff, name, value)
-    return HandoffEvent.objects.create(
-        handoff=handoff,
-        kind=kind,
-        from_status=from_status,
-        to_status=to_status or from_status,
-        actor=actor,
-        reason=reason[:100],
-        note=note,
-        at=now,
-        payload=payload or {},
-    )
+    return event
 
 
 # --- the rep's answer -------------------------------------------------------------------------
@@ -262,7 +269,7 @@ def handoff_provide_info(
                 "info_answer": answer,
             },
             # The pause the caller saw is still the current one (not an earlier, ended pause).
-            guard=Q(paused_at=handoff.paused_at),
+            guard={"paused_at": handoff.paused_at},
         )
         notify(
             kind=Notification.Kind.INFO_PROVIDED,
@@ -367,6 +374,6 @@ def handoff_log_first_touch(
             note=note,
             payload={"channel": channel, "late": late, "due_at": iso(due)},
             fields={"first_touch_at": now, "first_touch_channel": channel},
-            guard=Q(first_touch_at__isnull=True),
+            guard={"first_touch_at": None},
         )
     return handoff

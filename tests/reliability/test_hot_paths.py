@@ -200,3 +200,40 @@ def test_the_handoff_read_for_an_action_equals_the_orms(world, who):
             if owner:
                 assert "owner" in fast.lead._state.fields_cache
                 assert columns(fast.lead.owner) == columns(slow.lead.owner)
+
+
+def test_the_events_read_for_an_answer_equal_the_prefetched_ones(world):
+    """handoff_with_fresh_events runs SQL compiled once per process: the same events, in the
+    same order, with the same actors, as prefetching them through the ORM."""
+    from django.db.models import prefetch_related_objects
+
+    handoff = world.promote()
+    services.handoff_request_info(handoff=handoff, actor=handoff.assigned_to, question="Budget?")
+    handoff = Handoff.objects.get(pk=handoff.pk)
+    services.handoff_provide_info(handoff=handoff, actor=world.marketer, answer="Yes.")
+    fast = selectors.handoff_with_fresh_events(Handoff.objects.get(pk=handoff.pk))
+    slow = Handoff.objects.get(pk=handoff.pk)
+    prefetch_related_objects([slow], selectors.lists.EVENTS)
+    got, expected = list(fast.events.all()), list(slow.events.all())
+    assert len(got) == len(expected) >= 3
+    for a, b in zip(got, expected, strict=True):
+        assert columns(a) == columns(b)
+        assert columns(a.actor) == columns(b.actor)
+        assert a.handoff is fast
+    assert fast.events.all().count() == len(expected)  # from the cache, as after a prefetch
+
+
+def test_the_zone_read_of_a_messages_recipients_equals_the_orms(world):
+    """A notification's recipients' zones are read with SQL compiled per number of people: the
+    same rows, and so the same zones, as the ORM's query."""
+    from handoff import timezones
+    from leads.models import UserProfile
+
+    UserProfile.objects.update_or_create(user=world.marketer, defaults={"time_zone": "Asia/Tokyo"})
+    people = [world.rep.pk, world.manager.pk, world.marketer.pk, world.other_rep.pk]
+    for n in range(1, len(people) + 1):
+        ids = sorted(people[:n])
+        assert list(timezones._zone_rows(ids)) == list(timezones._zone_rows_query(ids))
+    names = timezones.zone_names_for(people)
+    assert names[world.marketer.pk] == "Asia/Tokyo"
+    assert set(names) == set(people)
