@@ -158,7 +158,9 @@ class FeedbackRollup(models.Model):
     """The feedback analytics' handoffs counted per month of promotion (the site's zone) and per
     combination of what the payload groups by: source and campaign snapshots, raw score (not a
     band: bands and candidate thresholds are settings), team, rep, return reason, PQL or not.
-    Reassigned handoffs are left out, as in the analytics.
+    Reassigned handoffs are left out, as in the analytics. Each handoff counts in two rows of
+    two kinds (feedback.rollup.BY_KEYS, BY_SCORE): the score crossed with everything else would
+    not compress.
 
     Written only by database triggers on the handoffs table (feedback.rollup): every insert,
     delete or change of a counted column appends `delta` rows (-1 for the row as it was, +1
@@ -166,6 +168,8 @@ class FeedbackRollup(models.Model):
     `feedback.rollup.compact` folds a month's delta rows into one row per combination."""
 
     period = models.DateField(help_text="First day of the month of promotion (site zone)")
+    # 0: keyed by all but the score (score 0); 1: by score and return reason only.
+    kind = models.SmallIntegerField(default=0)
     lead_source = models.CharField(max_length=32, blank=True)
     lead_campaign_id = models.BigIntegerField(null=True)
     score = models.IntegerField()

@@ -31,6 +31,7 @@ class Migration(migrations.Migration):
             fields=[
                 ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
                 ("period", models.DateField(help_text="First day of the month of promotion (site zone)")),
+                ("kind", models.SmallIntegerField(default=0)),
                 ("lead_source", models.CharField(blank=True, max_length=32)),
                 ("lead_campaign_id", models.BigIntegerField(null=True)),
                 ("score", models.IntegerField()),

@@ -34,45 +34,64 @@ from leads.selectors import score_bands
 _SETS = {
     "source": ("lead_source", "return_reason_code"),
     "campaign": ("lead_campaign_id", "return_reason_code"),
-    "score_band": ("score", "return_reason_code"),
     "team": ("team_id", "return_reason_code"),
     "rep": ("assigned_to_id", "return_reason_code"),
     "qualification": ("pql", "return_reason_code"),
 }
+_SCORE_SET = ("score", "return_reason_code")  # from the rollup's by-score rows
+_SCORE_MASK = -1  # the by-score rows' mark in the statement's GROUPING column
 PASS_WORK_MEM = "64MB"
 _OUTCOMES = rollup.COUNTS  # the outcome counts, in the order the pass selects them
+_KEYS = tuple(k for k in rollup.KEYS if k != "score")
+
+
+def _parts(filters: MetricsFilters) -> tuple[tuple[str, list[Any]], tuple[str, list[Any]]]:
+    """The combinations by every key but the score, and by score and reason (SQL, params)."""
+    start, end = rollup.range_of(filters.date_from, filters.date_to)
+    where = {"team": filters.team, "source": filters.source, "campaign": filters.campaign}
+    return (
+        rollup.combination_sql(start=start, end=end, keys=_KEYS, **where),
+        rollup.combination_sql(
+            start=start, end=end, keys=_SCORE_SET, kind=rollup.BY_SCORE, **where
+        ),
+    )
 
 
 def _pass_sql(filters: MetricsFilters) -> tuple[str, list[Any], dict[int, str]]:
     """The one statement (PostgreSQL), its parameters and GROUPING mask -> set name: the
     handoffs' combinations (the rollup's whole months and the edge days raw,
-    rollup.combination_sql), then one GROUP BY GROUPING SETS over them."""
-    start, end = rollup.range_of(filters.date_from, filters.date_to)
-    inner, params = rollup.combination_sql(
-        start=start, end=end, team=filters.team, source=filters.source, campaign=filters.campaign
-    )
-    keys = rollup.KEYS
+    rollup.combination_sql) under one GROUP BY GROUPING SETS, UNION ALL the counts by score
+    and reason."""
+    (inner, params), (by_score, score_params) = _parts(filters)
     sums = ", ".join(f'SUM(c."{name}")' for name in _OUTCOMES)
+    nulls = ", ".join(
+        "s.score" if k == "score" else "s.return_reason_code" if k in _SCORE_SET else "NULL"
+        for k in rollup.KEYS
+    )
+    keys = ", ".join("NULL" if k == "score" else k for k in rollup.KEYS)
     sql = (
-        f"SELECT GROUPING({', '.join(keys)}), {', '.join(keys)}, {sums} FROM ({inner}) AS c "
+        f"SELECT GROUPING({', '.join(_KEYS)}), {keys}, {sums} FROM ({inner}) AS c "
         "GROUP BY GROUPING SETS ("
         + ", ".join(f"({', '.join(cols)})" for cols in _SETS.values())
-        + ")"
+        + f") UNION ALL SELECT {_SCORE_MASK}, {nulls}, "
+        + ", ".join(f's."{name}"' for name in _OUTCOMES)
+        + f" FROM ({by_score}) AS s"
     )
     # GROUPING(...) has a bit set (first column highest) for each column NOT in the row's set.
-    width = len(keys)
+    width = len(_KEYS)
     mask_of = {
-        sum(1 << (width - 1 - i) for i, c in enumerate(keys) if c not in cols): name
+        sum(1 << (width - 1 - i) for i, c in enumerate(_KEYS) if c not in cols): name
         for name, cols in _SETS.items()
     }
-    return sql, params, mask_of
+    mask_of[_SCORE_MASK] = "score_band"
+    return sql, [*params, *score_params], mask_of
 
 
 def _grouped(filters: MetricsFilters) -> dict[str, list[dict[str, Any]]]:
     """set name -> rows (the set's columns and the outcome counts), from the rollup."""
     rollup.compact()
     keys = rollup.KEYS
-    result: dict[str, list[dict[str, Any]]] = {name: [] for name in _SETS}
+    result: dict[str, list[dict[str, Any]]] = {name: [] for name in (*_SETS, "score_band")}
     if connection.vendor == "postgresql":
         sql, params, mask_of = _pass_sql(filters)
         # No savepoint inside a caller's transaction: SET LOCAL lasts until that one ends.
@@ -86,20 +105,23 @@ def _grouped(filters: MetricsFilters) -> dict[str, list[dict[str, Any]]]:
                 row.update(zip(_OUTCOMES, (int(v or 0) for v in values[len(keys) :]), strict=True))
                 result[mask_of[mask]].append(row)
         return result
-    # SQLite: the same sets, summed here over the combinations.
-    start, end = rollup.range_of(filters.date_from, filters.date_to)
-    sql, params = rollup.combination_sql(
-        start=start, end=end, team=filters.team, source=filters.source, campaign=filters.campaign
-    )
+    # SQLite: the same sets, summed here over the combinations (two statements).
+    (sql, params), (by_score, score_params) = _parts(filters)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         combinations = cursor.fetchall()
+        cursor.execute(by_score, score_params)
+        result["score_band"] = [
+            {**dict(zip(_SCORE_SET, row[:2], strict=True)),
+             **dict(zip(_OUTCOMES, (int(v or 0) for v in row[2:]), strict=True))}
+            for row in cursor.fetchall()
+        ]  # fmt: skip
     for name, cols in _SETS.items():
-        at = [keys.index(c) for c in cols]
+        at = [_KEYS.index(c) for c in cols]
         sums: dict[tuple, list[int]] = {}
         for combination in combinations:
             into = sums.setdefault(tuple(combination[i] for i in at), [0] * len(_OUTCOMES))
-            for j, value in enumerate(combination[len(keys) :]):
+            for j, value in enumerate(combination[len(_KEYS) :]):
                 into[j] += int(value or 0)
         result[name] = [
             {**dict(zip(cols, key, strict=True)), **dict(zip(_OUTCOMES, counts, strict=True))}
