@@ -48,11 +48,19 @@ _KEYS = tuple(k for k in rollup.KEYS if k != "score")
 def _parts(filters: MetricsFilters) -> tuple[tuple[str, list[Any]], tuple[str, list[Any]]]:
     """The combinations by every key but the score, and by score and reason (SQL, params)."""
     start, end = rollup.range_of(filters.date_from, filters.date_to)
-    where = {"team": filters.team, "source": filters.source, "campaign": filters.campaign}
+    f = filters
     return (
-        rollup.combination_sql(start=start, end=end, keys=_KEYS, **where),
         rollup.combination_sql(
-            start=start, end=end, keys=_SCORE_SET, kind=rollup.BY_SCORE, **where
+            start=start, end=end, team=f.team, source=f.source, campaign=f.campaign, keys=_KEYS
+        ),
+        rollup.combination_sql(
+            start=start,
+            end=end,
+            team=f.team,
+            source=f.source,
+            campaign=f.campaign,
+            keys=_SCORE_SET,
+            kind=rollup.BY_SCORE,
         ),
     )
 
