@@ -8,7 +8,13 @@ with INSERT ... SELECT generate_series (no Python loop over rows), then times ea
 feedback.selectors (best of 3 warm runs) beside raw baselines measured in the same run: a bare
 count(*) of the handoffs, plain GROUP BYs, and the handoff -> lead join GROUP BY source that
 the by-source figures would cost without the handoff's source snapshot. Target: each aggregate
-under 1 s.
+under 1 s, and the whole payload (feedback_metrics, what the API answers) under 1 s.
+
+The payload reads the feedback rollup (feedback.rollup): after the load (by SQL, with its
+triggers on) the bench recounts it with rollup.rebuild() and prints the time and rows; the
+per-figure functions (outcome_totals, outcomes_by, ...) still read the raw handoffs, so they are
+the payload's raw baselines. Last, the first API read after N handoff changes (the newest
+pending handoffs accepted in one UPDATE; undone after), then a second read.
 
 --reuse skips the load when the scratch database already holds the data (for re-timing).
 """
