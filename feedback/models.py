@@ -152,3 +152,44 @@ class DigestDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"Digest {self.week} to {self.email} ({'sent' if self.sent_at else 'unsent'})"
+
+
+class FeedbackRollup(models.Model):
+    """The feedback analytics' handoffs counted per month of promotion (the site's zone) and per
+    combination of what the payload groups by: source and campaign snapshots, raw score (not a
+    band: bands and candidate thresholds are settings), team, rep, return reason, PQL or not.
+    Reassigned handoffs are left out, as in the analytics. Each handoff counts in two rows of
+    two kinds (feedback.rollup.BY_KEYS, BY_SCORE): the score crossed with everything else would
+    not compress.
+
+    Written only by database triggers on the handoffs table (feedback.rollup): every insert,
+    delete or change of a counted column appends `delta` rows (-1 for the row as it was, +1
+    as it is) in the writing transaction, so the sum of the rows is exact at every commit;
+    `feedback.rollup.compact` folds a month's delta rows into one row per combination."""
+
+    period = models.DateField(help_text="First day of the month of promotion (site zone)")
+    # 0: keyed by all but the score (score 0); 1: by score and return reason only.
+    kind = models.SmallIntegerField(default=0)
+    lead_source = models.CharField(max_length=32, blank=True)
+    lead_campaign_id = models.BigIntegerField(null=True)
+    score = models.IntegerField()
+    team_id = models.BigIntegerField(null=True)
+    assigned_to_id = models.BigIntegerField(null=True)
+    return_reason_code = models.CharField(max_length=50, blank=True)
+    pql = models.BooleanField()
+    handoffs = models.IntegerField()
+    open = models.IntegerField()
+    accepted = models.IntegerField()
+    qualified = models.IntegerField()
+    returned = models.IntegerField()
+    delta = models.BooleanField(default=False)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["period"], name="feedback_rollup_period"),
+            # The months with delta rows to fold (compact): few rows, read on every payload.
+            models.Index(fields=["period"], name="feedback_rollup_delta", condition=Q(delta=True)),
+        ]
+
+    def __str__(self) -> str:
+        return f"Feedback rollup {self.period} ({self.handoffs} handoffs)"

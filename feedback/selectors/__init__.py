@@ -30,6 +30,7 @@ from feedback.selectors.outcomes import (
     category_mix,
     outcome_totals,
     outcomes_by,
+    raw_reason_mix,
     reason_mix,
     score_band_expression,
 )
@@ -68,6 +69,7 @@ __all__ = [
     "outcome_totals",
     "outcomes_by",
     "previous_returns",
+    "raw_reason_mix",
     "reason_mix",
     "score_band_expression",
     "threshold_advisor",

@@ -20,8 +20,10 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from django.db import connection
 from django.db.models import Case, Count, IntegerField, Q, Value, When
 
+from feedback import rollup
 from feedback.models import RejectionReason, ReturnFeedback
 from feedback.selectors.filters import (
     ACCEPTED_OUTCOME,
@@ -209,7 +211,36 @@ def reason_mix(
     *,
     reasons: Mapping[str, RejectionReason] | None = None,
 ) -> list[dict[str, Any]]:
-    """Returns by reason over the filtered handoffs, most frequent first (one query)."""
+    """Returns by reason over the filtered handoffs, most frequent first: from the feedback
+    rollup (its whole months, the range's edge days raw; feedback.rollup), so the dashboard
+    and the digest read a few rows per month."""
+    f = filters or MetricsFilters()
+    rollup.compact()
+    start, end = rollup.range_of(f.date_from, f.date_to)
+    sql, params = rollup.combination_sql(
+        start=start,
+        end=end,
+        team=f.team,
+        source=f.source,
+        campaign=f.campaign,
+        keys=("return_reason_code",),
+        counts=("returned",),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        counts = sorted(
+            ((code, int(n)) for code, n in cursor.fetchall() if n),
+            key=lambda item: (-item[1], item[0]),
+        )
+    return _reason_mix_from(counts, reasons if reasons is not None else _reason_lookup())
+
+
+def raw_reason_mix(
+    filters: MetricsFilters | None = None,
+    *,
+    reasons: Mapping[str, RejectionReason] | None = None,
+) -> list[dict[str, Any]]:
+    """reason_mix read from the raw handoffs (one query): what the rollup must equal."""
     rows = (
         handoffs_for_metrics(filters)
         .filter(status=Status.RETURNED)

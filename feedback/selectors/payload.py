@@ -9,13 +9,9 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 
+from feedback import rollup
 from feedback.selectors.advisor import _thresholds, threshold_advisor
-from feedback.selectors.filters import (
-    ACCEPTED_OUTCOME,
-    OPEN_OUTCOME,
-    MetricsFilters,
-    handoffs_for_metrics,
-)
+from feedback.selectors.filters import MetricsFilters
 from feedback.selectors.outcomes import (
     DIMENSIONS,
     OUTCOME_COUNTS,
@@ -26,160 +22,136 @@ from feedback.selectors.outcomes import (
     _with_rates,
     acceptance_by_score_band,
     category_mix,
-    outcome_totals,
-    outcomes_by,
-    reason_mix,
 )
 from handoff.models import Team
-from handoff.states import Status
 from leads.models import Campaign
 from leads.selectors import score_bands
 
-# --- the whole payload in one pass ------------------------------------------------------------
+# --- the whole payload from the rollup ----------------------------------------------------------
 
-# Each dimension's grouping columns by id only: names are looked up afterwards for the few keys
-# found, instead of joining every handoff to its campaign, team and rep. PQL/MQL is not among
-# them: it is read from the handoff's JSON criteria (the wide row), so the pass counts the PQL
-# handoffs apart, from their partial index, and MQL is the rest (see _qualification_rows).
-_PASS_KEYS = {
-    "source": ("lead_source",),
-    "campaign": ("lead_campaign_id",),
-    "score_band": ("score",),
-    "team": ("team_id",),
-    "rep": ("assigned_to_id",),
+# Each figure's grouping set over the rollup's combinations (ids only: names are looked up
+# afterwards for the few keys found); the return reason is in every set, for the reason mixes.
+_SETS = {
+    "source": ("lead_source", "return_reason_code"),
+    "campaign": ("lead_campaign_id", "return_reason_code"),
+    "team": ("team_id", "return_reason_code"),
+    "rep": ("assigned_to_id", "return_reason_code"),
+    "qualification": ("pql", "return_reason_code"),
 }
+_SCORE_SET = ("score", "return_reason_code")  # from the rollup's by-score rows
+_SCORE_MASK = -1  # the by-score rows' mark in the statement's GROUPING column
 PASS_WORK_MEM = "64MB"
-# Read from the handoffs: the grouped columns, the score (as its slot among the score bands'
-# and candidate thresholds' bounds) and the status (counted, not grouped).
-_PASS_COLUMNS = (
-    "lead_source", "lead_campaign_id", "score", "team_id", "assigned_to_id",
-    "return_reason_code", "status",
-)  # fmt: skip
-_GROUPED = _PASS_COLUMNS[:-1]
-_PQL_MASK = -1  # the PQL rows' mark in the pass's GROUPING column
+_OUTCOMES = rollup.COUNTS  # the outcome counts, in the order the pass selects them
+_KEYS = tuple(k for k in rollup.KEYS if k != "score")
 
 
-def _among(statuses: Sequence[str]) -> str:  # our own Status values, as literals
-    return ", ".join(f"'{Status(s).value}'" for s in statuses)
-
-
-_OUTCOMES = {  # the outcome counts, in the order the pass selects them
-    "handoffs": "TRUE",
-    "open": f"status IN ({_among(OPEN_OUTCOME)})",
-    "accepted": f"status IN ({_among(ACCEPTED_OUTCOME)})",
-    "qualified": f"status IN ({_among([Status.QUALIFIED])})",
-    "returned": f"status IN ({_among([Status.RETURNED])})",
-}
-
-
-def _bounds(thresholds: Sequence[int]) -> list[int]:
-    """Every score band's and candidate threshold's lower bound, sorted: a score's slot among
-    them (width_bucket: 0 below the first, i from the i-th on) gives both its band and its
-    threshold bucket."""
-    return sorted({low for low, _ in score_bands()} | set(thresholds))
-
-
-def _band_and_bucket(slot: int, bounds: Sequence[int], thresholds: Sequence[int]) -> tuple:
-    """(score band index, threshold bucket) of a slot: as score_band_expression and
-    _threshold_bucket say for every score in it."""
-    low = bounds[slot - 1] if slot > 0 else None
-    band = 0
-    for i, (band_low, _) in enumerate(score_bands()):
-        if low is not None and band_low <= low:
-            band = i
-    bucket = max((t for t in thresholds if low is not None and t <= low), default=-1)
-    return band, bucket
-
-
-def _pass_sql(filters: MetricsFilters, thresholds: Sequence[int]) -> tuple[str, list[Any], dict]:
-    """The one statement, its parameters and GROUPING mask -> set name."""
-    bounds = _bounds(thresholds)
-    slot = f"width_bucket(score_snapshot, ARRAY[{', '.join(str(int(b)) for b in bounds)}])"
-    query = (
-        handoffs_for_metrics(filters)
-        .values_list("lead_source", "lead_campaign_id", "score_snapshot", "team_id",
-                     "assigned_to_id", "return_reason_code", "status")
-        .order_by()
-        .query
-    )  # fmt: skip
-    inner, params = query.sql_with_params()
-    pql, pql_params = (
-        handoffs_for_metrics(filters)
-        .exclude(pql_criteria=[])
-        .values_list("return_reason_code", "status")
-        .order_by()
-        .query.sql_with_params()
+def _parts(filters: MetricsFilters) -> tuple[tuple[str, list[Any]], tuple[str, list[Any]]]:
+    """The combinations by every key but the score, and by score and reason (SQL, params)."""
+    start, end = rollup.range_of(filters.date_from, filters.date_to)
+    f = filters
+    return (
+        rollup.combination_sql(
+            start=start, end=end, team=f.team, source=f.source, campaign=f.campaign, keys=_KEYS
+        ),
+        rollup.combination_sql(
+            start=start,
+            end=end,
+            team=f.team,
+            source=f.source,
+            campaign=f.campaign,
+            keys=_SCORE_SET,
+            kind=rollup.BY_SCORE,
+        ),
     )
-    sets: dict[str, tuple[str, ...]] = {
-        dim: (*keys, "return_reason_code") for dim, keys in _PASS_KEYS.items()
-    }
-    sets["bucket"] = ("score",)
-    first = ", ".join(
-        f"COUNT(*) FILTER (WHERE {cond}) AS c_{name}" for name, cond in _OUTCOMES.items()
+
+
+def _pass_sql(filters: MetricsFilters) -> tuple[str, list[Any], dict[int, str]]:
+    """The one statement (PostgreSQL), its parameters and GROUPING mask -> set name: the
+    handoffs' combinations (the rollup's whole months and the edge days raw,
+    rollup.combination_sql) under one GROUP BY GROUPING SETS, UNION ALL the counts by score
+    and reason."""
+    (inner, params), (by_score, score_params) = _parts(filters)
+    sums = ", ".join(f'SUM(c."{name}")' for name in _OUTCOMES)
+    nulls = ", ".join(
+        "s.score" if k == "score" else "s.return_reason_code" if k in _SCORE_SET else "NULL"
+        for k in rollup.KEYS
     )
-    second = ", ".join(f"SUM(c_{name})" for name in _OUTCOMES)
-    pql_counts = ", ".join(f"COUNT(*) FILTER (WHERE {cond})" for cond in _OUTCOMES.values())
-    pql_columns = ", ".join(c if c == "return_reason_code" else "NULL" for c in _GROUPED)
-    # Two steps: the handoffs counted per combination of the grouped columns (one hash over
-    # the rows, the outcomes as FILTER counts), then the grouping sets over those counts.
-    # Grouping sets straight over the rows hash every row once per set.
+    keys = ", ".join("NULL" if k == "score" else k for k in rollup.KEYS)
     sql = (
-        f"SELECT GROUPING({', '.join(_GROUPED)}), {', '.join(_GROUPED)}, {second} "
-        f"FROM (SELECT lead_source, lead_campaign_id, {slot} AS score, team_id, "
-        f"assigned_to_id, return_reason_code, {first} "
-        f"FROM ({inner}) AS h({', '.join(_PASS_COLUMNS[:2])}, score_snapshot, "
-        f"{', '.join(_PASS_COLUMNS[3:])}) GROUP BY 1, 2, 3, 4, 5, 6) AS c "
+        f"SELECT GROUPING({', '.join(_KEYS)}), {keys}, {sums} FROM ({inner}) AS c "
         "GROUP BY GROUPING SETS ("
-        + ", ".join(f"({', '.join(cols)})" for cols in sets.values())
-        + f") UNION ALL SELECT {_PQL_MASK}, {pql_columns}, {pql_counts} "
-        f"FROM ({pql}) AS p(return_reason_code, status) GROUP BY return_reason_code"
+        + ", ".join(f"({', '.join(cols)})" for cols in _SETS.values())
+        + f") UNION ALL SELECT {_SCORE_MASK}, {nulls}, "
+        + ", ".join(f's."{name}"' for name in _OUTCOMES)
+        + f" FROM ({by_score}) AS s"
     )
     # GROUPING(...) has a bit set (first column highest) for each column NOT in the row's set.
-    width = len(_GROUPED)
+    width = len(_KEYS)
     mask_of = {
-        sum(1 << (width - 1 - i) for i, c in enumerate(_GROUPED) if c not in cols): name
-        for name, cols in sets.items()
+        sum(1 << (width - 1 - i) for i, c in enumerate(_KEYS) if c not in cols): name
+        for name, cols in _SETS.items()
     }
-    mask_of[_PQL_MASK] = "pql"
-    return sql, [*params, *pql_params], mask_of
+    mask_of[_SCORE_MASK] = "score_band"
+    return sql, [*params, *score_params], mask_of
 
 
-def _one_pass(filters: MetricsFilters, thresholds: Sequence[int]) -> dict[str, list[dict]]:
-    """Every grouped count of the payload from ONE statement over the handoffs (PostgreSQL):
-    GROUP BY GROUPING SETS, one set per dimension (with the return reason) and one per score
-    slot (the threshold buckets), with the outcome counts as FILTER clauses, and the PQL
-    handoffs by return reason. Returns dimension -> rows shaped as outcomes_by's query rows,
-    and "bucket" -> threshold_advisor's rows."""
-    sql, params, mask_of = _pass_sql(filters, thresholds)
-    bounds = _bounds(thresholds)
-    width = len(_GROUPED)
-    result: dict[str, list[dict]] = {name: [] for name in mask_of.values()}
-    # No savepoint inside a caller's transaction: SET LOCAL lasts until that one ends.
-    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-        # Room to hash the combinations in memory (~15 MB at 1M handoffs) rather than sort
-        # them on disk, and no JIT (compiling the statement took longer than it saved); for
-        # this transaction only.
-        cursor.execute(f"SET LOCAL work_mem = '{PASS_WORK_MEM}'; SET LOCAL jit = off")
+def _grouped(filters: MetricsFilters) -> dict[str, list[dict[str, Any]]]:
+    """set name -> rows (the set's columns and the outcome counts), from the rollup."""
+    rollup.compact()
+    keys = rollup.KEYS
+    result: dict[str, list[dict[str, Any]]] = {name: [] for name in (*_SETS, "score_band")}
+    if connection.vendor == "postgresql":
+        sql, params, mask_of = _pass_sql(filters)
+        # No savepoint inside a caller's transaction: SET LOCAL lasts until that one ends.
+        with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+            # Room to hash the combinations in memory, and no JIT (compiling the statement
+            # took longer than it saved); for this transaction only.
+            cursor.execute(f"SET LOCAL work_mem = '{PASS_WORK_MEM}'; SET LOCAL jit = off")
+            cursor.execute(sql, params)
+            for mask, *values in cursor.fetchall():
+                row = dict(zip(keys, values[: len(keys)], strict=True))
+                row.update(zip(_OUTCOMES, (int(v or 0) for v in values[len(keys) :]), strict=True))
+                result[mask_of[mask]].append(row)
+        return result
+    # SQLite: the same sets, summed here over the combinations (two statements).
+    (sql, params), (by_score, score_params) = _parts(filters)
+    with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        for mask, *values in cursor.fetchall():
-            row = dict(zip(_GROUPED, values[:width], strict=True))
-            row.update(zip(_OUTCOMES, (int(v or 0) for v in values[width:]), strict=True))
-            result[mask_of[mask]].append(row)
-    _fold_scores(result, bounds, thresholds)
-    result["qualification"] = _qualification_rows(result["source"], result.pop("pql"))
-    _name_rows(result)
+        combinations = cursor.fetchall()
+        cursor.execute(by_score, score_params)
+        result["score_band"] = [
+            {**dict(zip(_SCORE_SET, row[:2], strict=True)),
+             **dict(zip(_OUTCOMES, (int(v or 0) for v in row[2:]), strict=True))}
+            for row in cursor.fetchall()
+        ]  # fmt: skip
+    for name, cols in _SETS.items():
+        at = [_KEYS.index(c) for c in cols]
+        sums: dict[tuple, list[int]] = {}
+        for combination in combinations:
+            into = sums.setdefault(tuple(combination[i] for i in at), [0] * len(_OUTCOMES))
+            for j, value in enumerate(combination[len(_KEYS) :]):
+                into[j] += int(value or 0)
+        result[name] = [
+            {**dict(zip(cols, key, strict=True)), **dict(zip(_OUTCOMES, counts, strict=True))}
+            for key, counts in sums.items()
+        ]
     return result
 
 
-def _fold_scores(
-    result: dict[str, list[dict]], bounds: Sequence[int], thresholds: Sequence[int]
-) -> None:
-    """Score slots into score bands (outcomes_by's "band") and threshold buckets (the
-    advisor's rows), summed."""
+def _band_of(score: int) -> int:
+    """The score band index of a score (as score_band_expression)."""
+    return max((i for i, (low, _) in enumerate(score_bands()) if score >= low), default=0)
+
+
+def _from_rollup(filters: MetricsFilters, thresholds: Sequence[int]) -> dict[str, list[dict]]:
+    """Every grouped count of the payload: dimension -> rows shaped as outcomes_by's query
+    rows, and "bucket" -> threshold_advisor's rows."""
+    result = _grouped(filters)
     names = tuple(_OUTCOMES)
     bands: dict[tuple, dict[str, Any]] = {}
+    buckets: dict[int, dict[str, int]] = {}
     for row in result["score_band"]:
-        band, _ = _band_and_bucket(row["score"], bounds, thresholds)
+        band = _band_of(row["score"])
         into = bands.setdefault(
             (band, row["return_reason_code"]),
             {"band": band, "return_reason_code": row["return_reason_code"]}
@@ -187,42 +159,27 @@ def _fold_scores(
         )
         for name in names:
             into[name] += row[name]
-    result["score_band"] = list(bands.values())
-    buckets: dict[int, dict[str, int]] = {}
-    for row in result["bucket"]:
-        _, bucket = _band_and_bucket(row["score"], bounds, thresholds)
-        into = buckets.setdefault(
-            bucket,
-            {"bucket": bucket, "sent": 0, "accepted": 0, "qualified": 0, "returned": 0},
+        bucket = max((t for t in thresholds if row["score"] >= t), default=-1)
+        counts = buckets.setdefault(
+            bucket, {"bucket": bucket, "sent": 0, "accepted": 0, "qualified": 0, "returned": 0}
         )
-        into["sent"] += row["handoffs"]
+        counts["sent"] += row["handoffs"]
         for name in ("accepted", "qualified", "returned"):
-            into[name] += row[name]
-    result["bucket"] = list(buckets.values())
-
-
-def _qualification_rows(
-    every: Sequence[dict[str, Any]], pql: Sequence[dict[str, Any]]
-) -> list[dict[str, Any]]:
-    """outcomes_by("qualification")'s rows: the PQL handoffs by return reason, and the MQLs as
-    every handoff (the rows of any one dimension's set, summed by reason) less the PQLs."""
-    names = tuple(OUTCOME_COUNTS)
-    by_reason: dict[str, dict[str, int]] = {}
-    for row in every:
-        into = by_reason.setdefault(row["return_reason_code"], dict.fromkeys(names, 0))
-        for name in names:
-            into[name] += row[name]
-    rows = [{**row, "qualification": "pql"} for row in pql]
-    for row in pql:
-        into = by_reason.setdefault(row["return_reason_code"], dict.fromkeys(names, 0))
-        for name in names:
-            into[name] -= row[name]
-    rows += [
-        {"qualification": "mql", "return_reason_code": code, **counts}
-        for code, counts in by_reason.items()
-        if any(counts.values())
+            counts[name] += row[name]
+    result["score_band"] = list(bands.values())
+    result["bucket"] = [b for b in buckets.values() if b["sent"]]
+    result["qualification"] = [
+        {
+            **{k: v for k, v in row.items() if k != "pql"},
+            "qualification": "pql" if row["pql"] else "mql",
+        }
+        for row in result["qualification"]
+        if row["handoffs"]
     ]
-    return rows
+    for name in ("source", "campaign", "score_band", "team", "rep"):
+        result[name] = [row for row in result[name] if row["handoffs"]]
+    _name_rows(result)
+    return result
 
 
 def _name_rows(result: dict[str, list[dict]]) -> None:
@@ -252,32 +209,27 @@ def _name_rows(result: dict[str, list[dict]]) -> None:
 def feedback_metrics(filters: MetricsFilters | None = None) -> dict[str, Any]:
     """Everything the metrics API and the dashboard show, as plain dicts and lists.
 
-    On PostgreSQL the handoffs are read once (_one_pass: every dimension, the reason mix, the
-    totals and the threshold buckets from one GROUPING SETS scan); elsewhere each figure runs
-    its own query, with the same results."""
+    The handoffs' counts come from the feedback rollup (feedback.rollup: whole months of the
+    range from the rollup, edge days raw, in one statement; PostgreSQL groups every figure in
+    it with GROUPING SETS); the per-figure functions (outcomes_by, outcome_totals, ...) still
+    read the raw handoffs, with the same results."""
     filters = filters or MetricsFilters()
     reasons = _reason_lookup()
     dimensions = (*DIMENSIONS, "qualification")
-    if connection.vendor == "postgresql":
-        rows = _one_pass(filters, _thresholds())
-        by = {dim: _outcomes_from(dim, rows[dim], reasons) for dim in dimensions}
-        per_reason: dict[str, int] = defaultdict(int)
-        for row in rows["source"]:
-            if row["returned"]:
-                per_reason[row["return_reason_code"]] += row["returned"]
-        mix = _reason_mix_from(
-            sorted(per_reason.items(), key=lambda item: (-item[1], item[0])), reasons
-        )
-        totals = _with_rates(
-            {name: sum(row[name] for row in rows["source"]) for name in OUTCOME_COUNTS}
-        )
-        totals.update(_review_counts(filters))
-        advisor = threshold_advisor(filters, bucket_rows=rows["bucket"])
-    else:
-        by = {dim: outcomes_by(dim, filters, reasons=reasons) for dim in dimensions}
-        mix = reason_mix(filters, reasons=reasons)
-        totals = outcome_totals(filters)
-        advisor = threshold_advisor(filters)
+    rows = _from_rollup(filters, _thresholds())
+    by = {dim: _outcomes_from(dim, rows[dim], reasons) for dim in dimensions}
+    per_reason: dict[str, int] = defaultdict(int)
+    for row in rows["source"]:
+        if row["returned"]:
+            per_reason[row["return_reason_code"]] += row["returned"]
+    mix = _reason_mix_from(
+        sorted(per_reason.items(), key=lambda item: (-item[1], item[0])), reasons
+    )
+    totals = _with_rates(
+        {name: sum(row[name] for row in rows["source"]) for name in OUTCOME_COUNTS}
+    )
+    totals.update(_review_counts(filters))
+    advisor = threshold_advisor(filters, bucket_rows=rows["bucket"])
     return {
         "filters": filters.as_dict(),
         "bands": [
