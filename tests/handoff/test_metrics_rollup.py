@@ -148,10 +148,11 @@ def test_a_quiet_read_costs_three_queries_for_the_rollup(world, django_assert_ma
     with time_machine.travel(later, tick=False):
         metrics.sla_metrics(filters, now=NOW)  # the writes are older than MARGIN: caught up
         # the refresh (its state, the handoffs written since: none, the new check time; a
-        # savepoint and its release inside the test's transaction), the three rollup reads and
-        # the unflagged breaches, the accepts, the open counts and the two lists, the team and
-        # rep names (13 in a request, outside a transaction)
-        with django_assert_max_num_queries(15):
+        # savepoint and its release inside the test's transaction), the two rollup reads
+        # (promotions; attempts and outcomes) and the unflagged breaches, the accepts, the open
+        # counts and the two lists, the team and rep names (12 in a request, outside a
+        # transaction)
+        with django_assert_max_num_queries(14):
             data = metrics.sla_metrics(filters, now=NOW)
     assert data["compliance"]["compliance"] == 0.75
 
