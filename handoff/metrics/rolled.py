@@ -12,7 +12,6 @@ import datetime as dt
 from typing import Any
 
 from django.db.models import Case, IntegerField, Q, Sum, Value, When
-from django.db.models.functions import TruncWeek
 
 from handoff.metrics.filters import SlaFilters, local_today, week_start
 from handoff.metrics.outcomes import OutcomeRow, Outcomes, unflagged_rows
@@ -97,42 +96,38 @@ def rep_rows(
         first, last = full_weeks(filters.start, filters.end)
         if not first <= monday <= last:  # else a week row of the range counts this week
             where |= Q(part=DashboardDay.Part.REPS, day__gte=monday, day__lte=today)
+    # Grouped by row date (a week row is dated on its Monday), not by a truncated week: plain
+    # tuples, the week worked out here.
     grouped = (
         _days(zone, filters)
         .filter(where)
         .filter(Q(due__gt=0) | Q(attempts__gt=0))
         .annotate(
-            week=TruncWeek("day"),
             in_range=Case(
                 When(in_range, then=Value(1)), default=Value(0), output_field=IntegerField()
             ),
         )
-        .values("week", "in_range", "team_id", "rep_id")
-        .annotate(
-            met_sum=Sum("met"),
-            due_sum=Sum("due"),
-            **{f"{name}_sum": Sum(name) for name in ATTEMPT_COUNTS},
-        )
+        .values("day", "in_range", "team_id", "rep_id")
+        .annotate(*(Sum(name) for name in ("met", "due", *ATTEMPT_COUNTS)))
+        .values_list("day", "in_range", "team_id", "rep_id", "met__sum", "due__sum",
+                     *(f"{name}__sum" for name in ATTEMPT_COUNTS))
         .order_by()
-    )
+    )  # fmt: skip
     attempts: dict[tuple[Any, Any], dict[str, Any]] = {}
-    rows: list[OutcomeRow] = []
-    for row in grouped:
-        key = (row["team_id"], row["rep_id"])
-        if row["in_range"] and row["attempts_sum"]:
-            counts = attempts.setdefault(
-                key,
-                {"team_id": key[0], "assigned_to_id": key[1], **dict.fromkeys(ATTEMPT_COUNTS, 0)},
-            )
-            for name in ATTEMPT_COUNTS:
-                counts[name] += int(row[f"{name}_sum"] or 0)
-        if row["due_sum"]:
-            week = row["week"]
-            week = week.date() if isinstance(week, dt.datetime) else week
-            rows.append(
-                (week, bool(row["in_range"]), key[0], key[1], int(row["met_sum"] or 0),
-                 int(row["due_sum"] or 0))
-            )  # fmt: skip
+    outcome: dict[tuple[dt.date, bool, Any, Any], list[int]] = {}
+    for day, inside, team, rep, met, due, *counts in grouped:
+        if inside and counts[0]:
+            row = attempts.get((team, rep))
+            if row is None:
+                row = attempts[(team, rep)] = {"team_id": team, "assigned_to_id": rep}
+                row.update(dict.fromkeys(ATTEMPT_COUNTS, 0))
+            for name, value in zip(ATTEMPT_COUNTS, counts, strict=True):
+                row[name] += int(value or 0)
+        if due:
+            sums = outcome.setdefault((week_start(day), bool(inside), team, rep), [0, 0])
+            sums[0] += int(met or 0)
+            sums[1] += int(due)
+    rows: list[OutcomeRow] = [(*key, met, due) for key, (met, due) in outcome.items()]
     if now is None or monday is None:
         return list(attempts.values()), Outcomes([], week_start(filters.end))
     rows.extend(unflagged_rows(filters, now=now))
