@@ -174,3 +174,25 @@ def test_the_rebuild_command_rewrites_rows_changed_behind_its_back(world):
         call_command("rebuild_dashboard_rollup", "--zone", "Europe/Paris", stdout=out)
         assert "America/New_York:" in out.getvalue() and "Europe/Paris:" in out.getvalue()
         assert metrics.funnel(filters) == right
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        ("2025-01-27", "2025-02-09"),  # Monday to Sunday: week rows only
+        ("2025-01-29", "2025-02-12"),  # edges on both sides of a full week
+        ("2025-02-04", "2025-02-08"),  # inside one week: day rows only
+        ("2025-02-03", "2025-02-16"),  # this week whole in the range (a week row counts it)
+        ("2025-01-01", "2025-02-10"),  # the default end: this week read as days
+    ],
+)
+def test_week_rows_and_edge_days_give_the_figures_of_the_raw_rows(world, start, end):
+    for team in (None, world.amer.pk):
+        filters = metrics.SlaFilters(
+            start=dt.date.fromisoformat(start), end=dt.date.fromisoformat(end), team=team
+        )
+        figures = metrics.sla_metrics(filters, now=NOW)
+        for name, value in _raw_figures(filters, NOW).items():
+            assert figures[name] == value, (start, end, team, name)
+    weeks = DashboardDay.objects.filter(part=DashboardDay.Part.REPS_WEEK)
+    assert weeks and all(row.day.weekday() == 0 for row in weeks)
