@@ -1,4 +1,4 @@
-"""`manage.py rebuild_dashboard_rollup`: rewrite the dashboard's daily rollup (handoff.rollup)
+"""`manage.py rebuild_dashboard_rollup`: rewrite the dashboard's rollup (handoff.rollup: days and weeks)
 from the handoffs, for every zone read so far, the site's zone and the team calendars' zones
 (and any named with --zone). After a bulk load, a restore, or rows written past the services."""
 
