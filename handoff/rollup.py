@@ -280,14 +280,27 @@ def _changed_days(zone_key: str, start: dt.datetime) -> tuple[set[dt.date], dt.d
 
 def ensure_fresh(zone_key: str | None = None) -> str:
     """Bring the zone's rows up to date (see the module doc) and return the zone's key. Two
-    queries when no handoff was written lately; six when some were (their days recounted); a
-    zone read for the first time is built whole.
+    reads and nothing written when no handoff was written since the last check (no lock, no
+    transaction); when some were, their days are recounted in a transaction holding the zone's
+    state (the state and the handoffs read again only if another check moved the state in
+    between); a zone read for the first time is built whole.
 
     The handoffs read are those stamped since the earlier of: the last check's clock less
     MARGIN (transactions committed late), and just after the latest stamp the last check saw
-    (writes stamped with their own `now`, behind this clock: a test playing a history)."""
+    (writes stamped with their own `now`, behind this clock: a test playing a history). A quiet
+    read leaves the check time where it was, so the next check reads from there: never less."""
     zone_key = zone_key or zone_name()
     clock = timezone.now()
+    seen = (
+        DashboardRefresh.objects.filter(zone=zone_key)
+        .values_list("checked_at", "watermark")
+        .first()
+    )
+    changed: tuple[set[dt.date], dt.datetime | None] | None = None
+    if seen is not None and seen[0] is not None and seen[1] is not None:
+        changed = _changed_days(zone_key, min(seen[0] - MARGIN, seen[1]))
+        if not changed[0]:
+            return zone_key
     with transaction.atomic():
         state = DashboardRefresh.objects.select_for_update().filter(zone=zone_key).first()
         if state is None:
@@ -296,8 +309,10 @@ def ensure_fresh(zone_key: str | None = None) -> str:
         if state.checked_at is None or state.watermark is None:
             latest = _build(zone_key)
         else:
-            start = min(state.checked_at - MARGIN, state.watermark)
-            days, latest = _changed_days(zone_key, start)
+            if changed is None or (state.checked_at, state.watermark) != seen:
+                start = min(state.checked_at - MARGIN, state.watermark)
+                changed = _changed_days(zone_key, start)
+            days, latest = changed
             if days:
                 recount(zone_key, days)
         if latest is not None:

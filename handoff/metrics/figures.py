@@ -63,9 +63,9 @@ def by_group(dimension: str, filters: SlaFilters, *, now: dt.datetime) -> list[d
 
 def sla_metrics(filters: SlaFilters, *, now: dt.datetime | None = None) -> dict[str, Any]:
     """Everything the dashboard and the metrics API show, as plain dicts and lists: the rollup
-    brought up to date (2 queries, 7 after recent writes), its two reads (promotions; attempts
-    and outcomes) and the unflagged breaches, the accepts, the open counts, the two open lists
-    and the team and rep names (11 queries; 16 after writes within rollup.MARGIN).
+    brought up to date (2 reads when nothing was written since its last check; about 10 after
+    writes), its two reads (promotions; attempts and outcomes) and the unflagged breaches, the
+    accepts, the open counts, the two open lists and the team and rep names (10 queries).
     `funnel_by_kind` is the MQL/PQL split (funnel_by_kind())."""
     now = now or timezone.now()
     zone = ensure_fresh()

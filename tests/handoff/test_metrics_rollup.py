@@ -141,20 +141,22 @@ def test_after_random_operations_the_rollup_equals_a_recount_and_the_raw_figures
             assert _rows(zone) == kept, zone
 
 
-def test_a_quiet_read_costs_three_queries_for_the_rollup(world, django_assert_max_num_queries):
+def test_a_quiet_read_costs_two_queries_for_the_rollup_and_writes_nothing(
+    world, django_assert_max_num_queries
+):
     filters = metrics.SlaFilters(start=dt.date(2025, 2, 3), end=dt.date(2025, 2, 10))
     metrics.sla_metrics(filters, now=NOW)  # builds the zone
     later = timezone.now() + rollup.MARGIN + dt.timedelta(seconds=5)
     with time_machine.travel(later, tick=False):
         metrics.sla_metrics(filters, now=NOW)  # the writes are older than MARGIN: caught up
-        # the refresh (its state, the handoffs written since: none, the new check time; a
-        # savepoint and its release inside the test's transaction), the two rollup reads
-        # (promotions; attempts and outcomes) and the unflagged breaches, the accepts, the open
-        # counts and the two lists, the team and rep names (12 in a request, outside a
-        # transaction)
-        with django_assert_max_num_queries(14):
+        # the refresh (its state, the handoffs written since: none; no lock, nothing written),
+        # the two rollup reads (promotions; attempts and outcomes) and the unflagged breaches,
+        # the accepts, the open counts and the two lists, the team and rep names
+        with django_assert_max_num_queries(11) as captured:
             data = metrics.sla_metrics(filters, now=NOW)
     assert data["compliance"]["compliance"] == 0.75
+    written = [q["sql"] for q in captured.captured_queries if not q["sql"].startswith("SELECT")]
+    assert written == []
 
 
 def test_a_write_after_a_read_shows_in_the_next_read(world):
