@@ -642,8 +642,18 @@ def print_header(rep: Any, runs: int) -> None:
     print(
         f"\n{counts[0]:,} leads, {counts[1]:,} handoffs ({counts[2]:,} open; rep1 has "
         f"{counts[3]} pending), PostgreSQL {connection.pg_version // 10000}, "
-        f"production settings; median and p95 of {runs} requests after 2 warm-ups\n"
+        f"production settings; median and p95 of {runs} requests after 2 warm-ups; "
+        f"load average {load_average()}\n"
     )
+
+
+def load_average() -> str:
+    """The machine's 1, 5 and 15 minute load averages (/proc/loadavg), as printed beside the
+    figures: on a shared machine they say what the timings are worth."""
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
 
 
 def time_baselines(samples: Samples, clients: dict[str, Any], runs: int) -> None:
@@ -754,6 +764,7 @@ def main() -> None:
         print(f"{'page (role)'.ljust(WIDTH)} {'queries':>7} {'median':>8} {'p95':>8}  target")
         time_baselines(samples, clients, args.runs)
         slow, skipped = time_pages(pages, clients, args.runs)
+        print(f"\nload average after the pages: {load_average()}")
         print_slow(slow, skipped, with_explain=args.explain)
     finally:
         connection.close()

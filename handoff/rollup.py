@@ -20,6 +20,9 @@ built the first time it is read (`rebuild(zone)`: one pass over the handoffs), t
   `sla_outcome_at`) goes from none to a date once: the days a write names are all the days it
   moved. A write stamped before both bounds (a transaction open for longer than MARGIN, a
   restored database) waits for `rebuild_dashboard_rollup`.
+- Each recounted day's ISO week is folded again from its day rows (PROMOTIONS_WEEK and
+  REPS_WEEK: one INSERT ... SELECT SUM per week, in the database), so a long range reads a row per
+  week for its full weeks and day rows only at its edges (handoff.metrics.rolled).
 - `manage.py rebuild_dashboard_rollup` rewrites every zone's rows from the handoffs (after a
   bulk load or a restore; `seed_demo` runs it).
 """
@@ -63,6 +66,12 @@ _FIELDS = (
     "is_pql",
 )
 _OPEN = (Status.PENDING, Status.WAITING)
+_DAILY = (DashboardDay.Part.PROMOTIONS, DashboardDay.Part.REPS)
+_WEEKLY = (DashboardDay.Part.PROMOTIONS_WEEK, DashboardDay.Part.REPS_WEEK)
+# A part's week rows are that part plus this (PROMOTIONS -> PROMOTIONS_WEEK, REPS -> REPS_WEEK).
+WEEKLY_OFFSET = DashboardDay.Part.PROMOTIONS_WEEK - DashboardDay.Part.PROMOTIONS
+_DAILY_SQL = f"({_DAILY[0].value}, {_DAILY[1].value})"
+_WEEKLY_SQL = f"({_WEEKLY[0].value}, {_WEEKLY[1].value})"
 
 
 def zone_name(zone: dt.tzinfo | None = None) -> str:
@@ -143,28 +152,75 @@ def count(
 
 
 def _delete(zone_key: str, days: set[dt.date] | None) -> None:
-    """One DELETE (no collector: nothing refers to the rollup)."""
+    """One DELETE of those days' rows and of their weeks' rows (days None: every row of the
+    zone). No collector: nothing refers to the rollup."""
     table = DashboardDay._meta.db_table
     with connection.cursor() as cursor:
         if days is None:
             cursor.execute(f"DELETE FROM {table} WHERE zone = %s", [zone_key])
-        else:
-            marks = ", ".join(["%s"] * len(days))
-            cursor.execute(
-                f"DELETE FROM {table} WHERE zone = %s AND day IN ({marks})",
-                [zone_key, *sorted(days)],
-            )
+            return
+        mondays = {week_start(day) for day in days}
+        cursor.execute(
+            f"DELETE FROM {table} WHERE zone = %s AND ("
+            f"(part IN {_DAILY_SQL} AND day IN ({', '.join(['%s'] * len(days))})) OR "
+            f"(part IN {_WEEKLY_SQL} AND day IN ({', '.join(['%s'] * len(mondays))})))",
+            [zone_key, *sorted(days), *sorted(mondays)],
+        )
+
+
+def week_start(day: dt.date) -> dt.date:
+    return day - dt.timedelta(days=day.weekday())
+
+
+_COUNTS = ("mql", "sal", "sql", "returned", "open", "attempts", "attempts_accepted", "due", "met")
+_KEYS = "zone, day, part, team_id, rep_id, source, pql, " + ", ".join(_COUNTS)
+_SUMS = ", ".join(f"SUM({name})" for name in _COUNTS)
+# The Monday of a date column, per database.
+_MONDAY = {
+    "postgresql": "date_trunc('week', day)::date",
+    "sqlite": "date(day, 'weekday 0', '-6 days')",  # the Sunday on or after, less six days
+}
+
+# A week's rows are the sums of its day rows (both parts), dated on its Monday.
+_FOLD_WEEKS = f"""
+INSERT INTO {{day}} ({_KEYS})
+SELECT zone, {{monday}}, part + {WEEKLY_OFFSET}, team_id, rep_id, source, pql, {_SUMS}
+FROM {{day}}
+WHERE zone = %s AND part IN {_DAILY_SQL} AND ({{weeks}})
+GROUP BY zone, {{monday}}, part, team_id, rep_id, source, pql
+"""
+
+
+def _fold_weeks(zone_key: str, mondays: set[dt.date] | None) -> int:
+    """Write the week rows of those ISO weeks (all: None; deleted before) from their day rows,
+    in the database: one INSERT ... SELECT SUM ... GROUP BY; rows written."""
+    if mondays is not None and not mondays:
+        return 0
+    weeks = sorted(mondays) if mondays is not None else []
+    sql = _FOLD_WEEKS.format(
+        day=DashboardDay._meta.db_table,
+        monday=_MONDAY[connection.vendor],
+        weeks=" OR ".join(["(day >= %s AND day <= %s)"] * len(weeks)) or "1 = 1",
+    )
+    params: list[Any] = [zone_key]
+    for monday in weeks:
+        params += [monday, monday + dt.timedelta(days=6)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return int(cursor.rowcount)
 
 
 def recount(zone_key: str, days: set[dt.date] | None) -> int:
-    """Rewrite a zone's rows of those days (all: None) from the handoffs; rows written."""
+    """Rewrite a zone's rows of those days (all: None) and of their weeks from the handoffs;
+    rows written."""
     if days is None and connection.vendor == "postgresql":
         _delete(zone_key, None)
         return _insert_all(zone_key)
     rows = count(_rows_of(days, _zone(zone_key)), zone_key, days)
     _delete(zone_key, days)
     DashboardDay.objects.bulk_create(rows, batch_size=BATCH)
-    return len(rows)
+    mondays = {week_start(day) for day in days} if days is not None else None
+    return len(rows) + _fold_weeks(zone_key, mondays)
 
 
 # A whole zone on PostgreSQL: the same counts as count() in one INSERT ... SELECT GROUP BY (a
@@ -199,10 +255,12 @@ GROUP BY day, team_id, rep
 
 
 def _insert_all(zone_key: str) -> int:
+    """Every day of the zone in one INSERT ... SELECT, then every week folded from them."""
     sql = _INSERT_ALL.format(day=DashboardDay._meta.db_table, handoff=Handoff._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(sql, {"zone": zone_key})
-        return int(cursor.rowcount)
+        written = int(cursor.rowcount)
+    return written + _fold_weeks(zone_key, None)
 
 
 def _changed_days(zone_key: str, start: dt.datetime) -> tuple[set[dt.date], dt.datetime | None]:
@@ -222,14 +280,27 @@ def _changed_days(zone_key: str, start: dt.datetime) -> tuple[set[dt.date], dt.d
 
 def ensure_fresh(zone_key: str | None = None) -> str:
     """Bring the zone's rows up to date (see the module doc) and return the zone's key. Two
-    queries when no handoff was written lately; six when some were (their days recounted); a
-    zone read for the first time is built whole.
+    reads and nothing written when no handoff was written since the last check (no lock, no
+    transaction); when some were, their days are recounted in a transaction holding the zone's
+    state (the state and the handoffs read again only if another check moved the state in
+    between); a zone read for the first time is built whole.
 
     The handoffs read are those stamped since the earlier of: the last check's clock less
     MARGIN (transactions committed late), and just after the latest stamp the last check saw
-    (writes stamped with their own `now`, behind this clock: a test playing a history)."""
+    (writes stamped with their own `now`, behind this clock: a test playing a history). A quiet
+    read leaves the check time where it was, so the next check reads from there: never less."""
     zone_key = zone_key or zone_name()
     clock = timezone.now()
+    seen = (
+        DashboardRefresh.objects.filter(zone=zone_key)
+        .values_list("checked_at", "watermark")
+        .first()
+    )
+    changed: tuple[set[dt.date], dt.datetime | None] | None = None
+    if seen is not None and seen[0] is not None and seen[1] is not None:
+        changed = _changed_days(zone_key, min(seen[0] - MARGIN, seen[1]))
+        if not changed[0]:
+            return zone_key
     with transaction.atomic():
         state = DashboardRefresh.objects.select_for_update().filter(zone=zone_key).first()
         if state is None:
@@ -238,8 +309,10 @@ def ensure_fresh(zone_key: str | None = None) -> str:
         if state.checked_at is None or state.watermark is None:
             latest = _build(zone_key)
         else:
-            start = min(state.checked_at - MARGIN, state.watermark)
-            days, latest = _changed_days(zone_key, start)
+            if changed is None or (state.checked_at, state.watermark) != seen:
+                start = min(state.checked_at - MARGIN, state.watermark)
+                changed = _changed_days(zone_key, start)
+            days, latest = changed
             if days:
                 recount(zone_key, days)
         if latest is not None:

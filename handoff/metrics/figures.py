@@ -51,10 +51,11 @@ def by_group(dimension: str, filters: SlaFilters, *, now: dt.datetime) -> list[d
     """Per team or per rep: handoffs, accepted, returned, compliance, median time to accept,
     open breaches now; busiest first."""
     zone = ensure_fresh()
+    attempts, outcomes = rolled.rep_rows(filters, now=now, zone=zone)
     return groups_from(
         dimension,
-        rolled.attempt_rows(filters, zone=zone),
-        rolled.outcome_rows(filters, now=now, zone=zone),
+        attempts,
+        outcomes,
         accept_rows(filters),
         open_counts(now=now, team=filters.team),
     )
@@ -62,14 +63,14 @@ def by_group(dimension: str, filters: SlaFilters, *, now: dt.datetime) -> list[d
 
 def sla_metrics(filters: SlaFilters, *, now: dt.datetime | None = None) -> dict[str, Any]:
     """Everything the dashboard and the metrics API show, as plain dicts and lists: the rollup
-    brought up to date (2 queries, 6 after recent writes), its three reads, the accepts, the
-    open counts, the two open lists and the team and rep names (12 queries; 16 after writes
-    within rollup.MARGIN). `funnel_by_kind` is the MQL/PQL split (funnel_by_kind())."""
+    brought up to date (2 reads when nothing was written since its last check; about 10 after
+    writes), its two reads (promotions; attempts and outcomes) and the unflagged breaches, the
+    accepts, the open counts, the two open lists and the team and rep names (10 queries).
+    `funnel_by_kind` is the MQL/PQL split (funnel_by_kind())."""
     now = now or timezone.now()
     zone = ensure_fresh()
     promotions = rolled.promotion_rows(filters, zone=zone)
-    attempts = rolled.attempt_rows(filters, zone=zone)
-    outcomes = rolled.outcome_rows(filters, now=now, zone=zone)
+    attempts, outcomes = rolled.rep_rows(filters, now=now, zone=zone)
     accepts = accept_rows(filters)
     open_rows = open_counts(now=now, team=filters.team)
     return {

@@ -16,6 +16,11 @@ from handoff.selectors import accept_clock, clock_label
 from handoff.states import Status
 
 OPEN_LIST_SIZE = 10
+_UNREAD = (
+    "policy_snapshot", "context_note", "score_breakdown", "engagement_snapshot", "pql_criteria",
+    "history_snapshot", "routing", "auto_promotion", "info_question", "info_answer", "bant",
+    "return_note",
+)  # fmt: skip
 
 
 def open_counts(*, now: dt.datetime, team: int | None) -> list[dict[str, Any]]:
@@ -59,10 +64,16 @@ def open_now_from(
     clock of each listed row is computed in Python)."""
     base = Handoff.objects.filter(Q(team_id=team) if team is not None else Q())
     related = ("lead", "assigned_to", "team", "calendar", "team__calendar")
+    # The rows' JSON and notes are never shown here: not read (nor decoded), 20 rows of them.
+    unread = (*_UNREAD, *(f"lead__{name}" for name in ("score_breakdown", "pql_criteria")))
     breached = (
-        base.filter(open_breach_q(now)).select_related(*related).order_by("due_at", "id")[:limit]
-    )
-    at_risk = base.filter(at_risk_q(now)).select_related(*related).order_by("due_at", "id")[:limit]
+        base.filter(open_breach_q(now)).select_related(*related).defer(*unread)
+        .order_by("due_at", "id")[:limit]
+    )  # fmt: skip
+    at_risk = (
+        base.filter(at_risk_q(now)).select_related(*related).defer(*unread)
+        .order_by("due_at", "id")[:limit]
+    )  # fmt: skip
     return {
         "breached": sum(r["breached"] for r in open_rows),
         "at_risk": sum(r["at_risk"] for r in open_rows),

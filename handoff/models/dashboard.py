@@ -6,6 +6,8 @@ reads it), so each zone read has its own rows. Two parts share the table:
   MQL): the funnel's counts (reassigned attempts left out of mql/sal/sql, see handoff.metrics).
 - REPS: per team and rep, the attempts promoted that day (attempts, accepted, returned) and the
   SLA outcomes dated that day (due, met).
+- PROMOTIONS_WEEK and REPS_WEEK: the same counts summed over an ISO week (`day` is its Monday),
+  so a long range reads a row per week for its full weeks and day rows only at its edges.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ class DashboardDay(models.Model):
     class Part(models.IntegerChoices):
         PROMOTIONS = 0, "promotions by team, source and path"
         REPS = 1, "attempts and SLA outcomes by team and rep"
+        PROMOTIONS_WEEK = 2, "promotions by team, source and path, per ISO week"
+        REPS_WEEK = 3, "attempts and SLA outcomes by team and rep, per ISO week"
 
     zone = models.CharField(max_length=64)
     day = models.DateField()

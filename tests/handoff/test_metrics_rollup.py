@@ -141,19 +141,22 @@ def test_after_random_operations_the_rollup_equals_a_recount_and_the_raw_figures
             assert _rows(zone) == kept, zone
 
 
-def test_a_quiet_read_costs_three_queries_for_the_rollup(world, django_assert_max_num_queries):
+def test_a_quiet_read_costs_two_queries_for_the_rollup_and_writes_nothing(
+    world, django_assert_max_num_queries
+):
     filters = metrics.SlaFilters(start=dt.date(2025, 2, 3), end=dt.date(2025, 2, 10))
     metrics.sla_metrics(filters, now=NOW)  # builds the zone
     later = timezone.now() + rollup.MARGIN + dt.timedelta(seconds=5)
     with time_machine.travel(later, tick=False):
         metrics.sla_metrics(filters, now=NOW)  # the writes are older than MARGIN: caught up
-        # the refresh (its state, the handoffs written since: none, the new check time; a
-        # savepoint and its release inside the test's transaction), the three rollup reads and
-        # the unflagged breaches, the accepts, the open counts and the two lists, the team and
-        # rep names (13 in a request, outside a transaction)
-        with django_assert_max_num_queries(15):
+        # the refresh (its state, the handoffs written since: none; no lock, nothing written),
+        # the two rollup reads (promotions; attempts and outcomes) and the unflagged breaches,
+        # the accepts, the open counts and the two lists, the team and rep names
+        with django_assert_max_num_queries(11) as captured:
             data = metrics.sla_metrics(filters, now=NOW)
     assert data["compliance"]["compliance"] == 0.75
+    written = [q["sql"] for q in captured.captured_queries if not q["sql"].startswith("SELECT")]
+    assert written == []
 
 
 def test_a_write_after_a_read_shows_in_the_next_read(world):
@@ -173,3 +176,25 @@ def test_the_rebuild_command_rewrites_rows_changed_behind_its_back(world):
         call_command("rebuild_dashboard_rollup", "--zone", "Europe/Paris", stdout=out)
         assert "America/New_York:" in out.getvalue() and "Europe/Paris:" in out.getvalue()
         assert metrics.funnel(filters) == right
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        ("2025-01-27", "2025-02-09"),  # Monday to Sunday: week rows only
+        ("2025-01-29", "2025-02-12"),  # edges on both sides of a full week
+        ("2025-02-04", "2025-02-08"),  # inside one week: day rows only
+        ("2025-02-03", "2025-02-16"),  # this week whole in the range (a week row counts it)
+        ("2025-01-01", "2025-02-10"),  # the default end: this week read as days
+    ],
+)
+def test_week_rows_and_edge_days_give_the_figures_of_the_raw_rows(world, start, end):
+    for team in (None, world.amer.pk):
+        filters = metrics.SlaFilters(
+            start=dt.date.fromisoformat(start), end=dt.date.fromisoformat(end), team=team
+        )
+        figures = metrics.sla_metrics(filters, now=NOW)
+        for name, value in _raw_figures(filters, NOW).items():
+            assert figures[name] == value, (start, end, team, name)
+    weeks = DashboardDay.objects.filter(part=DashboardDay.Part.REPS_WEEK)
+    assert weeks and all(row.day.weekday() == 0 for row in weeks)

@@ -1,6 +1,7 @@
-"""`manage.py rebuild_dashboard_rollup`: rewrite the dashboard's daily rollup (handoff.rollup)
-from the handoffs, for every zone read so far, the site's zone and the team calendars' zones
-(and any named with --zone). After a bulk load, a restore, or rows written past the services."""
+"""`manage.py rebuild_dashboard_rollup`: rewrite the dashboard's rollup (handoff.rollup: its
+day rows and week rows) from the handoffs, for every zone read so far, the site's zone and the
+team calendars' zones (and any named with --zone). After a bulk load, a restore, or rows written
+past the services."""
 
 from __future__ import annotations
 
