@@ -8,6 +8,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.api.serializers import BuiltOnceModelSerializer
 from feedback.models import RejectionReason, ReturnFeedback
 from handoff.forms import TEXT_MAX  # the pages' bound on free text, the same for the API
 from handoff.models import Handoff
@@ -19,7 +20,7 @@ from handoff.serializers import (
 )
 
 
-class RejectionReasonSerializer(serializers.ModelSerializer):
+class RejectionReasonSerializer(BuiltOnceModelSerializer):
     category_label = serializers.CharField(source="get_category_display", read_only=True)
     effect_label = serializers.CharField(source="get_effect_display", read_only=True)
     contradicts_rule: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
@@ -42,7 +43,7 @@ class RejectionReasonSerializer(serializers.ModelSerializer):
         ]
 
 
-class ReasonRefSerializer(serializers.ModelSerializer):
+class ReasonRefSerializer(BuiltOnceModelSerializer):
     class Meta:
         model = RejectionReason
         fields = ["code", "label", "category"]
@@ -86,7 +87,7 @@ class FeedbackHandoffSerializer(serializers.Serializer):
         return {"id": handoff.team_id, "name": handoff.team.name}
 
 
-class ReturnFeedbackSerializer(serializers.ModelSerializer):
+class ReturnFeedbackSerializer(BuiltOnceModelSerializer):
     """One return as marketing's queue shows it. Needs feedback_queryset()'s select_related."""
 
     reason = ReasonRefSerializer(read_only=True)

@@ -163,7 +163,7 @@ class LeadWriteSerializer(BuiltOnceModelSerializer):
 # --- events -------------------------------------------------------------------------------
 
 
-class EventSerializer(serializers.ModelSerializer):
+class EventSerializer(BuiltOnceModelSerializer):
     payload = JsonObjectField(read_only=True)
 
     class Meta:
@@ -292,7 +292,7 @@ class BulkEventsResponseSerializer(serializers.Serializer):
 # --- scoring rules ------------------------------------------------------------------------
 
 
-class FitRuleSerializer(serializers.ModelSerializer):
+class FitRuleSerializer(BuiltOnceModelSerializer):
     class Meta:
         model = FitRule
         fields = ["id", "name", "field", "operator", "value", "points", "active", "order"]
@@ -308,7 +308,7 @@ class FitRuleSerializer(serializers.ModelSerializer):
         return attrs
 
 
-class PqlCriterionSerializer(serializers.ModelSerializer):
+class PqlCriterionSerializer(BuiltOnceModelSerializer):
     class Meta:
         model = PqlCriterion
         fields = ["id", "name", "kind", "min_days", "feature", "within_days", "active", "order"]
@@ -327,7 +327,7 @@ class PqlCriterionSerializer(serializers.ModelSerializer):
         return attrs
 
 
-class EngagementRuleSerializer(serializers.ModelSerializer):
+class EngagementRuleSerializer(BuiltOnceModelSerializer):
     class Meta:
         model = EngagementRule
         fields = [
@@ -341,7 +341,7 @@ class EngagementRuleSerializer(serializers.ModelSerializer):
         ]
 
 
-class ScoringConfigSerializer(serializers.ModelSerializer):
+class ScoringConfigSerializer(BuiltOnceModelSerializer):
     class Meta:
         model = ScoringConfig
         fields = [

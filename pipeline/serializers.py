@@ -7,6 +7,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.api.serializers import BuiltOnceModelSerializer
 from core.errors import ValidationFailed
 from pipeline.models import Opportunity, OpportunityEvent
 from pipeline.services import LEAD_EFFECTS, clean_amount, clean_currency
@@ -88,7 +89,7 @@ class LostReasonRef(serializers.Serializer):
     category = serializers.CharField()
 
 
-class OpportunitySerializer(serializers.ModelSerializer):
+class OpportunitySerializer(BuiltOnceModelSerializer):
     lead = OpportunityLeadRef()
     owner = OpportunityUserRef(allow_null=True)
     team = OpportunityNamedRef(allow_null=True)
@@ -125,7 +126,7 @@ class OpportunitySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class OpportunityEventSerializer(serializers.ModelSerializer):
+class OpportunityEventSerializer(BuiltOnceModelSerializer):
     actor = OpportunityUserRef(allow_null=True)
     from_stage = serializers.CharField(help_text="Empty for the opening event.")
     to_stage = serializers.CharField()

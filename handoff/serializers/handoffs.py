@@ -10,6 +10,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.api.serializers import BuiltOnceModelSerializer
 from handoff.models import Handoff, HandoffEvent
 from handoff.selectors import accept_clock, first_touch_clock
 from handoff.serializers.refs import (
@@ -26,7 +27,7 @@ from handoff.states import Status
 from leads.serializers import JsonObjectField, JsonObjectListField
 
 
-class HandoffListSerializer(serializers.ModelSerializer):
+class HandoffListSerializer(BuiltOnceModelSerializer):
     lead = LeadRefSerializer(read_only=True)
     assigned_to = UserRefSerializer(read_only=True, allow_null=True)
     promoted_by = UserRefSerializer(read_only=True, allow_null=True)
@@ -80,7 +81,7 @@ class HandoffListSerializer(serializers.ModelSerializer):
 EVENT_STATUS_CHOICES = [("", "-"), *Status.choices]
 
 
-class HandoffEventSerializer(serializers.ModelSerializer):
+class HandoffEventSerializer(BuiltOnceModelSerializer):
     actor = UserRefSerializer(read_only=True, allow_null=True)
     from_status = serializers.ChoiceField(choices=EVENT_STATUS_CHOICES, read_only=True)
     to_status = serializers.ChoiceField(choices=EVENT_STATUS_CHOICES, read_only=True)
