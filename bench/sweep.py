@@ -1,6 +1,6 @@
 """Benchmark: the SLA sweep over 100,000 and then 1,000,000 open handoffs on PostgreSQL.
 
-    .venv/bin/python bench/sweep.py [--sizes 100000 1000000] [--due 10000] [--batch-size 500]
+    .venv/bin/python bench/sweep.py [--sizes 100000 1000000] [--due 10000] [--batch-size N]
                                     [--repeat 3] [--keep]
 
 Creates a scratch database (bench_sweep; dropped at the end unless --keep), migrates it, and
@@ -237,7 +237,7 @@ def raw_update_with_events() -> tuple[float, int]:
     return timed(run)
 
 
-def explain_claim() -> str:
+def explain_claim(batch_size: int) -> str:
     """The plan of the statement the sweep runs per batch on PostgreSQL (claim, flag, events,
     outbox rows), for the first batch of the breach step; rolled back."""
     from django.db import connection
@@ -245,9 +245,10 @@ def explain_claim() -> str:
     from handoff.sweep import STEPS
     from handoff.sweep.runner import _Sweep
 
-    sql, params = _Sweep(now=NOW, batch_size=500)._statement(STEPS[0])
+    sql, params = _Sweep(now=NOW, batch_size=batch_size)._statement(STEPS[0])
     with connection.cursor() as cursor:
         cursor.execute("BEGIN")
+        cursor.execute("SET LOCAL jit = off")  # as the sweep runs it
         cursor.execute("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) " + sql, params)
         plan = "\n".join("      " + row[0] for row in cursor.fetchall())
         cursor.execute("ROLLBACK")
@@ -313,7 +314,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--due", type=int, default=10_000)
-    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument(
+        "--batch-size", type=int, default=None, help="default: settings.SLA_SWEEP_BATCH_SIZE"
+    )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     args = parser.parse_args()
@@ -329,15 +332,18 @@ def main() -> None:
         with connection.cursor() as cursor:
             cursor.execute("SELECT version()")
             print(cursor.fetchone()[0].split(",")[0])
+        from django.conf import settings
+
+        batch_size = args.batch_size or settings.SLA_SWEEP_BATCH_SIZE
         world = World()
         results = {}
         for size in sorted(args.sizes):
             results[size] = measure(
-                world, total=size, due=args.due, batch_size=args.batch_size, repeat=args.repeat
+                world, total=size, due=args.due, batch_size=batch_size, repeat=args.repeat
             )
         largest = max(results)
-        print(f"\nplan of one batch at {largest:,} open (the breach step's first 500):")
-        print(explain_claim())
+        print(f"\nplan of one batch at {largest:,} open (the breach step's first {batch_size:,}):")
+        print(explain_claim(batch_size))
         smallest = min(results)
         if largest != smallest:
             big, small = results[largest], results[smallest]

@@ -32,8 +32,16 @@ class Notification(models.Model):
     handoff = models.ForeignKey(
         Handoff, null=True, blank=True, on_delete=models.CASCADE, related_name="notifications"
     )
+    # No index of its own: notification_once_per_event (event, recipient, kind) leads with it
+    # and serves every lookup by event (the cascade from an event included). One index fewer
+    # to write per outbox row; the sweep writes thousands per run.
     event = models.ForeignKey(
-        HandoffEvent, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+        HandoffEvent,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
     )
     recipient = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -166,7 +166,7 @@ def flag_sql(step: Step, *, outbox: bool = True) -> tuple[str, dict[str, Any]]:
         # would run it once per row and column below.
         ctes.append(
             "r AS MATERIALIZED (SELECT d.*, d.fast0 AND b.hid IS NULL AS fast FROM d"
-            " LEFT JOIN (SELECT DISTINCT hid FROM rr WHERE unrendered) b ON b.hid = d.id)"
+            " LEFT JOIN b ON b.hid = d.id)"
         )
         count = "(SELECT count(*) FROM n)"
     else:
@@ -241,10 +241,7 @@ def _outbox_ctes(step: Step, params: dict[str, Any]) -> list[str]:
         "created_at": "%(now)s",
         "next_attempt_at": "%(now)s",
     }
-    source = (
-        "rr JOIN d ON d.id = rr.hid WHERE NOT EXISTS"
-        " (SELECT 1 FROM rr bad WHERE bad.hid = rr.hid AND bad.unrendered)"
-    )
+    source = "rr JOIN d ON d.id = rr.hid WHERE NOT EXISTS (SELECT 1 FROM b WHERE b.hid = rr.hid)"
     return [
         "zu AS (SELECT * FROM unnest(%(zu_id)s::int8[], %(zu_zone)s::text[]) AS zu(id, zone))",
         "sp AS (SELECT * FROM unnest(%(sp_zone)s::text[], %(sp_lo)s::timestamptz[],"
@@ -264,6 +261,10 @@ def _outbox_ctes(step: Step, params: dict[str, Any]) -> list[str]:
         f" WHERE NOT {to_rep} AND {to_managers} AND NOT {manager_ok}) p WHERE d.fast0)",
         f"rr AS (SELECT rc.*, ({unrendered}) AS unrendered{span_cols} FROM rc"
         f" JOIN d ON d.id = rc.hid LEFT JOIN zu ON zu.id = rc.pid{lookups})",
+        # The handoffs with a message SQL cannot render, once: DISTINCT keeps the planner's
+        # estimate small (a few hundred) whatever it guesses for rr, so the anti-join's hash
+        # stays in memory; over rr itself a large batch's estimate made it spill to disk.
+        "b AS MATERIALIZED (SELECT DISTINCT hid FROM rr WHERE unrendered)",
         f"n AS ({insert_select_sql(Notification, message, source=source, params=params)}"
         " RETURNING 1)",
     ]
