@@ -15,7 +15,7 @@ INDEX = "handoff_notification_event_id_cdd51392"  # the name Django gave it in 0
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("handoff", "0018_audit_more_configuration"),
+        ("handoff", "0019_dashboard_week_rows"),
     ]
 
     operations = [
