@@ -561,8 +561,13 @@ def main() -> int:
     reused = args.reuse and database_exists(template) and plan_path.exists()
     try:
         if reused:
-            log(f"reusing the data set kept in {db_name(template)} (--reuse)")
+            log(f"reusing the data set kept in {db_name(template)} (--reuse), migrated")
             plan = json.loads(plan_path.read_text())
+            # The kept data set may predate this tree's migrations.
+            subprocess.run(
+                [sys.executable, "manage.py", "migrate", "-v0"],
+                cwd=ROOT, env={**env, "DATABASE_URL": template}, check=True,
+            )  # fmt: skip
         else:
             log(f"loading {args.handoffs:,} handoffs into {db_name(template)}")
             create_database(template)
