@@ -649,7 +649,7 @@ def print_header(rep: Any, runs: int) -> None:
 
 def load_average() -> str:
     """The machine's 1, 5 and 15 minute load averages (/proc/loadavg), as printed beside the
-    figures: on a shared machine they say what the timings are worth."""
+    figures: on a machine doing other work they say what the timings are worth."""
     try:
         return " ".join(Path("/proc/loadavg").read_text().split()[:3])
     except OSError:
