@@ -377,6 +377,13 @@ CELERY_BEAT_SCHEDULE["revenue-rollup-refresh"] = {
     "schedule": REVENUE_ROLLUP_REFRESH_SECONDS,
     "options": {"expires": REVENUE_ROLLUP_REFRESH_SECONDS},
 }
+# The feedback rollup: the handoff triggers append correction rows; this folds them in.
+FEEDBACK_ROLLUP_COMPACT_SECONDS = env.float("FEEDBACK_ROLLUP_COMPACT_SECONDS", default=60.0)
+CELERY_BEAT_SCHEDULE["feedback-rollup-compact"] = {
+    "task": "feedback.tasks.feedback_rollup_compact",
+    "schedule": FEEDBACK_ROLLUP_COMPACT_SECONDS,
+    "options": {"expires": FEEDBACK_ROLLUP_COMPACT_SECONDS},
+}
 CELERY_BEAT_SCHEDULE["auto-promotions-release"] = {
     "task": "handoff.tasks.auto_promotions_release",
     "schedule": SLA_SWEEP_INTERVAL_SECONDS,

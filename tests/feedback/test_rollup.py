@@ -282,3 +282,26 @@ def test_the_payload_reads_the_rollup_not_every_handoff(world, django_assert_max
         feedback_metrics(MetricsFilters(date_from=dt.date(2025, 2, 4)))
     with django_assert_max_num_queries(3):
         reason_mix(MetricsFilters(team=world.amer.pk))
+
+
+def test_beat_folds_the_correction_rows_without_changing_a_figure(world, settings):
+    from feedback.tasks import feedback_rollup_compact
+
+    assert "feedback-rollup-compact" in settings.CELERY_BEAT_SCHEDULE
+    handoff = world.h["h6"]  # pending: returning it writes correction rows
+    before = feedback_metrics(MetricsFilters())
+    with time_machine.travel(ny(10, 13), tick=False):
+        feedback_return_handoff(
+            handoff=handoff,
+            actor=handoff.assigned_to,
+            reason="no-budget",
+            note="No budget this year.",
+            now=ny(10, 13),
+        )
+    after = feedback_metrics(MetricsFilters())
+    assert after["totals"]["returned"] == before["totals"]["returned"] + 1
+    assert FeedbackRollup.objects.filter(delta=True).exists()
+    assert feedback_rollup_compact() > 0
+    assert not FeedbackRollup.objects.filter(delta=True).exists()
+    assert feedback_metrics(MetricsFilters()) == after
+    assert feedback_rollup_compact() == 0
