@@ -360,15 +360,15 @@ def combination_sql(
             rollup.filter(where).values_list(*keys, *counts).order_by().query.sql_with_params()
         )
         parts.append((sql, list(params)))
-    if raw:
+    # Each edge range its own part: one range scan of the created_at index each (as one OR,
+    # PostgreSQL scanned a whole index and filtered it).
+    edges = set()
+    for low, high in raw:
         within = Q()
-        for low, high in raw:
-            one = Q()
-            if low is not None:
-                one &= Q(created_at__gte=low)
-            if high is not None:
-                one &= Q(created_at__lt=high)
-            within |= one
+        if low is not None:
+            within &= Q(created_at__gte=low)
+        if high is not None:
+            within &= Q(created_at__lt=high)
         edge = (
             Handoff.objects.exclude(status=Status.REASSIGNED)
             .filter(within & where)
@@ -384,14 +384,15 @@ def combination_sql(
             .order_by()
         )
         sql, params = edge.query.sql_with_params()
+        edges.add(len(parts))
         parts.append((sql, list(params)))
     # Each part's columns named alike (SQLite has no column list on a subquery alias).
     named = []
     for i, (sql, _) in enumerate(parts):
-        edge = i == len(parts) - 1 and bool(raw)
+        raw_part = i in edges
         columns = [
-            f"p{i}.{_quote(fields.get(k, k) if edge else k)} AS {_quote(k)}" for k in keys
-        ] + [f"p{i}.{_quote(f'c_{c}' if edge else c)} AS n_{c}" for c in counts]
+            f"p{i}.{_quote(fields.get(k, k) if raw_part else k)} AS {_quote(k)}" for k in keys
+        ] + [f"p{i}.{_quote(f'c_{c}' if raw_part else c)} AS n_{c}" for c in counts]
         named.append(f"SELECT {', '.join(columns)} FROM ({sql}) AS p{i}")
     group = ", ".join(_quote(k) for k in keys)
     sums = ", ".join(f"SUM(n_{c}) AS {_quote(c)}" for c in counts)

@@ -217,6 +217,8 @@ def reason_mix(
     f = filters or MetricsFilters()
     rollup.compact()
     start, end = rollup.range_of(f.date_from, f.date_to)
+    # Unfiltered, the rows by score and reason are the fewer (the reason is among their keys).
+    unfiltered = f.team is None and not f.source and f.campaign is None
     sql, params = rollup.combination_sql(
         start=start,
         end=end,
@@ -225,6 +227,7 @@ def reason_mix(
         campaign=f.campaign,
         keys=("return_reason_code",),
         counts=("returned",),
+        kind=rollup.BY_SCORE if unfiltered else rollup.BY_KEYS,
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
