@@ -380,7 +380,7 @@ def combination_sql(
                 )
             )
             .values(*(fields.get(k, k) for k in keys))
-            .annotate(**{f"c_{c}": _COUNT[c] for c in counts})
+            .annotate(**{f"c_{c}": OUTCOME_COUNTS[c] for c in counts})
             .order_by()
         )
         sql, params = edge.query.sql_with_params()
@@ -402,7 +402,9 @@ def combination_sql(
     return sql, [p for _, params in parts for p in params]
 
 
-_COUNT = {
+# The outcome counts of a set of handoffs (feedback.selectors counts the raw figures with
+# them too).
+OUTCOME_COUNTS = {
     "handoffs": Count("id"),
     "open": Count("id", filter=Q(status__in=OPEN)),
     "accepted": Count("id", filter=Q(status__in=ACCEPTED)),

@@ -25,9 +25,8 @@ from django.db.models import Case, Count, IntegerField, Q, Value, When
 
 from feedback import rollup
 from feedback.models import RejectionReason, ReturnFeedback
+from feedback.rollup import OUTCOME_COUNTS
 from feedback.selectors.filters import (
-    ACCEPTED_OUTCOME,
-    OPEN_OUTCOME,
     MetricsFilters,
     _filter_q,
     handoffs_for_metrics,
@@ -35,14 +34,6 @@ from feedback.selectors.filters import (
 from handoff.states import Status
 from leads.models import Source
 from leads.selectors import score_bands
-
-OUTCOME_COUNTS = {
-    "handoffs": Count("id"),
-    "open": Count("id", filter=Q(status__in=OPEN_OUTCOME)),
-    "accepted": Count("id", filter=Q(status__in=ACCEPTED_OUTCOME)),
-    "qualified": Count("id", filter=Q(status=Status.QUALIFIED)),
-    "returned": Count("id", filter=Q(status=Status.RETURNED)),
-}
 
 
 def _rate(part: int, whole: int) -> float | None:
