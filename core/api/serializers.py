@@ -24,7 +24,20 @@ class BuiltOnceFieldsMixin:
         if built is None:
             built = super().get_fields()  # type: ignore[misc]
             cls._fields_built_once = built  # type: ignore[attr-defined]
-        return copy.deepcopy(built)
+        return {name: _fresh(field) for name, field in built.items()}
+
+
+def _fresh(field: Any) -> Any:
+    """A copy of a built field for one serializer instance. A plain field is copied shallowly:
+    binding sets only attributes of its own (name, parent, label, source), and what it shares
+    with the built one (its arguments, validators, choices, queryset) is read, never changed.
+    A field holding other fields (a nested serializer, a list's child, a many-relation's child)
+    is copied deeply, as DRF copies declared fields, since binding reaches into them."""
+    if isinstance(field, serializers.BaseSerializer) or hasattr(field, "child_relation"):
+        return copy.deepcopy(field)
+    if getattr(field, "child", None) is not None:
+        return copy.deepcopy(field)
+    return copy.copy(field)
 
 
 class BuiltOnceModelSerializer(BuiltOnceFieldsMixin, serializers.ModelSerializer):
