@@ -9,8 +9,10 @@ over rows). Of the open handoffs, `--due` are past their deadline at the sweep's
 are due (and at risk) days later. For each size it prints, in the same run:
 
 - the empty sweep (nothing due; the advisory lock and one claim per ladder step), median of 50;
-- the sweep flagging the due handoffs, with one HandoffEvent and one manager notification
-  (outbox row) each, best and median of --repeat runs (the rows are reset between runs);
+- the sweep flagging the due handoffs, with one HandoffEvent each and their manager's
+  notifications (every due handoff is on one team: per batch of more than five, one grouped
+  alert, see handoff.sweep.ladder), best and median of --repeat runs (the rows are reset
+  between runs);
 - the raw baselines, run in turn with the sweep (medians of --repeat): one bare `UPDATE ... SET
   breached_at = due_at WHERE <due>` of the same rows, and the set-based floor with events
   (`WITH u AS (UPDATE ... RETURNING) INSERT INTO events`), the baseline the sweep is held to
@@ -263,6 +265,21 @@ def load_average() -> str:
         return "unknown"
 
 
+def expected_messages(due: int, batch_size: int) -> tuple[int, int]:
+    """(grouped alerts, single breach messages) the sweep writes for `due` breaches of one
+    manager in batches of `batch_size`."""
+    from handoff.sweep.ladder import group_breaches_above
+
+    alerts = singles = 0
+    for start in range(0, due, batch_size):
+        size = min(batch_size, due - start)
+        if size > group_breaches_above():
+            alerts += 1
+        else:
+            singles += size
+    return alerts, singles
+
+
 def measure(world: World, *, total: int, due: int, batch_size: int, repeat: int) -> dict:
     from handoff.models import HandoffEvent, Notification
     from handoff.notifications import handoff_link
@@ -294,13 +311,19 @@ def measure(world: World, *, total: int, due: int, batch_size: int, repeat: int)
         seconds, result = timed(lambda: sla_sweep(now=NOW, batch_size=batch_size))
         assert len(result.breached) == due, result.summary()
         assert HandoffEvent.objects.filter(kind="breached").count() == due
-        assert Notification.objects.filter(kind="breached").count() == due
+        messages = (
+            Notification.objects.filter(kind="breaches").count(),
+            Notification.objects.filter(kind="breached").count(),
+        )
+        assert messages == expected_messages(due, batch_size), messages
         runs.append(seconds)
         reset_flags(due)
     raw, raw_ev, flag = (statistics.median(x) for x in (raws, raw_events, runs))
+    alerts, singles = expected_messages(due, batch_size)
     print(
         f"  sweep flagging {due:,} breaches:     {min(runs):8.3f} s best, {flag:.3f} s median"
-        f" of {repeat} (batch {batch_size}; + {due:,} events, {due:,} outbox rows)"
+        f" of {repeat} (batch {batch_size}; + {due:,} events, {alerts:,} grouped alerts,"
+        f" {singles:,} single messages)"
     )
     print(f"  raw UPDATE of the same rows:       {raw:8.3f} s median")
     print(f"  raw UPDATE + INSERT events (CTE):  {raw_ev:8.3f} s median (the raw baseline)")

@@ -12,12 +12,34 @@ from handoff.models.handoff import Handoff
 
 class Notification(models.Model):
     """The notification outbox: written in the transaction that caused it, sent by a task,
-    marked sent only after the send succeeded, retried with backoff."""
+    marked sent only after the send succeeded, retried with backoff.
+
+    An append-only log, written in bulk by the sweep (thousands of rows per run), so it is kept
+    cheap to write: its foreign keys have no database constraint (`db_constraint=False`) and it
+    has no unique constraint.
+
+    - No foreign-key checks: every row is written by this code base in the transaction that
+      flagged, created or changed what it points at (the handoff, its event, a user read in the
+      same transaction), so the check could only ever pass; events cannot be deleted at all
+      (a trigger refuses it, migration 0006), and deleting a handoff or a user goes through
+      Django, which still cascades (the handoff's messages) or sets NULL (the recipient) in
+      Python, as `on_delete` says. What the checks cost was one index probe into three tables
+      per outbox row, at commit.
+    - No unique (event, recipient, kind): exactly once comes from the sweep's claim. A batch
+      claims its rows (`FOR UPDATE SKIP LOCKED`), flags them with a conditional UPDATE and
+      writes their events and messages in the same transaction, so a row is flagged, and
+      told, once or (rolled back) not at all, and a second sweep finds nothing unflagged; a
+      grouped breach alert (`BREACHES`) belongs to no single event, which such a constraint
+      could not cover anyway.
+    """
 
     class Kind(models.TextChoices):
         ASSIGNED = "assigned", "New handoff assigned"
         AT_RISK = "at_risk", "Handoff at risk"
         BREACHED = "breached", "SLA breached"
+        # One message for many breaches of one sweep batch to the same manager (storm
+        # suppression, see handoff.sweep.ladder.group_breaches): no handoff, no event.
+        BREACHES = "breaches", "SLA breaches, grouped"
         FIRST_TOUCH_AT_RISK = "first_touch_at_risk", "First touch at risk"
         FIRST_TOUCH_BREACHED = "first_touch_breached", "First touch overdue"
         UNASSIGNED = "unassigned", "Handoff needs an owner"
@@ -29,12 +51,16 @@ class Notification(models.Model):
         RE_ENGAGED = "re_engaged", "Lead re-engaged after return"
 
     kind = models.CharField(max_length=32, choices=Kind.choices)
+    # Indexed: the speed-to-lead report, erasure, the demo and a handoff's deletion read by it.
     handoff = models.ForeignKey(
-        Handoff, null=True, blank=True, on_delete=models.CASCADE, related_name="notifications"
+        Handoff,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="notifications",
+        db_constraint=False,
     )
-    # No index of its own: notification_once_per_event (event, recipient, kind) leads with it
-    # and serves every lookup by event (the cascade from an event included). One index fewer
-    # to write per outbox row; the sweep writes thousands per run.
+    # No index: nothing reads the outbox by event, and events are never deleted.
     event = models.ForeignKey(
         HandoffEvent,
         null=True,
@@ -42,9 +68,16 @@ class Notification(models.Model):
         on_delete=models.CASCADE,
         related_name="+",
         db_index=False,
+        db_constraint=False,
     )
+    # Indexed: deleting a user sets it to NULL (in Python), which without it scans the outbox.
     recipient = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_constraint=False,
     )
     to_email = models.CharField(max_length=254)
     subject = models.CharField(max_length=200)
@@ -57,12 +90,6 @@ class Notification(models.Model):
 
     class Meta:
         ordering = ["id"]
-        constraints = [
-            # One message per event and recipient: a sweep run twice cannot notify twice.
-            models.UniqueConstraint(
-                fields=["event", "recipient", "kind"], name="notification_once_per_event"
-            )
-        ]
         indexes = [
             models.Index(
                 fields=["next_attempt_at"],

@@ -15,13 +15,19 @@ from handoff.notifications.delivery import (
     unsent_backlog,
 )
 from handoff.notifications.messages import (
+    BREACHES_ITEM,
+    BREACHES_TEMPLATES,
+    GROUP_LIST_CAP,
     TEMPLATES,
     About,
     Kind,
     Person,
+    breached_list_link,
+    breaches_values,
     handoff_link,
     message_values,
     render,
+    render_breaches,
     when_in,
     zone_named,
 )
@@ -34,12 +40,17 @@ from handoff.notifications.outbox import (
 )
 
 __all__ = [
+    "BREACHES_ITEM",
+    "BREACHES_TEMPLATES",
+    "GROUP_LIST_CAP",
     "TEMPLATES",
     "About",
     "Kind",
     "ManagerDirectory",
     "Person",
     "SendResult",
+    "breached_list_link",
+    "breaches_values",
     "handoff_link",
     "managers_of",
     "message_values",
@@ -48,6 +59,7 @@ __all__ = [
     "notify_re_engaged",
     "outbox_write",
     "render",
+    "render_breaches",
     "retry_delay",
     "unsent_backlog",
     "when_in",

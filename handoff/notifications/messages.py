@@ -258,3 +258,79 @@ def message_values(
             }
         )
     return rows
+
+
+# --- grouped breach alerts ------------------------------------------------------------------
+
+# One message for many breaches (Kind.BREACHES): when one sweep batch breaches more than
+# handoff.sweep.ladder.group_breaches_above() handoffs for the same manager, that manager gets
+# this instead of one "SLA breached" message each (storm suppression: an outage, a team away).
+# It lists the first GROUP_LIST_CAP of them (deadline order), then links the breached list.
+BREACHES_TEMPLATES = (
+    "{count} handoffs breached their SLA",
+    "{greeting}\n\n{count} handoffs were not answered by their deadlines:\n\n{items}{more}\n{list}",
+)
+# One listed handoff; {link} is ": <its page>" (nothing while there is no page).
+BREACHES_ITEM = "- {lead} ({company}), due {due}, assigned to {rep}{link}\n"
+GROUP_LIST_CAP = 10
+
+
+@functools.cache
+def breached_list_link() -> str:
+    """The list of breached handoffs (the handoff admin, filtered), absolute; "" without it."""
+    try:
+        path = reverse("admin:handoff_handoff_changelist")
+    except NoReverseMatch:
+        return ""
+    return settings.SITE_URL.rstrip("/") + path + "?breached=yes"
+
+
+def render_breaches(*, recipient: Person, items: list[About], zone: dt.tzinfo) -> tuple[str, str]:
+    """Subject and body of one grouped breach alert about `items` (in deadline order), times in
+    the recipient's `zone`. handoff.sweep.sql renders the same words in SQL."""
+    lines = []
+    for about in items[:GROUP_LIST_CAP]:
+        link = handoff_link(about.handoff_id)
+        lines.append(
+            BREACHES_ITEM.format(
+                lead=about.lead,
+                company=about.company or "company unknown",
+                due=when_in(about.due_at, zone),
+                rep=about.rep or "nobody",
+                link=f": {link}" if link else "",
+            )
+        )
+    count = len(items)
+    url = breached_list_link()
+    context = {
+        "count": count,
+        "greeting": f"Hello {recipient.first_name or recipient.username},",
+        "items": "".join(lines),
+        "more": f"... and {count - GROUP_LIST_CAP} more.\n" if count > GROUP_LIST_CAP else "",
+        "list": f"All breached handoffs: {url}\n" if url else "",
+    }
+    subject, body = BREACHES_TEMPLATES
+    return subject.format(**context)[:200], body.format(**context)
+
+
+def breaches_values(
+    *, recipient: Person, items: list[About], now: dt.datetime, zones: ZoneBook | None = None
+) -> dict[str, Any]:
+    """The outbox row (field values) of one grouped breach alert: about no single handoff or
+    event."""
+    book = zones if zones is not None else ZoneBook()
+    book.prefetch([recipient.pk])
+    subject, body = render_breaches(
+        recipient=recipient, items=items, zone=book.zone_for(recipient.pk)
+    )
+    return {
+        "kind": Kind.BREACHES,
+        "handoff_id": None,
+        "event_id": None,
+        "recipient_id": recipient.pk,
+        "to_email": recipient.email,
+        "subject": subject,
+        "body": body,
+        "created_at": now,
+        "next_attempt_at": now,
+    }

@@ -19,6 +19,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 
 from handoff import sla
@@ -26,6 +27,7 @@ from handoff.models import BusinessCalendar, Handoff, HandoffEvent, Notification
 from handoff.notifications import (
     ManagerDirectory,
     Person,
+    breaches_values,
     message_values,
     when_in,
 )
@@ -158,6 +160,15 @@ STEPS: tuple[Step, ...] = (
 # A breach flagged this long after its deadline says how late it is in its message.
 LATE_NOTE_AFTER = dt.timedelta(hours=1)
 
+# Storm suppression: a manager told of more than this many breaches by one batch gets one
+# grouped alert (Notification.Kind.BREACHES) instead of one message each.
+GROUP_BREACHES_ABOVE = 5
+
+
+def group_breaches_above() -> int:
+    """The grouping threshold: settings.SLA_BREACH_GROUP_ABOVE, else GROUP_BREACHES_ABOVE."""
+    return int(getattr(settings, "SLA_BREACH_GROUP_ABOVE", GROUP_BREACHES_ABOVE))
+
 
 class Ladder:
     """The Python half of one sweep run: who is told, with which words, and the on-breach
@@ -261,6 +272,7 @@ class Ladder:
         reassigned or escalated, and told, together or not at all."""
         now = self.now
         messages: list[dict[str, Any]] = []
+        plain: list[tuple[Due, int, list[Person], str]] = []
         for due, event_id in zip(rows, event_ids, strict=True):
             policy = due.policy
             managers = self._managers(due)
@@ -312,15 +324,47 @@ class Ladder:
                     )
                     continue
             if notify_managers:
-                messages += message_values(
+                plain.append((due, event_id, managers, late))
+        return messages + self._breach_alerts(plain)
+
+    def _breach_alerts(
+        self, plain: list[tuple[Due, int, list[Person], str]]
+    ) -> list[dict[str, Any]]:
+        """The batch's plain breach messages (no on-breach action): one per handoff and
+        manager, except that a manager told of more than group_breaches_above() of them gets
+        one grouped alert listing them (in the batch's deadline order) instead."""
+        told: dict[int, list[Due]] = {}
+        people: dict[int, Person] = {}
+        for due, _, managers, _ in plain:
+            for person in managers:
+                if not person.email:
+                    continue
+                people[person.pk] = person
+                rows = told.setdefault(person.pk, [])
+                if not rows or rows[-1] is not due:
+                    rows.append(due)
+        above = group_breaches_above()
+        grouped = {pk for pk, rows in told.items() if len(rows) > above}
+        messages: list[dict[str, Any]] = []
+        for due, event_id, managers, late in plain:
+            messages += message_values(
+                zones=self.zones,
+                kind=Notification.Kind.BREACHED,
+                about=due.about,
+                recipients=[p for p in managers if p.pk not in grouped],
+                event_id=event_id,
+                now=self.now,
+                message=late,
+            )
+        for pk in grouped:
+            messages.append(
+                breaches_values(
+                    recipient=people[pk],
+                    items=[due.about for due in told[pk]],
+                    now=self.now,
                     zones=self.zones,
-                    kind=Notification.Kind.BREACHED,
-                    about=due.about,
-                    recipients=managers,
-                    event_id=event_id,
-                    now=now,
-                    message=late,
                 )
+            )
         return messages
 
     def _reassign(self, due: Due) -> Handoff | None:

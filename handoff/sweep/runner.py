@@ -31,8 +31,8 @@ from core.bulksql import insert_rows
 from core.roles import SALES_MANAGER
 from handoff import clocks
 from handoff.models import Handoff, HandoffEvent, Notification
+from handoff.notifications.messages import GROUP_LIST_CAP, breached_list_link, link_template
 from handoff.notifications.messages import ID_PLACEHOLDER as PLACEHOLDER_ID
-from handoff.notifications.messages import link_template
 from handoff.sweep import render, sql
 from handoff.sweep.ladder import (
     LATE_NOTE_AFTER,
@@ -41,6 +41,7 @@ from handoff.sweep.ladder import (
     Ladder,
     Step,
     SweepResult,
+    group_breaches_above,
 )
 from handoff.sweep.rows import DETAIL_FIELDS, Due
 from handoff.webhook_events import publish_handoff_events
@@ -180,6 +181,13 @@ class _Sweep:
             params[column] = [span[key] for span in spans]
         if step.breach:
             params.update(self._calendars(groups))
+        if step.name == "breach":
+            params.update(
+                group_above=group_breaches_above(),
+                group_cap=GROUP_LIST_CAP,
+                group_kind=Notification.Kind.BREACHES,
+                list_link=breached_list_link(),
+            )
         return params
 
     def _calendars(self, groups: list[tuple[Any, ...]]) -> dict[str, list[Any]]:
