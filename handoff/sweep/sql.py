@@ -104,25 +104,36 @@ def flag_sql(step: Step, *, outbox: bool = True) -> tuple[str, dict[str, Any]]:
     )  # fmt: skip
     late = late_ok = "false"
     late_joins = ""
+    note_cols = ""
+    # The late note ("It is late by 3 business days now."): its calendar position is looked up
+    # only for the rows told one by one (`note_join` in the outbox's source), not for every
+    # flagged row: a grouped alert does not say it.
+    note_join = ""
+    note = "''"  # the message's late note, with its blank line
     if outbox and step.breach:
         late_joins = (
             f" CROSS JOIN LATERAL (SELECT (extract(epoch FROM f.{step.event_at}) * 1000000)::int8"
             f" AS t_us, %(now)s - f.{step.event_at} >= %(late_after)s AS late) x"
             " LEFT JOIN cal ON cal.id = coalesce(f.calendar_id, t.calendar_id, 0)"
-            " LEFT JOIN LATERAL (SELECT iv.c + least(x.t_us, iv.e) - iv.s AS pos FROM iv"
-            " WHERE iv.cal = cal.id AND iv.s <= x.t_us ORDER BY iv.s DESC LIMIT 1) p ON true"
         )
         late = "x.late"
         late_ok = "(cal.id IS NOT NULL AND x.t_us >= cal.lo)"
-        minutes = "((cal.now_pos - coalesce(p.pos, 0))::float8 / 60000000::float8)"
-        seconds = f"extract(epoch FROM %(now)s - f.{step.event_at})::float8"
-        note = (
-            f"CASE WHEN {late} AND {late_ok} THEN "
-            f"'It is ' || {render.late_words_sql(minutes, seconds, 'cal.day')} || ' now.' "
-            "ELSE '' END"
+        note_cols = (
+            f", x.t_us AS n_t_us, cal.id AS n_cal, cal.now_pos AS n_now, cal.day AS n_day,"
+            f" ({late} AND {late_ok}) AS n_late"
         )
-    else:
-        note = "''"
+        note_join = (
+            " LEFT JOIN LATERAL (SELECT iv.c + least(d.n_t_us, iv.e) - iv.s AS pos FROM iv"
+            " WHERE d.n_late AND iv.cal = d.n_cal AND iv.s <= d.n_t_us ORDER BY iv.s DESC"
+            " LIMIT 1) p ON true"
+        )
+        minutes = "((d.n_now - coalesce(p.pos, 0))::float8 / 60000000::float8)"
+        seconds = f"extract(epoch FROM %(now)s - d.{step.event_at})::float8"
+        note = (
+            "CASE WHEN d.n_late THEN "
+            f"'It is ' || {render.late_words_sql(minutes, seconds, 'd.n_day')} || ' now.'"
+            " || chr(10) || chr(10) ELSE '' END"
+        )
     if step.name == "breach":
         fast0 = f"NOT {render.json_truthy('f.policy_snapshot', 'reassign_on_breach', False)}"
     else:
@@ -156,7 +167,7 @@ def flag_sql(step: Step, *, outbox: bool = True) -> tuple[str, dict[str, Any]]:
         " u.last_name AS u_last, u.is_active AS u_active, t.manager_id, m.email AS m_email,"
         " m.username AS m_username, m.first_name AS m_first, m.last_name AS m_last,"
         " m.is_active AS m_active, c.timezone AS c_zone, f.calendar_id,"
-        f" t.calendar_id AS t_calendar_id, e.id AS event_id, {note} AS note, {fast0} AS fast0"
+        f" t.calendar_id AS t_calendar_id, e.id AS event_id{note_cols}, {fast0} AS fast0"
         f" FROM f JOIN e ON e.handoff_id = f.id JOIN {Lead._meta.db_table} l ON l.id = f.lead_id"
         f" LEFT JOIN {user} u ON u.id = f.assigned_to_id"
         f" LEFT JOIN {Team._meta.db_table} t ON t.id = f.team_id"
@@ -164,7 +175,7 @@ def flag_sql(step: Step, *, outbox: bool = True) -> tuple[str, dict[str, Any]]:
         f" LEFT JOIN {BusinessCalendar._meta.db_table} c ON c.id = f.calendar_id{late_joins})"
     )
     if outbox:
-        ctes += _outbox_ctes(step, params)
+        ctes += _outbox_ctes(step, params, note=note, note_join=note_join)
         # A hash anti-join, once: as a correlated NOT EXISTS in the select list PostgreSQL
         # would run it once per row and column below.
         ctes.append(
@@ -185,7 +196,7 @@ def flag_sql(step: Step, *, outbox: bool = True) -> tuple[str, dict[str, Any]]:
     return sql, params
 
 
-def _outbox_ctes(step: Step, params: dict[str, Any]) -> list[str]:
+def _outbox_ctes(step: Step, params: dict[str, Any], *, note: str, note_join: str) -> list[str]:
     """Recipients (rc), their zones and the spans holding each time shown (rr), the messages
     (n): the sweep's Ladder._messages in SQL, for the rows it may decide (d.fast0)."""
     user = get_user_model()._meta.db_table
@@ -203,9 +214,11 @@ def _outbox_ctes(step: Step, params: dict[str, Any]) -> list[str]:
     spans = [("s1", "d.due_at")]
     if "{first_touch_due}" in both:
         spans.append(("s2", "d.first_touch_due_at"))
+    # A zone's spans do not overlap, so a plain join finds at most one: hashed on the zone once
+    # per statement, where a LATERAL lookup re-read the spans for every row.
     lookups = "".join(
-        f" LEFT JOIN LATERAL (SELECT sp.off, sp.abbrev FROM sp WHERE sp.zone = zu.zone"
-        f" AND sp.lo <= {moment} AND {moment} < sp.hi LIMIT 1) {alias} ON true"
+        f" LEFT JOIN sp {alias} ON {alias}.zone = zu.zone"
+        f" AND {alias}.lo <= {moment} AND {moment} < {alias}.hi"
         for alias, moment in spans
     )
     unrendered = " OR ".join(
@@ -226,7 +239,8 @@ def _outbox_ctes(step: Step, params: dict[str, Any]) -> list[str]:
         "attempt": "d.attempt",
         "context": "CASE WHEN coalesce(d.context_note, '') <> '' THEN 'Marketing''s note: '"
         " || d.context_note || chr(10) || chr(10) ELSE '' END",
-        "message": "CASE WHEN d.note <> '' THEN d.note || chr(10) || chr(10) ELSE '' END",
+        # The late note and its blank line, or nothing.
+        "message": note,
         "link": "CASE WHEN %(link)s::text <> '' THEN 'Open it: ' || replace(%(link)s::text,"
         " %(link_id)s::text, d.id::text) || chr(10) ELSE '' END",
     }
@@ -246,7 +260,10 @@ def _outbox_ctes(step: Step, params: dict[str, Any]) -> list[str]:
         "created_at": "%(now)s",
         "next_attempt_at": "%(now)s",
     }
-    source = "rr JOIN d ON d.id = rr.hid WHERE NOT EXISTS (SELECT 1 FROM b WHERE b.hid = rr.hid)"
+    source = (
+        f"rr JOIN d ON d.id = rr.hid{note_join}"
+        " WHERE NOT EXISTS (SELECT 1 FROM b WHERE b.hid = rr.hid)"
+    )
     grouping: list[str] = []
     if step.name == "breach":
         # Storm suppression (ladder.Ladder._breach_alerts): a manager told of more than
@@ -254,10 +271,10 @@ def _outbox_ctes(step: Step, params: dict[str, Any]) -> list[str]:
         # rendered here, with how many each recipient gets (cnt) and their place in its list.
         grouping.append(
             "q AS MATERIALIZED (SELECT rr.*, count(*) OVER (PARTITION BY rr.pid) AS cnt,"
-            " row_number() OVER (PARTITION BY rr.pid ORDER BY d.due_at, d.id) AS rn FROM rr"
-            " JOIN d ON d.id = rr.hid WHERE NOT EXISTS (SELECT 1 FROM b WHERE b.hid = rr.hid))"
+            " row_number() OVER (PARTITION BY rr.pid ORDER BY rr.deadline, rr.hid) AS rn"
+            " FROM rr WHERE NOT EXISTS (SELECT 1 FROM b WHERE b.hid = rr.hid))"
         )
-        source = "q rr JOIN d ON d.id = rr.hid WHERE rr.cnt <= %(group_above)s"
+        source = f"q rr JOIN d ON d.id = rr.hid{note_join} WHERE rr.cnt <= %(group_above)s"
         item_fields = {
             **fields,
             "link": "CASE WHEN %(link)s::text <> '' THEN ': ' || replace(%(link)s::text,"
@@ -311,7 +328,8 @@ def _outbox_ctes(step: Step, params: dict[str, Any]) -> list[str]:
         f" WHERE NOT {to_rep} AND {to_managers} AND {manager_ok}"
         " UNION ALL SELECT fb.id, fb.email, fb.username, fb.first_name FROM fb"
         f" WHERE NOT {to_rep} AND {to_managers} AND NOT {manager_ok}) p WHERE d.fast0)",
-        f"rr AS (SELECT rc.*, ({unrendered}) AS unrendered{span_cols} FROM rc"
+        f"rr AS (SELECT rc.*, ({unrendered}) AS unrendered, d.{step.deadline} AS deadline"
+        f"{span_cols} FROM rc"
         f" JOIN d ON d.id = rc.hid LEFT JOIN zu ON zu.id = rc.pid{lookups})",
         # The handoffs with a message SQL cannot render, once: DISTINCT keeps the planner's
         # estimate small (a few hundred) whatever it guesses for rr, so the anti-join's hash
