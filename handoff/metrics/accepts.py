@@ -108,19 +108,20 @@ def _week_and_edge_sql(filters: SlaFilters, zone: str) -> tuple[str, list[Any]]:
 def _sorted_union(lists: list[list[float]]) -> list[float]:
     if len(lists) == 1:
         return lists[0]  # sorted already
-    merged = [value for values in lists for value in values]
+    merged: list[float] = []
+    for values in lists:
+        merged.extend(values)
     merged.sort()  # sorted runs: merged, not sorted from scratch
     return merged
 
 
 def _from_pairs(pairs: dict[tuple[Any, Any], tuple[list[float], list[float]]]) -> Accepts:
-    """The figures from each (team, rep)'s values: each pair's sorted once, the teams', the
-    reps' and the whole range's merged from them."""
+    """The figures from each (team, rep)'s values: each pair's sorted once, the teams' and the
+    reps' merged from them, the whole range's from the teams'."""
     groups: dict[str, dict[Any, tuple[list[list[float]], list[list[float]]]]] = {
         "team": {},
         "rep": {},
     }
-    every: tuple[list[list[float]], list[list[float]]] = ([], [])
     for (team, rep), (walls, businesses) in pairs.items():
         walls.sort()
         businesses.sort()
@@ -128,18 +129,18 @@ def _from_pairs(pairs: dict[tuple[Any, Any], tuple[list[float], list[float]]]) -
             lists = groups[dimension].setdefault(key, ([], []))
             lists[0].append(walls)
             lists[1].append(businesses)
-        every[0].append(walls)
-        every[1].append(businesses)
-    medians: dict[str, dict[Any, tuple[float | None, float | None]]] = {
-        dimension: {
-            key: (
-                rounded(percentile_cont(_sorted_union(walls), 0.5)),
-                rounded(percentile_cont(_sorted_union(businesses), 0.5)),
+    medians: dict[str, dict[Any, tuple[float | None, float | None]]] = {"team": {}, "rep": {}}
+    every: tuple[list[list[float]], list[list[float]]] = ([], [])
+    for dimension, by_key in groups.items():
+        for key, (walls, businesses) in by_key.items():
+            wall, business = _sorted_union(walls), _sorted_union(businesses)
+            medians[dimension][key] = (
+                rounded(percentile_cont(wall, 0.5)),
+                rounded(percentile_cont(business, 0.5)),
             )
-            for key, (walls, businesses) in by_key.items()
-        }
-        for dimension, by_key in groups.items()
-    }
+            if dimension == "team":  # every value is in one team's: the whole from the teams'
+                every[0].append(wall)
+                every[1].append(business)
     wall = _sorted_union(every[0]) if every[0] else []
     business = _sorted_union(every[1]) if every[1] else []
     return Accepts(
