@@ -3,8 +3,9 @@
 The SLA figures of a range (handoff.metrics) read the rollup's days instead of a year of
 handoffs: the funnel, the MQL/PQL split and the conversion by source from the PROMOTIONS rows,
 the team and rep tables' attempts and the compliance (range, this week, by week) from the REPS
-rows. Time to accept (percentiles) and "open now" still read the handoffs (an index of the
-accepted rows; the pending ones).
+rows. Time to accept reads its own week rows (handoff.rollup_accepts, PostgreSQL: the sorted
+values per ISO week, team and rep), kept here with the days; "open now" still reads the
+handoffs (the pending ones).
 
 Days are local dates in the reader's zone (pages show the viewer's zone), so a zone's rows are
 built the first time it is read (`rebuild(zone)`: one pass over the handoffs), then kept:
@@ -14,11 +15,12 @@ built the first time it is read (`rebuild(zone)`: one pass over the handoffs), t
   `updated_at` (the services and the sweep do), so the handoffs written since the last check,
   less MARGIN for transactions that stamped before it and committed after (and any stamped
   after the latest stamp it saw, see ensure_fresh), name the stale days:
-  their promotion day and the day of their SLA outcome. Those days are recounted from the raw
-  rows (delete, insert: idempotent, no delta to drift), and the check time moves on.
-- A handoff's promotion day never changes, and its stored SLA outcome (handoff.models,
-  `sla_outcome_at`) goes from none to a date once: the days a write names are all the days it
-  moved. A write stamped before both bounds (a transaction open for longer than MARGIN, a
+  their promotion day, the day of their SLA outcome and the day of their accept. Those days
+  are recounted from the raw rows (delete, insert: idempotent, no delta to drift), with their
+  weeks' time to accept rows, and the check time moves on.
+- A handoff's promotion day never changes, its stored SLA outcome (handoff.models,
+  `sla_outcome_at`) goes from none to a date once, and so does its accept time: the days a
+  write names are all the days it moved. A write stamped before both bounds (a transaction open for longer than MARGIN, a
   restored database) waits for `rebuild_dashboard_rollup`.
 - Each recounted day's ISO week is folded again from its day rows (PROMOTIONS_WEEK and
   REPS_WEEK: one INSERT ... SELECT SUM per week, in the database), so a long range reads a row per
@@ -42,6 +44,7 @@ from django.utils import timezone
 
 from handoff.models import Handoff
 from handoff.models.dashboard import DashboardDay, DashboardRefresh
+from handoff.rollup_accepts import recount_weeks
 from handoff.states import Status
 
 # Transactions that stamped updated_at before a check and committed after it are caught by the
@@ -211,16 +214,17 @@ def _fold_weeks(zone_key: str, mondays: set[dt.date] | None) -> int:
 
 
 def recount(zone_key: str, days: set[dt.date] | None) -> int:
-    """Rewrite a zone's rows of those days (all: None) and of their weeks from the handoffs;
-    rows written."""
+    """Rewrite a zone's rows of those days (all: None) and of their weeks from the handoffs,
+    with time to accept's rows of those weeks (rollup_accepts, PostgreSQL); rows written."""
+    mondays = {week_start(day) for day in days} if days is not None else None
+    accept_weeks = recount_weeks(zone_key, mondays)
     if days is None and connection.vendor == "postgresql":
         _delete(zone_key, None)
-        return _insert_all(zone_key)
+        return _insert_all(zone_key) + accept_weeks
     rows = count(_rows_of(days, _zone(zone_key)), zone_key, days)
     _delete(zone_key, days)
     DashboardDay.objects.bulk_create(rows, batch_size=BATCH)
-    mondays = {week_start(day) for day in days} if days is not None else None
-    return len(rows) + _fold_weeks(zone_key, mondays)
+    return len(rows) + _fold_weeks(zone_key, mondays) + accept_weeks
 
 
 # A whole zone on PostgreSQL: the same counts as count() in one INSERT ... SELECT GROUP BY (a
@@ -268,12 +272,13 @@ def _changed_days(zone_key: str, start: dt.datetime) -> tuple[set[dt.date], dt.d
     zone = _zone(zone_key)
     days: set[dt.date] = set()
     latest = None
-    for created, outcome_at, updated in Handoff.objects.filter(updated_at__gte=start).values_list(
-        "created_at", "sla_outcome_at", "updated_at"
-    ):
+    for created, outcome_at, accepted, updated in Handoff.objects.filter(
+        updated_at__gte=start
+    ).values_list("created_at", "sla_outcome_at", "accepted_at", "updated_at"):
         days.add(created.astimezone(zone).date())
-        if outcome_at is not None:
-            days.add(outcome_at.astimezone(zone).date())
+        for moment in (outcome_at, accepted):  # the outcome's day; the accept's (its week)
+            if moment is not None:
+                days.add(moment.astimezone(zone).date())
         latest = updated if latest is None or updated > latest else latest
     return days, latest
 

@@ -56,7 +56,7 @@ def by_group(dimension: str, filters: SlaFilters, *, now: dt.datetime) -> list[d
         dimension,
         attempts,
         outcomes,
-        accept_rows(filters),
+        accept_rows(filters, zone=zone),
         open_counts(now=now, team=filters.team),
     )
 
@@ -71,7 +71,7 @@ def sla_metrics(filters: SlaFilters, *, now: dt.datetime | None = None) -> dict[
     zone = ensure_fresh()
     promotions = rolled.promotion_rows(filters, zone=zone)
     attempts, outcomes = rolled.rep_rows(filters, now=now, zone=zone)
-    accepts = accept_rows(filters)
+    accepts = accept_rows(filters, zone=zone)
     open_rows = open_counts(now=now, team=filters.team)
     return {
         "filters": filters.as_dict(),

@@ -14,12 +14,14 @@ from typing import Any
 import pytest
 import time_machine
 from django.core.management import call_command
+from django.db import connection
 from django.utils import timezone
 
 from feedback.services import feedback_return_handoff
-from handoff import metrics, rollup, services
+from handoff import metrics, rollup, rollup_accepts, services
 from handoff.metrics import cohort, outcomes
-from handoff.metrics.accepts import accept_rows
+from handoff.metrics.accepts import accept_rows, accept_times_from, raw_accept_rows
+from handoff.metrics.durations import has_percentile_cont
 from handoff.metrics.groups import groups_from
 from handoff.metrics.open_lists import open_counts
 from handoff.models import DashboardDay, Handoff
@@ -49,16 +51,31 @@ def _rows(zone: str) -> Counter:
     return state
 
 
+def _accept_weeks(zone: str) -> list[tuple[Any, ...]]:
+    """Time to accept's rows of the zone (PostgreSQL; none elsewhere), sorted."""
+    if not rollup_accepts.enabled():
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT week, team_id, rep_id, wall, business FROM {rollup_accepts.TABLE} "
+            "WHERE zone = %s ORDER BY week, team_id, rep_id",
+            [zone],
+        )
+        return cursor.fetchall()
+
+
 def _raw_figures(filters: metrics.SlaFilters, now: dt.datetime) -> dict[str, Any]:
     """The figures from the handoffs themselves (the reads the rollup replaced)."""
     rows = cohort.cohort_rows(filters)
     outcome = outcomes.outcome_rows(filters, now=now)
-    accepts = accept_rows(filters)
+    # PostgreSQL: percentile_cont over the accepts (the rollup's figures must equal it)
+    accepts = raw_accept_rows(filters) if has_percentile_cont() else accept_rows(filters)
     open_rows = open_counts(now=now, team=filters.team)
     return {
         "funnel": cohort.funnel_from(rows),
         "compliance": outcomes.compliance_from(outcome),
         "weekly": outcomes.weekly_from(outcome, filters),
+        "time_to_accept": accept_times_from(accepts),
         "by_team": groups_from("team", rows, outcome, accepts, open_rows),
         "by_rep": groups_from("rep", rows, outcome, accepts, open_rows),
         "by_source": cohort.sources_from(rows),
@@ -135,10 +152,12 @@ def test_after_random_operations_the_rollup_equals_a_recount_and_the_raw_figures
                 raw = _raw_figures(filters, now)
                 for name, value in raw.items():
                     assert figures[name] == value, (zone, filters, name)
-            kept = _rows(zone)
+            kept, accept_weeks = _rows(zone), _accept_weeks(zone)
             assert kept  # the zone was read, so it has rows
+            assert accept_weeks or not rollup_accepts.enabled()
             rollup.recount(zone, None)  # a recount of every day from the raw rows
             assert _rows(zone) == kept, zone
+            assert _accept_weeks(zone) == accept_weeks, zone
 
 
 def test_a_quiet_read_costs_two_queries_for_the_rollup_and_writes_nothing(

@@ -5,6 +5,9 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
+from django.template import Context, Template
+from django.utils.safestring import mark_safe
+
 from feedback import charts
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -112,3 +115,35 @@ def test_many_weeks_get_at_most_about_eight_axis_labels():
     chart = charts.line_chart(chart_id="l", title="t", description="d", points=points)
     labels = re.findall(r">W\d\d</text>", str(chart.svg))
     assert 2 <= len(labels) <= 10
+
+
+# The chart's table as the template once wrote it cell by cell (templates/dashboard/_chart.html
+# now writes the strings Chart builds); the two must stay the same to the byte.
+CELL_BY_CELL = (
+    '<thead><tr>{% for column in chart.columns %}<th scope="col"{% if not forloop.first %} '
+    'class="num"{% endif %}>{% if column %}{{ column }}{% else %}<span class="sr-only">Row'
+    "</span>{% endif %}</th>{% endfor %}</tr></thead>\n"
+    "        {% for row in chart.rows %}<tr>{% for cell in row %}{% if forloop.first %}"
+    '<th scope="row">{{ cell }}</th>{% else %}<td class="num">{{ cell }}</td>{% endif %}'
+    "{% endfor %}</tr>\n        {% endfor %}"
+)
+
+
+def test_the_chart_tables_strings_equal_the_template_cell_by_cell():
+    chart = charts.Chart(
+        chart_id="c",
+        title="t",
+        description="d",
+        svg=mark_safe("<svg></svg>"),
+        columns=("", "Count <all>", "Share & more"),
+        rows=(
+            ("R&D <team>", "1,234", "12%"),
+            ('O\'Brien "quoted"', 5, 2.5),  # numbers localized as the template did
+            ("Empty", "-", ""),
+        ),
+    )
+    expected = Template(CELL_BY_CELL).render(Context({"chart": chart}))
+    built = Template(
+        "<thead><tr>{{ chart.head_html }}</tr></thead>\n        {{ chart.rows_html }}"
+    ).render(Context({"chart": chart}))
+    assert built == expected
