@@ -37,6 +37,7 @@ from core.types import Actor, actor_of
 from handoff import autopromotion, selectors, services
 from handoff.filters import HandoffFilter
 from handoff.models import AutoPromotionRule, Handoff, Team
+from handoff.selectors import list_pages
 from handoff.serializers import (
     AutoPromotionRuleSerializer,
     FirstTouchRequestSerializer,
@@ -121,10 +122,24 @@ class HandoffListApi(generics.ListAPIView):
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         # Rows as values (tuples), answered by list_row_of_values: the same rows as the
         # serializer's, without 7 model instances each (HandoffListSerializer is the schema).
-        queryset = self.filter_queryset(self.get_queryset()).values(*selectors.LIST_ROW_VALUES)
-        page = self.paginate_queryset(queryset)
+        # The page's SQL is kept per user and query string after the first read (list_pages).
+        key = list_pages.page_key(
+            user=request.user, using=Handoff.objects.db, params=request.query_params
+        )
+        kept = list_pages.kept_page(key)
+        if kept is not None:
+            page = self.paginate_queryset(list_pages.KeptSlice(kept))
+        else:
+            queryset = self.filter_queryset(self.get_queryset()).values(*selectors.LIST_ROW_VALUES)
+            if key is None:
+                page = self.paginate_queryset(queryset)
+            else:
+                recorded = list_pages.RecordedSlice(queryset)
+                page = self.paginate_queryset(recorded)
+                list_pages.keep_page(key, recorded)
         now = timezone.now()
-        rows = [list_row_of_values(values, now=now) for values in page or []]
+        zone = timezone.get_current_timezone()
+        rows = [list_row_of_values(values, now=now, zone=zone) for values in page or []]
         return self.get_paginated_response(rows)
 
 

@@ -20,6 +20,7 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from handoff import sla
@@ -36,7 +37,14 @@ ACCEPTED = "accepted"
 def working_day_minutes(calendar: sla.Calendar) -> float:
     """The length of the calendar's working day in minutes: the most common length among its
     working weekdays (a Monday-to-Friday 09:00-17:00 calendar: 480); 1440 when it has none."""
-    lengths = [sum(end - start for start, end in windows) for windows in calendar.weekly if windows]
+    return _working_day_minutes(calendar.weekly)
+
+
+@lru_cache(maxsize=256)
+def _working_day_minutes(weekly: tuple[tuple[sla.Window, ...], ...]) -> float:
+    """working_day_minutes of a week of windows, worked out once per week (every running
+    clock of a 50-row queue page asks it)."""
+    lengths = [sum(end - start for start, end in windows) for windows in weekly if windows]
     if not lengths:
         return 24 * 60.0
     most_common = Counter(lengths).most_common()

@@ -12,7 +12,7 @@ from drf_spectacular.utils import extend_schema_field
 
 from handoff.models import Handoff
 from handoff.states import OPEN_STATUSES, Status
-from leads.filters import BooleanFilter, IntegerFilter, IsoDateTimeFilter
+from leads.filters import BooleanFilter, FormBuiltOnce, IntegerFilter, IsoDateTimeFilter
 
 
 def breached_q(now: Any) -> Q:
@@ -34,7 +34,7 @@ def at_risk_q(now: Any) -> Q:
 ASSIGNED_TO = r"^(me|[0-9]+)$"
 
 
-class HandoffFilter(django_filters.FilterSet):
+class HandoffFilter(FormBuiltOnce):
     # distinct=False: a status is a column of the row, so no duplicates to remove; the default
     # SELECT DISTINCT over every selected column cost a rep's queue 80 ms at 1M handoffs.
     status = django_filters.MultipleChoiceFilter(

@@ -68,6 +68,27 @@ def is_erased(email: str) -> bool:
     return bool(email) and Erasure.objects.filter(email_hash=email_hash(email)).exists()
 
 
+def erased_or_taken(email: str) -> tuple[bool, bool]:
+    """(is_erased(email), whether a lead has this email), in one statement: the two checks of
+    a lead's create (an API lead post asks both on every request)."""
+    from django.db import connection
+
+    from leads.models import Lead
+
+    if not email:
+        return False, Lead.objects.filter(email=email).exists()
+    quote = connection.ops.quote_name
+    erasures, leads = Erasure._meta.db_table, Lead._meta.db_table
+    sql = (
+        f"SELECT EXISTS (SELECT 1 FROM {quote(erasures)} WHERE {quote('email_hash')} = %s), "
+        f"EXISTS (SELECT 1 FROM {quote(leads)} WHERE {quote('email')} = %s)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [email_hash(email), email])
+        erased, taken = cursor.fetchone()
+    return bool(erased), bool(taken)
+
+
 def erased_hashes() -> frozenset[str]:
     """Every hash on the blocklist, for checking a large file row by row without a query each
     (the list grows by one row per erasure request: small)."""

@@ -9,6 +9,7 @@ import django_filters as filters
 from django import forms
 from django.core.exceptions import ValidationError
 from django_filters.fields import IsoDateTimeField
+from django_filters.filters import QuerySetRequestMixin
 from drf_spectacular.utils import extend_schema_field
 
 from leads.models import Lead, LeadImportChange, Source, Stage
@@ -84,6 +85,24 @@ class UtcIsoDateTimeField(IsoDateTimeField):
 
 class IsoDateTimeFilter(filters.IsoDateTimeFilter):
     field_class = UtcIsoDateTimeField
+
+
+class FormBuiltOnce(filters.FilterSet):
+    """A FilterSet whose form class is built once per FilterSet class. django-filter builds a
+    new form class on every request, with each filter's form field and label (a quarter of the
+    rep's queue read); the fields depend on the filters' declarations only, unless a filter
+    picks its choices from the request (a model choice with a callable queryset: then it is
+    built per request as before). Each request still gets its own form and its own fields
+    (a Django form copies its class's fields)."""
+
+    def get_form_class(self) -> type[forms.Form]:
+        cls = type(self)
+        built: type[forms.Form] | None = cls.__dict__.get("_built_form_class")
+        if built is None:
+            built = super().get_form_class()
+            if not any(isinstance(f, QuerySetRequestMixin) for f in self.filters.values()):
+                setattr(cls, "_built_form_class", built)  # noqa: B010
+        return built
 
 
 class LeadFilter(filters.FilterSet):

@@ -242,11 +242,12 @@ def lead_create(
     try:
         with transaction.atomic():
             lead.account_id = account_id_for(lead.domain, lead.company)
-            if erasure.is_erased(lead.email):
+            erased, taken = erasure.erased_or_taken(lead.email)
+            if erased:
                 raise ValidationFailed(
                     erasure.ERASED_EMAIL_MESSAGE, code="erased_email", field="email"
                 )
-            if Lead.objects.filter(email=lead.email).exists():
+            if taken:
                 raise ValidationFailed(
                     f"A lead with the email {lead.email} already exists.",
                     code="duplicate_email",

@@ -237,3 +237,50 @@ def test_the_zone_read_of_a_messages_recipients_equals_the_orms(world):
     names = timezones.zone_names_for(people)
     assert names[world.marketer.pk] == "Asia/Tokyo"
     assert set(names) == set(people)
+
+
+def test_a_kept_page_read_answers_what_the_orm_way_answers(world, client_for):
+    """The API list keeps each page's SQL per user and query string (handoff.selectors.
+    list_pages): the kept read answers the same rows, the data as it is now, and a change of
+    role or of query string is another key."""
+    from django.contrib.auth.models import Group
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from core.roles import SALES_MANAGER
+    from handoff.selectors import list_pages
+
+    queue = "/api/handoffs/?status=pending&ordering=due_at"
+    with time_machine.travel(NOW, tick=False):
+        mine = [world.promote() for _ in range(4)]
+        mine = [h for h in mine if h.assigned_to_id == world.rep.pk]
+        others = Handoff.objects.exclude(assigned_to=world.rep).count()
+        client = client_for(world.rep)
+        list_pages._kept.clear()
+        first = client.get(queue).json()
+        assert len(list_pages._kept) == 1
+        with CaptureQueriesContext(connection) as ctx:
+            again = client.get(queue).json()
+        assert again == first
+        assert len([q for q in ctx.captured_queries if "handoff_handoff" in q["sql"]]) == 1
+        assert [row["id"] for row in first["results"]] == sorted(
+            (h.pk for h in mine), key=lambda pk: Handoff.objects.get(pk=pk).due_at
+        )
+
+        # The rows are read each time: an accepted handoff leaves the pending queue.
+        client.post(f"/api/handoffs/{mine[0].pk}/accept/")
+        after = client.get(queue).json()
+        assert [row["id"] for row in after["results"]] == [
+            row["id"] for row in first["results"] if row["id"] != mine[0].pk
+        ]
+
+        # A bad parameter is still a 400 the second time, and nothing is kept for it.
+        assert client.get("/api/handoffs/?status=nope").status_code == 400
+        assert client.get("/api/handoffs/?status=nope").status_code == 400
+
+        # A rep made a manager sees every handoff at once (their visibility is in the key).
+        world.rep.groups.add(Group.objects.get(name=SALES_MANAGER))
+        rep_now = type(world.rep).objects.get(pk=world.rep.pk)  # roles are kept on the user
+        body = client_for(rep_now).get(queue).json()
+        assert {row["id"] for row in after["results"]} < {row["id"] for row in body["results"]}
+        assert others
