@@ -34,7 +34,7 @@ def drop(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("handoff", "0020_notification_lean_indexes"),
+        ("handoff", "0021_notification_outbox_lean_writes"),
     ]
 
     operations = [migrations.RunPython(create, drop)]
