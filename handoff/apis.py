@@ -127,16 +127,17 @@ class HandoffListApi(generics.ListAPIView):
             user=request.user, using=Handoff.objects.db, params=request.query_params
         )
         kept = list_pages.kept_page(key)
+        source: Any
         if kept is not None:
-            page = self.paginate_queryset(list_pages.KeptSlice(kept))
+            source = list_pages.KeptSlice(kept)
         else:
             queryset = self.filter_queryset(self.get_queryset()).values(*selectors.LIST_ROW_VALUES)
-            if key is None:
-                page = self.paginate_queryset(queryset)
-            else:
-                recorded = list_pages.RecordedSlice(queryset)
-                page = self.paginate_queryset(recorded)
-                list_pages.keep_page(key, recorded)
+            source = queryset if key is None else list_pages.RecordedSlice(queryset)
+        # The paginator slices its source once: a queryset, or a kept or recorded page read.
+        paginator: Any = self.paginator
+        page: list[dict[str, Any]] = paginator.paginate_queryset(source, request, view=self)
+        if isinstance(source, list_pages.RecordedSlice):
+            list_pages.keep_page(key, source)
         now = timezone.now()
         zone = timezone.get_current_timezone()
         rows = [list_row_of_values(values, now=now, zone=zone) for values in page or []]
