@@ -133,15 +133,15 @@ def _from_pairs(pairs: dict[tuple[Any, Any], tuple[list[float], list[float]]]) -
     medians: dict[str, dict[Any, tuple[float | None, float | None]]] = {"team": {}, "rep": {}}
     every: tuple[list[list[float]], list[list[float]]] = ([], [])
     for dimension, by_key in groups.items():
-        for key, (walls, businesses) in by_key.items():
-            wall, business = _sorted_union(walls), _sorted_union(businesses)
+        for key, (wall_lists, business_lists) in by_key.items():
+            walls, businesses = _sorted_union(wall_lists), _sorted_union(business_lists)
             medians[dimension][key] = (
-                rounded(percentile_cont(wall, 0.5)),
-                rounded(percentile_cont(business, 0.5)),
+                rounded(percentile_cont(walls, 0.5)),
+                rounded(percentile_cont(businesses, 0.5)),
             )
             if dimension == "team":  # every value is in one team's: the whole from the teams'
-                every[0].append(wall)
-                every[1].append(business)
+                every[0].append(walls)
+                every[1].append(businesses)
     wall = _sorted_union(every[0]) if every[0] else []
     business = _sorted_union(every[1]) if every[1] else []
     return Accepts(
