@@ -90,16 +90,17 @@ def _week_and_edge_sql(filters: SlaFilters, zone: str) -> tuple[str, list[Any]]:
             (filters.start, first - dt.timedelta(days=1)),
             (last + dt.timedelta(days=7), filters.end),
         ]
-    where = Q()
+    # Each edge its own part: an index-only range scan of handoff_accepts each (one OR of the
+    # two ranges is a bitmap scan of the table).
     for low, high in edges:
-        if low <= high:
-            where |= Q(accepted_at__gte=day_start(low), accepted_at__lt=day_start(high + ONE_DAY))
-    if where:
-        inner, inner_params = accepts_sql(where & team_q(filters))
+        if low > high:
+            continue
+        within = Q(accepted_at__gte=day_start(low), accepted_at__lt=day_start(high + ONE_DAY))
+        inner, inner_params = accepts_sql(within & team_q(filters))
         parts.append(
             "SELECT team_id, assigned_to_id, array_agg(wall), COALESCE(array_agg("
             "accept_business_minutes) FILTER (WHERE accept_business_minutes IS NOT NULL), "
-            f"'{{}}') FROM ({inner}) AS edges GROUP BY team_id, assigned_to_id"
+            f"'{{}}') FROM ({inner}) AS edge GROUP BY team_id, assigned_to_id"
         )
         params += inner_params
     return " UNION ALL ".join(parts), params
@@ -132,15 +133,15 @@ def _from_pairs(pairs: dict[tuple[Any, Any], tuple[list[float], list[float]]]) -
     medians: dict[str, dict[Any, tuple[float | None, float | None]]] = {"team": {}, "rep": {}}
     every: tuple[list[list[float]], list[list[float]]] = ([], [])
     for dimension, by_key in groups.items():
-        for key, (walls, businesses) in by_key.items():
-            wall, business = _sorted_union(walls), _sorted_union(businesses)
+        for key, (wall_lists, business_lists) in by_key.items():
+            walls, businesses = _sorted_union(wall_lists), _sorted_union(business_lists)
             medians[dimension][key] = (
-                rounded(percentile_cont(wall, 0.5)),
-                rounded(percentile_cont(business, 0.5)),
+                rounded(percentile_cont(walls, 0.5)),
+                rounded(percentile_cont(businesses, 0.5)),
             )
             if dimension == "team":  # every value is in one team's: the whole from the teams'
-                every[0].append(wall)
-                every[1].append(business)
+                every[0].append(walls)
+                every[1].append(businesses)
     wall = _sorted_union(every[0]) if every[0] else []
     business = _sorted_union(every[1]) if every[1] else []
     return Accepts(
