@@ -158,24 +158,30 @@ def flag_sql(step: Step, *, outbox: bool = True) -> tuple[str, dict[str, Any]]:
             "iv AS (SELECT * FROM unnest(%(iv_cal)s::int8[], %(iv_s)s::int8[], %(iv_e)s::int8[],"
             " %(iv_c)s::int8[]) AS iv(cal, s, e, c))",
         ]
+    # d: what every flagged row needs to be decided (fast or not) and told to its recipients.
+    # The lead, and for a breach the rep, are looked up only where a message is rendered (and
+    # for the rows left to Python, in the final select): a grouped alert lists at most
+    # %(group_cap)s of its rows, so the others need none of it.
+    rep_in_d = not step.breach  # a reminder's recipient is the rep: d says who it is
+    rep_cols = ", u.u_email, u.u_username, u.u_first, u.u_last, u.u_active" if rep_in_d else ""
     ctes.append(
         "d AS MATERIALIZED (SELECT f.id, f.attempt, f.due_at, f.at_risk_at,"
         " f.first_touch_due_at, f.first_touch_at_risk_at, f.policy_snapshot, f.score_snapshot,"
-        " f.context_note, f.assigned_to_id, l.first_name AS l_first, l.last_name AS l_last,"
-        " l.email AS l_email, l.company AS l_company, l.domain AS l_domain,"
-        " u.email AS u_email, u.username AS u_username, u.first_name AS u_first,"
-        " u.last_name AS u_last, u.is_active AS u_active, t.manager_id, m.email AS m_email,"
-        " m.username AS m_username, m.first_name AS m_first, m.last_name AS m_last,"
-        " m.is_active AS m_active, c.timezone AS c_zone, f.calendar_id,"
+        f" f.context_note, f.assigned_to_id, f.lead_id{rep_cols}, t.manager_id, t.m_email,"
+        " t.m_username, t.m_first, t.m_last, t.m_active, f.calendar_id,"
         f" t.calendar_id AS t_calendar_id, e.id AS event_id{note_cols}, {fast0} AS fast0"
-        f" FROM f JOIN e ON e.handoff_id = f.id JOIN {Lead._meta.db_table} l ON l.id = f.lead_id"
-        f" LEFT JOIN {user} u ON u.id = f.assigned_to_id"
-        f" LEFT JOIN {Team._meta.db_table} t ON t.id = f.team_id"
-        f" LEFT JOIN {user} m ON m.id = t.manager_id"
-        f" LEFT JOIN {BusinessCalendar._meta.db_table} c ON c.id = f.calendar_id{late_joins})"
+        " FROM f JOIN e ON e.handoff_id = f.id"
+        + (_rep_lookup("u", "f") if rep_in_d else "")
+        # Each team of the batch and its manager, once (OFFSET 0: not flattened into a
+        # manager lookup per row), then hashed onto the rows.
+        + " LEFT JOIN (SELECT t.id, t.manager_id, t.calendar_id, m.email AS m_email,"
+        " m.username AS m_username, m.first_name AS m_first, m.last_name AS m_last,"
+        f" m.is_active AS m_active FROM {Team._meta.db_table} t LEFT JOIN {user} m"
+        " ON m.id = t.manager_id WHERE t.id IN (SELECT team_id FROM f) OFFSET 0) t"
+        f" ON t.id = f.team_id{late_joins})"
     )
     if outbox:
-        ctes += _outbox_ctes(step, params, note=note, note_join=note_join)
+        ctes += _outbox_ctes(step, params, note=note, note_join=note_join, rep_in_d=rep_in_d)
         # A hash anti-join, once: as a correlated NOT EXISTS in the select list PostgreSQL
         # would run it once per row and column below.
         ctes.append(
@@ -188,17 +194,59 @@ def flag_sql(step: Step, *, outbox: bool = True) -> tuple[str, dict[str, Any]]:
     else:
         ctes.append("r AS MATERIALIZED (SELECT d.*, false AS fast FROM d)")
         count = "0"
-    details = ", ".join(f"CASE WHEN r.fast THEN NULL ELSE r.{c} END" for c in _DETAILS)
+    # The ladder's details, only of the rows left to it: their lead, rep and calendar looked up
+    # here, one primary-key probe each, none for the rows the statement told.
+    source = {"l_": "xl", "c_zone": "xc"}
+    if not rep_in_d:
+        source["u_"] = "xu"
+    details = ", ".join(
+        "CASE WHEN r.fast THEN NULL ELSE "
+        + next((a for prefix, a in source.items() if c.startswith(prefix)), "r")
+        + f".{c} END"
+        for c in _DETAILS
+    )
+    slow = "NOT r.fast"
+    lookups = _lead_lookup("xl", "r", slow) + ("" if rep_in_d else _rep_lookup("xu", "r", slow))
+    lookups += (
+        f" LEFT JOIN LATERAL (SELECT timezone AS c_zone FROM {BusinessCalendar._meta.db_table}"
+        f" WHERE id = r.calendar_id AND {slow} OFFSET 0) xc ON true"
+    )
     sql = (
         f"WITH {', '.join(ctes)} SELECT r.id, r.fast, {count}, {details}"
-        f" FROM r ORDER BY r.{step.deadline}, r.id"
+        f" FROM r{lookups} ORDER BY r.{step.deadline}, r.id"
     )
     return sql, params
 
 
-def _outbox_ctes(step: Step, params: dict[str, Any], *, note: str, note_join: str) -> list[str]:
-    """Recipients (rc), their zones and the spans holding each time shown (rr), the messages
-    (n): the sweep's Ladder._messages in SQL, for the rows it may decide (d.fast0)."""
+def _lead_lookup(alias: str, row: str, when: str = "true") -> str:
+    """The lead of `row` (l_first ... l_domain), one primary-key probe per row that passes
+    `when` (OFFSET 0 keeps it a nested loop: as a plain join a large estimate hashed the whole
+    table)."""
+    return (
+        " LEFT JOIN LATERAL (SELECT first_name AS l_first, last_name AS l_last,"
+        " email AS l_email, company AS l_company, domain AS l_domain"
+        f" FROM {Lead._meta.db_table} WHERE id = {row}.lead_id AND {when} OFFSET 0) {alias}"
+        " ON true"
+    )
+
+
+def _rep_lookup(alias: str, row: str, when: str = "true") -> str:
+    """The rep of `row` (u_email ... u_active), as _lead_lookup."""
+    return (
+        " LEFT JOIN LATERAL (SELECT email AS u_email, username AS u_username,"
+        " first_name AS u_first, last_name AS u_last, is_active AS u_active"
+        f" FROM {get_user_model()._meta.db_table} WHERE id = {row}.assigned_to_id AND {when}"
+        f" OFFSET 0) {alias} ON true"
+    )
+
+
+def _outbox_ctes(
+    step: Step, params: dict[str, Any], *, note: str, note_join: str, rep_in_d: bool
+) -> list[str]:
+    """Each row's recipients, their zones and the spans holding each time shown (rr), the
+    messages (n) and, for a breach, the grouped alerts (g): the sweep's Ladder._messages in SQL,
+    for the rows it may decide (d.fast0). Rows a message lists are looked up (lead, rep) only
+    there: an alert lists at most %(group_cap)s of its rows."""
     user = get_user_model()._meta.db_table
     policy = "d.policy_snapshot"
     if step.breach:
@@ -208,6 +256,9 @@ def _outbox_ctes(step: Step, params: dict[str, Any], *, note: str, note_join: st
         # A reminder goes to the rep who holds it, else (nobody active holds it) the managers.
         to_rep = "(d.assigned_to_id IS NOT NULL AND d.u_active)"
         to_managers = "true"
+    # The rendered rows' lead (dl) and rep (du: d itself when it holds the rep).
+    du = "d" if rep_in_d else "du"
+    rendered = _lead_lookup("dl", "d") + ("" if rep_in_d else _rep_lookup("du", "d"))
     manager_ok = "(d.manager_id IS NOT NULL AND d.m_active AND d.m_email <> '')"
     subject, body = notifications.TEMPLATES[step.event_kind]
     both = subject + body
@@ -227,15 +278,15 @@ def _outbox_ctes(step: Step, params: dict[str, Any], *, note: str, note_join: st
     )
     fields = {
         "greeting": "'Hello ' || coalesce(nullif(rr.first, ''), rr.username) || ','",
-        "lead": "coalesce(" + render.nonblank("d.l_first || ' ' || d.l_last") + ", d.l_email)",
-        "company": "coalesce(nullif(coalesce(nullif(d.l_company, ''), d.l_domain), ''),"
+        "lead": "coalesce(" + render.nonblank("dl.l_first || ' ' || dl.l_last") + ", dl.l_email)",
+        "company": "coalesce(nullif(coalesce(nullif(dl.l_company, ''), dl.l_domain), ''),"
         " 'company unknown')",
         "score": "d.score_snapshot",
         "due": render.when_sql("d.due_at", "rr.s1_off", "rr.s1_abbrev"),
         "first_touch_due": render.when_sql("d.first_touch_due_at", "rr.s2_off", "rr.s2_abbrev"),
         "rep": "coalesce(CASE WHEN d.assigned_to_id IS NOT NULL THEN coalesce("
-        + render.nonblank("coalesce(d.u_first, '') || ' ' || coalesce(d.u_last, '')")
-        + ", nullif(d.u_username, '')) END, 'nobody')",
+        + render.nonblank(f"coalesce({du}.u_first, '') || ' ' || coalesce({du}.u_last, '')")
+        + f", nullif({du}.u_username, '')) END, 'nobody')",
         "attempt": "d.attempt",
         "context": "CASE WHEN coalesce(d.context_note, '') <> '' THEN 'Marketing''s note: '"
         " || d.context_note || chr(10) || chr(10) ELSE '' END",
@@ -261,7 +312,7 @@ def _outbox_ctes(step: Step, params: dict[str, Any], *, note: str, note_join: st
         "next_attempt_at": "%(now)s",
     }
     source = (
-        f"rr JOIN d ON d.id = rr.hid{note_join}"
+        f"rr JOIN d ON d.id = rr.hid{rendered}{note_join}"
         " WHERE NOT EXISTS (SELECT 1 FROM b WHERE b.hid = rr.hid)"
     )
     grouping: list[str] = []
@@ -274,7 +325,9 @@ def _outbox_ctes(step: Step, params: dict[str, Any], *, note: str, note_join: st
             " row_number() OVER (PARTITION BY rr.pid ORDER BY rr.deadline, rr.hid) AS rn"
             " FROM rr WHERE NOT EXISTS (SELECT 1 FROM b WHERE b.hid = rr.hid))"
         )
-        source = f"q rr JOIN d ON d.id = rr.hid{note_join} WHERE rr.cnt <= %(group_above)s"
+        source = (
+            f"q rr JOIN d ON d.id = rr.hid{rendered}{note_join} WHERE rr.cnt <= %(group_above)s"
+        )
         item_fields = {
             **fields,
             "link": "CASE WHEN %(link)s::text <> '' THEN ': ' || replace(%(link)s::text,"
@@ -301,10 +354,12 @@ def _outbox_ctes(step: Step, params: dict[str, Any], *, note: str, note_join: st
             "created_at": "%(now)s",
             "next_attempt_at": "%(now)s",
         }
+        # Only the listed rows (the first %(group_cap)s of each alert) are joined, looked up
+        # and sorted: every grouped recipient has a first row, so each still gets its alert.
         alerts = (
-            "(SELECT rr.pid, rr.email, rr.username, rr.first, rr.cnt, string_agg("
-            f"{item}, '' ORDER BY rr.rn) FILTER (WHERE rr.rn <= %(group_cap)s) AS items"
-            " FROM q rr JOIN d ON d.id = rr.hid WHERE rr.cnt > %(group_above)s"
+            "(SELECT rr.pid, rr.email, rr.username, rr.first, rr.cnt,"
+            f" string_agg({item}, '' ORDER BY rr.rn) AS items FROM q rr JOIN d ON d.id = rr.hid"
+            f"{rendered} WHERE rr.cnt > %(group_above)s AND rr.rn <= %(group_cap)s"
             " GROUP BY rr.pid, rr.email, rr.username, rr.first, rr.cnt) rr"
         )
         grouping.append(
@@ -320,17 +375,23 @@ def _outbox_ctes(step: Step, params: dict[str, Any], *, note: str, note_join: st
         " WHERE u.is_active AND u.email <> '' AND EXISTS (SELECT 1 FROM auth_user_groups ug"
         " JOIN auth_group g ON g.id = ug.group_id WHERE ug.user_id = u.id"
         " AND g.name = %(manager_group)s))",
-        "rc AS (SELECT d.id AS hid, p.pid, p.email, p.username, p.first FROM d"
-        " CROSS JOIN LATERAL (SELECT d.assigned_to_id AS pid, d.u_email AS email,"
-        " d.u_username AS username, d.u_first AS first"
-        f" WHERE {to_rep} AND d.u_email <> ''"
-        " UNION ALL SELECT d.manager_id, d.m_email, d.m_username, d.m_first"
+        # Each row's recipients, their zones and the spans of the times shown, straight from d.
+        "rr AS (SELECT d.id AS hid, p.pid, p.email, p.username, p.first,"
+        f" ({unrendered}) AS unrendered, d.{step.deadline} AS deadline{span_cols} FROM d"
+        " CROSS JOIN LATERAL ("
+        + (
+            "SELECT d.assigned_to_id AS pid, d.u_email AS email, d.u_username AS username,"
+            f" d.u_first AS first WHERE {to_rep} AND d.u_email <> '' UNION ALL "
+            if rep_in_d
+            else ""
+        )
+        + "SELECT d.manager_id AS pid, d.m_email AS email, d.m_username AS username,"
+        " d.m_first AS first"
         f" WHERE NOT {to_rep} AND {to_managers} AND {manager_ok}"
         " UNION ALL SELECT fb.id, fb.email, fb.username, fb.first_name FROM fb"
-        f" WHERE NOT {to_rep} AND {to_managers} AND NOT {manager_ok}) p WHERE d.fast0)",
-        f"rr AS (SELECT rc.*, ({unrendered}) AS unrendered, d.{step.deadline} AS deadline"
-        f"{span_cols} FROM rc"
-        f" JOIN d ON d.id = rc.hid LEFT JOIN zu ON zu.id = rc.pid{lookups})",
+        f" WHERE NOT {to_rep} AND {to_managers} AND NOT {manager_ok}) p"
+        f" LEFT JOIN zu ON zu.id = p.pid{lookups}"
+        " WHERE d.fast0)",
         # The handoffs with a message SQL cannot render, once: DISTINCT keeps the planner's
         # estimate small (a few hundred) whatever it guesses for rr, so the anti-join's hash
         # stays in memory; over rr itself a large batch's estimate made it spill to disk.
