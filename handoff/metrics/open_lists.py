@@ -12,7 +12,7 @@ from django.db.models import Count, Q
 from handoff.filters import at_risk_q
 from handoff.metrics.outcomes import open_breach_q
 from handoff.models import Handoff
-from handoff.selectors import accept_clock_of, calendar_by_id, clock_label
+from handoff.selectors import accept_clock_of_values, clock_label
 from handoff.states import Status
 
 OPEN_LIST_SIZE = 10
@@ -46,20 +46,7 @@ _OPEN_VALUES = (
 def _open_row(values: Mapping[str, Any], now: dt.datetime) -> dict[str, Any]:
     """A listed handoff: its lead, rep and team, and its accept clock (on the handoff's
     calendar, else its team's, as handoff_calendar; from the calendars' cache)."""
-    if values["calendar_id"] is not None:
-        calendar_key = (values["calendar_id"], values["calendar__updated_at"])
-    elif values["team_id"] is not None and values["team__calendar_id"] is not None:
-        calendar_key = (values["team__calendar_id"], values["team__calendar__updated_at"])
-    else:
-        calendar_key = (None, None)
-    clock = accept_clock_of(
-        status=values["status"],
-        due_at=values["due_at"],
-        responded_at=values["responded_at"],
-        remaining=values["remaining_business_minutes"],
-        calendar=lambda: calendar_by_id(*calendar_key),
-        now=now,
-    )
+    clock = accept_clock_of_values(values, now)
     lead_name = f"{values['lead__first_name']} {values['lead__last_name']}".strip()
     rep = None
     if values["assigned_to_id"] is not None:

@@ -13,9 +13,8 @@ from core.types import Actor
 from handoff.models import Handoff, HandoffEvent
 from handoff.selectors import (
     accept_clock,
-    accept_clock_of,
+    accept_clock_of_values,
     attempt_chain,
-    calendar_by_id,
     first_touch_clock,
 )
 
@@ -107,20 +106,7 @@ def list_row_of_values(
     zone = zone or timezone.get_current_timezone()
     snap = values["policy_snapshot"] or {}
     auto = values["auto_promotion"]
-    if values["calendar_id"] is not None:
-        calendar_key = (values["calendar_id"], values["calendar__updated_at"])
-    elif values["team_id"] is not None and values["team__calendar_id"] is not None:
-        calendar_key = (values["team__calendar_id"], values["team__calendar__updated_at"])
-    else:
-        calendar_key = (None, None)
-    clock = accept_clock_of(
-        status=values["status"],
-        due_at=values["due_at"],
-        responded_at=values["responded_at"],
-        remaining=values["remaining_business_minutes"],
-        calendar=lambda: calendar_by_id(*calendar_key),
-        now=now,
-    )
+    clock = accept_clock_of_values(values, now)
     return {
         "id": values["id"],
         "lead": {

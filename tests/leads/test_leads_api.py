@@ -304,16 +304,14 @@ def _post_lead(api, n):
 
 
 def test_a_lead_create_costs_a_fixed_number_of_queries(api):
-    from django.db import connection as conn
-
     assert _post_lead(api, 0).status_code == 201  # warms the rules' process cache
-    with CaptureQueriesContext(conn) as ctx:
+    with CaptureQueriesContext(connection) as ctx:
         assert _post_lead(api, 1).status_code == 201
     # PostgreSQL: the rules' fingerprint, the account read and insert, the erasure and
     # duplicate checks (one statement), the lead, its history row: 6 (savepoints not counted).
     # Elsewhere the rules are read every time (their settings, fit and engagement rules): 8.
     statements = [q["sql"] for q in ctx.captured_queries if "SAVEPOINT" not in q["sql"]]
-    assert len(statements) == (6 if conn.vendor == "postgresql" else 8)
+    assert len(statements) == (6 if connection.vendor == "postgresql" else 8)
 
 
 def test_a_rule_changed_any_way_scores_the_very_next_lead(api):
