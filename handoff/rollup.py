@@ -20,8 +20,8 @@ built the first time it is read (`rebuild(zone)`: one pass over the handoffs), t
   weeks' time to accept rows, and the check time moves on.
 - A handoff's promotion day never changes, its stored SLA outcome (handoff.models,
   `sla_outcome_at`) goes from none to a date once, and so does its accept time: the days a
-  write names are all the days it moved. A write stamped before both bounds (a transaction open for longer than MARGIN, a
-  restored database) waits for `rebuild_dashboard_rollup`.
+  write names are all the days it moved. A write stamped before both bounds (a transaction
+  open for longer than MARGIN, a restored database) waits for `rebuild_dashboard_rollup`.
 - Each recounted day's ISO week is folded again from its day rows (PROMOTIONS_WEEK and
   REPS_WEEK: one INSERT ... SELECT SUM per week, in the database), so a long range reads a row per
   week for its full weeks and day rows only at its edges (handoff.metrics.rolled).

@@ -9,7 +9,7 @@ keeps the raw read the tests compare with). The rows are kept with the dashboard
 (handoff.rollup): the days a refresh recounts include the accept day of every handoff written
 since the last check, and the weeks of those days are rewritten here from the handoffs (delete,
 insert: idempotent). A handoff's accept time is set once, by the accept. The table (no model:
-its columns are PostgreSQL arrays) is created by migration 0021; SQLite has none and computes
+its columns are PostgreSQL arrays) is created by migration 0022; SQLite has none and computes
 the percentiles from the handoffs.
 """
 

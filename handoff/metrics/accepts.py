@@ -19,7 +19,6 @@ from handoff.metrics.durations import (
     percentiles,
     rounded,
     wall_minutes,
-    wall_minutes_expression,
 )
 from handoff.metrics.filters import SlaFilters, accepted_in, since, team_q
 from handoff.metrics.rolled import full_weeks
@@ -87,7 +86,7 @@ def _week_and_edge_sql(filters: SlaFilters, zone: str) -> tuple[str, list[Any]]:
         )
         params += [zone, first, last, *([filters.team] if filters.team is not None else [])]
         edges = [
-            (filters.start, first - dt.timedelta(days=1)),
+            (filters.start, first - ONE_DAY),
             (last + dt.timedelta(days=7), filters.end),
         ]
     # Each edge its own part: an index-only range scan of handoff_accepts each (one OR of the
@@ -160,15 +159,9 @@ def raw_accept_rows(filters: SlaFilters) -> Accepts:
     """accept_rows from the handoffs themselves (PostgreSQL): one grouped read with GROUPING
     SETS ((), team, rep) and percentile_cont over every accept of the range; what the rollup's
     figures must equal (the tests compare them)."""
-    qs = Handoff.objects.filter(accepted_in(filters), team_q(filters))
     # The accepted_at range alone: an index-only scan of handoff_accepts (the accepted rows
     # with what the percentiles read; migration 0017), not of every row written since.
-    inner, params = (
-        qs.annotate(wall=wall_minutes_expression())
-        .values_list("team_id", "assigned_to_id", "wall", "accept_business_minutes")
-        .order_by()
-        .query.sql_with_params()
-    )
+    inner, params = accepts_sql(accepted_in(filters) & team_q(filters))
     cont = "percentile_cont({}) WITHIN GROUP (ORDER BY {})"
     sql = (
         "SELECT GROUPING(team_id), GROUPING(assigned_to_id), team_id, assigned_to_id, "
